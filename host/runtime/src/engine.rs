@@ -1,0 +1,93 @@
+//! The shared wasmtime engine, its epoch ticker, the sandboxed linker and the compile cache.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine};
+
+use crate::cache::CompileCache;
+use crate::config::{EPOCH_TICK, SandboxConfig};
+use crate::error::LoadError;
+use crate::sandbox::{self, SandboxState};
+
+/// Everything plugins share: one engine, one linker, the limits, the compiled-code cache.
+///
+/// Cheap to clone. A background thread advances the engine's epoch every 10 ms so that call
+/// deadlines are enforced; it stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct PluginEngine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    engine: Engine,
+    linker: Linker<SandboxState>,
+    config: SandboxConfig,
+    cache: CompileCache,
+}
+
+impl PluginEngine {
+    /// An engine with the given limits, caching compiled plugins under `cache_dir` (no cache
+    /// when `None`).
+    ///
+    /// The cache directory must be writable by sluice alone: its files are loaded as native code.
+    pub fn new(config: SandboxConfig, cache_dir: Option<PathBuf>) -> Result<Self, LoadError> {
+        let mut wasm_config = Config::new();
+        wasm_config.wasm_component_model(true);
+        wasm_config.epoch_interruption(true);
+        wasm_config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&wasm_config).map_err(|e| internal("engine", e))?;
+        let mut linker = Linker::new(&engine);
+        sandbox::link(&mut linker).map_err(|e| internal("linker", e))?;
+        let cache = CompileCache::open(cache_dir, &engine)?;
+        start_epoch_ticker(&engine);
+        Ok(Self { inner: Arc::new(EngineInner { engine, linker, config, cache }) })
+    }
+
+    /// The limits plugin calls run under.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<SandboxState> {
+        &self.inner.linker
+    }
+
+    pub(crate) fn cache(&self) -> &CompileCache {
+        &self.inner.cache
+    }
+}
+
+impl std::fmt::Debug for PluginEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginEngine").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+/// Advances the epoch every tick until the engine is gone.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    thread::Builder::new()
+        .name("sluice-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+fn internal(what: &str, error: wasmtime::Error) -> LoadError {
+    LoadError::Io {
+        path: PathBuf::from(format!("<{what}>")),
+        source: std::io::Error::other(error.to_string()),
+    }
+}

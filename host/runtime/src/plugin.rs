@@ -1,0 +1,255 @@
+//! One loaded plugin and the instances made from it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Store;
+
+use crate::batch::Batch;
+use crate::bindings::{Plugin as PluginBindings, PluginPre};
+use crate::engine::PluginEngine;
+use crate::error::{CallError, LoadError};
+use crate::manifest::Manifest;
+use crate::output::{self, SplitRecords, Transformed};
+use crate::sandbox::{self, SandboxState};
+
+/// Contract versions (`sluice:plugin@X`) this host loads plugins for.
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+
+/// The interface a plugin exports, without its version.
+const SOURCE_INTERFACE: &str = "sluice:plugin/source";
+
+/// Where a plugin was loaded from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PluginOrigin {
+    /// A `.wasm` file.
+    File(PathBuf),
+    /// Built into the sluice binary under this file name.
+    Bundled(String),
+}
+
+impl PluginOrigin {
+    /// A path-like name for messages (`bundled:patients.wasm` for bundled plugins).
+    pub fn display_path(&self) -> PathBuf {
+        match self {
+            Self::File(path) => path.clone(),
+            Self::Bundled(name) => PathBuf::from(format!("bundled:{name}")),
+        }
+    }
+}
+
+impl fmt::Display for PluginOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.display_path().display())
+    }
+}
+
+/// A compiled, linked and described plugin. Instances are made from it on demand.
+pub struct Plugin {
+    engine: PluginEngine,
+    pre: PluginPre<SandboxState>,
+    manifest: Manifest,
+    digest: String,
+    origin: PluginOrigin,
+    contract: String,
+    from_cache: bool,
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("id", &self.manifest.id())
+            .field("digest", &self.digest)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// Loads a plugin from a file.
+    pub fn load_file(engine: &PluginEngine, path: &Path) -> Result<Self, LoadError> {
+        let limit = engine.config().max_wasm_bytes;
+        let read_error = |source| LoadError::Read { path: path.to_path_buf(), source };
+        let size = std::fs::metadata(path).map_err(read_error)?.len();
+        if size > limit {
+            return Err(LoadError::TooLarge { path: path.to_path_buf(), bytes: size, limit });
+        }
+        let bytes = std::fs::read(path).map_err(read_error)?;
+        Self::load(engine, PluginOrigin::File(path.to_path_buf()), &bytes)
+    }
+
+    /// Loads a plugin from bytes: checks size, contract version and imports, compiles (or takes
+    /// the compiled code from the cache), links, then calls `describe` in the sandbox.
+    pub fn load(engine: &PluginEngine, origin: PluginOrigin, wasm: &[u8]) -> Result<Self, LoadError> {
+        let path = origin.display_path();
+        let limit = engine.config().max_wasm_bytes;
+        if wasm.len() as u64 > limit {
+            return Err(LoadError::TooLarge { path, bytes: wasm.len() as u64, limit });
+        }
+        let digest = hex::encode(Sha256::digest(wasm));
+        let (component, from_cache) = engine.cache().load_or_compile(engine.engine(), &path, &digest, wasm)?;
+        let component_type = component.component_type();
+
+        let exports: Vec<String> = component_type.exports(engine.engine()).map(|(name, _)| name.to_string()).collect();
+        let contract = exports
+            .iter()
+            .find_map(|name| name.strip_prefix(SOURCE_INTERFACE)?.strip_prefix('@').map(str::to_string))
+            .ok_or_else(|| LoadError::NotAPlugin { path: path.clone(), exports: exports.join(", ") })?;
+        if !SUPPORTED_CONTRACTS.contains(&contract.as_str()) {
+            return Err(LoadError::UnsupportedContract {
+                path,
+                found: contract,
+                supported: SUPPORTED_CONTRACTS.iter().map(|v| format!("sluice:plugin@{v}")).collect::<Vec<_>>().join(", "),
+            });
+        }
+        for (import, _) in component_type.imports(engine.engine()) {
+            if !sandbox::is_granted(import) {
+                return Err(LoadError::UngrantedImport { path, import: import.to_string() });
+            }
+        }
+
+        let instance_pre = engine.linker().instantiate_pre(&component).map_err(|e| LoadError::Compile {
+            path: path.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Compile {
+            path: path.clone(),
+            message: format!("{e:#}"),
+        })?;
+
+        let placeholder = format!("{}", origin);
+        let mut instance = Instance::new(engine, &pre, &digest, &placeholder)?;
+        let described = instance
+            .call(&placeholder, engine, |store, bindings| bindings.sluice_plugin_source().call_describe(store))
+            .map_err(|source| LoadError::Describe { path: path.clone(), source })?;
+        let manifest = Manifest::from_wit(described).map_err(|reason| LoadError::InvalidManifest { path, reason })?;
+        Ok(Self { engine: engine.clone(), pre, manifest, digest, origin, contract, from_cache })
+    }
+
+    /// What the plugin declares.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        self.manifest.id()
+    }
+
+    /// Hex SHA-256 of the `.wasm` bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Where the plugin came from.
+    pub fn origin(&self) -> &PluginOrigin {
+        &self.origin
+    }
+
+    /// The contract version it was built against (`0.1.0`).
+    pub fn contract(&self) -> &str {
+        &self.contract
+    }
+
+    /// Whether the compiled code came from the on-disk cache.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
+    }
+
+    pub(crate) fn engine(&self) -> &PluginEngine {
+        &self.engine
+    }
+
+    /// A fresh instance, configured with `settings`.
+    pub(crate) fn instantiate(&self, settings: &[(String, String)]) -> Result<Instance, CallError> {
+        let id = self.id();
+        let mut instance = Instance::new(&self.engine, &self.pre, &self.digest, &id)
+            .map_err(|e| CallError::Instantiate { plugin: id.clone(), message: e.to_string() })?;
+        let configured = instance.call(&id, &self.engine, |store, bindings| {
+            bindings.sluice_plugin_source().call_configure(store, settings)
+        })?;
+        configured.map_err(|message| CallError::Configure { plugin: id, message })?;
+        Ok(instance)
+    }
+}
+
+/// One live instance: a store and the plugin's exports in it. Reused across batches until a
+/// call fails.
+pub(crate) struct Instance {
+    store: Store<SandboxState>,
+    bindings: PluginBindings,
+    digest: String,
+}
+
+impl Instance {
+    fn new(engine: &PluginEngine, pre: &PluginPre<SandboxState>, digest: &str, id: &str) -> Result<Self, LoadError> {
+        let mut store = Store::new(engine.engine(), SandboxState::new(engine.config().max_memory_bytes));
+        store.limiter(|state| state.limiter());
+        store.set_epoch_deadline(engine.config().deadline_ticks());
+        let bindings = pre.instantiate(&mut store).map_err(|e| LoadError::Compile {
+            path: PathBuf::from(id),
+            message: format!("instantiation failed: {e:#}"),
+        })?;
+        Ok(Self { store, bindings, digest: digest.to_string() })
+    }
+
+    /// Digest of the plugin this instance runs.
+    pub(crate) fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Runs `f` under the call deadline and classifies its failure.
+    fn call<R>(
+        &mut self,
+        id: &str,
+        engine: &PluginEngine,
+        f: impl FnOnce(&mut Store<SandboxState>, &PluginBindings) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        self.store.set_epoch_deadline(engine.config().deadline_ticks());
+        f(&mut self.store, &self.bindings).map_err(|error| classify(id, engine, &self.store, error))
+    }
+
+    /// Transforms a batch; the output is validated against the manifest.
+    pub(crate) fn transform(&mut self, plugin: &Plugin, batch: &Batch) -> Result<Transformed, CallError> {
+        let id = plugin.id();
+        let raw = self.call(&id, plugin.engine(), |store, b| b.sluice_plugin_source().call_transform(store, &batch.0))?;
+        let limit = plugin.engine().config().max_output_bytes;
+        let bytes = output::transformed_size(&raw);
+        if bytes > limit {
+            return Err(CallError::OutputTooLarge { plugin: id, bytes, limit });
+        }
+        Transformed::from_wit(raw, plugin.manifest(), batch.len()).map_err(|reason| CallError::InvalidOutput { plugin: id, reason })
+    }
+
+    /// Splits a batch into canonical single records; the output is validated.
+    pub(crate) fn split(&mut self, plugin: &Plugin, batch: &Batch) -> Result<SplitRecords, CallError> {
+        let id = plugin.id();
+        let raw = self.call(&id, plugin.engine(), |store, b| b.sluice_plugin_source().call_split(store, &batch.0))?;
+        let limit = plugin.engine().config().max_output_bytes;
+        let bytes = output::split_size(&raw);
+        if bytes > limit {
+            return Err(CallError::OutputTooLarge { plugin: id, bytes, limit });
+        }
+        SplitRecords::from_wit(raw, batch.len()).map_err(|reason| CallError::InvalidOutput { plugin: id, reason })
+    }
+}
+
+fn classify(id: &str, engine: &PluginEngine, store: &Store<SandboxState>, error: wasmtime::Error) -> CallError {
+    let plugin = id.to_string();
+    if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        return CallError::Timeout { plugin, limit: engine.config().call_timeout };
+    }
+    if store.data().memory_refused() {
+        return CallError::MemoryLimit { plugin, limit: engine.config().max_memory_bytes };
+    }
+    let mut message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    if let Some(line) = store.data().last_output_line() {
+        message.push_str(": ");
+        message.push_str(&line);
+    }
+    CallError::Trap { plugin, message }
+}

@@ -1,0 +1,289 @@
+//! The set of loaded plugins: bundled ones plus every `.wasm` file in a directory, kept in step
+//! with the directory while sluice runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::thread;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use sha2::{Digest, Sha256};
+
+use crate::engine::PluginEngine;
+use crate::error::LoadError;
+use crate::plugin::{Plugin, PluginOrigin};
+
+/// How long the directory must be quiet before a burst of file events is acted on.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// A change to the set of loaded plugins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryEvent {
+    /// A plugin was loaded or replaced by another version.
+    Loaded {
+        /// Plugin name.
+        name: String,
+        /// Plugin version.
+        version: String,
+        /// Hex SHA-256 of the `.wasm`.
+        digest: String,
+    },
+    /// A plugin is no longer available.
+    Unloaded {
+        /// Plugin name.
+        name: String,
+    },
+    /// A file could not be loaded; whatever was loaded before keeps running.
+    Failed {
+        /// The file.
+        path: PathBuf,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A rescan of the directory finished.
+    Rescanned,
+}
+
+/// Loaded plugins, by name. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct PluginRegistry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: PluginEngine,
+    dir: Option<PathBuf>,
+    bundled: Vec<Arc<Plugin>>,
+    plugins: RwLock<BTreeMap<String, Arc<Plugin>>>,
+    /// Per file: its digest when last read and the plugin it provided, if it loaded.
+    files: Mutex<HashMap<PathBuf, FileState>>,
+    failures: Mutex<BTreeMap<PathBuf, String>>,
+    subscribers: Mutex<Vec<Sender<RegistryEvent>>>,
+    watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    rescan_lock: Mutex<()>,
+}
+
+#[derive(Clone)]
+struct FileState {
+    digest: String,
+    plugin: Option<Arc<Plugin>>,
+}
+
+/// A plugin compiled into the sluice binary: its file name and bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct BundledPlugin {
+    /// File name, e.g. `patients.wasm`.
+    pub file_name: &'static str,
+    /// The component.
+    pub wasm: &'static [u8],
+}
+
+impl PluginRegistry {
+    /// Loads the bundled plugins and every `*.wasm` in `dir` (created when missing). A file in the
+    /// directory replaces a bundled plugin of the same name. Files that fail are reported by
+    /// [`failures`](Self::failures) and leave the others loaded; a bundled plugin that fails is an
+    /// error, since it is part of sluice itself.
+    pub fn open(engine: &PluginEngine, dir: Option<&Path>, bundled: &[BundledPlugin]) -> Result<Self, LoadError> {
+        let bundled = bundled
+            .iter()
+            .map(|b| Plugin::load(engine, PluginOrigin::Bundled(b.file_name.to_string()), b.wasm).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(dir) = dir {
+            std::fs::create_dir_all(dir).map_err(|source| LoadError::Io { path: dir.to_path_buf(), source })?;
+        }
+        let registry = Self {
+            inner: Arc::new(Inner {
+                engine: engine.clone(),
+                dir: dir.map(Path::to_path_buf),
+                bundled,
+                plugins: RwLock::default(),
+                files: Mutex::default(),
+                failures: Mutex::default(),
+                subscribers: Mutex::default(),
+                watcher: Mutex::default(),
+                rescan_lock: Mutex::default(),
+            }),
+        };
+        registry.rescan()?;
+        Ok(registry)
+    }
+
+    /// The plugin named `name`, if loaded.
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.inner.plugins.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// Every loaded plugin, by name.
+    pub fn list(&self) -> Vec<Arc<Plugin>> {
+        self.inner.plugins.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// Files that failed to load, with the reason, as of the last rescan.
+    pub fn failures(&self) -> Vec<(PathBuf, String)> {
+        let failures = self.inner.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.iter().map(|(p, r)| (p.clone(), r.clone())).collect()
+    }
+
+    /// The plugin directory, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.inner.dir.as_deref()
+    }
+
+    /// A channel receiving every later change.
+    pub fn subscribe(&self) -> Receiver<RegistryEvent> {
+        let (tx, rx) = mpsc::channel();
+        self.inner.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        rx
+    }
+
+    /// Starts watching the directory: new and changed files are compiled on a background thread
+    /// and swapped in atomically; deleted files are unloaded. Stops when the registry is dropped.
+    pub fn watch(&self) -> Result<(), LoadError> {
+        let Some(dir) = self.inner.dir.clone() else { return Ok(()) };
+        let (tx, rx) = mpsc::channel::<()>();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(|e| LoadError::Io { path: dir.clone(), source: std::io::Error::other(e) })?;
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(|e| LoadError::Io { path: dir.clone(), source: std::io::Error::other(e) })?;
+        *self.inner.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        thread::Builder::new()
+            .name("sluice-plugin-watch".into())
+            .spawn(move || watch_loop(&weak, &rx))
+            .map_err(|source| LoadError::Io { path: PathBuf::from("<watch thread>"), source })?;
+        Ok(())
+    }
+
+    /// Reads the directory again and brings the loaded set in step with it.
+    pub fn rescan(&self) -> Result<(), LoadError> {
+        let inner = &self.inner;
+        let _one_at_a_time = inner.rescan_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut files = inner.files.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut failures = BTreeMap::new();
+        let mut events = Vec::new();
+
+        let paths = match &inner.dir {
+            Some(dir) => wasm_files(dir)?,
+            None => Vec::new(),
+        };
+        files.retain(|path, _| paths.contains(path));
+        for path in &paths {
+            let bytes = match read_limited(&inner.engine, path) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    failures.insert(path.clone(), error.to_string());
+                    continue;
+                }
+            };
+            let digest = hex::encode(Sha256::digest(&bytes));
+            if files.get(path).is_some_and(|f| f.digest == digest) {
+                if let Some(reason) = inner.failures.lock().unwrap_or_else(|e| e.into_inner()).get(path) {
+                    failures.insert(path.clone(), reason.clone());
+                }
+                continue;
+            }
+            match Plugin::load(&inner.engine, PluginOrigin::File(path.clone()), &bytes) {
+                Ok(plugin) => {
+                    files.insert(path.clone(), FileState { digest, plugin: Some(Arc::new(plugin)) });
+                }
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "plugin failed to load");
+                    events.push(RegistryEvent::Failed { path: path.clone(), reason: error.to_string() });
+                    failures.insert(path.clone(), error.to_string());
+                    // Keep serving what this file provided before, if anything.
+                    let previous = files.get(path).and_then(|f| f.plugin.clone());
+                    files.insert(path.clone(), FileState { digest, plugin: previous });
+                }
+            }
+        }
+
+        // Desired set: files in name order (first wins), then bundled plugins not overridden.
+        let mut desired: BTreeMap<String, Arc<Plugin>> = BTreeMap::new();
+        for path in &paths {
+            let Some(plugin) = files.get(path).and_then(|f| f.plugin.clone()) else { continue };
+            let name = plugin.manifest().name.clone();
+            if let Some(other) = desired.get(&name) {
+                let error = LoadError::DuplicateName { path: path.clone(), name, other: other.origin().to_string() };
+                events.push(RegistryEvent::Failed { path: path.clone(), reason: error.to_string() });
+                failures.insert(path.clone(), error.to_string());
+                continue;
+            }
+            desired.insert(name, plugin);
+        }
+        for plugin in &inner.bundled {
+            desired.entry(plugin.manifest().name.clone()).or_insert_with(|| plugin.clone());
+        }
+
+        {
+            let mut plugins = inner.plugins.write().unwrap_or_else(|e| e.into_inner());
+            for (name, plugin) in &desired {
+                if plugins.get(name).is_none_or(|old| !Arc::ptr_eq(old, plugin)) {
+                    tracing::info!(plugin = %plugin.id(), digest = %plugin.digest(), origin = %plugin.origin(), "plugin loaded");
+                    events.push(RegistryEvent::Loaded {
+                        name: name.clone(),
+                        version: plugin.manifest().version.clone(),
+                        digest: plugin.digest().to_string(),
+                    });
+                }
+            }
+            for name in plugins.keys() {
+                if !desired.contains_key(name) {
+                    tracing::info!(plugin = %name, "plugin unloaded");
+                    events.push(RegistryEvent::Unloaded { name: name.clone() });
+                }
+            }
+            *plugins = desired;
+        }
+        *inner.files.lock().unwrap_or_else(|e| e.into_inner()) = files;
+        *inner.failures.lock().unwrap_or_else(|e| e.into_inner()) = failures;
+        events.push(RegistryEvent::Rescanned);
+        let mut subscribers = inner.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subscribers.retain(|tx| events.iter().all(|event| tx.send(event.clone()).is_ok()));
+        Ok(())
+    }
+}
+
+fn watch_loop(weak: &Weak<Inner>, rx: &Receiver<()>) {
+    while rx.recv().is_ok() {
+        // Let a burst of events (a copy in progress) settle before reading the files.
+        while rx.recv_timeout(SETTLE).is_ok() {}
+        let Some(inner) = weak.upgrade() else { return };
+        let registry = PluginRegistry { inner };
+        if let Err(error) = registry.rescan() {
+            tracing::warn!(%error, "plugin directory rescan failed");
+        }
+    }
+}
+
+/// The `*.wasm` files directly in `dir`, sorted; hidden files (in-progress copies) are skipped.
+fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Io { path: dir.to_path_buf(), source })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "wasm")
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with('.'))
+                && p.is_file()
+        })
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+fn read_limited(engine: &PluginEngine, path: &Path) -> Result<Vec<u8>, LoadError> {
+    let limit = engine.config().max_wasm_bytes;
+    let read_error = |source| LoadError::Read { path: path.to_path_buf(), source };
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    if size > limit {
+        return Err(LoadError::TooLarge { path: path.to_path_buf(), bytes: size, limit });
+    }
+    std::fs::read(path).map_err(read_error)
+}

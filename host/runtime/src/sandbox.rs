@@ -1,0 +1,171 @@
+//! The sandbox every plugin instance runs in: what it may import, what those imports can reach,
+//! and how its memory is capped.
+//!
+//! Rust's standard library on `wasm32-wasip2` imports a handful of WASI interfaces even when a
+//! plugin never touches files or the network. The host links those interfaces but gives them
+//! nothing to reach: no preopened directory, no environment variable, no argument, empty stdin,
+//! stdout/stderr captured into a small buffer (never the host's), a wall clock stuck at the epoch
+//! and a monotonic clock stuck at zero, and a deterministic random source. Every other import —
+//! sockets, HTTP, anything outside WASI — is refused when the plugin loads.
+
+use std::time::Duration;
+
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// How much of a plugin's stdout/stderr is kept (to explain traps); the rest is dropped.
+const CAPTURED_OUTPUT_BYTES: usize = 4096;
+
+/// WASI interfaces (package/interface, any version) a plugin may import. Each is neutered as
+/// described in the module documentation.
+const GRANTED_IMPORTS: &[&str] = &[
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+];
+
+/// Whether the sandbox grants the import `name` (e.g. `wasi:io/streams@0.2.3`).
+pub(crate) fn is_granted(name: &str) -> bool {
+    let unversioned = name.split('@').next().unwrap_or(name);
+    GRANTED_IMPORTS.contains(&unversioned)
+}
+
+/// The data of one plugin instance's store.
+pub(crate) struct SandboxState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryCap,
+    output: MemoryOutputPipe,
+}
+
+impl SandboxState {
+    /// A fresh sandbox whose memory may grow to `max_memory_bytes`.
+    pub(crate) fn new(max_memory_bytes: usize) -> Self {
+        let output = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .insecure_random_seed(0)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryCap { max_bytes: max_memory_bytes, refused: false },
+            output,
+        }
+    }
+
+    /// The limiter to install with `Store::limiter`.
+    pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limiter
+    }
+
+    /// Whether a memory growth was refused since the store was created.
+    pub(crate) fn memory_refused(&self) -> bool {
+        self.limiter.refused
+    }
+
+    /// The last line the plugin printed (a panic message, typically), if any.
+    pub(crate) fn last_output_line(&self) -> Option<String> {
+        let bytes = self.output.contents();
+        let text = String::from_utf8_lossy(&bytes);
+        text.lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with("note:"))
+            .map(|l| l.chars().take(300).collect())
+    }
+}
+
+impl WasiView for SandboxState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Adds the granted WASI interfaces to `linker`.
+pub(crate) fn link(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)
+}
+
+/// Caps linear memory and remembers when it refused a growth, so that the resulting trap can be
+/// reported as a memory limit rather than a generic trap.
+struct MemoryCap {
+    max_bytes: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.max_bytes;
+        if !allowed {
+            self.refused = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// A clock that never moves: plugins get no time source unless one is granted.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_neutered_wasi_interfaces_are_granted() {
+        assert!(is_granted("wasi:io/streams@0.2.3"));
+        assert!(is_granted("wasi:cli/environment@0.2.0"));
+        assert!(!is_granted("wasi:sockets/tcp@0.2.3"));
+        assert!(!is_granted("wasi:http/outgoing-handler@0.2.3"));
+        assert!(!is_granted("sluice:evil/exfiltrate"));
+    }
+}

@@ -1,0 +1,149 @@
+//! A source: a plugin bound to settings, running batches on a pool of reused instances.
+
+use std::sync::{Arc, Mutex};
+
+use crate::batch::Batch;
+use crate::error::{CallError, LoadError};
+use crate::output::{SplitRecords, Transformed};
+use crate::plugin::{Instance, Plugin};
+use crate::registry::PluginRegistry;
+
+/// Which plugin a source runs: a fixed one, or whatever version the registry holds now.
+#[derive(Clone)]
+enum PluginHandle {
+    Fixed(Arc<Plugin>),
+    Registry { registry: PluginRegistry, name: String },
+}
+
+impl PluginHandle {
+    fn current(&self) -> Result<Arc<Plugin>, LoadError> {
+        match self {
+            Self::Fixed(plugin) => Ok(plugin.clone()),
+            Self::Registry { registry, name } => {
+                registry.get(name).ok_or_else(|| LoadError::UnknownPlugin(name.clone()))
+            }
+        }
+    }
+}
+
+/// A named binding of a plugin and its settings.
+///
+/// Calls take an idle instance from the pool (or make and configure one), run, and put the
+/// instance back; an instance whose call failed is dropped, so the next batch gets a fresh one.
+/// When the plugin is replaced in the registry, batches already running finish on the old
+/// version and the next batch runs on the new one.
+pub struct Source {
+    plugin: PluginHandle,
+    settings: Vec<(String, String)>,
+    idle: Mutex<Vec<Instance>>,
+}
+
+/// Why a source could not run a batch: its plugin is gone, or the call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The plugin is no longer loaded.
+    #[error(transparent)]
+    Unloaded(#[from] LoadError),
+    /// The call failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+/// A call's output together with the plugin version that produced it.
+#[derive(Debug)]
+pub struct Handled<T> {
+    /// The plugin that ran the call (for provenance: name, version, digest).
+    pub plugin: Arc<Plugin>,
+    /// The validated output.
+    pub output: T,
+}
+
+impl Source {
+    /// A source running one fixed plugin. Checks the settings now: unknown keys, or values the
+    /// plugin refuses, are an error here rather than on the first batch.
+    pub fn new(plugin: Arc<Plugin>, settings: Vec<(String, String)>) -> Result<Self, SourceError> {
+        Self::with_handle(PluginHandle::Fixed(plugin), settings)
+    }
+
+    /// A source running whatever version of plugin `name` the registry holds at each batch.
+    pub fn from_registry(registry: &PluginRegistry, name: &str, settings: Vec<(String, String)>) -> Result<Self, SourceError> {
+        let handle = PluginHandle::Registry { registry: registry.clone(), name: name.to_string() };
+        Self::with_handle(handle, settings)
+    }
+
+    fn with_handle(plugin: PluginHandle, settings: Vec<(String, String)>) -> Result<Self, SourceError> {
+        let current = plugin.current()?;
+        check_setting_names(&current, &settings)?;
+        let instance = current.instantiate(&settings)?;
+        Ok(Self { plugin, settings, idle: Mutex::new(vec![instance]) })
+    }
+
+    /// The plugin the next batch will run on.
+    pub fn plugin(&self) -> Result<Arc<Plugin>, LoadError> {
+        self.plugin.current()
+    }
+
+    /// Transforms `batch` into rows per table and rejections.
+    pub fn transform(&self, batch: &Batch) -> Result<Handled<Transformed>, SourceError> {
+        self.run(batch, |instance, plugin| instance.transform(plugin, batch))
+    }
+
+    /// Splits `batch` into single canonical records (the API's edge validation).
+    pub fn split(&self, batch: &Batch) -> Result<Handled<SplitRecords>, SourceError> {
+        self.run(batch, |instance, plugin| instance.split(plugin, batch))
+    }
+
+    fn run<T>(
+        &self,
+        batch: &Batch,
+        call: impl FnOnce(&mut Instance, &Plugin) -> Result<T, CallError>,
+    ) -> Result<Handled<T>, SourceError> {
+        let plugin = self.plugin.current()?;
+        let id = plugin.id();
+        if !plugin.manifest().accepts(batch.content_type()) {
+            return Err(CallError::UnsupportedContentType {
+                plugin: id,
+                content_type: batch.content_type().to_string(),
+                accepted: plugin.manifest().content_types.join(", "),
+            }
+            .into());
+        }
+        batch.check().map_err(|reason| CallError::InvalidBatch { plugin: id, reason })?;
+        let mut instance = match self.take_idle(plugin.digest()) {
+            Some(instance) => instance,
+            None => plugin.instantiate(&self.settings)?,
+        };
+        let output = call(&mut instance, &plugin)?;
+        self.put_idle(instance, plugin.engine().config().max_idle_instances);
+        Ok(Handled { plugin, output })
+    }
+
+    fn take_idle(&self, digest: &str) -> Option<Instance> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        // Instances of a replaced version are dropped here.
+        idle.retain(|instance| instance.digest() == digest);
+        idle.pop()
+    }
+
+    fn put_idle(&self, instance: Instance, max: usize) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < max {
+            idle.push(instance);
+        }
+    }
+}
+
+fn check_setting_names(plugin: &Plugin, settings: &[(String, String)]) -> Result<(), CallError> {
+    let known = &plugin.manifest().settings;
+    for (key, _) in settings {
+        if !known.iter().any(|s| &s.name == key) {
+            let names: Vec<&str> = known.iter().map(|s| s.name.as_str()).collect();
+            let known = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+            return Err(CallError::Configure {
+                plugin: plugin.id(),
+                message: format!("unknown setting `{}` (known settings: {known})", key.escape_debug()),
+            });
+        }
+    }
+    Ok(())
+}

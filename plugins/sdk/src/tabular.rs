@@ -1,0 +1,221 @@
+//! Plugins for flat records: declare the fields, get every body shape, typing, NULL handling,
+//! per-record rejections, canonical records and partition keys for free.
+
+use std::marker::PhantomData;
+
+use crate::batch::Batch;
+use crate::output::{Origin, Output, Rejection, SplitOutput, TableBuilder, Value};
+use crate::plugin::Plugin;
+use crate::records::{self, Raw, RecordError};
+use crate::schema::{Column, Manifest, Setting, TableSchema};
+use crate::settings::Settings;
+use crate::values;
+
+/// The content type of canonical records produced by `split`.
+pub const CANONICAL_CONTENT_TYPE: &str = "application/json";
+
+/// One field of a flat record: the column it fills and the name senders use for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// The column (its name is the lowercase table column).
+    pub column: Column,
+    /// The sender's field name (`PatientID`), matched case-insensitively.
+    pub source: &'static str,
+}
+
+impl Field {
+    /// A field named `source` by senders, filling `column`.
+    pub fn new(source: &'static str, column: Column) -> Self {
+        Self { column, source }
+    }
+}
+
+/// A plugin that writes one table, one row per flat record.
+pub trait RecordPlugin: Sized + 'static {
+    /// Plugin name.
+    const NAME: &'static str;
+    /// Plugin version.
+    const VERSION: &'static str;
+    /// Description.
+    const DOC: &'static str;
+    /// Table name.
+    const TABLE: &'static str;
+    /// What one row of the table is.
+    const TABLE_DOC: &'static str;
+    /// Index (in `fields()`) of the field used as partition key, if any.
+    const KEY_FIELD: Option<usize> = None;
+
+    /// The fields, in column order.
+    fn fields() -> Vec<Field>;
+
+    /// Configuration keys.
+    fn settings() -> Vec<Setting> {
+        Vec::new()
+    }
+
+    /// Builds a configured plugin.
+    fn configure(settings: &Settings) -> Result<Self, String>;
+
+    /// A last look at each typed row (one value per field) before it is accepted; return the
+    /// reason and the field at fault to reject it. Used for filters.
+    fn check(&self, _row: &[Value<'_>]) -> Result<(), (String, Option<&'static str>)> {
+        Ok(())
+    }
+}
+
+/// Adapts a [`RecordPlugin`] to [`Plugin`].
+#[derive(Debug)]
+pub struct Records<P> {
+    plugin: P,
+    fields: Vec<Field>,
+    names: Vec<&'static str>,
+    schema: TableSchema,
+    _plugin: PhantomData<P>,
+}
+
+impl<P: RecordPlugin> Records<P> {
+    /// The wrapped plugin.
+    pub fn inner(&self) -> &P {
+        &self.plugin
+    }
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            name: P::TABLE.into(),
+            doc: P::TABLE_DOC.into(),
+            columns: P::fields().into_iter().map(|f| f.column).collect(),
+        }
+    }
+
+    /// Decodes every record of the batch; `on_row` gets the payload index, record index, the
+    /// raw values and the typed row of each valid record; rejections are collected.
+    fn each_row(
+        &self,
+        batch: &Batch<'_>,
+        rejected: &mut Vec<Rejection>,
+        mut on_row: impl FnMut(u32, u32, &[Raw<'_>], &[Value<'_>]),
+    ) {
+        for (input, payload) in batch.payloads() {
+            let Some(format) = records::detect(batch.content_type(), payload) else {
+                rejected.push(Rejection {
+                    input,
+                    record: 0,
+                    reason: format!("content type `{}` is not supported", batch.content_type()),
+                    field: None,
+                });
+                continue;
+            };
+            records::decode(format, payload, &self.names, &mut |record, raw: Result<&mut [Raw<'_>], RecordError>| {
+                let raw = match raw {
+                    Ok(raw) => raw,
+                    Err(error) => {
+                        rejected.push(Rejection { input, record, reason: error.reason, field: None });
+                        return;
+                    }
+                };
+                let mut typed: Vec<Value<'_>> = Vec::with_capacity(self.fields.len());
+                for (field, value) in self.fields.iter().zip(raw.iter()) {
+                    match values::convert(value, field.column.column_type) {
+                        Ok(Value::Null) if !field.column.nullable => {
+                            rejected.push(reject(input, record, field, "is missing or Unknown"));
+                            return;
+                        }
+                        Ok(typed_value) => typed.push(typed_value),
+                        Err(reason) => {
+                            rejected.push(reject(input, record, field, reason));
+                            return;
+                        }
+                    }
+                }
+                if let Err((reason, field)) = self.plugin.check(&typed) {
+                    rejected.push(Rejection { input, record, reason, field: field.map(Into::into) });
+                    return;
+                }
+                on_row(input, record, raw, &typed);
+            });
+        }
+    }
+}
+
+fn reject(input: u32, record: u32, field: &Field, reason: &str) -> Rejection {
+    Rejection {
+        input,
+        record,
+        reason: format!("{} {reason}", field.source),
+        field: Some(field.source.into()),
+    }
+}
+
+impl<P: RecordPlugin> Plugin for Records<P> {
+    fn manifest() -> Manifest {
+        let mut content_types: Vec<String> = records::CONTENT_TYPES.iter().map(|c| (*c).into()).collect();
+        content_types.dedup();
+        Manifest {
+            name: P::NAME.into(),
+            version: P::VERSION.into(),
+            doc: P::DOC.into(),
+            content_types,
+            settings: P::settings(),
+            tables: vec![Self::schema()],
+        }
+    }
+
+    fn configure(settings: &Settings) -> Result<Self, String> {
+        let fields = P::fields();
+        Ok(Self {
+            plugin: P::configure(settings)?,
+            names: fields.iter().map(|f| f.source).collect(),
+            fields,
+            schema: Self::schema(),
+            _plugin: PhantomData,
+        })
+    }
+
+    fn split(&self, batch: &Batch<'_>) -> SplitOutput {
+        let mut out = SplitOutput::new(CANONICAL_CONTENT_TYPE);
+        let mut rejected = Vec::new();
+        let mut canonical = Vec::new();
+        self.each_row(batch, &mut rejected, |input, record, raw, typed| {
+            canonical.clear();
+            write_canonical(&mut canonical, &self.names, raw);
+            let key = P::KEY_FIELD.and_then(|i| match typed.get(i) {
+                Some(Value::String(s)) => Some((*s).to_string()),
+                _ => None,
+            });
+            out.push(&canonical, Origin { input, record, key });
+        });
+        out.rejected = rejected;
+        out
+    }
+
+    fn transform(&self, batch: &Batch<'_>) -> Output {
+        let mut table = TableBuilder::new(&self.schema);
+        let mut rejected = Vec::new();
+        self.each_row(batch, &mut rejected, |input, _, _, typed| table.push_row(input, typed));
+        Output { tables: vec![table], rejected }
+    }
+}
+
+/// Writes the record as a compact JSON object of the declared fields, as the sender wrote them.
+fn write_canonical(out: &mut Vec<u8>, names: &[&str], raw: &[Raw<'_>]) {
+    out.push(b'{');
+    let mut first = true;
+    for (name, value) in names.iter().zip(raw) {
+        let json = match value {
+            Raw::Missing | Raw::Nested => continue,
+            Raw::Null => serde_json::Value::Null,
+            Raw::Str(s) => serde_json::Value::String(s.to_string()),
+            Raw::Int(i) => (*i).into(),
+            Raw::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Raw::Bool(b) => (*b).into(),
+        };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, name).expect("writing to a Vec");
+        out.push(b':');
+        serde_json::to_writer(&mut *out, &json).expect("writing to a Vec");
+    }
+    out.push(b'}');
+}

@@ -1,0 +1,204 @@
+//! Turning raw field values into typed values: numbers, dates, timestamps, and 'Unknown'.
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+
+use crate::output::Value;
+use crate::records::Raw;
+use crate::schema::ColumnType;
+
+/// Whether a text value means "no value": empty, blank, or `Unknown` in any case.
+pub fn is_unknown(text: &str) -> bool {
+    let text = text.trim();
+    text.is_empty() || text.eq_ignore_ascii_case("unknown")
+}
+
+/// Converts `raw` to a value of `column_type`; `Ok(Value::Null)` for absent or unknown values.
+/// The error says what is wrong without quoting the value.
+pub fn convert<'a>(raw: &'a Raw<'_>, column_type: ColumnType) -> Result<Value<'a>, &'static str> {
+    let text = match raw {
+        Raw::Missing | Raw::Null => return Ok(Value::Null),
+        Raw::Nested => return Err("must be a single value, not an object or array"),
+        Raw::Str(text) if is_unknown(text) => return Ok(Value::Null),
+        Raw::Str(text) => Some(text.trim()),
+        _ => None,
+    };
+    match (column_type, raw, text) {
+        (ColumnType::String, _, Some(text)) => Ok(Value::String(text)),
+        (ColumnType::String, _, None) => Err("must be text"),
+        (ColumnType::Int32, Raw::Int(i), _) => i32::try_from(*i).map(Value::Int32).map_err(|_| "is out of the integer range"),
+        (ColumnType::Int32, Raw::Float(f), _) => integral(*f).and_then(|i| i32::try_from(i).ok()).map(Value::Int32).ok_or("is not an integer"),
+        (ColumnType::Int32, _, Some(text)) => parse_integer(text).and_then(|i| i32::try_from(i).ok()).map(Value::Int32).ok_or("is not an integer"),
+        (ColumnType::Int64, Raw::Int(i), _) => Ok(Value::Int64(*i)),
+        (ColumnType::Int64, Raw::Float(f), _) => integral(*f).map(Value::Int64).ok_or("is not an integer"),
+        (ColumnType::Int64, _, Some(text)) => parse_integer(text).map(Value::Int64).ok_or("is not an integer"),
+        (ColumnType::Float64, Raw::Int(i), _) => Ok(Value::Float64(*i as f64)),
+        (ColumnType::Float64, Raw::Float(f), _) => Ok(Value::Float64(*f)),
+        (ColumnType::Float64, _, Some(text)) => parse_number(text).map(Value::Float64).ok_or("is not a number"),
+        (ColumnType::Boolean, Raw::Bool(b), _) => Ok(Value::Boolean(*b)),
+        (ColumnType::Boolean, _, Some(text)) => parse_bool(text).map(Value::Boolean).ok_or("is not true or false"),
+        (ColumnType::Timestamp, _, Some(text)) => parse_timestamp(text).map(Value::Timestamp),
+        (ColumnType::Date, _, Some(text)) => parse_date(text).map(Value::Date),
+        (ColumnType::Timestamp | ColumnType::Date, _, None) => Err("must be a date as text"),
+        (ColumnType::Int32 | ColumnType::Int64, _, None) => Err("is not an integer"),
+        (ColumnType::Float64, _, None) => Err("is not a number"),
+        (ColumnType::Boolean, _, None) => Err("is not true or false"),
+    }
+}
+
+fn integral(f: f64) -> Option<i64> {
+    (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+}
+
+fn parse_integer(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().or_else(|| parse_number(text).and_then(integral))
+}
+
+/// A finite decimal number; `NaN` and infinities are not numbers here.
+fn parse_number(text: &str) -> Option<f64> {
+    let looks_numeric = text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+    text.parse::<f64>().ok().filter(|f| looks_numeric && f.is_finite())
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" => Some(true),
+        "false" | "f" | "no" | "n" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses the timestamp layouts seen in clinical feeds into microseconds since
+/// 1970-01-01 00:00:00, wall clock:
+/// `YYYY-MM-DD[ T]HH:MM[:SS[.f…]]`, `YYYY-MM-DD`, `M/D/YYYY[ H:MM[:SS]]`.
+pub fn parse_timestamp(text: &str) -> Result<i64, &'static str> {
+    let text = text.trim();
+    let (date_part, time_part) = match text.find([' ', 'T']) {
+        Some(at) => (&text[..at], Some(text[at + 1..].trim())),
+        None => (text, None),
+    };
+    let date = parse_calendar_date(date_part)?;
+    let time = match time_part {
+        None | Some("") => NaiveTime::MIN,
+        Some(time) => parse_time(time)?,
+    };
+    Ok(NaiveDateTime::new(date, time).and_utc().timestamp_micros())
+}
+
+/// Parses `YYYY-MM-DD` or `M/D/YYYY` (a time part, if any, must be midnight-free of meaning
+/// and is ignored) into days since 1970-01-01.
+pub fn parse_date(text: &str) -> Result<i32, &'static str> {
+    let text = text.trim();
+    let date_part = text.split([' ', 'T']).next().unwrap_or(text);
+    let date = parse_calendar_date(date_part)?;
+    let days = date.signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")).num_days();
+    i32::try_from(days).map_err(|_| "is not a possible date")
+}
+
+fn parse_calendar_date(text: &str) -> Result<NaiveDate, &'static str> {
+    let numbers = |parts: &[&str]| -> Option<Vec<u32>> { parts.iter().map(|p| digits(p)).collect() };
+    let (year, month, day) = if text.contains('-') {
+        let parts: Vec<&str> = text.split('-').collect();
+        match (parts.len(), numbers(&parts)) {
+            (3, Some(n)) if parts[0].len() == 4 => (n[0], n[1], n[2]),
+            _ => return Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)"),
+        }
+    } else if text.contains('/') {
+        let parts: Vec<&str> = text.split('/').collect();
+        match (parts.len(), numbers(&parts)) {
+            (3, Some(n)) if parts[2].len() == 4 => (n[2], n[0], n[1]),
+            _ => return Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)"),
+        }
+    } else {
+        return Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)");
+    };
+    NaiveDate::from_ymd_opt(year as i32, month, day).ok_or("is not a possible date")
+}
+
+fn parse_time(text: &str) -> Result<NaiveTime, &'static str> {
+    const BAD: &str = "has a time that is not HH:MM[:SS[.fff]]";
+    let (clock, fraction) = match text.split_once('.') {
+        Some((clock, fraction)) => (clock, Some(fraction)),
+        None => (text, None),
+    };
+    let parts: Vec<&str> = clock.split(':').collect();
+    if !(2..=3).contains(&parts.len()) {
+        return Err(BAD);
+    }
+    let hour = digits(parts[0]).ok_or(BAD)?;
+    let minute = digits(parts[1]).ok_or(BAD)?;
+    let second = parts.get(2).map_or(Some(0), |s| digits(s)).ok_or(BAD)?;
+    let micros = match fraction {
+        None => 0,
+        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
+            let padded = format!("{f:0<6}");
+            padded[..6].parse::<u32>().map_err(|_| BAD)?
+        }
+        Some(_) => return Err(BAD),
+    };
+    NaiveTime::from_hms_micro_opt(hour, minute, second, micros).ok_or("has an impossible time of day")
+}
+
+fn digits(text: &str) -> Option<u32> {
+    if text.is_empty() || text.len() > 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn ts(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> i64 {
+        NaiveDate::from_ymd_opt(y, mo, d)
+            .unwrap()
+            .and_hms_micro_opt(h, mi, s, us)
+            .unwrap()
+            .and_utc()
+            .timestamp_micros()
+    }
+
+    #[test]
+    fn seed_timestamp_layouts_keep_their_wall_clock_value() {
+        assert_eq!(parse_timestamp("1975-01-04 14:49:59.587"), Ok(ts(1975, 1, 4, 14, 49, 59, 587_000)));
+        assert_eq!(parse_timestamp("6/26/2012"), Ok(ts(2012, 6, 26, 0, 0, 0, 0)));
+        assert_eq!(parse_timestamp("2012-06-26T08:05"), Ok(ts(2012, 6, 26, 8, 5, 0, 0)));
+        assert_eq!(parse_timestamp("1/2/2003 4:05:06"), Ok(ts(2003, 1, 2, 4, 5, 6, 0)));
+        assert_eq!(parse_timestamp("1960-02-29"), Ok(ts(1960, 2, 29, 0, 0, 0, 0)));
+    }
+
+    #[test]
+    fn impossible_dates_are_refused() {
+        assert_eq!(parse_timestamp("2011-02-30 00:00:00"), Err("is not a possible date"));
+        assert_eq!(parse_timestamp("13/1/2000"), Err("is not a possible date"));
+        assert_eq!(parse_timestamp("2000-01-01 25:00:00"), Err("has an impossible time of day"));
+        assert_eq!(parse_timestamp("yesterday"), Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)"));
+        assert_eq!(parse_timestamp("01-02-03"), Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)"));
+        assert_eq!(parse_date("1970-01-02"), Ok(1));
+    }
+
+    #[test]
+    fn unknown_and_empty_become_null() {
+        for text in ["Unknown", "unknown", "", "  "] {
+            assert_eq!(convert(&Raw::Str(Cow::Borrowed(text)), ColumnType::String), Ok(Value::Null));
+            assert_eq!(convert(&Raw::Str(Cow::Borrowed(text)), ColumnType::Float64), Ok(Value::Null));
+        }
+        assert_eq!(convert(&Raw::Missing, ColumnType::Timestamp), Ok(Value::Null));
+    }
+
+    #[test]
+    fn numbers_are_checked() {
+        let s = |t: &'static str| Raw::Str(Cow::Borrowed(t));
+        assert_eq!(convert(&s(" 42 "), ColumnType::Int32), Ok(Value::Int32(42)));
+        assert_eq!(convert(&s("4.0"), ColumnType::Int32), Ok(Value::Int32(4)));
+        assert_eq!(convert(&s("4.5"), ColumnType::Int32), Err("is not an integer"));
+        assert_eq!(convert(&s("NaN"), ColumnType::Float64), Err("is not a number"));
+        assert_eq!(convert(&s("inf"), ColumnType::Float64), Err("is not a number"));
+        assert_eq!(convert(&s("1e3"), ColumnType::Float64), Ok(Value::Float64(1000.0)));
+        assert_eq!(convert(&Raw::Int(1 << 40), ColumnType::Int32), Err("is out of the integer range"));
+        assert_eq!(convert(&Raw::Float(2.5), ColumnType::Float64), Ok(Value::Float64(2.5)));
+        assert_eq!(convert(&Raw::Int(3), ColumnType::String), Err("must be text"));
+        assert_eq!(convert(&Raw::Nested, ColumnType::String), Err("must be a single value, not an object or array"));
+    }
+}
