@@ -21,6 +21,8 @@ const CAPTURED_OUTPUT_BYTES: usize = 4096;
 /// WASI interfaces (package/interface, any version) a plugin may import. Each is neutered as
 /// described in the module documentation.
 const GRANTED_IMPORTS: &[&str] = &[
+    // The contract's own type definitions (no functions).
+    "sluice:plugin/types",
     "wasi:io/error",
     "wasi:io/poll",
     "wasi:io/streams",

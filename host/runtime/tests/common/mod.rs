@@ -1,0 +1,45 @@
+//! Helpers shared by the runtime's integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_runtime::{BundledPlugin, Plugin, PluginEngine, SandboxConfig};
+
+/// Limits small enough that hostile plugins hit them quickly.
+pub fn tight_config() -> SandboxConfig {
+    SandboxConfig {
+        max_memory_bytes: 32 << 20,
+        call_timeout: Duration::from_millis(300),
+        max_output_bytes: 1 << 20,
+        ..SandboxConfig::default()
+    }
+}
+
+/// An engine without a compile cache.
+pub fn engine(config: SandboxConfig) -> PluginEngine {
+    PluginEngine::new(config, None).expect("engine")
+}
+
+/// The bundled plugins as the runtime takes them.
+pub fn bundled() -> Vec<BundledPlugin> {
+    sluice_plugin_artifacts::BUNDLED
+        .iter()
+        .map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm })
+        .collect()
+}
+
+/// Loads a plugin file.
+pub fn load(engine: &PluginEngine, path: &str) -> Arc<Plugin> {
+    Arc::new(Plugin::load_file(engine, Path::new(path)).expect("plugin loads"))
+}
+
+/// Loads a bundled plugin by file name.
+pub fn load_bundled(engine: &PluginEngine, file_name: &str) -> Arc<Plugin> {
+    let bundled = bundled().into_iter().find(|b| b.file_name == file_name).expect("bundled plugin");
+    Arc::new(
+        Plugin::load(engine, sluice_runtime::PluginOrigin::Bundled(bundled.file_name.into()), bundled.wasm)
+            .expect("bundled plugin loads"),
+    )
+}

@@ -1,0 +1,125 @@
+//! The plugin directory is watched: new, changed and deleted files take effect while batches
+//! flow, and a bad file leaves the others running.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use sluice_plugin_artifacts::testing;
+use sluice_runtime::{BatchBuilder, Cell, PluginRegistry, RegistryEvent, Source};
+
+/// Upper bound on waiting for the watcher; a test fails rather than hangs.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Copies `from` into `dir/name` the way operators should: write aside, then rename.
+fn install(from: &str, dir: &Path, name: &str) {
+    let hidden = dir.join(format!(".{name}.partial"));
+    std::fs::copy(from, &hidden).unwrap();
+    std::fs::rename(&hidden, dir.join(name)).unwrap();
+}
+
+fn wait_for(events: &Receiver<RegistryEvent>, wanted: impl Fn(&RegistryEvent) -> bool) -> RegistryEvent {
+    loop {
+        let event = events.recv_timeout(EVENT_TIMEOUT).expect("registry event in time");
+        if wanted(&event) {
+            return event;
+        }
+    }
+}
+
+#[test]
+fn replacing_a_plugin_while_batches_flow_loses_no_batch_and_the_new_version_takes_over() {
+    let dir = tempfile::tempdir().unwrap();
+    install(testing::SWAP_V1, dir.path(), "swap.wasm");
+    let engine = common::engine(Default::default());
+    let registry = PluginRegistry::open(&engine, Some(dir.path()), &[]).unwrap();
+    registry.watch().unwrap();
+    let events = registry.subscribe();
+    let source = Arc::new(Source::from_registry(&registry, "swap", Vec::new()).unwrap());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (source, stop) = (source.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut versions = Vec::new();
+            let mut sent = 0u64;
+            while !stop.load(Ordering::SeqCst) || versions.last().is_none_or(|v| v != "2.0.0") {
+                let mut batch = BatchBuilder::new("text/plain");
+                for i in 0..10 {
+                    batch.push(format!("{}", sent + i).as_bytes());
+                }
+                let handled = source.transform(&batch.finish()).expect("no batch fails during the swap");
+                let table = handled.output.table("handled").unwrap();
+                assert_eq!(table.len(), 10, "every payload of the batch is handled");
+                for row in 0..10 {
+                    assert_eq!(table.columns[0].cell(row), Cell::String(&(sent + row as u64).to_string()));
+                }
+                let Cell::String(version) = table.columns[1].cell(0) else { panic!("version column") };
+                assert_eq!(version, handled.plugin.manifest().version);
+                versions.push(version.to_string());
+                sent += 10;
+            }
+            versions
+        })
+    };
+
+    install(testing::SWAP_V2, dir.path(), "swap.wasm");
+    let loaded = wait_for(&events, |e| matches!(e, RegistryEvent::Loaded { .. }));
+    assert!(matches!(loaded, RegistryEvent::Loaded { ref name, ref version, .. } if name == "swap" && version == "2.0.0"));
+    stop.store(true, Ordering::SeqCst);
+    let versions = worker.join().expect("worker saw no failure");
+    let switch = versions.iter().position(|v| v == "2.0.0").expect("the new version took over");
+    assert!(versions[..switch].iter().all(|v| v == "1.0.0"), "{versions:?}");
+    assert!(versions[switch..].iter().all(|v| v == "2.0.0"), "{versions:?}");
+
+    std::fs::remove_file(dir.path().join("swap.wasm")).unwrap();
+    wait_for(&events, |e| matches!(e, RegistryEvent::Unloaded { name } if name == "swap"));
+    assert!(registry.get("swap").is_none());
+    assert!(source.transform(&BatchBuilder::new("text/plain").finish()).is_err());
+}
+
+#[test]
+fn a_bad_file_is_reported_and_the_others_keep_running() {
+    let dir = tempfile::tempdir().unwrap();
+    install(testing::SWAP_V1, dir.path(), "swap.wasm");
+    std::fs::write(dir.path().join("broken.wasm"), b"\0asm garbage").unwrap();
+    install(testing::NET_ACCESS, dir.path(), "net.wasm");
+    let engine = common::engine(Default::default());
+    let registry = PluginRegistry::open(&engine, Some(dir.path()), &common::bundled()).unwrap();
+    let names: Vec<String> = registry.list().iter().map(|p| p.manifest().name.clone()).collect();
+    assert_eq!(names, vec!["admissions", "lab_results", "patients", "swap"]);
+    let failures = registry.failures();
+    let failed: Vec<String> = failures.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(failed, vec!["broken.wasm", "net.wasm"]);
+    assert!(failures[0].1.contains("is not a valid WebAssembly component"), "{}", failures[0].1);
+    assert!(failures[1].1.contains("which sluice does not grant to plugins"), "{}", failures[1].1);
+
+    // A broken replacement keeps the working version loaded.
+    registry.watch().unwrap();
+    let events = registry.subscribe();
+    let hidden = dir.path().join(".swap.partial");
+    std::fs::write(&hidden, b"\0asm still garbage").unwrap();
+    std::fs::rename(&hidden, dir.path().join("swap.wasm")).unwrap();
+    wait_for(&events, |e| matches!(e, RegistryEvent::Failed { path, .. } if path.ends_with("swap.wasm")));
+    assert_eq!(registry.get("swap").unwrap().manifest().version, "1.0.0");
+}
+
+#[test]
+fn a_file_in_the_directory_overrides_the_bundled_plugin_of_the_same_name_until_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine(Default::default());
+    let registry = PluginRegistry::open(&engine, Some(dir.path()), &common::bundled()).unwrap();
+    assert!(matches!(registry.get("patients").unwrap().origin(), sluice_runtime::PluginOrigin::Bundled(_)));
+    let own = dir.path().join("my-patients.wasm");
+    std::fs::copy(format!("{}/patients.wasm", sluice_plugin_artifacts::PLUGINS_DIR), &own).unwrap();
+    registry.rescan().unwrap();
+    assert_eq!(registry.get("patients").unwrap().origin(), &sluice_runtime::PluginOrigin::File(own.clone()));
+    std::fs::remove_file(&own).unwrap();
+    registry.rescan().unwrap();
+    assert!(matches!(registry.get("patients").unwrap().origin(), sluice_runtime::PluginOrigin::Bundled(_)));
+}

@@ -1,0 +1,154 @@
+//! The bundled plugins, run as Wasm, against the same code run natively.
+
+mod common;
+
+use sluice_plugin_sdk::{OwnedBatch, Plugin as _, Records, Settings};
+use sluice_runtime::{Batch, BatchBuilder, CallError, Cell, ColumnType, PluginEngine, PluginRegistry, Source, SourceError};
+
+const PATIENTS: &str = r#"{"PatientID": "FB2ABB23-C9D0-4D09-8464-49BF0B982F0F", "PatientGender": "Male", "PatientDateOfBirth": "1947-12-28 02:45:40.547", "PatientRace": "Unknown", "PatientMaritalStatus": "Married", "PatientLanguage": "Icelandic", "PatientPopulationPercentageBelowPoverty": 18.08}"#;
+
+fn registry(engine: &PluginEngine) -> PluginRegistry {
+    PluginRegistry::open(engine, None, &common::bundled()).unwrap()
+}
+
+#[test]
+fn bundled_plugins_describe_the_seed_tables_with_real_types() {
+    let engine = common::engine(Default::default());
+    let registry = registry(&engine);
+    let names: Vec<String> = registry.list().iter().map(|p| p.id()).collect();
+    assert_eq!(names, vec!["admissions@0.1.0", "lab_results@0.1.0", "patients@0.1.0"]);
+    let patients = registry.get("patients").unwrap();
+    let table = patients.manifest().table("patients").unwrap();
+    let types: Vec<(&str, ColumnType, bool)> =
+        table.columns.iter().map(|c| (c.name.as_str(), c.column_type, c.nullable)).collect();
+    assert_eq!(
+        types,
+        vec![
+            ("patientid", ColumnType::String, false),
+            ("patientgender", ColumnType::String, true),
+            ("patientdateofbirth", ColumnType::Timestamp, true),
+            ("patientrace", ColumnType::String, true),
+            ("patientmaritalstatus", ColumnType::String, true),
+            ("patientlanguage", ColumnType::String, true),
+            ("patientpopulationpercentagebelowpoverty", ColumnType::Float64, true),
+        ]
+    );
+    assert_eq!(patients.manifest().settings[0].name, "drop-unknown");
+    assert_eq!(patients.contract(), "0.1.0");
+    assert_eq!(patients.digest().len(), 64);
+}
+
+#[test]
+fn wasm_output_equals_native_output() {
+    let engine = common::engine(Default::default());
+    let source = Source::from_registry(&registry(&engine), "patients", Vec::new()).unwrap();
+    let body = format!("[{PATIENTS}, {{\"PatientGender\": \"F\"}}, {PATIENTS}]");
+    let wasm = source.transform(&Batch::single("application/json", body.as_bytes())).unwrap().output;
+
+    let native_plugin = Records::<patients::Patients>::configure(&Settings::new(
+        &Records::<patients::Patients>::manifest().settings,
+        &[],
+    )
+    .unwrap())
+    .unwrap();
+    let native = native_plugin.transform(&OwnedBatch::single("application/json", body.as_bytes()).as_batch());
+
+    let wasm_table = wasm.table("patients").unwrap();
+    let native_table = native.table("patients").unwrap();
+    assert_eq!(wasm_table.len(), 2);
+    assert_eq!(wasm_table.inputs, native_table.inputs);
+    for (w, n) in wasm_table.columns.iter().zip(&native_table.columns) {
+        for row in 0..wasm_table.len() {
+            let native_cell = match n.get(row) {
+                sluice_plugin_sdk::Value::Null => Cell::Null,
+                sluice_plugin_sdk::Value::String(s) => Cell::String(s),
+                sluice_plugin_sdk::Value::Timestamp(t) => Cell::Timestamp(t),
+                sluice_plugin_sdk::Value::Float64(f) => Cell::Float(f),
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(w.cell(row), native_cell);
+        }
+    }
+    let reasons: Vec<(u32, &str)> = wasm.rejected.iter().map(|r| (r.record, r.reason.as_str())).collect();
+    assert_eq!(reasons, vec![(1, "PatientID is missing or Unknown")]);
+    assert_eq!(wasm.rejected[0].field.as_deref(), Some("PatientID"));
+    assert_eq!(native.rejected.len(), 1);
+}
+
+#[test]
+fn split_then_transform_round_trips_through_the_canonical_form() {
+    let engine = common::engine(Default::default());
+    let source = Source::from_registry(&registry(&engine), "lab_results", Vec::new()).unwrap();
+    let body = "PatientID\tAdmissionID\tLabName\tLabValue\tLabUnits\tLabDateTime\r\n\
+                p1\t1\tCBC: HEMOGLOBIN\t13.2\tgm/dl\t1992-07-01 01:36:17.910\r\n\
+                p2\tx\tCBC: HEMOGLOBIN\t13.2\tgm/dl\t1992-07-01 01:36:17.910\r\n";
+    let split = source.split(&Batch::single("text/tab-separated-values", body.as_bytes())).unwrap().output;
+    assert_eq!(split.records.len(), 1);
+    assert_eq!(split.origins[0].key.as_deref(), Some("p1"));
+    assert_eq!(split.rejected[0].reason, "AdmissionID is not an integer");
+    let rows = source.transform(&split.records).unwrap().output;
+    let table = rows.table("lab_results").unwrap();
+    assert_eq!(table.columns[3].cell(0), Cell::Float(13.2));
+    assert_eq!(table.columns[1].cell(0), Cell::Integer(1));
+}
+
+#[test]
+fn settings_are_checked_when_the_source_is_built() {
+    let engine = common::engine(Default::default());
+    let registry = registry(&engine);
+    let unknown = Source::from_registry(&registry, "patients", vec![("colour".into(), "red".into())]);
+    assert!(matches!(
+        unknown,
+        Err(SourceError::Call(CallError::Configure { ref message, .. })) if message == "unknown setting `colour` (known settings: drop-unknown)"
+    ));
+    let bad = Source::from_registry(&registry, "patients", vec![("drop-unknown".into(), "maybe".into())]);
+    match bad {
+        Err(error) => assert_eq!(
+            error.to_string(),
+            "plugin patients@0.1.0 rejected its settings: setting `drop-unknown` must be true or false, not `maybe`"
+        ),
+        Ok(_) => panic!("bad value accepted"),
+    }
+    let filtered = Source::from_registry(&registry, "patients", vec![("drop-unknown".into(), "true".into())]).unwrap();
+    let out = filtered.transform(&Batch::single("application/json", PATIENTS.as_bytes())).unwrap().output;
+    assert_eq!(out.rejected[0].reason, "dropped by setting drop-unknown: PatientRace is unknown");
+}
+
+#[test]
+fn an_unsupported_content_type_is_refused_before_the_call() {
+    let engine = common::engine(Default::default());
+    let source = Source::from_registry(&registry(&engine), "admissions", Vec::new()).unwrap();
+    let error = source.transform(&Batch::single("application/xml", b"<a/>")).unwrap_err();
+    assert!(error.to_string().starts_with("plugin admissions@0.1.0 does not accept content type `application/xml`"), "{error}");
+}
+
+#[test]
+fn instances_are_reused_across_batches() {
+    let engine = common::engine(Default::default());
+    let source = Source::from_registry(&registry(&engine), "patients", Vec::new()).unwrap();
+    let mut builder = BatchBuilder::new("application/json");
+    for _ in 0..1000 {
+        builder.push(PATIENTS.as_bytes());
+    }
+    let batch = builder.finish();
+    for _ in 0..20 {
+        let out = source.transform(&batch).unwrap().output;
+        assert_eq!(out.table("patients").unwrap().len(), 1000);
+    }
+}
+
+#[test]
+fn compiled_code_is_cached_on_disk_by_digest() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = PluginEngine::new(Default::default(), Some(cache.path().to_path_buf())).unwrap();
+    assert!(!common::load_bundled(&first, "admissions.wasm").from_cache());
+    let second = PluginEngine::new(Default::default(), Some(cache.path().to_path_buf())).unwrap();
+    let plugin = common::load_bundled(&second, "admissions.wasm");
+    assert!(plugin.from_cache());
+    let entries: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].starts_with(plugin.digest()), "{entries:?}");
+}

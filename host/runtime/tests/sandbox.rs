@@ -1,0 +1,106 @@
+//! Hostile plugins: each fails with its own error, and other plugins keep serving.
+
+mod common;
+
+use std::path::Path;
+
+use sluice_plugin_artifacts::testing;
+use sluice_runtime::{Batch, CallError, LoadError, Plugin, Source, SourceError};
+
+fn patients_still_serve(engine: &sluice_runtime::PluginEngine) {
+    let patients = common::load_bundled(engine, "patients.wasm");
+    let source = Source::new(patients, Vec::new()).unwrap();
+    let out = source
+        .transform(&Batch::single("application/json", br#"{"PatientID": "p1"}"#))
+        .expect("patients keeps serving");
+    assert_eq!(out.output.table("patients").unwrap().len(), 1);
+}
+
+fn transform_error(path: &str) -> (CallError, Source) {
+    let engine = common::engine(common::tight_config());
+    let source = Source::new(common::load(&engine, path), Vec::new()).unwrap();
+    let error = match source.transform(&Batch::single("application/json", b"{}")) {
+        Err(SourceError::Call(error)) => error,
+        other => panic!("expected a call error, got {other:?}"),
+    };
+    patients_still_serve(&engine);
+    (error, source)
+}
+
+#[test]
+fn an_endless_loop_times_out() {
+    let (error, _) = transform_error(testing::ENDLESS_LOOP);
+    assert!(matches!(&error, CallError::Timeout { plugin, .. } if plugin == "endless-loop@0.1.0"), "{error:?}");
+    assert_eq!(error.to_string(), "plugin endless-loop@0.1.0 timed out: the call ran longer than 300ms");
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_limit() {
+    let (error, _) = transform_error(testing::MEMORY_BOMB);
+    assert_eq!(error.to_string(), "plugin memory-bomb@0.1.0 exceeded its memory limit of 33554432 bytes");
+}
+
+#[test]
+fn a_panic_is_a_trap_with_its_message_and_the_next_batch_gets_a_fresh_instance() {
+    let (error, source) = transform_error(testing::PANICS);
+    let message = error.to_string();
+    assert!(message.starts_with("plugin panics@0.1.0 trapped: "), "{message}");
+    assert!(message.contains("deliberate panic in a test plugin"), "{message}");
+    // The poisoned instance was dropped: an empty batch (no panic) now succeeds.
+    let empty = sluice_runtime::BatchBuilder::new("application/json").finish();
+    assert!(source.transform(&empty).is_ok());
+}
+
+#[test]
+fn oversized_output_is_refused() {
+    let (error, _) = transform_error(testing::OVERSIZED_OUTPUT);
+    assert!(
+        matches!(error, CallError::OutputTooLarge { bytes, limit: 1_048_576, .. } if bytes > 8 << 20),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn an_ungranted_import_is_refused_at_load() {
+    let engine = common::engine(common::tight_config());
+    let error = Plugin::load_file(&engine, Path::new(testing::NET_ACCESS)).unwrap_err();
+    match &error {
+        LoadError::UngrantedImport { import, .. } => assert!(import.starts_with("wasi:sockets/"), "{import}"),
+        other => panic!("expected UngrantedImport, got {other:?}"),
+    }
+    assert!(error.to_string().ends_with("which sluice does not grant to plugins"), "{error}");
+    patients_still_serve(&engine);
+}
+
+#[test]
+fn a_plugin_for_another_contract_version_is_refused_naming_both_versions() {
+    let engine = common::engine(common::tight_config());
+    let error = Plugin::load_file(&engine, Path::new(testing::FUTURE_CONTRACT)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "plugin {} was built for contract sluice:plugin@9.0.0; this sluice supports sluice:plugin@0.1.0. \
+             Rebuild the plugin against a supported version of wit/plugin.wit",
+            testing::FUTURE_CONTRACT
+        )
+    );
+    patients_still_serve(&engine);
+}
+
+#[test]
+fn a_file_that_is_not_wasm_is_refused() {
+    let engine = common::engine(common::tight_config());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.wasm");
+    std::fs::write(&path, b"not a component").unwrap();
+    let error = Plugin::load_file(&engine, &path).unwrap_err();
+    assert!(matches!(error, LoadError::Compile { .. }), "{error:?}");
+}
+
+#[test]
+fn a_plugin_file_over_the_size_limit_is_refused_before_reading() {
+    let config = sluice_runtime::SandboxConfig { max_wasm_bytes: 1000, ..common::tight_config() };
+    let engine = common::engine(config);
+    let error = Plugin::load_file(&engine, Path::new(testing::PANICS)).unwrap_err();
+    assert!(matches!(error, LoadError::TooLarge { limit: 1000, .. }), "{error:?}");
+}
