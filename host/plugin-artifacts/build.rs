@@ -49,7 +49,9 @@ fn main() {
         command.args(["-p", package]);
     }
     // The outer build's flags and wrappers (coverage, clippy) are for the host, not for Wasm.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+    for var in
+        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"]
+    {
         command.env_remove(var);
     }
     let status = command.status().expect("running cargo to build the plugins");

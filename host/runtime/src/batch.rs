@@ -82,13 +82,7 @@ impl BatchBuilder {
     /// An empty batch of the given content type. Parameters such as `; charset=utf-8` are
     /// dropped and the type is lowercased, as the contract requires.
     pub fn new(content_type: &str) -> Self {
-        Self {
-            batch: types::Batch {
-                content_type: essence(content_type),
-                data: Vec::new(),
-                ends: Vec::new(),
-            },
-        }
+        Self { batch: types::Batch { content_type: essence(content_type), data: Vec::new(), ends: Vec::new() } }
     }
 
     /// Appends one payload.
@@ -120,12 +114,7 @@ impl BatchBuilder {
 
 /// The MIME essence of a content type: lowercase, without parameters or surrounding spaces.
 pub(crate) fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -145,10 +134,7 @@ mod tests {
     #[test]
     fn offsets_past_the_buffer_are_refused() {
         let batch = Batch::from_parts("text/csv".into(), b"ab".to_vec(), vec![1, 3]);
-        assert_eq!(
-            batch.check().unwrap_err(),
-            "the last payload does not end at the end of the buffer"
-        );
+        assert_eq!(batch.check().unwrap_err(), "the last payload does not end at the end of the buffer");
         let batch = Batch::from_parts("text/csv".into(), b"ab".to_vec(), vec![2, 1]);
         assert_eq!(batch.check().unwrap_err(), "payload 1 ends before it starts");
     }

@@ -53,14 +53,12 @@ impl CompileCache {
                 }
             }
         }
-        let component = Component::new(engine, wasm).map_err(|e| LoadError::Compile {
-            path: origin.to_path_buf(),
-            message: format!("{e:#}"),
-        })?;
-        if let Some(entry) = entry {
-            if let Err(error) = store(&component, &entry) {
-                tracing::warn!(path = %entry.display(), %error, "cannot cache compiled plugin");
-            }
+        let component = Component::new(engine, wasm)
+            .map_err(|e| LoadError::Compile { path: origin.to_path_buf(), message: format!("{e:#}") })?;
+        if let Some(entry) = entry
+            && let Err(error) = store(&component, &entry)
+        {
+            tracing::warn!(path = %entry.display(), %error, "cannot cache compiled plugin");
         }
         Ok((component, false))
     }

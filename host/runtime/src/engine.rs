@@ -86,8 +86,5 @@ fn start_epoch_ticker(engine: &Engine) {
 }
 
 fn internal(what: &str, error: wasmtime::Error) -> LoadError {
-    LoadError::Io {
-        path: PathBuf::from(format!("<{what}>")),
-        source: std::io::Error::other(error.to_string()),
-    }
+    LoadError::Io { path: PathBuf::from(format!("<{what}>")), source: std::io::Error::other(error.to_string()) }
 }

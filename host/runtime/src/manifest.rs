@@ -192,20 +192,9 @@ impl Manifest {
             if !setting_names.insert(setting.name.clone()) {
                 return Err(format!("setting `{}` is declared twice", setting.name));
             }
-            settings.push(SettingSchema {
-                name: setting.name,
-                doc: setting.doc,
-                default: setting.default_value,
-            });
+            settings.push(SettingSchema { name: setting.name, doc: setting.doc, default: setting.default_value });
         }
-        Ok(Self {
-            name: manifest.name,
-            version: manifest.version,
-            doc: manifest.doc,
-            content_types,
-            settings,
-            tables,
-        })
+        Ok(Self { name: manifest.name, version: manifest.version, doc: manifest.doc, content_types, settings, tables })
     }
 }
 
@@ -213,9 +202,7 @@ impl Manifest {
 fn check_name(what: &str, name: &str, allow_dash: bool) -> Result<(), String> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok = chars.all(|c| {
-        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || (allow_dash && c == '-')
-    });
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || (allow_dash && c == '-'));
     if first_ok && rest_ok && name.len() <= 64 {
         Ok(())
     } else {
@@ -254,9 +241,6 @@ mod tests {
     fn versions_must_be_semver() {
         assert!(check_version("1.2.3").is_ok());
         assert!(check_version("0.1.0-rc.1").is_ok());
-        assert_eq!(
-            check_version("1.2").unwrap_err(),
-            "version `1.2` is not semver (MAJOR.MINOR.PATCH)"
-        );
+        assert_eq!(check_version("1.2").unwrap_err(), "version `1.2` is not semver (MAJOR.MINOR.PATCH)");
     }
 }

@@ -140,11 +140,7 @@ impl ColumnData {
     /// # Panics
     /// When `row` is out of range.
     pub fn cell(&self, row: usize) -> Cell<'_> {
-        if self.valid.get(row) == Some(&false) {
-            Cell::Null
-        } else {
-            self.values.value(row)
-        }
+        if self.valid.get(row) == Some(&false) { Cell::Null } else { self.values.value(row) }
     }
 
     /// Number of NULL values.
@@ -227,10 +223,7 @@ fn rejections_from_wit(rejected: Vec<types::Rejection>, inputs: usize) -> Result
 }
 
 fn rejections_size(rejected: &[types::Rejection]) -> usize {
-    rejected
-        .iter()
-        .map(|r| 8 + r.reason.len() + r.field.as_ref().map_or(0, String::len))
-        .sum()
+    rejected.iter().map(|r| 8 + r.reason.len() + r.field.as_ref().map_or(0, String::len)).sum()
 }
 
 /// Bytes a `transform` result occupies, to enforce the output cap.
@@ -241,10 +234,7 @@ pub(crate) fn transformed_size(output: &types::Transformed) -> usize {
         .map(|t| {
             t.table.len()
                 + t.inputs.len() * 4
-                + t.columns
-                    .iter()
-                    .map(|c| c.valid.len() + ColumnValues::from_wit_ref_size(&c.values))
-                    .sum::<usize>()
+                + t.columns.iter().map(|c| c.valid.len() + ColumnValues::from_wit_ref_size(&c.values)).sum::<usize>()
         })
         .sum();
     tables + rejections_size(&output.rejected)
@@ -331,11 +321,7 @@ impl SplitRecords {
         let records = Batch(output.records);
         records.check().map_err(|e| format!("split records: {e}"))?;
         if records.len() != output.origins.len() {
-            return Err(format!(
-                "split returned {} records but {} origins",
-                records.len(),
-                output.origins.len()
-            ));
+            return Err(format!("split returned {} records but {} origins", records.len(), output.origins.len()));
         }
         let origins = output
             .origins
@@ -378,14 +364,8 @@ mod tests {
         assert!(check_strings(&[0, 1, 3], b"abc").is_ok());
         assert_eq!(check_strings(&[1, 3], b"abc").unwrap_err(), "string offsets must start at 0");
         assert_eq!(check_strings(&[0, 2, 1, 3], b"abc").unwrap_err(), "string offsets decrease");
-        assert_eq!(
-            check_strings(&[0, 2], b"abc").unwrap_err(),
-            "string offsets do not end at the end of the data"
-        );
-        assert_eq!(
-            check_strings(&[0, 1, 2], "é".as_bytes()).unwrap_err(),
-            "string offset 1 splits a UTF-8 character"
-        );
+        assert_eq!(check_strings(&[0, 2], b"abc").unwrap_err(), "string offsets do not end at the end of the data");
+        assert_eq!(check_strings(&[0, 1, 2], "é".as_bytes()).unwrap_err(), "string offset 1 splits a UTF-8 character");
         assert!(check_strings(&[0, 1], &[0xff]).unwrap_err().starts_with("string data is not UTF-8"));
     }
 }

@@ -100,7 +100,11 @@ impl Plugin {
             return Err(LoadError::UnsupportedContract {
                 path,
                 found: contract,
-                supported: SUPPORTED_CONTRACTS.iter().map(|v| format!("sluice:plugin@{v}")).collect::<Vec<_>>().join(", "),
+                supported: SUPPORTED_CONTRACTS
+                    .iter()
+                    .map(|v| format!("sluice:plugin@{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         for (import, _) in component_type.imports(engine.engine()) {
@@ -109,14 +113,12 @@ impl Plugin {
             }
         }
 
-        let instance_pre = engine.linker().instantiate_pre(&component).map_err(|e| LoadError::Compile {
-            path: path.clone(),
-            message: format!("{e:#}"),
-        })?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Compile {
-            path: path.clone(),
-            message: format!("{e:#}"),
-        })?;
+        let instance_pre = engine
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Compile { path: path.clone(), message: format!("{e:#}") })?;
+        let pre = PluginPre::new(instance_pre)
+            .map_err(|e| LoadError::Compile { path: path.clone(), message: format!("{e:#}") })?;
 
         let placeholder = format!("{}", origin);
         let mut instance = Instance::new(engine, &pre, &digest, &placeholder)?;
@@ -213,13 +215,15 @@ impl Instance {
     /// Transforms a batch; the output is validated against the manifest.
     pub(crate) fn transform(&mut self, plugin: &Plugin, batch: &Batch) -> Result<Transformed, CallError> {
         let id = plugin.id();
-        let raw = self.call(&id, plugin.engine(), |store, b| b.sluice_plugin_source().call_transform(store, &batch.0))?;
+        let raw =
+            self.call(&id, plugin.engine(), |store, b| b.sluice_plugin_source().call_transform(store, &batch.0))?;
         let limit = plugin.engine().config().max_output_bytes;
         let bytes = output::transformed_size(&raw);
         if bytes > limit {
             return Err(CallError::OutputTooLarge { plugin: id, bytes, limit });
         }
-        Transformed::from_wit(raw, plugin.manifest(), batch.len()).map_err(|reason| CallError::InvalidOutput { plugin: id, reason })
+        Transformed::from_wit(raw, plugin.manifest(), batch.len())
+            .map_err(|reason| CallError::InvalidOutput { plugin: id, reason })
     }
 
     /// Splits a batch into canonical single records; the output is validated.

@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::ResourceLimiter;
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 

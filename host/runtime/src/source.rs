@@ -66,7 +66,11 @@ impl Source {
     }
 
     /// A source running whatever version of plugin `name` the registry holds at each batch.
-    pub fn from_registry(registry: &PluginRegistry, name: &str, settings: Vec<(String, String)>) -> Result<Self, SourceError> {
+    pub fn from_registry(
+        registry: &PluginRegistry,
+        name: &str,
+        settings: Vec<(String, String)>,
+    ) -> Result<Self, SourceError> {
         let handle = PluginHandle::Registry { registry: registry.clone(), name: name.to_string() };
         Self::with_handle(handle, settings)
     }

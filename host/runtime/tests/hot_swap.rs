@@ -4,9 +4,9 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -70,7 +70,9 @@ fn replacing_a_plugin_while_batches_flow_loses_no_batch_and_the_new_version_take
 
     install(testing::SWAP_V2, dir.path(), "swap.wasm");
     let loaded = wait_for(&events, |e| matches!(e, RegistryEvent::Loaded { .. }));
-    assert!(matches!(loaded, RegistryEvent::Loaded { ref name, ref version, .. } if name == "swap" && version == "2.0.0"));
+    assert!(
+        matches!(loaded, RegistryEvent::Loaded { ref name, ref version, .. } if name == "swap" && version == "2.0.0")
+    );
     stop.store(true, Ordering::SeqCst);
     let versions = worker.join().expect("worker saw no failure");
     let switch = versions.iter().position(|v| v == "2.0.0").expect("the new version took over");
@@ -94,7 +96,8 @@ fn a_bad_file_is_reported_and_the_others_keep_running() {
     let names: Vec<String> = registry.list().iter().map(|p| p.manifest().name.clone()).collect();
     assert_eq!(names, vec!["admissions", "lab_results", "patients", "swap"]);
     let failures = registry.failures();
-    let failed: Vec<String> = failures.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let failed: Vec<String> =
+        failures.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(failed, vec!["broken.wasm", "net.wasm"]);
     assert!(failures[0].1.contains("is not a valid WebAssembly component"), "{}", failures[0].1);
     assert!(failures[1].1.contains("which sluice does not grant to plugins"), "{}", failures[1].1);

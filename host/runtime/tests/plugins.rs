@@ -3,7 +3,9 @@
 mod common;
 
 use sluice_plugin_sdk::{OwnedBatch, Plugin as _, Records, Settings};
-use sluice_runtime::{Batch, BatchBuilder, CallError, Cell, ColumnType, PluginEngine, PluginRegistry, Source, SourceError};
+use sluice_runtime::{
+    Batch, BatchBuilder, CallError, Cell, ColumnType, PluginEngine, PluginRegistry, Source, SourceError,
+};
 
 const PATIENTS: &str = r#"{"PatientID": "FB2ABB23-C9D0-4D09-8464-49BF0B982F0F", "PatientGender": "Male", "PatientDateOfBirth": "1947-12-28 02:45:40.547", "PatientRace": "Unknown", "PatientMaritalStatus": "Married", "PatientLanguage": "Icelandic", "PatientPopulationPercentageBelowPoverty": 18.08}"#;
 
@@ -45,11 +47,9 @@ fn wasm_output_equals_native_output() {
     let body = format!("[{PATIENTS}, {{\"PatientGender\": \"F\"}}, {PATIENTS}]");
     let wasm = source.transform(&Batch::single("application/json", body.as_bytes())).unwrap().output;
 
-    let native_plugin = Records::<patients::Patients>::configure(&Settings::new(
-        &Records::<patients::Patients>::manifest().settings,
-        &[],
+    let native_plugin = Records::<patients::Patients>::configure(
+        &Settings::new(&Records::<patients::Patients>::manifest().settings, &[]).unwrap(),
     )
-    .unwrap())
     .unwrap();
     let native = native_plugin.transform(&OwnedBatch::single("application/json", body.as_bytes()).as_batch());
 
@@ -119,7 +119,10 @@ fn an_unsupported_content_type_is_refused_before_the_call() {
     let engine = common::engine(Default::default());
     let source = Source::from_registry(&registry(&engine), "admissions", Vec::new()).unwrap();
     let error = source.transform(&Batch::single("application/xml", b"<a/>")).unwrap_err();
-    assert!(error.to_string().starts_with("plugin admissions@0.1.0 does not accept content type `application/xml`"), "{error}");
+    assert!(
+        error.to_string().starts_with("plugin admissions@0.1.0 does not accept content type `application/xml`"),
+        "{error}"
+    );
 }
 
 #[test]

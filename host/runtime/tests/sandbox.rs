@@ -54,10 +54,7 @@ fn a_panic_is_a_trap_with_its_message_and_the_next_batch_gets_a_fresh_instance()
 #[test]
 fn oversized_output_is_refused() {
     let (error, _) = transform_error(testing::OVERSIZED_OUTPUT);
-    assert!(
-        matches!(error, CallError::OutputTooLarge { bytes, limit: 1_048_576, .. } if bytes > 8 << 20),
-        "{error:?}"
-    );
+    assert!(matches!(error, CallError::OutputTooLarge { bytes, limit: 1_048_576, .. } if bytes > 8 << 20), "{error:?}");
 }
 
 #[test]

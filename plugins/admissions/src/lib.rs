@@ -18,11 +18,26 @@ impl RecordPlugin for Admissions {
         use ColumnType::{Int32, String, Timestamp};
         vec![
             Field::new("PatientID", Column::new("patientid", String, "Patient identifier (GUID).").required()),
-            Field::new("AdmissionID", Column::new("admissionid", Int32, "Admission number within the patient.").required()),
-            Field::new("AdmissionStartDate", Column::new("admissionstartdate", Timestamp, "Start of the admission, wall clock.")),
-            Field::new("AdmissionEndDate", Column::new("admissionenddate", Timestamp, "End of the admission, wall clock.")),
-            Field::new("PrimaryDiagnosisCode", Column::new("primarydiagnosiscode", String, "ICD-10 code of the primary diagnosis.")),
-            Field::new("PrimaryDiagnosisDescription", Column::new("primarydiagnosisdescription", String, "Text of the primary diagnosis.")),
+            Field::new(
+                "AdmissionID",
+                Column::new("admissionid", Int32, "Admission number within the patient.").required(),
+            ),
+            Field::new(
+                "AdmissionStartDate",
+                Column::new("admissionstartdate", Timestamp, "Start of the admission, wall clock."),
+            ),
+            Field::new(
+                "AdmissionEndDate",
+                Column::new("admissionenddate", Timestamp, "End of the admission, wall clock."),
+            ),
+            Field::new(
+                "PrimaryDiagnosisCode",
+                Column::new("primarydiagnosiscode", String, "ICD-10 code of the primary diagnosis."),
+            ),
+            Field::new(
+                "PrimaryDiagnosisDescription",
+                Column::new("primarydiagnosisdescription", String, "Text of the primary diagnosis."),
+            ),
         ]
     }
 

@@ -23,7 +23,10 @@ impl RecordPlugin for LabResults {
             Field::new("LabName", Column::new("labname", String, "Test name, e.g. `CBC: HEMOGLOBIN`.")),
             Field::new("LabValue", Column::new("labvalue", Float64, "Measured value.")),
             Field::new("LabUnits", Column::new("labunits", String, "Units of the value, e.g. `gm/dl`.")),
-            Field::new("LabDateTime", Column::new("labdatetime", Timestamp, "When the sample was measured, wall clock.")),
+            Field::new(
+                "LabDateTime",
+                Column::new("labdatetime", Timestamp, "When the sample was measured, wall clock."),
+            ),
         ]
     }
 

@@ -27,13 +27,26 @@ impl RecordPlugin for Patients {
         vec![
             Field::new("PatientID", Column::new("patientid", String, "Patient identifier (GUID).").required()),
             Field::new("PatientGender", Column::new("patientgender", String, "Gender as recorded.")),
-            Field::new("PatientDateOfBirth", Column::new("patientdateofbirth", Timestamp, "Date and time of birth, wall clock.")),
+            Field::new(
+                "PatientDateOfBirth",
+                Column::new("patientdateofbirth", Timestamp, "Date and time of birth, wall clock."),
+            ),
             Field::new("PatientRace", Column::new("patientrace", String, "Race as recorded; NULL when unknown.")),
-            Field::new("PatientMaritalStatus", Column::new("patientmaritalstatus", String, "Marital status; NULL when unknown.")),
-            Field::new("PatientLanguage", Column::new("patientlanguage", String, "Preferred language; NULL when unknown.")),
+            Field::new(
+                "PatientMaritalStatus",
+                Column::new("patientmaritalstatus", String, "Marital status; NULL when unknown."),
+            ),
+            Field::new(
+                "PatientLanguage",
+                Column::new("patientlanguage", String, "Preferred language; NULL when unknown."),
+            ),
             Field::new(
                 "PatientPopulationPercentageBelowPoverty",
-                Column::new("patientpopulationpercentagebelowpoverty", Float64, "Percentage of the patient's area population below the poverty line."),
+                Column::new(
+                    "patientpopulationpercentagebelowpoverty",
+                    Float64,
+                    "Percentage of the patient's area population below the poverty line.",
+                ),
             ),
         ]
     }

@@ -1,4 +1,4 @@
-use sluice_plugin_sdk::{OwnedBatch, Output, Plugin, Records, Settings, Value};
+use sluice_plugin_sdk::{Output, OwnedBatch, Plugin, Records, Settings, Value};
 
 use super::Patients;
 
@@ -96,7 +96,11 @@ fn bad_records_are_rejected_with_reason_and_field_and_the_rest_go_on() {
         vec![
             (0, "PatientDateOfBirth is not a possible date", Some("PatientDateOfBirth")),
             (1, "PatientID is missing or Unknown", Some("PatientID")),
-            (2, "PatientPopulationPercentageBelowPoverty is not a number", Some("PatientPopulationPercentageBelowPoverty")),
+            (
+                2,
+                "PatientPopulationPercentageBelowPoverty is not a number",
+                Some("PatientPopulationPercentageBelowPoverty")
+            ),
         ]
     );
     let table = out.table("patients").unwrap();
@@ -136,14 +140,18 @@ fn split_gives_canonical_records_keyed_by_patient_that_transform_reads_back() {
     let records: Vec<&[u8]> = split.records().collect();
     assert_eq!(
         records,
-        vec![&br#"{"PatientID":"p1","PatientGender":"Female"}"#[..], br#"{"PatientID":"p2","PatientGender":"Unknown"}"#]
+        vec![
+            &br#"{"PatientID":"p1","PatientGender":"Female"}"#[..],
+            br#"{"PatientID":"p2","PatientGender":"Unknown"}"#
+        ]
     );
     let keys: Vec<(u32, Option<&str>)> = split.origins.iter().map(|o| (o.record, o.key.as_deref())).collect();
     assert_eq!(keys, vec![(0, Some("p1")), (2, Some("p2"))]);
     assert_eq!(split.rejected.len(), 1);
     assert_eq!(split.rejected[0].record, 1);
 
-    let canonical = OwnedBatch { content_type: split.content_type.clone(), data: split.data.clone(), ends: split.ends.clone() };
+    let canonical =
+        OwnedBatch { content_type: split.content_type.clone(), data: split.data.clone(), ends: split.ends.clone() };
     let out = p.transform(&canonical.as_batch());
     let table = out.table("patients").unwrap();
     assert_eq!(table.inputs, vec![0, 1]);

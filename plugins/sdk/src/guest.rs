@@ -33,10 +33,8 @@ pub fn configure<P: Plugin>(settings: Vec<(String, String)>) -> Result<(), Strin
 fn with_plugin<P: Plugin, R>(f: impl FnOnce(&P) -> R) -> R {
     CONFIGURED.with(|c| {
         let configured = c.borrow();
-        let plugin = configured
-            .as_ref()
-            .and_then(|p| p.downcast_ref::<P>())
-            .expect("the host calls configure before any batch");
+        let plugin =
+            configured.as_ref().and_then(|p| p.downcast_ref::<P>()).expect("the host calls configure before any batch");
         f(plugin)
     })
 }

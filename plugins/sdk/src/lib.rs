@@ -87,7 +87,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::bindings::export_source!(Exports with_types_in $crate::bindings);
+    $crate::bindings::export_source!(Exports with_types_in $crate::bindings);
         };
     };
 }

@@ -186,11 +186,8 @@ impl Decoder<'_, '_, '_> {
 
     /// CSV or TSV with a header row; a ragged or non-UTF-8 row rejects only its record.
     fn delimited(&mut self, body: &[u8], delimiter: u8) {
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(true)
-            .flexible(false)
-            .from_reader(body);
+        let mut reader =
+            csv::ReaderBuilder::new().delimiter(delimiter).has_headers(true).flexible(false).from_reader(body);
         let columns: Vec<Option<usize>> = match reader.headers() {
             Ok(headers) => headers.iter().map(|h| self.field_index(h)).collect(),
             Err(error) => return self.reject(format!("unreadable header row: {}", csv_reason(&error))),
@@ -469,7 +466,9 @@ mod tests {
         let mut out = Vec::new();
         decode(format, body.as_bytes(), FIELDS, &mut |index, record| {
             out.push(match record {
-                Ok(slots) => format!("{index}:{}", slots.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(",")),
+                Ok(slots) => {
+                    format!("{index}:{}", slots.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(","))
+                }
                 Err(e) => format!("{index}:!{}", e.reason),
             });
         });

@@ -138,12 +138,7 @@ impl<P: RecordPlugin> Records<P> {
 }
 
 fn reject(input: u32, record: u32, field: &Field, reason: &str) -> Rejection {
-    Rejection {
-        input,
-        record,
-        reason: format!("{} {reason}", field.source),
-        field: Some(field.source.into()),
-    }
+    Rejection { input, record, reason: format!("{} {reason}", field.source), field: Some(field.source.into()) }
 }
 
 impl<P: RecordPlugin> Plugin for Records<P> {
@@ -206,7 +201,9 @@ fn write_canonical(out: &mut Vec<u8>, names: &[&str], raw: &[Raw<'_>]) {
             Raw::Null => serde_json::Value::Null,
             Raw::Str(s) => serde_json::Value::String(s.to_string()),
             Raw::Int(i) => (*i).into(),
-            Raw::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Raw::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
             Raw::Bool(b) => (*b).into(),
         };
         if !first {

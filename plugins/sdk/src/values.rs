@@ -25,9 +25,15 @@ pub fn convert<'a>(raw: &'a Raw<'_>, column_type: ColumnType) -> Result<Value<'a
     match (column_type, raw, text) {
         (ColumnType::String, _, Some(text)) => Ok(Value::String(text)),
         (ColumnType::String, _, None) => Err("must be text"),
-        (ColumnType::Int32, Raw::Int(i), _) => i32::try_from(*i).map(Value::Int32).map_err(|_| "is out of the integer range"),
-        (ColumnType::Int32, Raw::Float(f), _) => integral(*f).and_then(|i| i32::try_from(i).ok()).map(Value::Int32).ok_or("is not an integer"),
-        (ColumnType::Int32, _, Some(text)) => parse_integer(text).and_then(|i| i32::try_from(i).ok()).map(Value::Int32).ok_or("is not an integer"),
+        (ColumnType::Int32, Raw::Int(i), _) => {
+            i32::try_from(*i).map(Value::Int32).map_err(|_| "is out of the integer range")
+        }
+        (ColumnType::Int32, Raw::Float(f), _) => {
+            integral(*f).and_then(|i| i32::try_from(i).ok()).map(Value::Int32).ok_or("is not an integer")
+        }
+        (ColumnType::Int32, _, Some(text)) => {
+            parse_integer(text).and_then(|i| i32::try_from(i).ok()).map(Value::Int32).ok_or("is not an integer")
+        }
         (ColumnType::Int64, Raw::Int(i), _) => Ok(Value::Int64(*i)),
         (ColumnType::Int64, Raw::Float(f), _) => integral(*f).map(Value::Int64).ok_or("is not an integer"),
         (ColumnType::Int64, _, Some(text)) => parse_integer(text).map(Value::Int64).ok_or("is not an integer"),
@@ -151,12 +157,7 @@ mod tests {
     use std::borrow::Cow;
 
     fn ts(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: u32) -> i64 {
-        NaiveDate::from_ymd_opt(y, mo, d)
-            .unwrap()
-            .and_hms_micro_opt(h, mi, s, us)
-            .unwrap()
-            .and_utc()
-            .timestamp_micros()
+        NaiveDate::from_ymd_opt(y, mo, d).unwrap().and_hms_micro_opt(h, mi, s, us).unwrap().and_utc().timestamp_micros()
     }
 
     #[test]

@@ -24,10 +24,7 @@ pub fn engine(config: SandboxConfig) -> PluginEngine {
 
 /// The bundled plugins as the runtime takes them.
 pub fn bundled() -> Vec<BundledPlugin> {
-    sluice_plugin_artifacts::BUNDLED
-        .iter()
-        .map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm })
-        .collect()
+    sluice_plugin_artifacts::BUNDLED.iter().map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm }).collect()
 }
 
 /// Loads a plugin file.

@@ -19,7 +19,7 @@ impl Plugin for Panics {
         SplitOutput::default()
     }
     fn transform(&self, batch: &Batch<'_>) -> Output {
-        if batch.len() > 0 {
+        if !batch.is_empty() {
             panic!("deliberate panic in a test plugin");
         }
         Output::default()

@@ -1,0 +1,126 @@
+//! `sluice plugin list` and `sluice plugin check`.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use sluice_runtime::{Batch, BundledPlugin, Plugin, PluginEngine, PluginRegistry, SandboxConfig, Source};
+
+use crate::cli::{CheckArgs, Format, PluginCommand};
+use crate::paths::Paths;
+use crate::render;
+
+/// The plugins compiled into this binary.
+pub fn bundled() -> Vec<BundledPlugin> {
+    sluice_plugin_artifacts::BUNDLED.iter().map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm }).collect()
+}
+
+/// An engine that caches compiled plugins only when the data directory exists already, so that
+/// read-only commands create nothing.
+fn engine(paths: &Paths) -> anyhow::Result<PluginEngine> {
+    let cache = paths.data_dir_exists().then(|| paths.compile_cache());
+    Ok(PluginEngine::new(SandboxConfig::default(), cache)?)
+}
+
+/// The bundled plugins plus those in the plugin directory, if it exists. Files that fail to load
+/// are reported on standard error.
+fn registry(paths: &Paths, engine: &PluginEngine) -> anyhow::Result<PluginRegistry> {
+    let dir = paths.plugins_dir();
+    let dir = dir.is_dir().then_some(dir.as_path());
+    let registry = PluginRegistry::open(engine, dir, &bundled())?;
+    for (path, reason) in registry.failures() {
+        eprintln!("warning: {} not loaded: {reason}", path.display());
+    }
+    Ok(registry)
+}
+
+/// Runs a `plugin` subcommand.
+pub fn run(paths: &Paths, command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::List { format } => list(paths, format),
+        PluginCommand::Check(args) => check(paths, args),
+    }
+}
+
+fn list(paths: &Paths, format: Format) -> anyhow::Result<()> {
+    let engine = engine(paths)?;
+    let plugins = registry(paths, &engine)?.list();
+    match format {
+        Format::Table => print!("{}", render::list_text(&plugins)),
+        Format::Json => {
+            let list: Vec<_> = plugins.iter().map(|p| render::manifest_json(p)).collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+    }
+    Ok(())
+}
+
+fn resolve(paths: &Paths, engine: &PluginEngine, name_or_path: &str) -> anyhow::Result<Arc<Plugin>> {
+    let path = Path::new(name_or_path);
+    if path.extension().is_some_and(|e| e == "wasm") || path.components().count() > 1 {
+        return Ok(Arc::new(Plugin::load_file(engine, path)?));
+    }
+    let registry = registry(paths, engine)?;
+    registry.get(name_or_path).with_context(|| {
+        let names: Vec<String> = registry.list().iter().map(|p| p.manifest().name.clone()).collect();
+        format!("no plugin named `{name_or_path}` is loaded (loaded: {})", names.join(", "))
+    })
+}
+
+fn check(paths: &Paths, args: CheckArgs) -> anyhow::Result<()> {
+    let engine = engine(paths)?;
+    let plugin = resolve(paths, &engine, &args.plugin)?;
+    let source = Source::new(plugin.clone(), args.settings.clone())?;
+    let Some(input) = &args.input else {
+        match args.format {
+            Format::Table => print!("{}", render::manifest_text(&plugin)),
+            Format::Json => println!("{}", serde_json::to_string_pretty(&render::manifest_json(&plugin))?),
+        }
+        return Ok(());
+    };
+    let body = read_input(input)?;
+    let content_type = match &args.content_type {
+        Some(content_type) => content_type.clone(),
+        None => guess_content_type(input)?,
+    };
+    let batch = Batch::single(&content_type, &body);
+    if !plugin.manifest().accepts(batch.content_type()) {
+        bail!(
+            "plugin {} does not accept content type `{}` (it accepts: {})",
+            plugin.id(),
+            batch.content_type(),
+            plugin.manifest().content_types.join(", ")
+        );
+    }
+    let out = source.transform(&batch)?.output;
+    match args.format {
+        Format::Table => print!("{}", render::check_text(&plugin, &out)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&render::check_json(&plugin, &out))?),
+    }
+    Ok(())
+}
+
+fn read_input(input: &Path) -> anyhow::Result<Vec<u8>> {
+    if input == Path::new("-") {
+        let mut body = Vec::new();
+        std::io::stdin().read_to_end(&mut body).context("cannot read standard input")?;
+        return Ok(body);
+    }
+    std::fs::read(input).with_context(|| format!("cannot read input file {}", input.display()))
+}
+
+/// The content type implied by a file's extension.
+fn guess_content_type(input: &Path) -> anyhow::Result<String> {
+    let extension = input.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    Ok(match extension.as_deref() {
+        Some("json") => "application/json",
+        Some("ndjson" | "jsonl") => "application/x-ndjson",
+        Some("csv") => "text/csv",
+        Some("tsv" | "tab") => "text/tab-separated-values",
+        Some("txt") => "text/plain",
+        _ if input == Path::new("-") => "text/plain",
+        _ => bail!("cannot tell the content type of {} from its extension; pass --content-type", input.display()),
+    }
+    .to_string())
+}

@@ -1,0 +1,32 @@
+//! Where sluice keeps things under its data directory.
+
+use std::path::{Path, PathBuf};
+
+/// Locations derived from `--data-dir` and `--plugins-dir`.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    data_dir: PathBuf,
+    plugins_dir: Option<PathBuf>,
+}
+
+impl Paths {
+    /// Paths for a data directory and an optional plugin directory override.
+    pub fn new(data_dir: &Path, plugins_dir: Option<&Path>) -> Self {
+        Self { data_dir: data_dir.to_path_buf(), plugins_dir: plugins_dir.map(Path::to_path_buf) }
+    }
+
+    /// Directory of plugin files loaded beside the bundled plugins.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.plugins_dir.clone().unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+
+    /// Cache of compiled plugins.
+    pub fn compile_cache(&self) -> PathBuf {
+        self.data_dir.join("cache").join("plugins")
+    }
+
+    /// Whether the data directory exists (read-only commands create nothing).
+    pub fn data_dir_exists(&self) -> bool {
+        self.data_dir.is_dir()
+    }
+}

@@ -1,0 +1,182 @@
+//! `sluice plugin list` and `sluice plugin check`, run as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs sluice with a fresh, empty data directory.
+fn sluice(args: &[&str]) -> Output {
+    let data = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .current_dir(repo())
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(args)
+        .env_remove("SLUICE_PLUGINS_DIR")
+        .output()
+        .expect("sluice runs")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("one JSON document")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn list_shows_the_bundled_plugins_with_digests_and_tables() {
+    let list = stdout_json(&sluice(&["plugin", "list", "--format", "json"]));
+    let plugins = list.as_array().unwrap();
+    let names: Vec<&str> = plugins.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["admissions", "lab_results", "patients"]);
+    for plugin in plugins {
+        assert_eq!(plugin["digest"].as_str().unwrap().len(), 64);
+        assert_eq!(plugin["tables"][0]["name"], plugin["name"]);
+        assert!(plugin["content_types"].as_array().unwrap().contains(&Value::from("text/csv")));
+    }
+}
+
+#[test]
+fn check_prints_typed_rows_and_rejections_as_json() {
+    let out = stdout_json(&sluice(&[
+        "plugin",
+        "check",
+        "admissions",
+        "--input",
+        "tests/data/admissions.json",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out["plugin"]["name"], "admissions");
+    assert_eq!(out["plugin"]["version"], "0.1.0");
+    let rows = out["tables"]["admissions"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let columns: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+    assert_eq!(
+        columns,
+        vec![
+            "patientid",
+            "admissionid",
+            "admissionstartdate",
+            "admissionenddate",
+            "primarydiagnosiscode",
+            "primarydiagnosisdescription"
+        ]
+    );
+    assert_eq!(rows[0]["admissionid"], 1);
+    assert_eq!(rows[0]["admissionstartdate"], "1974-07-26T15:05:30.333");
+    assert_eq!(rows[1]["admissionid"], 2);
+    assert_eq!(rows[1]["admissionstartdate"], "2012-06-26T00:00:00");
+    assert_eq!(
+        out["rejected"],
+        serde_json::json!([{"index": 2, "reason": "AdmissionID is not an integer", "field": "AdmissionID"}])
+    );
+}
+
+#[test]
+fn unknown_becomes_null_and_settings_apply() {
+    let out = stdout_json(&sluice(&[
+        "plugin",
+        "check",
+        "patients",
+        "--input",
+        "tests/data/patients.tsv",
+        "--format",
+        "json",
+    ]));
+    let rows = out["tables"]["patients"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["patientrace"], Value::Null);
+    assert_eq!(rows[0]["patientpopulationpercentagebelowpoverty"], 18.08);
+    let filtered = stdout_json(&sluice(&[
+        "plugin",
+        "check",
+        "patients",
+        "--input",
+        "tests/data/patients.tsv",
+        "--set",
+        "drop-unknown=true",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(filtered["tables"]["patients"].as_array().unwrap().len(), 2);
+    assert_eq!(filtered["rejected"][0]["field"], "PatientRace");
+}
+
+#[test]
+fn check_reads_standard_input_with_an_explicit_content_type() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["--data-dir", "/nonexistent/sluice", "plugin", "check", "lab_results", "--input", "-"])
+        .args(["--content-type", "application/x-ndjson", "--format", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"{\"PatientID\": \"p\", \"LabValue\": \"1.5\"}\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let out = stdout_json(&output);
+    assert_eq!(out["tables"]["lab_results"][0]["labvalue"], 1.5);
+}
+
+#[test]
+fn unusable_plugins_and_files_fail_with_a_clear_message() {
+    let missing = sluice(&["plugin", "check", "patients", "--input", "tests/data/nope.tsv"]);
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).starts_with("error: cannot read input file tests/data/nope.tsv"), "{}", stderr(&missing));
+
+    let unknown = sluice(&["plugin", "check", "radiology"]);
+    assert!(!unknown.status.success());
+    assert_eq!(
+        stderr(&unknown).trim(),
+        "error: no plugin named `radiology` is loaded (loaded: admissions, lab_results, patients)"
+    );
+
+    let bad_setting = sluice(&["plugin", "check", "patients", "--set", "drop-unknown=maybe"]);
+    assert!(!bad_setting.status.success());
+    assert_eq!(
+        stderr(&bad_setting).trim(),
+        "error: plugin patients@0.1.0 rejected its settings: setting `drop-unknown` must be true or false, not `maybe`"
+    );
+
+    let content_type = sluice(&["plugin", "check", "patients", "--input", "tests/data/README.md"]);
+    assert!(!content_type.status.success());
+    assert!(stderr(&content_type).contains("pass --content-type"), "{}", stderr(&content_type));
+
+    let future = sluice(&["plugin", "check", sluice_future_contract()]);
+    assert!(!future.status.success());
+    assert!(
+        stderr(&future)
+            .contains("was built for contract sluice:plugin@9.0.0; this sluice supports sluice:plugin@0.1.0")
+    );
+}
+
+fn sluice_future_contract() -> &'static str {
+    sluice_plugin_artifacts::testing::FUTURE_CONTRACT
+}
+
+#[test]
+fn a_plugin_dropped_into_the_plugins_dir_is_listed() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = data.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(sluice_plugin_artifacts::testing::SWAP_V2, plugins.join("swap.wasm")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["plugin", "list", "--format", "json"])
+        .output()
+        .unwrap();
+    let list = stdout_json(&output);
+    let swap = list.as_array().unwrap().iter().find(|p| p["name"] == "swap").expect("swap listed");
+    assert_eq!(swap["version"], "2.0.0");
+    assert!(data.path().join("cache/plugins").is_dir(), "compiled code is cached in an existing data dir");
+}
