@@ -1,0 +1,153 @@
+//! The audit log: one row per request or failed login, never record contents. Rows are written
+//! by a background thread in batches so that auditing costs a request no disk wait.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Records accepted (some may have been rejected).
+    Accepted,
+    /// Every record was rejected.
+    Rejected,
+    /// Authentication failed.
+    AuthFailed,
+    /// Authenticated, but not granted the source.
+    Forbidden,
+    /// The request was malformed (size, type, encoding...).
+    BadRequest,
+    /// The log could not take the records.
+    Unavailable,
+}
+
+impl Outcome {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::AuthFailed => "auth_failed",
+            Self::Forbidden => "forbidden",
+            Self::BadRequest => "bad_request",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// One audit row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// RFC 3339 time.
+    pub at: String,
+    /// The user, when known (the claimed name for failed logins).
+    pub user: Option<String>,
+    /// The source posted to.
+    pub source: Option<String>,
+    /// Request id (also in the response).
+    pub request_id: String,
+    /// Client address.
+    pub client: Option<String>,
+    /// Records accepted.
+    pub accepted: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// Sends entries to the writer thread.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditWriter {
+    tx: Sender<Message>,
+}
+
+enum Message {
+    Entry(AuditEntry),
+    Flush(Sender<()>),
+}
+
+impl AuditWriter {
+    /// Starts the writer on its own connection to the database at `path`.
+    pub(crate) fn start(conn: Connection) -> Self {
+        let (tx, rx) = mpsc::channel();
+        thread::Builder::new().name("sluice-audit".into()).spawn(move || write_loop(&conn, &rx)).expect("audit thread");
+        Self { tx }
+    }
+
+    pub(crate) fn record(&self, entry: AuditEntry) {
+        let _ = self.tx.send(Message::Entry(entry));
+    }
+
+    /// Waits until every entry sent so far is written.
+    pub(crate) fn flush(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.tx.send(Message::Flush(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+}
+
+fn write_loop(conn: &Connection, rx: &Receiver<Message>) {
+    while let Ok(first) = rx.recv() {
+        let mut entries = Vec::new();
+        let mut waiters = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Entry(e) => entries.push(e),
+                Message::Flush(w) => waiters.push(w),
+            }
+            if entries.len() < 1000 {
+                next = rx.try_recv().ok();
+            }
+        }
+        if let Err(error) = write(conn, &entries) {
+            tracing::error!(%error, count = entries.len(), "audit entries could not be written");
+        }
+        for waiter in waiters {
+            let _ = waiter.send(());
+        }
+    }
+}
+
+fn write(conn: &Connection, entries: &[AuditEntry]) -> rusqlite::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN")?;
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO audit (at, user, source, request_id, client, accepted, rejected, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for e in entries {
+            insert.execute(rusqlite::params![
+                e.at,
+                e.user,
+                e.source,
+                e.request_id,
+                e.client,
+                e.accepted as i64,
+                e.rejected as i64,
+                e.outcome.as_str()
+            ])?;
+        }
+    }
+    conn.execute_batch("COMMIT")
+}
+
+/// Parses a stored outcome name (unknown names read as `BadRequest`).
+pub(crate) fn outcome_from_str(text: &str) -> Outcome {
+    match text {
+        "accepted" => Outcome::Accepted,
+        "rejected" => Outcome::Rejected,
+        "auth_failed" => Outcome::AuthFailed,
+        "forbidden" => Outcome::Forbidden,
+        "unavailable" => Outcome::Unavailable,
+        _ => Outcome::BadRequest,
+    }
+}

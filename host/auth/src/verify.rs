@@ -1,0 +1,259 @@
+//! Verifying credentials: cached, rate-limited, with a lock after repeated failures.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::error::AuthError;
+use crate::store::AuthStore;
+use crate::{password, token};
+
+/// Credentials from an `Authorization` header.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// HTTP Basic.
+    Basic {
+        /// User name.
+        user: String,
+        /// Password.
+        password: String,
+    },
+    /// `Bearer <token>`.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { user, .. } => write!(f, "Basic({user}, <password>)"),
+            Self::Bearer(_) => f.write_str("Bearer(<token>)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// Parses an `Authorization` header value.
+    pub fn from_header(value: &str) -> Result<Self, AuthError> {
+        use base64::Engine as _;
+        let (scheme, rest) =
+            value.trim().split_once(' ').ok_or(AuthError::Malformed("expected `Basic …` or `Bearer …`"))?;
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .map_err(|_| AuthError::Malformed("Basic credentials are not base64"))?;
+            let text =
+                String::from_utf8(decoded).map_err(|_| AuthError::Malformed("Basic credentials are not UTF-8"))?;
+            let (user, password) = text.split_once(':').ok_or(AuthError::Malformed("Basic credentials lack `:`"))?;
+            Ok(Self::Basic { user: user.to_string(), password: password.to_string() })
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            if rest.is_empty() {
+                return Err(AuthError::Malformed("empty Bearer token"));
+            }
+            Ok(Self::Bearer(rest.to_string()))
+        } else {
+            Err(AuthError::Malformed("expected `Basic …` or `Bearer …`"))
+        }
+    }
+
+    /// The user name claimed (Basic), for rate limiting and audit.
+    pub fn claimed_user(&self) -> Option<&str> {
+        match self {
+            Self::Basic { user, .. } => Some(user),
+            Self::Bearer(token) => token::parse(token).map(|(id, _)| id),
+        }
+    }
+
+    fn cache_key(&self) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        match self {
+            Self::Basic { user, password } => {
+                hasher.update(b"basic\0");
+                hasher.update(user.as_bytes());
+                hasher.update(b"\0");
+                hasher.update(password.as_bytes());
+            }
+            Self::Bearer(token) => {
+                hasher.update(b"bearer\0");
+                hasher.update(token.as_bytes());
+            }
+        }
+        hasher.finalize().into()
+    }
+}
+
+/// An authenticated user and what they may post to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// User name.
+    pub user: String,
+    /// Sources granted.
+    pub sources: BTreeSet<String>,
+}
+
+impl Principal {
+    /// Whether the user may post to `source`.
+    pub fn may_post(&self, source: &str) -> bool {
+        self.sources.contains(source)
+    }
+}
+
+/// Successful verifications, valid until the database changes or they expire.
+#[derive(Debug)]
+pub(crate) struct VerifyCache {
+    entries: HashMap<[u8; 32], (Principal, Instant)>,
+    data_version: i64,
+}
+
+impl VerifyCache {
+    pub(crate) fn new(data_version: i64) -> Self {
+        Self { entries: HashMap::new(), data_version }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// SQLite's counter of commits by other connections.
+pub(crate) fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "data_version", |r| r.get(0))
+}
+
+fn grants(conn: &Connection, user_id: i64) -> rusqlite::Result<BTreeSet<String>> {
+    let mut statement = conn.prepare_cached("SELECT source FROM grants WHERE user_id = ?1")?;
+    let rows = statement.query_map([user_id], |r| r.get(0))?;
+    rows.collect()
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+impl AuthStore {
+    /// Verifies credentials from `client`. Blocking: may run argon2 (tens of milliseconds) when
+    /// the credentials are not cached.
+    pub fn authenticate(&self, credentials: &Credentials, client: IpAddr) -> Result<Principal, AuthError> {
+        let key = credentials.cache_key();
+        {
+            let conn = self.conn();
+            let version = data_version(&conn).unwrap_or(-1);
+            drop(conn);
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.data_version != version {
+                cache.clear();
+                cache.data_version = version;
+            }
+            if let Some((principal, until)) = cache.entries.get(&key) {
+                if Instant::now() < *until {
+                    return Ok(principal.clone());
+                }
+                cache.entries.remove(&key);
+            }
+        }
+        let claimed = credentials.claimed_user().map(str::to_string);
+        if let Some(retry_after) =
+            self.limiter.lock().unwrap_or_else(|e| e.into_inner()).check(&self.policy, claimed.as_deref(), client)
+        {
+            return Err(AuthError::RateLimited { retry_after });
+        }
+        let result = match credentials {
+            Credentials::Basic { user, password } => self.verify_password(user, password),
+            Credentials::Bearer(token) => self.verify_token(token),
+        };
+        match result {
+            Ok((principal, valid_for)) => {
+                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.entries.len() > 100_000 {
+                    cache.clear();
+                }
+                cache.entries.insert(key, (principal.clone(), Instant::now() + valid_for));
+                Ok(principal)
+            }
+            Err(error) => {
+                if !matches!(error, AuthError::Locked { .. }) {
+                    self.limiter.lock().unwrap_or_else(|e| e.into_inner()).record(claimed.as_deref(), client);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn verify_password(&self, user: &str, password: &str) -> Result<(Principal, Duration), AuthError> {
+        let row: Option<(i64, String, i64, Option<String>)> = self
+            .conn()
+            .query_row(
+                "SELECT id, password_hash, failed_logins, locked_until FROM users WHERE name = ?1",
+                [user],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .unwrap_or(None);
+        let Some((id, hash, failed, locked_until)) = row else {
+            // Same cost as a wrong password, so timing does not reveal which names exist.
+            password::verify(password, password::dummy_hash());
+            return Err(AuthError::BadPassword);
+        };
+        if let Some(until) = locked_until.as_deref().and_then(parse_time) {
+            let left = until - Utc::now();
+            if left > chrono::TimeDelta::zero() {
+                return Err(AuthError::Locked { retry_after: left.to_std().unwrap_or_default() });
+            }
+        }
+        if !password::verify(password, &hash) {
+            let failed = failed + 1;
+            let conn = self.conn();
+            if failed >= i64::from(self.policy.lock_after) {
+                let until = Utc::now() + chrono::TimeDelta::from_std(self.policy.lock_for).unwrap_or_default();
+                let _ = conn.execute(
+                    "UPDATE users SET failed_logins = 0, locked_until = ?2 WHERE id = ?1",
+                    params![id, until.to_rfc3339()],
+                );
+                tracing::warn!(user, "user locked after repeated failed logins");
+            } else {
+                let _ = conn.execute("UPDATE users SET failed_logins = ?2 WHERE id = ?1", params![id, failed]);
+            }
+            return Err(AuthError::BadPassword);
+        }
+        let conn = self.conn();
+        if failed > 0 || locked_until.is_some() {
+            let _ = conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1", [id]);
+        }
+        let sources = grants(&conn, id).map_err(|_| AuthError::BadPassword)?;
+        Ok((Principal { user: user.to_string(), sources }, self.policy.cache_for))
+    }
+
+    fn verify_token(&self, presented: &str) -> Result<(Principal, Duration), AuthError> {
+        let (id, secret) = token::parse(presented).ok_or(AuthError::BadToken)?;
+        let conn = self.conn();
+        let row: Option<(String, Option<String>, Option<String>, i64, String)> = conn
+            .query_row(
+                "SELECT t.secret_hash, t.expires_at, t.revoked_at, u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+            .unwrap_or(None);
+        let Some((hash, expires_at, revoked_at, user_id, user)) = row else { return Err(AuthError::BadToken) };
+        if !token::constant_time_eq(&token::secret_hash(secret), &hash) {
+            return Err(AuthError::BadToken);
+        }
+        if revoked_at.is_some() {
+            return Err(AuthError::TokenRevoked);
+        }
+        let mut valid_for = self.policy.cache_for;
+        if let Some(expires) = expires_at.as_deref().and_then(parse_time) {
+            let left = expires - Utc::now();
+            if left <= chrono::TimeDelta::zero() {
+                return Err(AuthError::TokenExpired);
+            }
+            valid_for = valid_for.min(left.to_std().unwrap_or_default());
+        }
+        let sources = grants(&conn, user_id).map_err(|_| AuthError::BadToken)?;
+        Ok((Principal { user, sources }, valid_for))
+    }
+}

@@ -1,0 +1,181 @@
+//! The auth store against a real SQLite file.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use sluice_auth::{AuthError, AuthPolicy, AuthStore, Credentials, Error};
+
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn basic(user: &str, password: &str) -> Credentials {
+    Credentials::Basic { user: user.into(), password: password.into() }
+}
+
+fn store(dir: &tempfile::TempDir) -> AuthStore {
+    AuthStore::open(&dir.path().join("auth.db"), AuthPolicy::default()).unwrap()
+}
+
+#[test]
+fn users_grants_and_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store.add_user("hospital-a", "s3cret-pass").unwrap();
+    assert!(matches!(store.add_user("hospital-a", "another-pass"), Err(Error::UserExists(_))));
+    assert!(matches!(store.add_user("Bad Name", "another-pass"), Err(Error::InvalidName { .. })));
+    assert!(matches!(store.add_user("short", "123"), Err(Error::WeakPassword { min: 8 })));
+    store.grant("hospital-a", "patients").unwrap();
+    store.grant("hospital-a", "admissions").unwrap();
+    assert!(matches!(store.grant("hospital-a", "../etc"), Err(Error::InvalidName { .. })));
+    let users = store.list_users().unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].sources, vec!["admissions", "patients"]);
+
+    let principal = store.authenticate(&basic("hospital-a", "s3cret-pass"), CLIENT).unwrap();
+    assert!(principal.may_post("patients") && !principal.may_post("lab_results"));
+    assert_eq!(store.authenticate(&basic("hospital-a", "wrong-pass"), CLIENT), Err(AuthError::BadPassword));
+    assert_eq!(store.authenticate(&basic("nobody", "s3cret-pass"), CLIENT), Err(AuthError::BadPassword));
+
+    store.set_password("hospital-a", "new-s3cret-pass").unwrap();
+    assert_eq!(store.authenticate(&basic("hospital-a", "s3cret-pass"), CLIENT), Err(AuthError::BadPassword));
+    assert!(store.authenticate(&basic("hospital-a", "new-s3cret-pass"), CLIENT).is_ok());
+    store.revoke_grant("hospital-a", "patients").unwrap();
+    let principal = store.authenticate(&basic("hospital-a", "new-s3cret-pass"), CLIENT).unwrap();
+    assert!(!principal.may_post("patients"));
+    store.remove_user("hospital-a").unwrap();
+    assert_eq!(store.authenticate(&basic("hospital-a", "new-s3cret-pass"), CLIENT), Err(AuthError::BadPassword));
+}
+
+#[test]
+fn the_password_hash_is_argon2id_and_no_secret_is_stored_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store.add_user("lab", "plaintext-never").unwrap();
+    let token = store.create_token("lab", "ci", None).unwrap();
+    drop(store);
+    let bytes = std::fs::read(dir.path().join("auth.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("auth.db-wal")).unwrap_or_default();
+    let all = [bytes, wal].concat();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.contains("$argon2id$"));
+    assert!(!text.contains("plaintext-never"));
+    let secret = token.token.rsplit('_').next().unwrap();
+    assert!(!text.contains(secret));
+}
+
+#[test]
+fn a_change_from_another_process_invalidates_cached_verifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = store(&dir);
+    server.add_user("clinic", "first-password").unwrap();
+    server.grant("clinic", "patients").unwrap();
+    assert!(server.authenticate(&basic("clinic", "first-password"), CLIENT).is_ok());
+    // A second connection, like `sluice users passwd` run while the server is up.
+    let admin = store(&dir);
+    admin.set_password("clinic", "second-password").unwrap();
+    assert_eq!(server.authenticate(&basic("clinic", "first-password"), CLIENT), Err(AuthError::BadPassword));
+    assert!(server.authenticate(&basic("clinic", "second-password"), CLIENT).is_ok());
+    admin.revoke_grant("clinic", "patients").unwrap();
+    assert!(!server.authenticate(&basic("clinic", "second-password"), CLIENT).unwrap().may_post("patients"));
+}
+
+#[test]
+fn tokens_verify_until_revoked_or_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store.add_user("lab", "lab-password").unwrap();
+    store.grant("lab", "lab_results").unwrap();
+    let token = store.create_token("lab", "feed", None).unwrap();
+    let principal = store.authenticate(&Credentials::Bearer(token.token.clone()), CLIENT).unwrap();
+    assert_eq!(principal.user, "lab");
+    let forged = format!("{}x", token.token);
+    assert_eq!(store.authenticate(&Credentials::Bearer(forged), CLIENT), Err(AuthError::BadToken));
+    store.revoke_token(&token.id).unwrap();
+    assert_eq!(store.authenticate(&Credentials::Bearer(token.token.clone()), CLIENT), Err(AuthError::TokenRevoked));
+    let expired = store.create_token("lab", "old", Some(chrono::Utc::now() - chrono::TimeDelta::seconds(1))).unwrap();
+    assert_eq!(store.authenticate(&Credentials::Bearer(expired.token), CLIENT), Err(AuthError::TokenExpired));
+    let listed = store.list_tokens(Some("lab")).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed[0].revoked_at.is_some());
+}
+
+#[test]
+fn repeated_failures_are_rate_limited_then_lock_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = AuthPolicy {
+        max_failures_per_user: 3,
+        lock_after: 4,
+        failure_window: Duration::from_secs(60),
+        ..AuthPolicy::default()
+    };
+    let store = AuthStore::open(&dir.path().join("auth.db"), policy).unwrap();
+    store.add_user("target", "right-password").unwrap();
+    for _ in 0..3 {
+        assert_eq!(store.authenticate(&basic("target", "guess"), CLIENT), Err(AuthError::BadPassword));
+    }
+    let limited = store.authenticate(&basic("target", "right-password"), CLIENT);
+    assert!(matches!(limited, Err(AuthError::RateLimited { retry_after }) if retry_after <= Duration::from_secs(60)));
+    // Another address is not limited, and the fourth wrong password locks the user.
+    let other: IpAddr = "10.0.0.9".parse().unwrap();
+    let fresh =
+        AuthStore::open(&dir.path().join("auth.db"), AuthPolicy { lock_after: 4, ..AuthPolicy::default() }).unwrap();
+    assert_eq!(fresh.authenticate(&basic("target", "guess"), other), Err(AuthError::BadPassword));
+    let locked = fresh.authenticate(&basic("target", "right-password"), other);
+    assert!(matches!(locked, Err(AuthError::Locked { .. })), "{locked:?}");
+    assert!(fresh.list_users().unwrap()[0].locked_until.is_some());
+    fresh.set_password("target", "reset-password").unwrap();
+    assert!(fresh.authenticate(&basic("target", "reset-password"), other).is_ok());
+}
+
+#[test]
+fn authorization_headers_parse_or_fail_clearly() {
+    assert_eq!(Credentials::from_header("Basic dXNlcjpwYXNz").unwrap(), basic("user", "pass"));
+    assert_eq!(Credentials::from_header("bearer abc").unwrap(), Credentials::Bearer("abc".into()));
+    assert_eq!(
+        Credentials::from_header("Basic !!!").unwrap_err(),
+        AuthError::Malformed("Basic credentials are not base64")
+    );
+    assert_eq!(
+        Credentials::from_header("Digest x").unwrap_err(),
+        AuthError::Malformed("expected `Basic …` or `Bearer …`")
+    );
+    assert_eq!(
+        Credentials::from_header("Basic dXNlcg==").unwrap_err(),
+        AuthError::Malformed("Basic credentials lack `:`")
+    );
+}
+
+#[test]
+fn a_seed_database_is_imported_with_hashed_passwords_and_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_path = dir.path().join("seed.db");
+    let seed = rusqlite_connection(&seed_path);
+    seed.execute_batch(
+        "CREATE TABLE api_users (id INTEGER PRIMARY KEY, username TEXT, password TEXT);
+         CREATE TABLE api_list (id INTEGER PRIMARY KEY, api_name TEXT);
+         CREATE TABLE map_users_api (user_id INTEGER, api_id INTEGER);
+         INSERT INTO api_users VALUES (1, 'hospital', 'hospital-pass'), (2, 'lab', 'lab-password');
+         INSERT INTO api_list VALUES (1, 'api_admissions'), (2, 'api_patient'), (3, 'api_lab_results');
+         INSERT INTO map_users_api VALUES (1, 1), (1, 2), (2, 3);",
+    )
+    .unwrap();
+    drop(seed);
+    let store = store(&dir);
+    let report = store.import_seed(&seed_path).unwrap();
+    assert_eq!(report.users, vec!["hospital", "lab"]);
+    let grants: Vec<(String, String)> =
+        store.list_grants(None).unwrap().into_iter().map(|g| (g.user, g.source)).collect();
+    assert_eq!(
+        grants,
+        vec![
+            ("hospital".into(), "admissions".into()),
+            ("hospital".into(), "patients".into()),
+            ("lab".into(), "lab_results".into())
+        ]
+    );
+    assert!(store.authenticate(&basic("lab", "lab-password"), CLIENT).unwrap().may_post("lab_results"));
+    assert_eq!(store.import_seed(&seed_path).unwrap().skipped, vec!["hospital", "lab"]);
+}
+
+fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
