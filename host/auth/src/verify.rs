@@ -130,6 +130,15 @@ fn grants(conn: &Connection, user_id: i64) -> rusqlite::Result<BTreeSet<String>>
     rows.collect()
 }
 
+/// A token joined with its owner.
+struct TokenRow {
+    hash: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    user_id: i64,
+    user: String,
+}
+
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
@@ -230,15 +239,17 @@ impl AuthStore {
     fn verify_token(&self, presented: &str) -> Result<(Principal, Duration), AuthError> {
         let (id, secret) = token::parse(presented).ok_or(AuthError::BadToken)?;
         let conn = self.conn();
-        let row: Option<(String, Option<String>, Option<String>, i64, String)> = conn
+        let row = conn
             .query_row(
                 "SELECT t.secret_hash, t.expires_at, t.revoked_at, u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| Ok(TokenRow { hash: r.get(0)?, expires_at: r.get(1)?, revoked_at: r.get(2)?, user_id: r.get(3)?, user: r.get(4)? }),
             )
             .optional()
             .unwrap_or(None);
-        let Some((hash, expires_at, revoked_at, user_id, user)) = row else { return Err(AuthError::BadToken) };
+        let Some(TokenRow { hash, expires_at, revoked_at, user_id, user }) = row else {
+            return Err(AuthError::BadToken);
+        };
         if !token::constant_time_eq(&token::secret_hash(secret), &hash) {
             return Err(AuthError::BadToken);
         }
