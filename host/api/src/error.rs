@@ -1,0 +1,130 @@
+//! The one error type of the API: renders as JSON, never leaks internals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use sluice_auth::AuthError;
+
+/// Everything a request can fail with. User errors say exactly what is wrong; internal errors
+/// become a generic 500 whose cause is logged, never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Authentication failed (401, with `WWW-Authenticate`), or was rate-limited/locked (429).
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The user may not post to this source.
+    #[error("user `{user}` may not post to source `{source_name}`")]
+    Forbidden {
+        /// The user.
+        user: String,
+        /// The source.
+        source_name: String,
+    },
+    /// No such source.
+    #[error("unknown source `{0}`")]
+    UnknownSource(String),
+    /// The source name has characters a source name cannot have.
+    #[error("invalid source name: use lowercase letters, digits, `_`, `-` and `.`")]
+    InvalidSourceName,
+    /// No route.
+    #[error("no such endpoint")]
+    NotFound,
+    /// The content type is not one the source's plugin accepts.
+    #[error("unsupported content type `{given}`; source `{source_name}` accepts: {accepted}")]
+    UnsupportedContentType {
+        /// The request's content type.
+        given: String,
+        /// The source.
+        source_name: String,
+        /// Accepted types, comma-separated.
+        accepted: String,
+    },
+    /// The body is larger than the limit.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// More records than the per-request limit.
+    #[error("request holds {count} records, more than the limit of {limit} per request")]
+    TooManyRecords {
+        /// Records found.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The request is malformed (empty body, bad encoding, bad JSON...).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The log cannot take records now; nothing was accepted.
+    #[error("the log is unavailable; nothing was accepted, retry later")]
+    Unavailable,
+    /// Anything else: the cause is logged, the client sees a generic message.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Auth(AuthError::RateLimited { .. } | AuthError::Locked { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Auth(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::UnknownSource(_) | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::InvalidSourceName | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTooLarge { .. } | Self::TooManyRecords { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Auth(AuthError::RateLimited { .. }) => "rate_limited",
+            Self::Auth(AuthError::Locked { .. }) => "user_locked",
+            Self::Auth(_) => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
+            Self::UnknownSource(_) => "unknown_source",
+            Self::NotFound => "not_found",
+            Self::InvalidSourceName => "invalid_source_name",
+            Self::UnsupportedContentType { .. } => "unsupported_content_type",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::TooManyRecords { .. } => "too_many_records",
+            Self::BadRequest(_) => "bad_request",
+            Self::Unavailable => "log_unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let status = self.status();
+        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            Self::Auth(AuthError::RateLimited { retry_after } | AuthError::Locked { retry_after }) => {
+                let seconds = retry_after.as_secs().max(1).to_string();
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_str(&seconds).expect("digits"));
+            }
+            Self::Auth(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="sluice", charset="UTF-8", Bearer realm="sluice""#),
+                );
+            }
+            Self::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,275 @@
+//! `POST /v1/sources/{source}/records` and the seed's routes: authenticate, authorize, check the
+//! body, split it with the source's plugin, append accepted records to the log, answer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sluice_auth::{AuditEntry, Outcome};
+use sluice_log::{LogRecord, Provenance};
+use sluice_runtime::{Batch, SourceError};
+
+use crate::auth::{authenticate, now_rfc3339};
+use crate::error::ApiError;
+use crate::limits::json_depth;
+use crate::state::ApiState;
+
+/// One rejected record in a response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RejectedRecord {
+    /// Index of the record within the body (0 for a single record).
+    pub index: u32,
+    /// What is wrong with it.
+    pub reason: String,
+    /// The field at fault, if one is.
+    pub field: Option<String>,
+}
+
+/// The answer to an ingestion request (202, or 422 when nothing was acceptable).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IngestResponse {
+    /// Id of this request, also in the audit log.
+    pub request_id: String,
+    /// The source posted to.
+    pub source: String,
+    /// `name@version` of the plugin that validated the records.
+    pub plugin: String,
+    /// Records made durable.
+    pub accepted: usize,
+    /// Records refused, with reasons.
+    pub rejected: Vec<RejectedRecord>,
+}
+
+/// `POST /v1/sources/{source}/records`
+#[utoipa::path(
+    post,
+    path = "/v1/sources/{source}/records",
+    params(("source" = String, Path, description = "Source name")),
+    request_body(content = String, description = "Records in any shape the source's plugin accepts", content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted records are durable", body = IngestResponse),
+        (status = 400, description = "Malformed request"),
+        (status = 401, description = "Missing or bad credentials"),
+        (status = 403, description = "Source not granted"),
+        (status = 404, description = "Unknown source"),
+        (status = 413, description = "Body or record count over the limit"),
+        (status = 415, description = "Content type not accepted by the source"),
+        (status = 422, description = "No record was acceptable", body = IngestResponse),
+        (status = 429, description = "Too many failed logins"),
+        (status = 503, description = "The log is unavailable; nothing accepted"),
+    ),
+    security(("basic" = []), ("bearer" = []))
+)]
+pub async fn post_records(
+    State(state): State<ApiState>,
+    Path(source): Path<String>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    ingest(state, source, client.ip(), headers, body, None).await
+}
+
+/// The seed's `POST /api_patient`, `/api_admissions`, `/api_lab_results`.
+pub async fn seed_route(
+    state: ApiState,
+    source: &'static str,
+    client: IpAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    ingest(state, source.to_string(), client, headers, body, Some("application/json")).await
+}
+
+fn request_id() -> String {
+    hex::encode(rand::random::<[u8; 12]>())
+}
+
+async fn ingest(
+    state: ApiState,
+    source: String,
+    client: IpAddr,
+    headers: HeaderMap,
+    body: Body,
+    default_content_type: Option<&str>,
+) -> Response {
+    let started = Instant::now();
+    let request_id = request_id();
+    let received_at_us = chrono::Utc::now().timestamp_micros();
+    let mut user = None;
+    let result =
+        handle(&state, &source, client, &headers, body, default_content_type, &request_id, received_at_us, &mut user)
+            .await;
+    let (response, audit) = match result {
+        Ok((status, body)) => {
+            let outcome = if status == StatusCode::ACCEPTED { Outcome::Accepted } else { Outcome::Rejected };
+            metrics::counter!(crate::metrics::ACCEPTED, "source" => source.clone()).increment(body.accepted as u64);
+            metrics::counter!(crate::metrics::REJECTED, "source" => source.clone())
+                .increment(body.rejected.len() as u64);
+            let audit = Some((body.accepted as u64, body.rejected.len() as u64, outcome));
+            ((status, axum::Json(body)).into_response(), audit)
+        }
+        Err(error) => {
+            let outcome = match &error {
+                ApiError::Auth(_) => None, // audited where it failed, with the claimed user
+                ApiError::Forbidden { .. } => Some(Outcome::Forbidden),
+                ApiError::Unavailable => Some(Outcome::Unavailable),
+                _ => Some(Outcome::BadRequest),
+            };
+            (error.into_response(), outcome.map(|o| (0, 0, o)))
+        }
+    };
+    if let Some((accepted, rejected, outcome)) = audit {
+        state.auth.audit(AuditEntry {
+            at: now_rfc3339(),
+            user,
+            source: Some(source.clone()),
+            request_id: request_id.clone(),
+            client: Some(client.to_string()),
+            accepted,
+            rejected,
+            outcome,
+        });
+    }
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(crate::metrics::REQUESTS, "route" => "ingest", "status" => status).increment(1);
+    metrics::histogram!(crate::metrics::LATENCY, "route" => "ingest").record(started.elapsed().as_secs_f64());
+    let mut response = response;
+    if let Ok(value) = request_id.parse() {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    state: &ApiState,
+    source_name: &str,
+    client: IpAddr,
+    headers: &HeaderMap,
+    body: Body,
+    default_content_type: Option<&str>,
+    request_id: &str,
+    received_at_us: i64,
+    user: &mut Option<String>,
+) -> Result<(StatusCode, IngestResponse), ApiError> {
+    if !sluice_auth::is_valid_name(source_name) {
+        return Err(ApiError::InvalidSourceName);
+    }
+    let principal = authenticate(state, headers, client, Some(source_name), request_id).await?;
+    *user = Some(principal.user.clone());
+    {
+        let source = state.sources.get(source_name).ok_or_else(|| ApiError::UnknownSource(source_name.into()))?;
+        if !principal.may_post(source_name) {
+            return Err(ApiError::Forbidden { user: principal.user.clone(), source_name: source_name.into() });
+        }
+        let plugin = source.plugin().map_err(|_| ApiError::UnknownSource(source_name.into()))?;
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .or(default_content_type)
+            .unwrap_or("")
+            .to_string();
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !plugin.manifest().accepts(&essence) {
+            let given = if content_type.is_empty() { "(none)".to_string() } else { content_type.clone() };
+            return Err(ApiError::UnsupportedContentType {
+                given,
+                source_name: source_name.into(),
+                accepted: plugin.manifest().content_types.join(", "),
+            });
+        }
+        let limit = state.limits.max_body_bytes;
+        let bytes = to_bytes(body, limit).await.map_err(|_| ApiError::BodyTooLarge { limit })?;
+        check_body(&bytes, &essence, state.limits.max_json_depth)?;
+
+        let batch = Batch::single(&essence, &bytes);
+        let split_source = source.clone();
+        let handled = tokio::task::spawn_blocking(move || split_source.split(&batch))
+            .await
+            .map_err(|e| ApiError::Internal(format!("split task failed: {e}")))?
+            .map_err(split_error)?;
+        let split = handled.output;
+        let rejected: Vec<RejectedRecord> = split
+            .rejected
+            .into_iter()
+            .map(|r| RejectedRecord { index: r.record, reason: r.reason, field: r.field })
+            .collect();
+        let count = split.records.len();
+        if count > state.limits.max_records {
+            return Err(ApiError::TooManyRecords { count, limit: state.limits.max_records });
+        }
+        let plugin_id = handled.plugin.id();
+        let mut response = IngestResponse {
+            request_id: request_id.to_string(),
+            source: source_name.to_string(),
+            plugin: plugin_id.clone(),
+            accepted: 0,
+            rejected,
+        };
+        if count == 0 {
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, response));
+        }
+        let provenance = Provenance {
+            source: source_name.to_string(),
+            plugin: plugin_id,
+            plugin_digest: handled.plugin.digest().to_string(),
+            user: principal.user.clone(),
+            received_at_us,
+            request_id: request_id.to_string(),
+        };
+        let content_type = split.records.content_type().to_string();
+        let records: Vec<LogRecord> = split
+            .records
+            .iter()
+            .zip(&split.origins)
+            .map(|(payload, origin)| LogRecord {
+                key: origin.key.clone(),
+                content_type: content_type.clone(),
+                payload: payload.to_vec(),
+            })
+            .collect();
+        state.log.append(source_name, &provenance, records).await.map_err(|error| {
+            tracing::warn!(%error, source = source_name, "log append failed");
+            ApiError::Unavailable
+        })?;
+        response.accepted = count;
+        Ok((StatusCode::ACCEPTED, response))
+    }
+}
+
+/// Checks what can be checked before the plugin sees the body: not empty, UTF-8, and for JSON
+/// well-formed and not nested too deep.
+fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<(), ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest("request body is empty".into()));
+    }
+    if let Err(error) = std::str::from_utf8(bytes) {
+        return Err(ApiError::BadRequest(format!("request body is not valid UTF-8 (at byte {})", error.valid_up_to())));
+    }
+    if essence.contains("json") {
+        let depth = json_depth(bytes, max_depth);
+        if depth > max_depth {
+            return Err(ApiError::BadRequest(format!("JSON is nested deeper than the limit of {max_depth} levels")));
+        }
+        if essence == "application/json" {
+            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            let mut values = serde_json::Deserializer::from_slice(body).into_iter::<serde::de::IgnoredAny>();
+            if let Some(Err(error)) = values.find(Result::is_err) {
+                return Err(ApiError::BadRequest(format!("malformed JSON: {error}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn split_error(error: SourceError) -> ApiError {
+    match error {
+        SourceError::Unloaded(e) => ApiError::Internal(e.to_string()),
+        SourceError::Call(e) => ApiError::Internal(e.to_string()),
+    }
+}

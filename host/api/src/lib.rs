@@ -1,0 +1,21 @@
+//! The ingestion API: `POST /v1/sources/{source}/records` and the seed-compatible routes,
+//! authenticated (HTTP Basic or Bearer), authorized per source, validated at the edge by the
+//! source's plugin, and answered 202 only once the records are durable in the log.
+//!
+//! [`app`] builds the router from an [`ApiState`]; [`serve`] runs it on a listener.
+
+mod auth;
+mod error;
+mod ingest;
+mod limits;
+mod metrics;
+mod openapi;
+mod routes;
+mod sources;
+mod state;
+
+pub use error::ApiError;
+pub use limits::ApiLimits;
+pub use routes::{app, serve};
+pub use sources::SourceTable;
+pub use state::ApiState;

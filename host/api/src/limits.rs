@@ -1,0 +1,60 @@
+//! Per-request limits.
+
+/// Limits on one request. Each breach has its own status and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Largest body accepted, in bytes (default 8 MiB); larger is 413.
+    pub max_body_bytes: usize,
+    /// Most records one request may carry (default 10,000); more is 413.
+    pub max_records: usize,
+    /// Deepest JSON nesting accepted (default 32); deeper is 400.
+    pub max_json_depth: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self { max_body_bytes: 8 << 20, max_records: 10_000, max_json_depth: 32 }
+    }
+}
+
+/// The deepest nesting of arrays and objects in `body`, scanning past strings. Stops early once
+/// `limit` is exceeded.
+pub(crate) fn json_depth(body: &[u8], limit: usize) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+                if max > limit {
+                    return max;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_depth;
+
+    #[test]
+    fn depth_ignores_brackets_in_strings() {
+        assert_eq!(json_depth(br#"{"a": [1, {"b": "[[[{{{"}]}"#, 100), 3);
+        assert_eq!(json_depth(br#""{\"x\": [1]}""#, 100), 0);
+        assert_eq!(json_depth(&[b'['; 1000], 32), 33);
+    }
+}

@@ -1,0 +1,112 @@
+//! The router and the server.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::auth::authenticate;
+use crate::error::ApiError;
+use crate::ingest::{self, seed_route};
+use crate::state::ApiState;
+
+/// The API's router.
+pub fn app(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/sources/{source}/records", post(ingest::post_records))
+        .route("/v1/sources", get(list_sources))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/api_patient", post(|s, c, h, b| seed(s, c, h, b, "patients")))
+        .route("/api_admissions", post(|s, c, h, b| seed(s, c, h, b, "admissions")))
+        .route("/api_lab_results", post(|s, c, h, b| seed(s, c, h, b, "lab_results")))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+}
+
+async fn seed(
+    State(state): State<ApiState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+    source: &'static str,
+) -> Response {
+    seed_route(state, source, client.ip(), headers, body).await
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// `GET /v1/sources`: every source with its plugin, content types and table schemas.
+#[utoipa::path(get, path = "/v1/sources", responses((status = 200, description = "Sources and schemas"), (status = 401, description = "Missing or bad credentials")), security(("basic" = []), ("bearer" = [])))]
+pub async fn list_sources(
+    State(state): State<ApiState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let started = Instant::now();
+    let request_id = hex::encode(rand::random::<[u8; 12]>());
+    let principal = authenticate(&state, &headers, client.ip(), None, &request_id).await?;
+    let sources: Vec<Value> = state
+        .sources
+        .names()
+        .into_iter()
+        .filter_map(|name| {
+            let source = state.sources.get(&name)?;
+            let plugin = source.plugin().ok()?;
+            let m = plugin.manifest();
+            Some(json!({
+                "name": name,
+                "granted": principal.may_post(&name),
+                "plugin": m.name,
+                "version": m.version,
+                "digest": plugin.digest(),
+                "content_types": m.content_types,
+                "tables": m.tables,
+            }))
+        })
+        .collect();
+    metrics::histogram!(crate::metrics::LATENCY, "route" => "sources").record(started.elapsed().as_secs_f64());
+    Ok(Json(json!({ "sources": sources })))
+}
+
+/// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")))]
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: ready to accept records (the log is reachable).
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Ready"), (status = 503, description = "The log is unavailable")))]
+pub async fn readyz(State(state): State<ApiState>) -> Response {
+    let ready = state.log.is_ready();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "ready": ready, "log": state.log.kind() }))).into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<ApiState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document())
+}

@@ -1,0 +1,27 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use sluice_auth::AuthStore;
+use sluice_log::RecordLog;
+
+use crate::limits::ApiLimits;
+use crate::sources::SourceTable;
+
+/// Shared state of the API. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    pub(crate) sources: SourceTable,
+    pub(crate) auth: Arc<AuthStore>,
+    pub(crate) log: Arc<dyn RecordLog>,
+    pub(crate) limits: ApiLimits,
+    pub(crate) metrics: PrometheusHandle,
+}
+
+impl ApiState {
+    /// State over the given sources, auth store and log.
+    pub fn new(sources: SourceTable, auth: Arc<AuthStore>, log: Arc<dyn RecordLog>, limits: ApiLimits) -> Self {
+        Self { sources, auth, log, limits, metrics: crate::metrics::handle() }
+    }
+}
