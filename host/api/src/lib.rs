@@ -17,5 +17,5 @@ mod state;
 pub use error::ApiError;
 pub use limits::ApiLimits;
 pub use routes::{app, serve};
-pub use sources::SourceTable;
+pub use sources::{SourceBinding, SourceTable};
 pub use state::ApiState;

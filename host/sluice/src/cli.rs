@@ -25,9 +25,124 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the API and the pipeline (the embedded default when no config is given).
+    Serve(ServeArgs),
     /// Inspect and try out plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Manage which users may post to which sources.
+    #[command(subcommand)]
+    Grants(GrantsCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+/// Arguments of `sluice serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); see docs/configuration.md.
+    #[arg(long, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address and port to listen on (overrides server.listen).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// How a password is read.
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the password from the first line of standard input instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `sluice users ...`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user (the password is prompted for, or read with --password-stdin).
+    Add {
+        /// User name.
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// List users with their grants and locks.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Remove a user, with their grants and tokens.
+    Remove {
+        /// User name.
+        name: String,
+    },
+    /// Change a user's password (also lifts a lock).
+    Passwd {
+        /// User name.
+        name: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Import a seed-style auth database (api_users, api_list, map_users_api).
+    ImportSeed {
+        /// The seed's SQLite file.
+        file: PathBuf,
+    },
+}
+
+/// `sluice grants ...`
+#[derive(Debug, Subcommand)]
+pub enum GrantsCommand {
+    /// Let USER post to SOURCE.
+    Add {
+        /// User name.
+        user: String,
+        /// Source name.
+        source: String,
+    },
+    /// Withdraw a grant.
+    Remove {
+        /// User name.
+        user: String,
+        /// Source name.
+        source: String,
+    },
+    /// List grants, of one user or all.
+    List {
+        /// Only this user's grants.
+        user: Option<String>,
+    },
+}
+
+/// `sluice tokens ...`
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token for USER; it is printed once.
+    Create {
+        /// User name.
+        user: String,
+        /// A note to recognize the token by.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Lifetime, e.g. `90d`, `12h` (default: no expiry).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// Only this user's tokens.
+        user: Option<String>,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id (from `tokens list`).
+        id: String,
+    },
 }
 
 /// `sluice plugin ...`

@@ -25,6 +25,21 @@ impl Paths {
         self.data_dir.join("cache").join("plugins")
     }
 
+    /// The auth database.
+    pub fn auth_db(&self) -> PathBuf {
+        self.data_dir.join("auth.db")
+    }
+
+    /// The embedded log.
+    pub fn spool(&self) -> PathBuf {
+        self.data_dir.join("spool.db")
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Whether the data directory exists (read-only commands create nothing).
     pub fn data_dir_exists(&self) -> bool {
         self.data_dir.is_dir()

@@ -1,6 +1,8 @@
 //! One module per command group.
 
+mod admin;
 mod plugin;
+mod serve;
 
 use crate::cli::{Cli, Command};
 use crate::paths::Paths;
@@ -9,6 +11,10 @@ use crate::paths::Paths;
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::new(&cli.data_dir, cli.plugins_dir.as_deref());
     match cli.command {
+        Command::Serve(args) => serve::run(&paths, args),
         Command::Plugin(command) => plugin::run(&paths, command),
+        Command::Users(command) => admin::users(&paths, command),
+        Command::Grants(command) => admin::grants(&paths, command),
+        Command::Tokens(command) => admin::tokens(&paths, command),
     }
 }

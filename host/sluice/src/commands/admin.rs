@@ -1,0 +1,127 @@
+//! `sluice users`, `sluice grants`, `sluice tokens`: administration of the auth store.
+
+use std::io::BufRead;
+
+use anyhow::{Context, bail};
+use sluice_auth::{AuthPolicy, AuthStore};
+
+use crate::cli::{Format, GrantsCommand, PasswordArgs, TokensCommand, UsersCommand};
+use crate::paths::Paths;
+
+fn open(paths: &Paths) -> anyhow::Result<AuthStore> {
+    let path = paths.auth_db();
+    AuthStore::open(&path, AuthPolicy::default())
+        .with_context(|| format!("cannot open the auth database {}", path.display()))
+}
+
+/// Reads a password from standard input (first line) or from a prompt, asked twice.
+fn read_password(args: &PasswordArgs, user: &str) -> anyhow::Result<String> {
+    if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            bail!("no password on standard input");
+        }
+        return Ok(password);
+    }
+    let first = rpassword::prompt_password(format!("password for {user}: ")).context("cannot read the password")?;
+    let second = rpassword::prompt_password("again: ").context("cannot read the password")?;
+    if first != second {
+        bail!("the passwords do not match");
+    }
+    Ok(first)
+}
+
+/// Runs a `users` subcommand.
+pub fn users(paths: &Paths, command: UsersCommand) -> anyhow::Result<()> {
+    let store = open(paths)?;
+    match command {
+        UsersCommand::Add { name, password } => {
+            let password = read_password(&password, &name)?;
+            store.add_user(&name, &password)?;
+            println!("user {name} added; grant sources with: sluice grants add {name} SOURCE");
+        }
+        UsersCommand::List { format } => {
+            let users = store.list_users()?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&users)?),
+                Format::Table => {
+                    for user in users {
+                        let lock = user.locked_until.map(|t| format!("  (locked until {t})")).unwrap_or_default();
+                        println!("{}  sources: {}{lock}", user.name, user.sources.join(", "));
+                    }
+                }
+            }
+        }
+        UsersCommand::Remove { name } => {
+            store.remove_user(&name)?;
+            println!("user {name} removed");
+        }
+        UsersCommand::Passwd { name, password } => {
+            let password = read_password(&password, &name)?;
+            store.set_password(&name, &password)?;
+            println!("password of {name} changed");
+        }
+        UsersCommand::ImportSeed { file } => {
+            let report = store.import_seed(&file)?;
+            println!("imported {} user(s), {} grant(s)", report.users.len(), report.grants.len());
+            for skipped in report.skipped {
+                println!("skipped {skipped}: the user exists already");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `grants` subcommand.
+pub fn grants(paths: &Paths, command: GrantsCommand) -> anyhow::Result<()> {
+    let store = open(paths)?;
+    match command {
+        GrantsCommand::Add { user, source } => {
+            store.grant(&user, &source)?;
+            println!("{user} may post to {source}");
+        }
+        GrantsCommand::Remove { user, source } => {
+            store.revoke_grant(&user, &source)?;
+            println!("{user} may no longer post to {source}");
+        }
+        GrantsCommand::List { user } => {
+            for grant in store.list_grants(user.as_deref())? {
+                println!("{}\t{}", grant.user, grant.source);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `tokens` subcommand.
+pub fn tokens(paths: &Paths, command: TokensCommand) -> anyhow::Result<()> {
+    let store = open(paths)?;
+    match command {
+        TokensCommand::Create { user, label, expires_in } => {
+            let expires_at = expires_in
+                .map(|d| chrono::TimeDelta::from_std(d).map(|d| chrono::Utc::now() + d))
+                .transpose()
+                .context("--expires-in is too long")?;
+            let token = store.create_token(&user, &label, expires_at)?;
+            eprintln!("token {} created for {user}; it is shown only now:", token.id);
+            println!("{}", token.token);
+        }
+        TokensCommand::List { user } => {
+            for token in store.list_tokens(user.as_deref())? {
+                let state = match (&token.revoked_at, &token.expires_at) {
+                    (Some(at), _) => format!("revoked {at}"),
+                    (None, Some(at)) => format!("expires {at}"),
+                    (None, None) => "no expiry".into(),
+                };
+                println!("{}\t{}\t{}\t{state}", token.id, token.user, token.label);
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            store.revoke_token(&id)?;
+            println!("token {id} revoked");
+        }
+    }
+    Ok(())
+}

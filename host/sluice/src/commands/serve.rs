@@ -1,0 +1,134 @@
+//! `sluice serve`: the API over the plugins, the auth store and the log.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sluice_api::{ApiLimits, ApiState, SourceBinding, SourceTable};
+use sluice_auth::AuthStore;
+use sluice_log::{RecordLog, SpoolConfig, SqliteSpool};
+use sluice_runtime::{PluginEngine, PluginRegistry};
+
+use crate::cli::ServeArgs;
+use crate::commands::plugin::bundled;
+use crate::config::Config;
+use crate::paths::Paths;
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub fn run(paths: &Paths, args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    let address = config.listen_address()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    runtime.block_on(serve(paths, config, address))
+}
+
+async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Result<()> {
+    std::fs::create_dir_all(paths.data_dir())
+        .with_context(|| format!("cannot create the data directory {}", paths.data_dir().display()))?;
+    let plugins_dir = config.plugins.dir.clone().unwrap_or_else(|| paths.plugins_dir());
+    let engine = PluginEngine::new(config.plugins.sandbox(), Some(paths.compile_cache()))?;
+    let registry = PluginRegistry::open(&engine, Some(&plugins_dir), &bundled())?;
+    for (path, reason) in registry.failures() {
+        tracing::warn!(path = %path.display(), %reason, "plugin not loaded");
+        eprintln!("warning: {} not loaded: {reason}", path.display());
+    }
+    registry.watch()?;
+    let bindings: HashMap<String, SourceBinding> = config
+        .sources
+        .iter()
+        .map(|(name, source)| {
+            let settings = source.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            (name.clone(), SourceBinding { plugin: source.plugin.clone(), settings })
+        })
+        .collect();
+    let sources = SourceTable::new(registry.clone(), bindings).context("invalid [sources] configuration")?;
+    let auth = Arc::new(AuthStore::open(&paths.auth_db(), config.auth.policy())?);
+    let spool =
+        SqliteSpool::open(SpoolConfig { partitions: config.log.partitions, ..SpoolConfig::new(paths.spool()) })?;
+    let log: Arc<dyn RecordLog> = Arc::new(spool);
+    let limits = ApiLimits {
+        max_body_bytes: config.server.max_body_bytes,
+        max_records: config.server.max_records_per_request,
+        max_json_depth: config.server.max_json_depth,
+    };
+    let state = ApiState::new(sources.clone(), auth.clone(), log, limits);
+
+    let listener = std::net::TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    let tls = config.server.tls_cert.as_ref().zip(config.server.tls_key.as_ref());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if tls.is_none() && !local.ip().is_loopback() {
+        tracing::warn!(%local, "serving plain HTTP on a non-loopback address: configure server.tls_cert and server.tls_key");
+        eprintln!("warning: serving plain HTTP on {local}; credentials and records cross the network unencrypted");
+    }
+    // Status lines go to stdout; a closed stdout (a supervisor that stopped reading) must not
+    // stop the server, so write errors are ignored.
+    let mut banner = format!(
+        "sluice listening on {scheme}://{local}\ndata directory {}, plugins from {}\nsources: {}\n",
+        paths.data_dir().display(),
+        plugins_dir.display(),
+        sources.names().join(", ")
+    );
+    if auth.list_users()?.is_empty() {
+        banner.push_str("no users yet: add one with `sluice users add NAME` and `sluice grants add NAME SOURCE`\n");
+    }
+    say(&banner);
+
+    match tls {
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            sluice_api::serve(listener, state, shutdown_signal()).await?;
+        }
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
+                format!("cannot load the TLS certificate {} and key {}", cert.display(), key.display())
+            })?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(sluice_api::app(state).into_make_service_with_connect_info::<SocketAddr>())
+                .await?;
+        }
+    }
+    say("sluice stopped\n");
+    Ok(())
+}
+
+fn say(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

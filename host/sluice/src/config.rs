@@ -1,0 +1,247 @@
+//! The configuration file (TOML) and its environment overrides.
+//!
+//! Every key can be set in the file or overridden by an environment variable named
+//! `SLUICE__<SECTION>__<KEY>`, e.g. `SLUICE__SERVER__LISTEN=0.0.0.0:8080`. Unknown keys are an
+//! error, in the file and in the environment alike.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `sluice serve` can be told.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP server.
+    pub server: ServerConfig,
+    /// Plugin loading and sandbox limits.
+    pub plugins: PluginsConfig,
+    /// Login failure limits and verification caching.
+    pub auth: AuthConfig,
+    /// The log.
+    pub log: LogConfig,
+    /// Sources beyond the default one-per-plugin: name → plugin and settings.
+    pub sources: BTreeMap<String, SourceConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// PEM certificate chain; with `tls_key`, serve HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most records per request.
+    pub max_records_per_request: usize,
+    /// Deepest JSON nesting accepted.
+    pub max_json_depth: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let limits = sluice_api::ApiLimits::default();
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            tls_cert: None,
+            tls_key: None,
+            max_body_bytes: limits.max_body_bytes,
+            max_records_per_request: limits.max_records,
+            max_json_depth: limits.max_json_depth,
+        }
+    }
+}
+
+/// `[plugins]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Directory of plugin files (default: DATA_DIR/plugins, or `--plugins-dir`).
+    pub dir: Option<PathBuf>,
+    /// Memory cap per plugin instance, MiB.
+    pub max_memory_mib: usize,
+    /// Deadline per plugin call, milliseconds.
+    pub call_timeout_ms: u64,
+    /// Most output per call, MiB.
+    pub max_output_mib: usize,
+    /// Largest `.wasm` loaded, MiB.
+    pub max_wasm_mib: u64,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        let d = sluice_runtime::SandboxConfig::default();
+        Self {
+            dir: None,
+            max_memory_mib: d.max_memory_bytes >> 20,
+            call_timeout_ms: d.call_timeout.as_millis() as u64,
+            max_output_mib: d.max_output_bytes >> 20,
+            max_wasm_mib: d.max_wasm_bytes >> 20,
+        }
+    }
+}
+
+impl PluginsConfig {
+    /// The sandbox limits these settings describe.
+    pub fn sandbox(&self) -> sluice_runtime::SandboxConfig {
+        sluice_runtime::SandboxConfig {
+            max_memory_bytes: self.max_memory_mib << 20,
+            call_timeout: Duration::from_millis(self.call_timeout_ms),
+            max_output_bytes: self.max_output_mib << 20,
+            max_wasm_bytes: self.max_wasm_mib << 20,
+            ..sluice_runtime::SandboxConfig::default()
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Window over which failed logins are counted, seconds.
+    pub failure_window_secs: u64,
+    /// Failed logins per user within the window before 429.
+    pub max_failures_per_user: usize,
+    /// Failed logins per client address within the window before 429.
+    pub max_failures_per_client: usize,
+    /// Consecutive failed logins that lock a user.
+    pub lock_after: u32,
+    /// How long a lock lasts, seconds.
+    pub lock_secs: u64,
+    /// How long a successful verification is cached, seconds.
+    pub cache_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        let p = sluice_auth::AuthPolicy::default();
+        Self {
+            failure_window_secs: p.failure_window.as_secs(),
+            max_failures_per_user: p.max_failures_per_user,
+            max_failures_per_client: p.max_failures_per_client,
+            lock_after: p.lock_after,
+            lock_secs: p.lock_for.as_secs(),
+            cache_secs: p.cache_for.as_secs(),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The policy these settings describe.
+    pub fn policy(&self) -> sluice_auth::AuthPolicy {
+        sluice_auth::AuthPolicy {
+            failure_window: Duration::from_secs(self.failure_window_secs),
+            max_failures_per_user: self.max_failures_per_user,
+            max_failures_per_client: self.max_failures_per_client,
+            lock_after: self.lock_after,
+            lock_for: Duration::from_secs(self.lock_secs),
+            cache_for: Duration::from_secs(self.cache_secs),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Partitions per source.
+    pub partitions: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { partitions: 4 }
+    }
+}
+
+/// `[sources.NAME]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The plugin the source runs.
+    pub plugin: String,
+    /// The plugin's settings.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then `SLUICE__*` environment variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.is_file(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed("SLUICE__").split("__"));
+        let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        self.listen_address()?;
+        anyhow::ensure!(
+            self.server.tls_cert.is_some() == self.server.tls_key.is_some(),
+            "invalid configuration: server.tls_cert and server.tls_key must be set together"
+        );
+        for name in self.sources.keys() {
+            anyhow::ensure!(
+                sluice_auth::is_valid_name(name),
+                "invalid configuration: source name `{name}` is not valid"
+            );
+        }
+        Ok(())
+    }
+
+    /// `server.listen` parsed.
+    pub fn listen_address(&self) -> anyhow::Result<SocketAddr> {
+        self.server.listen.parse().with_context(|| {
+            format!("invalid configuration: server.listen `{}` is not ADDRESS:PORT", self.server.listen)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn files_and_environment_override_defaults_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sluice.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"0.0.0.0:9000\"\n[sources.hospital-b]\nplugin = \"patients\"\nsettings = { drop-unknown = \"true\" }\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(Some(&file)).unwrap();
+            assert_eq!(config.server.listen, "0.0.0.0:9000");
+            assert_eq!(config.sources["hospital-b"].settings["drop-unknown"], "true");
+            jail.set_env("SLUICE__SERVER__MAX_JSON_DEPTH", "12");
+            jail.set_env("SLUICE__PLUGINS__CALL_TIMEOUT_MS", "250");
+            let config = Config::load(Some(&file)).unwrap();
+            assert_eq!(config.server.max_json_depth, 12);
+            assert_eq!(config.plugins.sandbox().call_timeout, Duration::from_millis(250));
+            jail.set_env("SLUICE__SERVER__LISTN", "x");
+            let error = Config::load(Some(&file)).unwrap_err().to_string();
+            assert!(error.contains("unknown field: found `listn`"), "{error}");
+            Ok(())
+        });
+        std::fs::write(&file, "[server]\nlisten = \"nowhere\"\n").unwrap();
+        let error = Config::load(Some(&file)).unwrap_err().to_string();
+        assert_eq!(error, "invalid configuration: server.listen `nowhere` is not ADDRESS:PORT");
+    }
+}

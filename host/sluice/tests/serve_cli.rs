@@ -1,0 +1,122 @@
+//! `sluice serve` with `users`, `grants` and `tokens` run beside it, as an operator would.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine as _;
+
+fn sluice(data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command.arg("--data-dir").arg(data).env_remove("SLUICE_PLUGINS_DIR").env_remove("SLUICE_CONFIG");
+    command
+}
+
+fn admin(data: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child =
+        sluice(data).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A running server; killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &Path) -> Server {
+    let mut child = sluice(data).args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    let url = first.trim().strip_prefix("sluice listening on ").expect("banner names the address").to_string();
+    Server { child, url, _stdout: stdout }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+fn post(server: &Server, auth: &str) -> u16 {
+    reqwest::blocking::Client::new()
+        .post(format!("{}/v1/sources/lab_results/records", server.url))
+        .header("authorization", auth)
+        .header("content-type", "application/json")
+        .body(r#"{"PatientID": "p1", "LabName": "CBC: HEMOGLOBIN", "LabValue": 13.2}"#)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[test]
+fn operators_manage_access_while_the_server_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, out, err) = admin(data.path(), &["users", "add", "lab", "--password-stdin"], Some("first-password\n"));
+    assert!(ok, "{err}");
+    assert!(out.starts_with("user lab added"));
+    assert!(admin(data.path(), &["grants", "add", "lab", "lab_results"], None).0);
+    let server = start(data.path());
+
+    assert_eq!(post(&server, &basic("lab", "first-password")), 202);
+    let (ok, token, _) =
+        admin(data.path(), &["tokens", "create", "lab", "--label", "feed", "--expires-in", "1h"], None);
+    assert!(ok);
+    let token = token.trim().to_string();
+    assert_eq!(post(&server, &format!("Bearer {token}")), 202);
+
+    // Changes made by other processes take effect at once, despite the verification cache.
+    assert!(admin(data.path(), &["users", "passwd", "lab", "--password-stdin"], Some("second-password\n")).0);
+    assert_eq!(post(&server, &basic("lab", "first-password")), 401);
+    assert_eq!(post(&server, &basic("lab", "second-password")), 202);
+    let id = token.split('_').nth(1).unwrap();
+    assert!(admin(data.path(), &["tokens", "revoke", id], None).0);
+    assert_eq!(post(&server, &format!("Bearer {token}")), 401);
+    assert!(admin(data.path(), &["grants", "remove", "lab", "lab_results"], None).0);
+    assert_eq!(post(&server, &basic("lab", "second-password")), 403);
+
+    let (ok, listed, _) = admin(data.path(), &["users", "list", "--format", "json"], None);
+    assert!(ok);
+    let users: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(users[0]["name"], "lab");
+}
+
+#[test]
+fn admin_errors_are_clear_and_change_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, _, err) = admin(data.path(), &["users", "add", "x", "--password-stdin"], Some("short\n"));
+    assert!(!ok);
+    assert_eq!(err.trim(), "error: password too short: at least 8 characters");
+    let (ok, _, err) = admin(data.path(), &["grants", "add", "ghost", "patients"], None);
+    assert!(!ok);
+    assert_eq!(err.trim(), "error: no user named `ghost`");
+    let (_, listed, _) = admin(data.path(), &["users", "list", "--format", "json"], None);
+    assert_eq!(listed.trim(), "[]");
+}
+
+#[test]
+fn a_bad_configuration_stops_serve_with_the_reason() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("sluice.toml");
+    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\nport = 80\n").unwrap();
+    let output = sluice(data.path()).args(["serve", "--config"]).arg(&config).output().unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("invalid configuration") && err.contains("unknown field: found `port`"), "{err}");
+}
