@@ -3,8 +3,9 @@
 //! in one SQLite file with versioned migrations.
 //!
 //! [`AuthStore::authenticate`] verifies HTTP Basic or Bearer credentials without an argon2 hash
-//! per request: successful verifications are cached briefly and the cache is dropped whenever the
-//! database changes (from this process or another, e.g. `sluice users passwd` while serving).
+//! per request: successful verifications are cached briefly and the cache is dropped whenever users, passwords,
+//! grants or tokens change (from this process or another, e.g. `sluice users passwd` while
+//! serving: triggers bump a generation counter that every verification reads).
 //! Failed attempts are rate-limited per user and per client address, and repeated failures lock
 //! the user for a while.
 

@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`. Never edit a released
 /// migration: append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -46,7 +47,22 @@ CREATE TABLE audit (
     outcome    TEXT NOT NULL
 );
 CREATE INDEX audit_at ON audit(at);
-"#];
+"#,
+    r#"
+-- Bumped by every change that can alter a verification, so that caches (in this process or
+-- another) know when to drop what they hold. Audit rows and failed-login counters do not bump it.
+CREATE TABLE auth_generation (generation INTEGER NOT NULL);
+INSERT INTO auth_generation VALUES (0);
+CREATE TRIGGER users_added AFTER INSERT ON users BEGIN UPDATE auth_generation SET generation = generation + 1; END;
+CREATE TRIGGER users_removed AFTER DELETE ON users BEGIN UPDATE auth_generation SET generation = generation + 1; END;
+CREATE TRIGGER users_password AFTER UPDATE OF password_hash ON users BEGIN UPDATE auth_generation SET generation = generation + 1; END;
+CREATE TRIGGER grants_added AFTER INSERT ON grants BEGIN UPDATE auth_generation SET generation = generation + 1; END;
+CREATE TRIGGER grants_removed AFTER DELETE ON grants BEGIN UPDATE auth_generation SET generation = generation + 1; END;
+CREATE TRIGGER tokens_added AFTER INSERT ON tokens BEGIN UPDATE auth_generation SET generation = generation + 1; END;
+CREATE TRIGGER tokens_changed AFTER UPDATE ON tokens BEGIN UPDATE auth_generation SET generation = generation + 1; END;
+CREATE TRIGGER tokens_removed AFTER DELETE ON tokens BEGIN UPDATE auth_generation SET generation = generation + 1; END;
+"#,
+];
 
 /// Opens pragmas and applies pending migrations.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {

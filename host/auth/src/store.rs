@@ -22,6 +22,7 @@ pub struct AuthStore {
     pub(crate) cache: Mutex<VerifyCache>,
     pub(crate) limiter: Mutex<FailureLimiter>,
     pub(crate) policy: AuthPolicy,
+    pub(crate) password_checks: std::sync::atomic::AtomicU64,
 }
 
 /// A user as listed.
@@ -90,7 +91,14 @@ impl AuthStore {
             cache: Mutex::new(VerifyCache::new(data_version)),
             limiter: Mutex::new(FailureLimiter::default()),
             policy,
+            password_checks: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// How many argon2 password verifications this store has run (cache misses), for metrics
+    /// and tests.
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -119,9 +119,10 @@ impl VerifyCache {
     }
 }
 
-/// SQLite's counter of commits by other connections.
+/// The auth generation: changes whenever users, passwords, grants or tokens change, from any
+/// process (maintained by triggers; audit rows and failure counters leave it alone).
 pub(crate) fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.pragma_query_value(None, "data_version", |r| r.get(0))
+    conn.prepare_cached("SELECT generation FROM auth_generation")?.query_row([], |r| r.get(0))
 }
 
 fn grants(conn: &Connection, user_id: i64) -> rusqlite::Result<BTreeSet<String>> {
@@ -213,6 +214,7 @@ impl AuthStore {
                 return Err(AuthError::Locked { retry_after: left.to_std().unwrap_or_default() });
             }
         }
+        self.password_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !password::verify(password, &hash) {
             let failed = failed + 1;
             let conn = self.conn();

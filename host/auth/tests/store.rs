@@ -179,3 +179,28 @@ fn a_seed_database_is_imported_with_hashed_passwords_and_grants() {
 fn rusqlite_connection(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+#[test]
+fn verifications_are_cached_across_audit_writes_and_dropped_on_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store.add_user("clinic", "clinic-password").unwrap();
+    for i in 0..5 {
+        assert!(store.authenticate(&basic("clinic", "clinic-password"), CLIENT).is_ok());
+        store.audit(sluice_auth::AuditEntry {
+            at: "2026-01-01T00:00:00Z".into(),
+            user: Some("clinic".into()),
+            source: None,
+            request_id: format!("r{i}"),
+            client: None,
+            accepted: 1,
+            rejected: 0,
+            outcome: sluice_auth::Outcome::Accepted,
+        });
+        store.recent_audit(1).unwrap(); // waits until the row is written
+    }
+    assert_eq!(store.password_checks(), 1, "one argon2 verification, then the cache");
+    store.grant("clinic", "patients").unwrap();
+    assert!(store.authenticate(&basic("clinic", "clinic-password"), CLIENT).unwrap().may_post("patients"));
+    assert_eq!(store.password_checks(), 2, "a grant drops the cache");
+}
