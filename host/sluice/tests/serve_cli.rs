@@ -120,3 +120,59 @@ fn a_bad_configuration_stops_serve_with_the_reason() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("invalid configuration") && err.contains("unknown field: found `port`"), "{err}");
 }
+
+#[test]
+fn with_a_certificate_and_key_serve_speaks_https() {
+    let data = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+    let cert_path = data.path().join("cert.pem");
+    let key_path = data.path().join("key.pem");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let config = data.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ntls_cert = {:?}\ntls_key = {:?}\n",
+            cert_path.display().to_string(),
+            key_path.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = sluice(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    let server =
+        Server { url: first.trim().strip_prefix("sluice listening on ").unwrap().to_string(), child, _stdout: stdout };
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    let port = server.url.rsplit(':').next().unwrap();
+    let https = Command::new("curl")
+        .args(["-sS", "--cacert"])
+        .arg(&cert_path)
+        .arg(format!("https://localhost:{port}/healthz"))
+        .output()
+        .expect("curl is installed");
+    assert_eq!(
+        String::from_utf8_lossy(&https.stdout),
+        r#"{"status":"ok"}"#,
+        "{}",
+        String::from_utf8_lossy(&https.stderr)
+    );
+    let plain = Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .arg(format!("http://localhost:{port}/healthz"))
+        .output()
+        .unwrap();
+    assert_ne!(
+        String::from_utf8_lossy(&plain.stdout),
+        r#"{"status":"ok"}"#,
+        "plain HTTP is not served on the TLS port"
+    );
+}
