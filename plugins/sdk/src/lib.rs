@@ -1,7 +1,7 @@
 //! The sluice plugin SDK: write a source plugin as a trait impl and a schema.
 //!
-//! ```ignore
-//! use sluice_plugin_sdk::{export_plugin, Column, ColumnType, Field, RecordPlugin, Records, Settings};
+//! ```
+//! use sluice_plugin_sdk::{export_plugin, Column, ColumnType, Field, OwnedBatch, Plugin, RecordPlugin, Records, Settings};
 //!
 //! pub struct Vitals;
 //!
@@ -22,6 +22,11 @@
 //! }
 //!
 //! export_plugin!(Records<Vitals>);
+//!
+//! // Natively, the same plugin runs without a host:
+//! let plugin = Records::<Vitals>::configure(&Settings::default()).unwrap();
+//! let out = plugin.transform(&OwnedBatch::single("text/csv", b"PatientID,HeartRate\np1,72\n").as_batch());
+//! assert_eq!(out.table("vitals").unwrap().len(), 1);
 //! ```
 //!
 //! Build with `cargo build --target wasm32-wasip2`; natively the same crate is a plain library
