@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# A real single-node Apache Kafka (KRaft: broker + controller in one process) for integration
+# tests, assembled from Maven Central jars (cached under ~/.cache/sluice) — no Docker, no tarball.
+#
+#   tests/services/kafka.sh start    # download once, format, start, wait until it accepts connections
+#   tests/services/kafka.sh stop     # stop it (SIGTERM, then SIGKILL after 20 s)
+#   tests/services/kafka.sh status
+#
+# Environment: SLUICE_KAFKA_PORT (default 19092; the controller uses PORT+1),
+# SLUICE_SERVICES_DIR (state and logs, default ~/.cache/sluice/run).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+port="${SLUICE_KAFKA_PORT:-19092}"
+controller_port=$((port + 1))
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/sluice"
+run="${SLUICE_SERVICES_DIR:-$cache/run}/kafka-$port"
+version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml")"
+libs="$cache/kafka-$version/libs"
+pidfile="$run/kafka.pid"
+
+fetch() {
+    if [ ! -f "$libs/.complete" ]; then
+        echo "kafka: fetching Kafka $version jars from Maven Central into $libs" >&2
+        mkdir -p "$libs"
+        mvn -q -f "$here/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs"
+        touch "$libs/.complete"
+    fi
+}
+
+running() {
+    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+start() {
+    if running; then
+        echo "kafka: already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
+        return
+    fi
+    fetch
+    mkdir -p "$run/data"
+    cat > "$run/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$controller_port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$run/data
+num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+PROPS
+    local java=(java -Xms256m -Xmx512m -Dlog4j2.configurationFile="$here/kafka/log4j2.yaml" -cp "$libs/*")
+    if [ ! -f "$run/data/meta.properties" ]; then
+        local cluster_id
+        cluster_id="$("${java[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
+        "${java[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$run/server.properties" >"$run/format.log" 2>&1
+    fi
+    nohup "${java[@]}" kafka.Kafka "$run/server.properties" >"$run/kafka.log" 2>&1 &
+    echo $! >"$pidfile"
+    for _ in $(seq 1 120); do
+        if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "kafka: listening on 127.0.0.1:$port (pid $(cat "$pidfile"), logs $run/kafka.log)"
+            return
+        fi
+        if ! running; then
+            echo "kafka: exited during start-up; last log lines:" >&2
+            tail -n 20 "$run/kafka.log" >&2
+            exit 1
+        fi
+        sleep 0.5
+    done
+    echo "kafka: not listening after 60 s; see $run/kafka.log" >&2
+    exit 1
+}
+
+stop() {
+    if ! running; then
+        echo "kafka: not running"
+        return
+    fi
+    local pid
+    pid="$(cat "$pidfile")"
+    kill "$pid"
+    for _ in $(seq 1 40); do
+        kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; echo "kafka: stopped"; return; }
+        sleep 0.5
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+    echo "kafka: killed after 20 s"
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    status) if running; then echo "kafka: running on 127.0.0.1:$port"; else echo "kafka: not running"; exit 1; fi ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
