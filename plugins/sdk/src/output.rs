@@ -16,7 +16,7 @@ pub struct Rejection {
 }
 
 /// One typed value on its way into a column.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
     /// NULL.
     Null,

@@ -260,9 +260,14 @@ impl<'de> Visitor<'de> for RecordVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut slots = vec![Raw::Missing; self.fields.len()];
-        while let Some(index) = map.next_key_seed(KeySeed { fields: self.fields })? {
+        // Senders usually keep one field order: try the field after the last match first.
+        let mut expected = 0;
+        while let Some(index) = map.next_key_seed(KeySeed { fields: self.fields, expected })? {
             match index {
-                Some(i) => slots[i] = map.next_value_seed(RawSeed)?,
+                Some(i) => {
+                    slots[i] = map.next_value_seed(RawSeed)?;
+                    expected = i + 1;
+                }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -371,6 +376,8 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_, '_, '_, '_> {
 /// Maps an object key to the index of the declared field it names, without allocating.
 struct KeySeed<'f> {
     fields: &'f [&'f str],
+    /// The index most likely to match (the one after the previous key's).
+    expected: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
@@ -389,6 +396,9 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        if self.fields.get(self.expected).is_some_and(|f| *f == key) {
+            return Ok(Some(self.expected));
+        }
         let key = key.trim();
         Ok(self.fields.iter().position(|f| f.eq_ignore_ascii_case(key)))
     }

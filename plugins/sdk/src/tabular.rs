@@ -113,25 +113,33 @@ impl<P: RecordPlugin> Records<P> {
                         return;
                     }
                 };
-                let mut typed: Vec<Value<'_>> = Vec::with_capacity(self.fields.len());
-                for (field, value) in self.fields.iter().zip(raw.iter()) {
+                // On the stack for the usual handful of fields; the heap only for wide records.
+                let mut stack = [Value::Null; 32];
+                let mut heap = Vec::new();
+                let typed: &mut [Value<'_>] = if self.fields.len() <= stack.len() {
+                    &mut stack[..self.fields.len()]
+                } else {
+                    heap.resize(self.fields.len(), Value::Null);
+                    &mut heap
+                };
+                for ((field, value), slot) in self.fields.iter().zip(raw.iter()).zip(typed.iter_mut()) {
                     match values::convert(value, field.column.column_type) {
                         Ok(Value::Null) if !field.column.nullable => {
                             rejected.push(reject(input, record, field, "is missing or Unknown"));
                             return;
                         }
-                        Ok(typed_value) => typed.push(typed_value),
+                        Ok(typed_value) => *slot = typed_value,
                         Err(reason) => {
                             rejected.push(reject(input, record, field, reason));
                             return;
                         }
                     }
                 }
-                if let Err((reason, field)) = self.plugin.check(&typed) {
+                if let Err((reason, field)) = self.plugin.check(typed) {
                     rejected.push(Rejection { input, record, reason, field: field.map(Into::into) });
                     return;
                 }
-                on_row(input, record, raw, &typed);
+                on_row(input, record, raw, typed);
             });
         }
     }

@@ -101,21 +101,21 @@ pub fn parse_date(text: &str) -> Result<i32, &'static str> {
 }
 
 fn parse_calendar_date(text: &str) -> Result<NaiveDate, &'static str> {
-    let numbers = |parts: &[&str]| -> Option<Vec<u32>> { parts.iter().map(|p| digits(p)).collect() };
-    let (year, month, day) = if text.contains('-') {
-        let parts: Vec<&str> = text.split('-').collect();
-        match (parts.len(), numbers(&parts)) {
-            (3, Some(n)) if parts[0].len() == 4 => (n[0], n[1], n[2]),
-            _ => return Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)"),
+    const BAD: &str = "is not a date (expected YYYY-MM-DD or M/D/YYYY)";
+    let (year, month, day) = if let Some((year, rest)) = text.split_once('-') {
+        let (month, day) = rest.split_once('-').ok_or(BAD)?;
+        if year.len() != 4 {
+            return Err(BAD);
         }
-    } else if text.contains('/') {
-        let parts: Vec<&str> = text.split('/').collect();
-        match (parts.len(), numbers(&parts)) {
-            (3, Some(n)) if parts[2].len() == 4 => (n[2], n[0], n[1]),
-            _ => return Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)"),
+        (digits(year).ok_or(BAD)?, digits(month).ok_or(BAD)?, digits(day).ok_or(BAD)?)
+    } else if let Some((month, rest)) = text.split_once('/') {
+        let (day, year) = rest.split_once('/').ok_or(BAD)?;
+        if year.len() != 4 {
+            return Err(BAD);
         }
+        (digits(year).ok_or(BAD)?, digits(month).ok_or(BAD)?, digits(day).ok_or(BAD)?)
     } else {
-        return Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)");
+        return Err(BAD);
     };
     NaiveDate::from_ymd_opt(year as i32, month, day).ok_or("is not a possible date")
 }
@@ -126,29 +126,31 @@ fn parse_time(text: &str) -> Result<NaiveTime, &'static str> {
         Some((clock, fraction)) => (clock, Some(fraction)),
         None => (text, None),
     };
-    let parts: Vec<&str> = clock.split(':').collect();
-    if !(2..=3).contains(&parts.len()) {
-        return Err(BAD);
-    }
-    let hour = digits(parts[0]).ok_or(BAD)?;
-    let minute = digits(parts[1]).ok_or(BAD)?;
-    let second = parts.get(2).map_or(Some(0), |s| digits(s)).ok_or(BAD)?;
+    let (hour, rest) = clock.split_once(':').ok_or(BAD)?;
+    let (minute, second) = match rest.split_once(':') {
+        Some((minute, second)) => (minute, Some(second)),
+        None => (rest, None),
+    };
+    let hour = digits(hour).ok_or(BAD)?;
+    let minute = digits(minute).ok_or(BAD)?;
+    let second = second.map_or(Some(0), digits).ok_or(BAD)?;
     let micros = match fraction {
         None => 0,
         Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
-            let padded = format!("{f:0<6}");
-            padded[..6].parse::<u32>().map_err(|_| BAD)?
+            // The first six digits, right-padded with zeros: microseconds.
+            f.bytes().chain(std::iter::repeat(b'0')).take(6).fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0'))
         }
         Some(_) => return Err(BAD),
     };
     NaiveTime::from_hms_micro_opt(hour, minute, second, micros).ok_or("has an impossible time of day")
 }
 
+/// One to four ASCII digits as a number.
 fn digits(text: &str) -> Option<u32> {
     if text.is_empty() || text.len() > 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    text.parse().ok()
+    Some(text.bytes().fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0')))
 }
 
 #[cfg(test)]
