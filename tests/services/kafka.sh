@@ -36,6 +36,10 @@ start() {
         echo "kafka: already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
         return
     fi
+    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "kafka: port $port is taken by another process; stop it first" >&2
+        exit 1
+    fi
     fetch
     mkdir -p "$run/data"
     cat > "$run/server.properties" <<PROPS
