@@ -43,6 +43,14 @@ pub enum Error {
     /// SQLite failed.
     #[error("auth database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database's directory could not be created.
+    #[error("cannot create {path}: {source}")]
+    Io {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// Hashing failed.
     #[error("password hashing failed: {0}")]
     Hash(String),

@@ -89,6 +89,14 @@ pub enum LoadError {
         /// Where the loaded plugin of that name came from.
         other: String,
     },
+    /// The wasmtime engine or linker could not be set up (a sluice bug or an unsupported host).
+    #[error("cannot set up the plugin {what}: {message}")]
+    Engine {
+        /// `engine` or `linker`.
+        what: &'static str,
+        /// What wasmtime reported.
+        message: String,
+    },
     /// No loaded plugin has this name.
     #[error("no plugin named `{0}` is loaded")]
     UnknownPlugin(String),
