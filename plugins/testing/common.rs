@@ -1,18 +1,37 @@
-// Shared by the hostile test plugins: a one-table manifest so each plugin is only its behaviour.
+// Shared by the hostile test plugins: a one-table manifest and the boilerplate of the `Plugin`
+// trait, so each plugin is only its behaviour in `transform`.
 
-use sluice_plugin_sdk::{Column, ColumnType, Manifest, TableSchema};
+/// Defines `$plugin` named `$name` whose `transform` runs `$body` (with the batch as `$batch`),
+/// and exports it.
+macro_rules! hostile_plugin {
+    ($plugin:ident, $name:literal, |$batch:ident| $body:block) => {
+        pub struct $plugin;
 
-pub fn manifest(name: &str, version: &str) -> Manifest {
-    Manifest {
-        name: name.into(),
-        version: version.into(),
-        doc: "A test plugin that misbehaves on purpose.".into(),
-        content_types: vec!["application/json".into()],
-        settings: Vec::new(),
-        tables: vec![TableSchema {
-            name: "events".into(),
-            doc: "Whatever the plugin emits.".into(),
-            columns: vec![Column::new("value", ColumnType::String, "A value.")],
-        }],
-    }
+        impl sluice_plugin_sdk::Plugin for $plugin {
+            fn manifest() -> sluice_plugin_sdk::Manifest {
+                use sluice_plugin_sdk::{Column, ColumnType, Manifest, TableSchema};
+                Manifest {
+                    name: $name.into(),
+                    version: "0.1.0".into(),
+                    doc: "A test plugin that misbehaves on purpose.".into(),
+                    content_types: vec!["application/json".into()],
+                    settings: Vec::new(),
+                    tables: vec![TableSchema {
+                        name: "events".into(),
+                        doc: "Whatever the plugin emits.".into(),
+                        columns: vec![Column::new("value", ColumnType::String, "A value.")],
+                    }],
+                }
+            }
+            fn configure(_: &sluice_plugin_sdk::Settings) -> Result<Self, String> {
+                Ok(Self)
+            }
+            fn split(&self, _: &sluice_plugin_sdk::Batch<'_>) -> sluice_plugin_sdk::SplitOutput {
+                sluice_plugin_sdk::SplitOutput::default()
+            }
+            fn transform(&self, $batch: &sluice_plugin_sdk::Batch<'_>) -> sluice_plugin_sdk::Output $body
+        }
+
+        sluice_plugin_sdk::export_plugin!($plugin);
+    };
 }

@@ -11,20 +11,16 @@
 # the NameNode web UI 19870), SLUICE_SERVICES_DIR (state and logs, default ~/.cache/sluice/run).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=tests/services/lib.sh
+. "$here/lib.sh"
 port="${SLUICE_HDFS_PORT:-19000}"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/sluice"
 run="${SLUICE_SERVICES_DIR:-$cache/run}/hdfs-$port"
 version="$(sed -n 's:.*<hadoop.version>\(.*\)</hadoop.version>.*:\1:p' "$here/hdfs/pom.xml")"
 libs="$cache/hadoop-$version/libs"
 conf="$run/conf"
 
 fetch() {
-    if [ ! -f "$libs/.complete" ]; then
-        echo "hdfs: fetching Hadoop $version jars from Maven Central into $libs" >&2
-        mkdir -p "$libs"
-        mvn -q -f "$here/hdfs/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs"
-        touch "$libs/.complete"
-    fi
+    fetch_jars hdfs "$here/hdfs/pom.xml" "$libs"
 }
 
 configure() {
@@ -58,26 +54,7 @@ java_cmd() {
 }
 
 running() {
-    local pidfile="$run/$1.pid"
-    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
-
-wait_port() {
-    local name="$1" port="$2"
-    for _ in $(seq 1 120); do
-        if ! running "$name"; then
-            echo "hdfs: $name exited during start-up; last log lines:" >&2
-            tail -n 20 "$run/$name.log" >&2
-            exit 1
-        fi
-        if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            sleep 1 # a daemon that lost a port race exits right after another one bound
-            running "$name" && return
-        fi
-        sleep 0.5
-    done
-    echo "hdfs: $name not listening on $port after 60 s; see $run/$name.log" >&2
-    exit 1
+    pid_running "$run/$1.pid"
 }
 
 start_daemon() {
@@ -86,7 +63,7 @@ start_daemon() {
         echo "hdfs: $name already running (pid $(cat "$run/$name.pid"))"
         return
     fi
-    if (echo >"/dev/tcp/127.0.0.1/$wait_on") 2>/dev/null; then
+    if port_taken "$wait_on"; then
         echo "hdfs: port $wait_on is taken by another process; stop it first" >&2
         exit 1
     fi
@@ -95,26 +72,12 @@ start_daemon() {
     # shellcheck disable=SC2046
     nohup $(java_cmd) "$class" >"$run/$name.log" 2>&1 &
     echo $! >"$run/$name.pid"
-    wait_port "$name" "$wait_on"
+    wait_listening "hdfs: $name" "$run/$name.pid" "$wait_on" "$run/$name.log"
     echo "hdfs: $name up (pid $(cat "$run/$name.pid"), logs $run/$name.log)"
 }
 
 stop_daemon() {
-    local name="$1"
-    if ! running "$name"; then
-        echo "hdfs: $name not running"
-        return
-    fi
-    local pid
-    pid="$(cat "$run/$name.pid")"
-    kill "$pid"
-    for _ in $(seq 1 40); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$run/$name.pid"; echo "hdfs: $name stopped"; return; }
-        sleep 0.5
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$run/$name.pid"
-    echo "hdfs: $name killed after 20 s"
+    stop_pid "hdfs: $1" "$run/$1.pid"
 }
 
 start_namenode() {

@@ -10,37 +10,25 @@
 # SLUICE_SERVICES_DIR (state and logs, default ~/.cache/sluice/run).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=tests/services/lib.sh
+. "$here/lib.sh"
 port="${SLUICE_KAFKA_PORT:-19092}"
 controller_port=$((port + 1))
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/sluice"
 run="${SLUICE_SERVICES_DIR:-$cache/run}/kafka-$port"
 version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml")"
 libs="$cache/kafka-$version/libs"
 pidfile="$run/kafka.pid"
 
-fetch() {
-    if [ ! -f "$libs/.complete" ]; then
-        echo "kafka: fetching Kafka $version jars from Maven Central into $libs" >&2
-        mkdir -p "$libs"
-        mvn -q -f "$here/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs"
-        touch "$libs/.complete"
-    fi
-}
-
-running() {
-    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
-
 start() {
-    if running; then
+    if pid_running "$pidfile"; then
         echo "kafka: already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
         return
     fi
-    if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if port_taken "$port"; then
         echo "kafka: port $port is taken by another process; stop it first" >&2
         exit 1
     fi
-    fetch
+    fetch_jars kafka "$here/kafka/pom.xml" "$libs"
     mkdir -p "$run/data"
     cat > "$run/server.properties" <<PROPS
 process.roles=broker,controller
@@ -66,42 +54,17 @@ PROPS
     fi
     nohup "${java[@]}" kafka.Kafka "$run/server.properties" >"$run/kafka.log" 2>&1 &
     echo $! >"$pidfile"
-    for _ in $(seq 1 120); do
-        if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "kafka: listening on 127.0.0.1:$port (pid $(cat "$pidfile"), logs $run/kafka.log)"
-            return
-        fi
-        if ! running; then
-            echo "kafka: exited during start-up; last log lines:" >&2
-            tail -n 20 "$run/kafka.log" >&2
-            exit 1
-        fi
-        sleep 0.5
-    done
-    echo "kafka: not listening after 60 s; see $run/kafka.log" >&2
-    exit 1
+    wait_listening kafka "$pidfile" "$port" "$run/kafka.log"
+    echo "kafka: listening on 127.0.0.1:$port (pid $(cat "$pidfile"), logs $run/kafka.log)"
 }
 
 stop() {
-    if ! running; then
-        echo "kafka: not running"
-        return
-    fi
-    local pid
-    pid="$(cat "$pidfile")"
-    kill "$pid"
-    for _ in $(seq 1 40); do
-        kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; echo "kafka: stopped"; return; }
-        sleep 0.5
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$pidfile"
-    echo "kafka: killed after 20 s"
+    stop_pid kafka: "$pidfile"
 }
 
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
-    status) if running; then echo "kafka: running on 127.0.0.1:$port"; else echo "kafka: not running"; exit 1; fi ;;
+    status) if pid_running "$pidfile"; then echo "kafka: running on 127.0.0.1:$port"; else echo "kafka: not running"; exit 1; fi ;;
     *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac
