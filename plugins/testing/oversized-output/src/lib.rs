@@ -6,7 +6,6 @@
 mod common;
 
 hostile_plugin!(OversizedOutput, "oversized-output", |_batch| {
-    use sluice_plugin_sdk::Plugin as _;
     let manifest = OversizedOutput::manifest();
     let mut table = sluice_plugin_sdk::TableBuilder::new(&manifest.tables[0]);
     let big = "x".repeat(1 << 20);
