@@ -85,7 +85,8 @@ pub async fn seed_route(
     ingest(state, source.to_string(), client, headers, body, Some("application/json")).await
 }
 
-fn request_id() -> String {
+/// A fresh random request id (24 hex digits).
+pub(crate) fn request_id() -> String {
     hex::encode(rand::random::<[u8; 12]>())
 }
 

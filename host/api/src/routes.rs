@@ -62,7 +62,7 @@ pub async fn list_sources(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let started = Instant::now();
-    let request_id = hex::encode(rand::random::<[u8; 12]>());
+    let request_id = ingest::request_id();
     let principal = authenticate(&state, &headers, client.ip(), None, &request_id).await?;
     let sources: Vec<Value> = state
         .sources

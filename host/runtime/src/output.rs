@@ -234,7 +234,7 @@ pub(crate) fn transformed_size(output: &types::Transformed) -> usize {
         .map(|t| {
             t.table.len()
                 + t.inputs.len() * 4
-                + t.columns.iter().map(|c| c.valid.len() + ColumnValues::from_wit_ref_size(&c.values)).sum::<usize>()
+                + t.columns.iter().map(|c| c.valid.len() + ColumnValues::wit_byte_size(&c.values)).sum::<usize>()
         })
         .sum();
     tables + rejections_size(&output.rejected)
@@ -249,7 +249,7 @@ pub(crate) fn split_size(output: &types::SplitRecords) -> usize {
 }
 
 impl ColumnValues {
-    fn from_wit_ref_size(values: &types::ColumnValues) -> usize {
+    fn wit_byte_size(values: &types::ColumnValues) -> usize {
         match values {
             types::ColumnValues::Boolean(v) => v.len(),
             types::ColumnValues::Int32(v) | types::ColumnValues::Date(v) => v.len() * 4,

@@ -1,8 +1,6 @@
 //! Plugins for flat records: declare the fields, get every body shape, typing, NULL handling,
 //! per-record rejections, canonical records and partition keys for free.
 
-use std::marker::PhantomData;
-
 use crate::batch::Batch;
 use crate::output::{Origin, Output, Rejection, SplitOutput, TableBuilder, Value};
 use crate::plugin::Plugin;
@@ -70,7 +68,6 @@ pub struct Records<P> {
     fields: Vec<Field>,
     names: Vec<&'static str>,
     schema: TableSchema,
-    _plugin: PhantomData<P>,
 }
 
 impl<P: RecordPlugin> Records<P> {
@@ -170,7 +167,6 @@ impl<P: RecordPlugin> Plugin for Records<P> {
             names: fields.iter().map(|f| f.source).collect(),
             fields,
             schema: Self::schema(),
-            _plugin: PhantomData,
         })
     }
 
