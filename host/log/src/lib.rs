@@ -1,30 +1,38 @@
 //! The log: where the API makes accepted records durable before answering 202, and where the
 //! stream core reads them from.
 //!
-//! [`RecordLog`] is the interface; [`SqliteSpool`] implements it in one SQLite file for the
-//! embedded default (no services needed). The Kafka log implements the same interface.
+//! [`RecordLog`] is the API's side (append); [`StreamLog`] adds the stream core's side
+//! (consume, commit, dead letters). [`SqliteSpool`] implements both in one SQLite file for the
+//! embedded default (no services needed); the Kafka log (`sluice-kafka`) implements the same
+//! interfaces.
 
+mod dead_letter;
 mod record;
 mod spool;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
-pub use record::{LogRecord, Position, Provenance, StoredRecord};
+pub use dead_letter::{DeadLetter, StoredDeadLetter};
+pub use record::{LogRecord, Position, Provenance, StoredRecord, partition_for};
 pub use spool::{SpoolConfig, SqliteSpool};
 
-/// A boxed future, so that `RecordLog` can be used as a trait object.
+/// A boxed future, so that the log traits can be used as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why the log could not take or give records.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    /// The log cannot be written now (disk, broker...); nothing was appended.
+    /// The log cannot be written or read now (disk, broker...); nothing was appended.
     #[error("the log is unavailable: {0}")]
     Unavailable(String),
     /// The source name is not valid for the log.
     #[error("invalid source name `{0}`")]
     InvalidSource(String),
+    /// What the log holds cannot be decoded (a record not written by sluice).
+    #[error("corrupt log entry at {0}: {1}")]
+    Corrupt(String, String),
 }
 
 /// A durable, partitioned, append-only log with one stream per source.
@@ -43,4 +51,53 @@ pub trait RecordLog: Send + Sync {
 
     /// A short name for status pages (`sqlite-spool`, `kafka`).
     fn kind(&self) -> &'static str;
+}
+
+/// The stream core's side of the log: reading a source's stream, committing consumer positions,
+/// and the source's dead-letter queue.
+pub trait StreamLog: RecordLog {
+    /// Opens a consumer of `source`'s stream, reading nothing until [`LogConsumer::seek`].
+    fn consumer<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<Box<dyn LogConsumer>, LogError>>;
+
+    /// Appends entries to `source`'s dead-letter queue; resolves once they are durable.
+    fn dead_letter<'a>(&'a self, source: &'a str, entries: Vec<DeadLetter>) -> BoxFuture<'a, Result<(), LogError>>;
+
+    /// Reads up to `max` dead letters of `source`, from sequence number `from`.
+    fn dead_letters<'a>(
+        &'a self,
+        source: &'a str,
+        from: u64,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<StoredDeadLetter>, LogError>>;
+
+    /// The first dead-letter sequence number not yet replayed.
+    fn replay_cursor<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<u64, LogError>>;
+
+    /// Records that every dead letter of `source` below `next` has been replayed.
+    fn set_replay_cursor<'a>(&'a self, source: &'a str, next: u64) -> BoxFuture<'a, Result<(), LogError>>;
+}
+
+/// A reader of one source's stream. Within a partition, records come in offset order.
+pub trait LogConsumer: Send {
+    /// Number of partitions of the stream.
+    fn partitions(&self) -> u32;
+
+    /// Reads `partition` from `offset` on (forgetting anything read before).
+    fn seek(&mut self, partition: u32, offset: u64) -> BoxFuture<'_, Result<(), LogError>>;
+
+    /// The next records of any partition, at most `max`; waits up to `wait` when there are none
+    /// (an empty result then means nothing arrived in time).
+    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRecord>, LogError>>;
+
+    /// Stores the consumer position: every record of `partition` below `next` is processed.
+    fn commit(&mut self, partition: u32, next: u64) -> BoxFuture<'_, Result<(), LogError>>;
+
+    /// The stored consumer position of each partition, if one was committed.
+    fn committed(&mut self) -> BoxFuture<'_, Result<Vec<(u32, u64)>, LogError>>;
+}
+
+/// How long to wait before retry `attempt` (0-based) of something unavailable: 100 ms doubling
+/// up to 10 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(7))).min(Duration::from_secs(10))
 }

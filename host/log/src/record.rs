@@ -35,7 +35,8 @@ pub struct LogRecord {
 pub struct Position {
     /// Partition within the source's stream.
     pub partition: u32,
-    /// Offset within the partition, from 0, without gaps.
+    /// Offset within the partition, increasing (the spool has no gaps; Kafka transaction
+    /// markers take offsets of their own).
     pub offset: u64,
 }
 
@@ -50,8 +51,9 @@ pub struct StoredRecord {
     pub provenance: Provenance,
 }
 
-/// The partition of `key` among `partitions` (FNV-1a, stable across runs and builds).
-pub(crate) fn partition_for(key: Option<&str>, partitions: u32, fallback: u64) -> u32 {
+/// The partition of `key` among `partitions` (FNV-1a, stable across runs and builds); records
+/// without a key spread by `fallback` (a counter).
+pub fn partition_for(key: Option<&str>, partitions: u32, fallback: u64) -> u32 {
     let Some(key) = key else { return (fallback % u64::from(partitions)) as u32 };
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in key.bytes() {

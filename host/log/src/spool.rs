@@ -3,16 +3,17 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::Duration;
 
-use rusqlite::{Connection, params};
-use tokio::sync::oneshot;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{oneshot, watch};
 
+use crate::dead_letter::{DeadLetter, DeadLetterMeta, StoredDeadLetter};
 use crate::record::{LogRecord, Position, Provenance, StoredRecord, partition_for};
-use crate::{BoxFuture, LogError, RecordLog};
+use crate::{BoxFuture, LogConsumer, LogError, RecordLog, StreamLog};
 
 /// Settings of the spool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,11 @@ pub struct SqliteSpool {
     tx: mpsc::Sender<Append>,
     ready: Arc<AtomicBool>,
     path: PathBuf,
+    partitions: u32,
+    /// Counts committed appends, so consumers wait for news instead of polling.
+    appended: watch::Receiver<u64>,
+    /// A connection for the stream core's small writes (dead letters, positions).
+    side: Arc<Mutex<Connection>>,
 }
 
 const SCHEMA: &str = "
@@ -55,7 +61,42 @@ CREATE TABLE IF NOT EXISTS records (
     provenance   TEXT NOT NULL,
     PRIMARY KEY (source, partition, offset)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consumer_positions (
+    source    TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next      INTEGER NOT NULL,
+    PRIMARY KEY (source, partition)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    source       TEXT NOT NULL,
+    sequence     INTEGER NOT NULL,
+    key          TEXT,
+    content_type TEXT NOT NULL,
+    payload      BLOB NOT NULL,
+    provenance   TEXT NOT NULL,
+    meta         TEXT NOT NULL,
+    PRIMARY KEY (source, sequence)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS replay_cursors (
+    source TEXT PRIMARY KEY NOT NULL,
+    next   INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
+
+fn unavailable(error: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(error.to_string())
+}
+
+/// Runs blocking SQLite work off the async threads.
+async fn blocking<T: Send + 'static>(
+    conn: &Arc<Mutex<Connection>>,
+    work: impl FnOnce(&mut Connection) -> Result<T, LogError> + Send + 'static,
+) -> Result<T, LogError> {
+    let conn = conn.clone();
+    tokio::task::spawn_blocking(move || work(&mut conn.lock().unwrap_or_else(|e| e.into_inner())))
+        .await
+        .map_err(unavailable)?
+}
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
@@ -88,43 +129,57 @@ impl SqliteSpool {
         }
         let (tx, rx) = mpsc::channel::<Append>();
         let ready = Arc::new(AtomicBool::new(true));
-        let writer = Writer { conn, next, partitions: config.partitions.max(1), ready: ready.clone(), round_robin: 0 };
+        let (notify, appended) = watch::channel(0u64);
+        let partitions = config.partitions.max(1);
+        let writer = Writer { conn, next, partitions, ready: ready.clone(), round_robin: 0, notify };
         thread::Builder::new()
             .name("sluice-spool".into())
             .spawn(move || writer.run(&rx))
             .map_err(|e| LogError::Unavailable(e.to_string()))?;
-        Ok(Self { tx, ready, path: config.path })
+        let side = Arc::new(Mutex::new(open(&config.path).map_err(unavailable)?));
+        Ok(Self { tx, ready, path: config.path, partitions, appended, side })
     }
 
     /// Reads up to `max` records of `source` from `partition` starting at offset `from`.
     pub fn read(&self, source: &str, partition: u32, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
-        let conn = open(&self.path).map_err(|e| LogError::Unavailable(e.to_string()))?;
-        let mut statement = conn
-            .prepare(
-                "SELECT offset, key, content_type, payload, provenance FROM records
-                 WHERE source = ?1 AND partition = ?2 AND offset >= ?3 ORDER BY offset LIMIT ?4",
-            )
-            .map_err(|e| LogError::Unavailable(e.to_string()))?;
-        let rows = statement
-            .query_map(params![source, partition, from as i64, max as i64], |r| {
-                let provenance: String = r.get(4)?;
-                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, provenance))
-            })
-            .map_err(|e| LogError::Unavailable(e.to_string()))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (offset, key, content_type, payload, provenance) =
-                row.map_err(|e| LogError::Unavailable(e.to_string()))?;
-            let provenance: Provenance = serde_json::from_str(&provenance)
-                .map_err(|e| LogError::Unavailable(format!("corrupt provenance: {e}")))?;
-            out.push(StoredRecord {
-                position: Position { partition, offset: offset as u64 },
-                record: LogRecord { key, content_type, payload },
-                provenance,
-            });
-        }
-        Ok(out)
+        let conn = self.side.lock().unwrap_or_else(|e| e.into_inner());
+        read_records(&conn, source, partition, from, max)
     }
+
+    /// The number of partitions per source.
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+}
+
+fn read_records(
+    conn: &Connection,
+    source: &str,
+    partition: u32,
+    from: u64,
+    max: usize,
+) -> Result<Vec<StoredRecord>, LogError> {
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT offset, key, content_type, payload, provenance FROM records
+             WHERE source = ?1 AND partition = ?2 AND offset >= ?3 ORDER BY offset LIMIT ?4",
+        )
+        .map_err(unavailable)?;
+    let rows = statement
+        .query_map(params![source, partition, from as i64, max as i64], |r| {
+            let provenance: String = r.get(4)?;
+            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, provenance))
+        })
+        .map_err(unavailable)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (offset, key, content_type, payload, provenance) = row.map_err(unavailable)?;
+        let position = Position { partition, offset: offset as u64 };
+        let provenance: Provenance = serde_json::from_str(&provenance)
+            .map_err(|e| LogError::Corrupt(format!("{source}/{partition}/{offset}"), e.to_string()))?;
+        out.push(StoredRecord { position, record: LogRecord { key, content_type, payload }, provenance });
+    }
+    Ok(out)
 }
 
 impl RecordLog for SqliteSpool {
@@ -151,12 +206,242 @@ impl RecordLog for SqliteSpool {
     }
 }
 
+impl StreamLog for SqliteSpool {
+    fn consumer<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<Box<dyn LogConsumer>, LogError>> {
+        Box::pin(async move {
+            let conn = open(&self.path).map_err(unavailable)?;
+            let consumer = SpoolConsumer {
+                conn: Arc::new(Mutex::new(conn)),
+                source: source.to_string(),
+                partitions: self.partitions,
+                next: vec![None; self.partitions as usize],
+                appended: self.appended.clone(),
+                start: 0,
+            };
+            Ok(Box::new(consumer) as Box<dyn LogConsumer>)
+        })
+    }
+
+    fn dead_letter<'a>(&'a self, source: &'a str, entries: Vec<DeadLetter>) -> BoxFuture<'a, Result<(), LogError>> {
+        let source = source.to_string();
+        Box::pin(blocking(&self.side, move |conn| {
+            let tx = conn.transaction().map_err(unavailable)?;
+            let next: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(sequence) + 1, 0) FROM dead_letters WHERE source = ?1",
+                    [&source],
+                    |r| r.get(0),
+                )
+                .map_err(unavailable)?;
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO dead_letters (source, sequence, key, content_type, payload, provenance, meta)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )
+                    .map_err(unavailable)?;
+                for (i, entry) in entries.iter().enumerate() {
+                    let provenance = serde_json::to_string(&entry.record.provenance).expect("provenance serializes");
+                    let meta = serde_json::to_string(&DeadLetterMeta::of(entry)).expect("metadata serializes");
+                    let record = &entry.record.record;
+                    insert
+                        .execute(params![
+                            source,
+                            next + i as i64,
+                            record.key,
+                            record.content_type,
+                            record.payload,
+                            provenance,
+                            meta
+                        ])
+                        .map_err(unavailable)?;
+                }
+            }
+            tx.commit().map_err(unavailable)
+        }))
+    }
+
+    fn dead_letters<'a>(
+        &'a self,
+        source: &'a str,
+        from: u64,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<StoredDeadLetter>, LogError>> {
+        let source = source.to_string();
+        Box::pin(blocking(&self.side, move |conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT sequence, key, content_type, payload, provenance, meta FROM dead_letters
+                     WHERE source = ?1 AND sequence >= ?2 ORDER BY sequence LIMIT ?3",
+                )
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map(params![source, from as i64, max as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (sequence, key, content_type, payload, provenance, meta) = row.map_err(unavailable)?;
+                let at = || format!("{source} dead letter {sequence}");
+                let provenance: Provenance =
+                    serde_json::from_str(&provenance).map_err(|e| LogError::Corrupt(at(), e.to_string()))?;
+                let meta: DeadLetterMeta =
+                    serde_json::from_str(&meta).map_err(|e| LogError::Corrupt(at(), e.to_string()))?;
+                out.push(StoredDeadLetter {
+                    sequence: sequence as u64,
+                    entry: DeadLetter {
+                        record: StoredRecord {
+                            position: meta.position,
+                            record: LogRecord { key, content_type, payload },
+                            provenance,
+                        },
+                        reason: meta.reason,
+                        field: meta.field,
+                        plugin: meta.plugin,
+                        failed_at_us: meta.failed_at_us,
+                    },
+                });
+            }
+            Ok(out)
+        }))
+    }
+
+    fn replay_cursor<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<u64, LogError>> {
+        let source = source.to_string();
+        Box::pin(blocking(&self.side, move |conn| {
+            let next: Option<i64> = conn
+                .query_row("SELECT next FROM replay_cursors WHERE source = ?1", [&source], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            Ok(next.unwrap_or(0) as u64)
+        }))
+    }
+
+    fn set_replay_cursor<'a>(&'a self, source: &'a str, next: u64) -> BoxFuture<'a, Result<(), LogError>> {
+        let source = source.to_string();
+        Box::pin(blocking(&self.side, move |conn| {
+            conn.execute(
+                "INSERT INTO replay_cursors (source, next) VALUES (?1, ?2)
+                 ON CONFLICT (source) DO UPDATE SET next = excluded.next",
+                params![source, next as i64],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+        }))
+    }
+}
+
+/// Reads one source's partitions of the spool.
+struct SpoolConsumer {
+    conn: Arc<Mutex<Connection>>,
+    source: String,
+    partitions: u32,
+    /// Next offset to read per partition; `None` until seeked.
+    next: Vec<Option<u64>>,
+    appended: watch::Receiver<u64>,
+    /// Partition the next poll starts with, so that every partition gets its turn.
+    start: usize,
+}
+
+impl SpoolConsumer {
+    async fn read_once(&mut self, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        let source = self.source.clone();
+        let next = self.next.clone();
+        let start = self.start;
+        self.start = (self.start + 1) % next.len().max(1);
+        let records = blocking(&self.conn, move |conn| {
+            let mut out = Vec::new();
+            for i in 0..next.len() {
+                let partition = (start + i) % next.len();
+                let Some(from) = next[partition] else { continue };
+                if out.len() >= max {
+                    break;
+                }
+                out.extend(read_records(conn, &source, partition as u32, from, max - out.len())?);
+            }
+            Ok(out)
+        })
+        .await?;
+        for record in &records {
+            self.next[record.position.partition as usize] = Some(record.position.offset + 1);
+        }
+        Ok(records)
+    }
+}
+
+impl LogConsumer for SpoolConsumer {
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    fn seek(&mut self, partition: u32, offset: u64) -> BoxFuture<'_, Result<(), LogError>> {
+        Box::pin(async move {
+            let slot = self
+                .next
+                .get_mut(partition as usize)
+                .ok_or_else(|| LogError::Unavailable(format!("no partition {partition}")))?;
+            *slot = Some(offset);
+            Ok(())
+        })
+    }
+
+    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRecord>, LogError>> {
+        Box::pin(async move {
+            self.appended.borrow_and_update();
+            let records = self.read_once(max).await?;
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            match tokio::time::timeout(wait, self.appended.changed()).await {
+                Ok(Ok(())) => self.read_once(max).await,
+                // Timed out, or the writer is gone (nothing more can arrive).
+                _ => Ok(Vec::new()),
+            }
+        })
+    }
+
+    fn commit(&mut self, partition: u32, next: u64) -> BoxFuture<'_, Result<(), LogError>> {
+        let source = self.source.clone();
+        Box::pin(blocking(&self.conn, move |conn| {
+            conn.execute(
+                "INSERT INTO consumer_positions (source, partition, next) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (source, partition) DO UPDATE SET next = excluded.next",
+                params![source, partition, next as i64],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+        }))
+    }
+
+    fn committed(&mut self) -> BoxFuture<'_, Result<Vec<(u32, u64)>, LogError>> {
+        let source = self.source.clone();
+        Box::pin(blocking(&self.conn, move |conn| {
+            let mut statement = conn
+                .prepare("SELECT partition, next FROM consumer_positions WHERE source = ?1 ORDER BY partition")
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map([&source], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)? as u64)))
+                .map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        }))
+    }
+}
+
 struct Writer {
     conn: Connection,
     next: HashMap<(String, u32), u64>,
     partitions: u32,
     ready: Arc<AtomicBool>,
     round_robin: u64,
+    notify: watch::Sender<u64>,
 }
 
 impl Writer {
@@ -173,6 +458,7 @@ impl Writer {
             match self.write(&group) {
                 Ok(positions) => {
                     self.ready.store(true, Ordering::SeqCst);
+                    self.notify.send_modify(|n| *n += 1);
                     for (append, positions) in group.into_iter().zip(positions) {
                         let _ = append.reply.send(Ok(positions));
                     }

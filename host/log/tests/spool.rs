@@ -68,3 +68,73 @@ async fn concurrent_appends_get_distinct_gap_free_offsets() {
         assert_eq!(spool.read("labs", partition, 0, 1000).unwrap().len(), offsets.len());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_reads_from_its_seek_position_wakes_on_appends_and_keeps_commits() {
+    use sluice_log::StreamLog;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spool.db");
+    let spool =
+        std::sync::Arc::new(SqliteSpool::open(SpoolConfig { partitions: 1, ..SpoolConfig::new(&path) }).unwrap());
+    spool.append("labs", &provenance("r1"), vec![record("a", "0"), record("a", "1"), record("a", "2")]).await.unwrap();
+    let mut consumer = spool.consumer("labs").await.unwrap();
+    assert_eq!(consumer.partitions(), 1);
+    let wait = std::time::Duration::from_secs(30);
+    assert!(consumer.poll(10, std::time::Duration::ZERO).await.unwrap().is_empty(), "nothing before a seek");
+    consumer.seek(0, 1).await.unwrap();
+    let read = consumer.poll(10, wait).await.unwrap();
+    assert_eq!(read.iter().map(|r| r.position.offset).collect::<Vec<_>>(), vec![1, 2]);
+
+    // A poll with nothing to read returns as soon as a record is appended.
+    let appender = {
+        let spool = spool.clone();
+        tokio::spawn(async move { spool.append("labs", &provenance("r2"), vec![record("a", "3")]).await.unwrap() })
+    };
+    let read = consumer.poll(10, wait).await.unwrap();
+    appender.await.unwrap();
+    assert_eq!(read.iter().map(|r| r.record.payload.clone()).collect::<Vec<_>>(), vec![b"3".to_vec()]);
+    assert_eq!(read[0].provenance.request_id, "r2");
+
+    assert_eq!(consumer.committed().await.unwrap(), vec![]);
+    consumer.commit(0, 4).await.unwrap();
+    drop(consumer);
+    let mut again = SqliteSpool::open(SpoolConfig { partitions: 1, ..SpoolConfig::new(&path) })
+        .unwrap()
+        .consumer("labs")
+        .await
+        .unwrap()
+        .committed()
+        .await
+        .unwrap();
+    assert_eq!(again.pop(), Some((0, 4)), "commits survive a reopen");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letters_keep_payload_reason_and_position_and_the_replay_cursor_persists() {
+    use sluice_log::{DeadLetter, StreamLog};
+    let dir = tempfile::tempdir().unwrap();
+    let spool = SqliteSpool::open(SpoolConfig::new(dir.path().join("spool.db"))).unwrap();
+    let positions =
+        spool.append("labs", &provenance("r1"), vec![record("a", "bad"), record("b", "worse")]).await.unwrap();
+    let stored: Vec<_> =
+        positions.iter().map(|p| spool.read("labs", p.partition, p.offset, 1).unwrap().remove(0)).collect();
+    let letters = stored
+        .iter()
+        .map(|record| DeadLetter {
+            record: record.clone(),
+            reason: "plugin lab_results@0.1.0 trapped: boom".into(),
+            field: None,
+            plugin: "lab_results@0.1.0".into(),
+            failed_at_us: 1,
+        })
+        .collect();
+    spool.dead_letter("labs", letters).await.unwrap();
+    let read = spool.dead_letters("labs", 0, 10).await.unwrap();
+    assert_eq!(read.iter().map(|l| l.sequence).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(read[1].entry.record, stored[1]);
+    assert_eq!(read[1].entry.reason, "plugin lab_results@0.1.0 trapped: boom");
+    assert!(spool.dead_letters("other", 0, 10).await.unwrap().is_empty());
+    assert_eq!(spool.replay_cursor("labs").await.unwrap(), 0);
+    spool.set_replay_cursor("labs", 2).await.unwrap();
+    assert_eq!(spool.replay_cursor("labs").await.unwrap(), 2);
+}

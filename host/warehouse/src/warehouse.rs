@@ -1,0 +1,215 @@
+//! Committing segments of the log as data files, and recovering after a crash.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::encode::EncodeOptions;
+use crate::error::WarehouseError;
+use crate::layout::PartitionSpec;
+use crate::naming::DataFile;
+use crate::storage::Storage;
+
+/// How tables are laid out and encoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WarehouseConfig {
+    /// Parquet encoding.
+    pub encode: EncodeOptions,
+    /// Partitioning per table; tables not listed use [`PartitionSpec::default`] (ingest date).
+    pub partitioning: HashMap<String, PartitionSpec>,
+}
+
+/// The rows of one range of one log partition, for every table they map to.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Source name.
+    pub source: String,
+    /// Log partition.
+    pub partition: u32,
+    /// First log offset covered.
+    pub first: u64,
+    /// Last log offset covered (inclusive).
+    pub last: u64,
+    /// Rows per table; the batches of one table share a schema.
+    pub tables: Vec<(String, Vec<RecordBatch>)>,
+}
+
+/// What [`Warehouse::recover`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Per log partition, the first offset not yet committed.
+    pub next: BTreeMap<u32, u64>,
+    /// Hidden files of decided commits that were renamed into place.
+    pub rolled_forward: usize,
+    /// Hidden files of undecided commits, and write debris, that were removed.
+    pub removed: usize,
+}
+
+/// Parquet tables in a Hive layout on one [`Storage`].
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    storage: Storage,
+    config: WarehouseConfig,
+}
+
+struct PendingFile {
+    hidden: Path,
+    committed: Path,
+    bytes: bytes::Bytes,
+}
+
+impl Warehouse {
+    /// A warehouse on `storage`.
+    pub fn new(storage: Storage, config: WarehouseConfig) -> Self {
+        Self { storage, config }
+    }
+
+    /// Opens the warehouse at `url` (see [`Storage::open`]).
+    pub fn open(url: &str, config: WarehouseConfig) -> Result<Self, WarehouseError> {
+        Ok(Self::new(Storage::open(url)?, config))
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The partitioning of `table`.
+    pub fn partitioning(&self, table: &str) -> PartitionSpec {
+        self.config.partitioning.get(table).cloned().unwrap_or_default()
+    }
+
+    /// Writes `segment` as one commit: every file hidden first, then each renamed into place.
+    /// Returns the committed paths. Retrying a failed commit of the same segment is safe.
+    pub async fn commit(&self, segment: &Segment) -> Result<Vec<Path>, WarehouseError> {
+        let mut parts = Vec::new();
+        for (table, batches) in &segment.tables {
+            let Some(first) = batches.first() else { continue };
+            let batch = concat_batches(&first.schema(), batches)
+                .map_err(|e| WarehouseError::InvalidRows { table: table.clone(), reason: e.to_string() })?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let spec = self.partitioning(table);
+            for (value, rows) in spec.split(table, &batch)? {
+                parts.push((table.as_str(), spec.directory(&value), rows));
+            }
+        }
+        let count = parts.len() as u32;
+        let mut pending = Vec::with_capacity(parts.len());
+        for (i, (table, directory, rows)) in parts.into_iter().enumerate() {
+            let file = DataFile {
+                source: segment.source.clone(),
+                partition: segment.partition,
+                first: segment.first,
+                last: segment.last,
+                index: i as u32 + 1,
+                count,
+            };
+            let bytes = self.config.encode.encode(rows.schema(), &[rows])?;
+            pending.push(PendingFile {
+                hidden: self.storage.path(&[table, &directory, &file.hidden_name()]),
+                committed: self.storage.path(&[table, &directory, &file.file_name()]),
+                bytes,
+            });
+        }
+        for file in &pending {
+            self.storage.store.put(&file.hidden, PutPayload::from_bytes(file.bytes.clone())).await?;
+        }
+        // The commit is decided by the first rename; recovery finishes it if we stop half-way.
+        for file in &pending {
+            self.storage.store.rename(&file.hidden, &file.committed).await?;
+        }
+        Ok(pending.into_iter().map(|f| f.committed).collect())
+    }
+
+    /// Finds the committed position of every log partition of `source` from the file names,
+    /// finishes decided commits and removes the leftovers of undecided ones.
+    pub async fn recover(&self, source: &str) -> Result<Recovered, WarehouseError> {
+        let objects: Vec<Path> =
+            self.storage.store.list(Some(&self.storage.root)).map_ok(|meta| meta.location).try_collect().await?;
+        let mut committed: BTreeSet<(u32, u64, u64)> = BTreeSet::new();
+        let mut hidden: Vec<(DataFile, Path)> = Vec::new();
+        let mut recovered = Recovered::default();
+        for path in objects {
+            let Some(name) = path.filename() else { continue };
+            match DataFile::parse(name) {
+                Some((file, _)) if file.source != source => {}
+                Some((file, false)) => {
+                    committed.insert((file.partition, file.first, file.last));
+                }
+                Some((file, true)) => hidden.push((file, path)),
+                None if DataFile::is_debris_of(name, source) => {
+                    self.remove(&path).await?;
+                    recovered.removed += 1;
+                }
+                None => {}
+            }
+        }
+        for (file, path) in hidden {
+            if committed.contains(&(file.partition, file.first, file.last)) {
+                let target = sibling(&path, &file.file_name());
+                self.storage.store.rename(&path, &target).await?;
+                recovered.rolled_forward += 1;
+            } else {
+                self.remove(&path).await?;
+                recovered.removed += 1;
+            }
+        }
+        for (partition, _, last) in committed {
+            let next = recovered.next.entry(partition).or_insert(0);
+            *next = (*next).max(last + 1);
+        }
+        Ok(recovered)
+    }
+
+    async fn remove(&self, path: &Path) -> Result<(), WarehouseError> {
+        match self.storage.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The committed data files of `table`, sorted by path.
+    pub async fn files(&self, table: &str) -> Result<Vec<Path>, WarehouseError> {
+        let prefix = self.storage.path(&[table]);
+        let mut files: Vec<Path> = self
+            .storage
+            .store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .try_filter(|path| {
+                let name = path.filename().unwrap_or_default();
+                std::future::ready(matches!(DataFile::parse(name), Some((_, false))))
+            })
+            .try_collect()
+            .await?;
+        files.sort();
+        Ok(files)
+    }
+
+    /// Reads every committed row of `table` (for tests and tools; loads each file whole).
+    pub async fn read_table(&self, table: &str) -> Result<Vec<(Path, RecordBatch)>, WarehouseError> {
+        let mut out = Vec::new();
+        for path in self.files(table).await? {
+            let bytes = self.storage.store.get(&path).await?.bytes().await?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+            for batch in reader {
+                out.push((path.clone(), batch.map_err(parquet::errors::ParquetError::from)?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn sibling(path: &Path, name: &str) -> Path {
+    let mut parts: Vec<_> = path.parts().collect();
+    parts.pop();
+    let parent: Path = parts.into_iter().collect();
+    parent.join(name)
+}

@@ -1,0 +1,128 @@
+//! Commits and crash recovery on a local warehouse (`file://`).
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use sluice_warehouse::{DataFile, Segment, Warehouse, WarehouseConfig};
+
+const DAY_US: i64 = 86_400_000_000;
+const NOV_27_US: i64 = 1_795_737_600_000_000;
+
+fn rows(offsets: &[i64], received_at: &[i64]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, true),
+        Field::new("ingest_received_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("ingest_offset", DataType::Int64, false),
+    ]));
+    let names: Vec<String> = offsets.iter().map(|o| format!("row {o}")).collect();
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(names)),
+            Arc::new(TimestampMicrosecondArray::from(received_at.to_vec()).with_timezone("UTC")),
+            Arc::new(Int64Array::from(offsets.to_vec())),
+        ],
+    )
+    .unwrap()
+}
+
+fn open(dir: &std::path::Path) -> Warehouse {
+    let url = format!("file://{}", dir.display());
+    Warehouse::open(&url, WarehouseConfig::default()).unwrap()
+}
+
+async fn offsets(warehouse: &Warehouse, table: &str) -> Vec<i64> {
+    let mut all: Vec<i64> = warehouse
+        .read_table(table)
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|(_, b)| b.column_by_name("ingest_offset").unwrap().as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    all.sort_unstable();
+    all
+}
+
+#[tokio::test]
+async fn a_commit_writes_hive_directories_and_recovery_reads_positions_from_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = open(dir.path());
+    let segment = Segment {
+        source: "st-mary".into(),
+        partition: 2,
+        first: 10,
+        last: 13,
+        tables: vec![
+            ("patients".into(), vec![rows(&[10, 11], &[NOV_27_US, NOV_27_US]), rows(&[12], &[NOV_27_US + DAY_US])]),
+            ("admissions".into(), vec![rows(&[13], &[NOV_27_US])]),
+        ],
+    };
+    let paths = warehouse.commit(&segment).await.unwrap();
+    let names: Vec<String> = paths.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        names,
+        vec![
+            "patients/ingest_date=2026-11-27/part-st-mary-p2-o00000000000000000010-00000000000000000013-f1of3.parquet",
+            "patients/ingest_date=2026-11-28/part-st-mary-p2-o00000000000000000010-00000000000000000013-f2of3.parquet",
+            "admissions/ingest_date=2026-11-27/part-st-mary-p2-o00000000000000000010-00000000000000000013-f3of3.parquet",
+        ]
+    );
+    assert_eq!(offsets(&warehouse, "patients").await, vec![10, 11, 12]);
+    assert_eq!(offsets(&warehouse, "admissions").await, vec![13]);
+
+    let recovered = open(dir.path()).recover("st-mary").await.unwrap();
+    assert_eq!(recovered.next.into_iter().collect::<Vec<_>>(), vec![(2, 14)]);
+    assert_eq!((recovered.rolled_forward, recovered.removed), (0, 0));
+    let other = open(dir.path()).recover("st").await.unwrap();
+    assert!(other.next.is_empty(), "another source's files are not its own");
+}
+
+#[tokio::test]
+async fn recovery_finishes_a_decided_commit_and_removes_an_undecided_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = open(dir.path());
+    let store = warehouse.storage().store.clone();
+    let table_dir = "patients/ingest_date=2026-11-27";
+    let file = |first, last, index, count| DataFile { source: "labs".into(), partition: 0, first, last, index, count };
+    let bytes = sluice_warehouse::EncodeOptions::default()
+        .encode(rows(&[0], &[NOV_27_US]).schema(), &[rows(&[0], &[NOV_27_US])])
+        .unwrap();
+    let put = |name: String| {
+        let store = store.clone();
+        let bytes = bytes.clone();
+        async move { store.put(&Path::from(format!("{table_dir}/{name}")), PutPayload::from_bytes(bytes)).await.unwrap() }
+    };
+    // Commit 0..=4 decided: file 1 renamed, file 2 still hidden when the process died.
+    put(file(0, 4, 1, 2).file_name()).await;
+    put(file(0, 4, 2, 2).hidden_name()).await;
+    // Commit 5..=9 undecided: only hidden files, plus debris of an interrupted put.
+    put(file(5, 9, 1, 2).hidden_name()).await;
+    put(format!("{}.tmp.1", file(5, 9, 2, 2).hidden_name())).await;
+    // Another source's hidden file is left alone.
+    put(DataFile { source: "other".into(), ..file(0, 0, 1, 1) }.hidden_name()).await;
+
+    let recovered = warehouse.recover("labs").await.unwrap();
+    assert_eq!(recovered.next.into_iter().collect::<Vec<_>>(), vec![(0, 5)]);
+    assert_eq!((recovered.rolled_forward, recovered.removed), (1, 2));
+    let mut names: Vec<String> =
+        warehouse.files("patients").await.unwrap().iter().map(|p| p.filename().unwrap().to_string()).collect();
+    names.sort();
+    assert_eq!(names, vec![file(0, 4, 1, 2).file_name(), file(0, 4, 2, 2).file_name()]);
+    let left: Vec<String> = std::fs::read_dir(dir.path().join(table_dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert_eq!(left, vec![DataFile { source: "other".into(), ..file(0, 0, 1, 1) }.hidden_name()]);
+}
+
+#[tokio::test]
+async fn bad_urls_say_what_is_wrong() {
+    let error = Warehouse::open("s3://bucket/x", WarehouseConfig::default()).unwrap_err().to_string();
+    assert_eq!(error, "invalid warehouse URL `s3://bucket/x`: unsupported scheme `s3` (use hdfs:// or file://)");
+    let error = Warehouse::open("warehouse", WarehouseConfig::default()).unwrap_err().to_string();
+    assert_eq!(error, "invalid warehouse URL `warehouse`: relative URL without a base");
+}
