@@ -23,6 +23,7 @@ const TESTING: &[&str] = &[
     "test-future-contract",
     "test-swap-v1",
     "test-swap-v2",
+    "test-poison",
 ];
 
 fn main() {

@@ -11,11 +11,10 @@ mod limits;
 mod metrics;
 mod openapi;
 mod routes;
-mod sources;
 mod state;
 
 pub use error::ApiError;
 pub use limits::ApiLimits;
 pub use routes::{app, serve};
-pub use sources::{SourceBinding, SourceTable};
+pub use sluice_runtime::{SourceBinding, SourceTable};
 pub use state::ApiState;

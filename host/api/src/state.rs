@@ -7,7 +7,7 @@ use sluice_auth::AuthStore;
 use sluice_log::RecordLog;
 
 use crate::limits::ApiLimits;
-use crate::sources::SourceTable;
+use sluice_runtime::SourceTable;
 
 /// Shared state of the API. Cheap to clone.
 #[derive(Clone)]

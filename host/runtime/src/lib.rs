@@ -23,6 +23,7 @@ mod plugin;
 mod registry;
 mod sandbox;
 mod source;
+mod source_table;
 
 pub use batch::{Batch, BatchBuilder};
 pub use config::SandboxConfig;
@@ -33,3 +34,4 @@ pub use output::{Cell, ColumnData, ColumnValues, Origin, Rejection, SplitRecords
 pub use plugin::{Plugin, PluginOrigin, SUPPORTED_CONTRACTS};
 pub use registry::{BundledPlugin, PluginRegistry, RegistryEvent};
 pub use source::{Handled, Source, SourceError};
+pub use source_table::{SourceBinding, SourceTable};

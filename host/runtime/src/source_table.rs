@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use sluice_runtime::{PluginRegistry, Source, SourceError};
+use crate::registry::PluginRegistry;
+use crate::source::{Source, SourceError};
 
 /// A configured source binding.
 #[derive(Debug, Clone, PartialEq, Eq)]

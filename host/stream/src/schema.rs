@@ -1,0 +1,59 @@
+//! Arrow schemas of warehouse tables: the plugin's columns, then the provenance columns.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use sluice_runtime::{ColumnType, TableSchema};
+
+/// Source name.
+pub const INGEST_SOURCE: &str = "ingest_source";
+/// `name@version` of the plugin that transformed the record.
+pub const INGEST_PLUGIN: &str = "ingest_plugin";
+/// Hex SHA-256 of that plugin's `.wasm`.
+pub const INGEST_PLUGIN_DIGEST: &str = "ingest_plugin_digest";
+/// Submitting user.
+pub const INGEST_USER: &str = "ingest_user";
+/// Request id of the submission.
+pub const INGEST_REQUEST_ID: &str = "ingest_request_id";
+/// When the API received the record (UTC).
+pub const INGEST_RECEIVED_AT: &str = "ingest_received_at";
+/// Log partition of the record.
+pub const INGEST_PARTITION: &str = "ingest_partition";
+/// Log offset of the record.
+pub const INGEST_OFFSET: &str = "ingest_offset";
+
+/// The Arrow type of a plugin column type. Timestamps are wall-clock (no time zone), as
+/// plugins report them.
+pub fn arrow_type(column_type: ColumnType) -> DataType {
+    match column_type {
+        ColumnType::Boolean => DataType::Boolean,
+        ColumnType::Int32 => DataType::Int32,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::String => DataType::Utf8,
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+    }
+}
+
+/// The provenance columns every table ends with.
+pub fn provenance_fields() -> Vec<Field> {
+    vec![
+        Field::new(INGEST_SOURCE, DataType::Utf8, false),
+        Field::new(INGEST_PLUGIN, DataType::Utf8, false),
+        Field::new(INGEST_PLUGIN_DIGEST, DataType::Utf8, false),
+        Field::new(INGEST_USER, DataType::Utf8, false),
+        Field::new(INGEST_REQUEST_ID, DataType::Utf8, false),
+        Field::new(INGEST_RECEIVED_AT, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(INGEST_PARTITION, DataType::Int32, false),
+        Field::new(INGEST_OFFSET, DataType::Int64, false),
+    ]
+}
+
+/// The full schema of `table`.
+pub fn table_schema(table: &TableSchema) -> SchemaRef {
+    let mut fields: Vec<Field> =
+        table.columns.iter().map(|c| Field::new(c.name.clone(), arrow_type(c.column_type), c.nullable)).collect();
+    fields.extend(provenance_fields());
+    Arc::new(Schema::new(fields))
+}

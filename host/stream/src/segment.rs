@@ -1,0 +1,67 @@
+//! The rows of one log partition waiting for their commit.
+
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use sluice_warehouse::Segment;
+
+/// Rows of one log partition since its last commit.
+#[derive(Debug)]
+pub struct OpenSegment {
+    /// First offset covered.
+    pub first: u64,
+    /// Last offset covered.
+    pub last: u64,
+    /// Rows per table, in first-seen order.
+    tables: Vec<(String, SchemaRef, Vec<RecordBatch>)>,
+    /// Rows held.
+    pub rows: usize,
+    /// Arrow memory held.
+    pub bytes: usize,
+    /// When the first record arrived.
+    pub opened: Instant,
+}
+
+impl OpenSegment {
+    /// A segment starting at `first`.
+    pub fn new(first: u64) -> Self {
+        Self { first, last: first, tables: Vec::new(), rows: 0, bytes: 0, opened: Instant::now() }
+    }
+
+    /// Whether every batch in `tables` fits the schema this segment holds for its table.
+    pub fn accepts(&self, tables: &[(String, RecordBatch)]) -> bool {
+        tables.iter().all(|(name, batch)| {
+            self.tables.iter().find(|(t, _, _)| t == name).is_none_or(|(_, schema, _)| *schema == batch.schema())
+        })
+    }
+
+    /// Adds rows, and extends the covered range to `last`.
+    pub fn push(&mut self, last: u64, tables: Vec<(String, RecordBatch)>) {
+        self.last = last;
+        for (name, batch) in tables {
+            self.rows += batch.num_rows();
+            self.bytes += batch.get_array_memory_size();
+            match self.tables.iter_mut().find(|(t, _, _)| *t == name) {
+                Some((_, _, batches)) => batches.push(batch),
+                None => self.tables.push((name, batch.schema(), vec![batch])),
+            }
+        }
+    }
+
+    /// When this segment is due by age.
+    pub fn deadline(&self, interval: Duration) -> Instant {
+        self.opened + interval
+    }
+
+    /// The warehouse commit for this segment.
+    pub fn to_commit(&self, source: &str, partition: u32) -> Segment {
+        Segment {
+            source: source.to_string(),
+            partition,
+            first: self.first,
+            last: self.last,
+            tables: self.tables.iter().map(|(name, _, batches)| (name.clone(), batches.clone())).collect(),
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! One source's stream: consume, transform, hold rows per log partition, commit to the
+//! warehouse, then commit the consumer position.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sluice_log::{LogConsumer, LogError, StoredRecord, StreamLog, backoff};
+use sluice_runtime::SourceTable;
+use sluice_warehouse::{Warehouse, WarehouseError};
+use tokio::sync::watch;
+
+use crate::segment::OpenSegment;
+use crate::transform::{Outcome, transform};
+use crate::{Positions, StreamConfig};
+
+/// Why a source's stream stopped (it is restarted from the warehouse's committed positions).
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The warehouse refused data (not a transient outage).
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    /// The log failed in a way a retry does not fix.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// Shutting down.
+    #[error("the stream is stopping")]
+    Stopping,
+}
+
+/// Everything a source's stream needs.
+#[derive(Clone)]
+pub(crate) struct Context {
+    pub log: Arc<dyn StreamLog>,
+    pub warehouse: Warehouse,
+    pub sources: SourceTable,
+    pub config: StreamConfig,
+    pub stop: watch::Receiver<bool>,
+    pub positions: watch::Sender<Positions>,
+}
+
+impl Context {
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Waits `delay`, or less when asked to stop; says whether to go on.
+    async fn pause(&self, delay: Duration) -> bool {
+        let mut stop = self.stop.clone();
+        let _ = tokio::time::timeout(delay, stop.wait_for(|s| *s)).await;
+        !self.stopping()
+    }
+}
+
+/// Runs `$op` (an expression yielding a future of a `Result`) until it succeeds, backing off
+/// while it fails with an error `$transient` accepts; other errors end the stream.
+macro_rules! retry {
+    ($cx:expr, $what:expr, $op:expr, $transient:expr) => {{
+        let mut attempt = 0;
+        loop {
+            match $op.await {
+                Ok(value) => break Ok::<_, StreamError>(value),
+                Err(error) if $transient(&error) => {
+                    tracing::warn!(%error, attempt, "{} failed; retrying", $what);
+                    if !$cx.pause(backoff(attempt)).await {
+                        break Err(StreamError::Stopping);
+                    }
+                    attempt += 1;
+                }
+                Err(error) => break Err(StreamError::from(error)),
+            }
+        }
+    }};
+}
+
+fn log_transient(error: &LogError) -> bool {
+    matches!(error, LogError::Unavailable(_))
+}
+
+/// The stream of one source.
+pub(crate) struct SourceStream {
+    name: String,
+    cx: Context,
+    segments: Vec<Option<OpenSegment>>,
+}
+
+impl SourceStream {
+    pub fn new(name: String, cx: Context) -> Self {
+        Self { name, cx, segments: Vec::new() }
+    }
+
+    /// Recovers positions, then streams until asked to stop (committing what it holds) or until
+    /// an error that needs a restart.
+    pub async fn run(&mut self) -> Result<(), StreamError> {
+        let cx = self.cx.clone();
+        let name = self.name.clone();
+        let recovered = retry!(cx, "warehouse recovery", cx.warehouse.recover(&name), WarehouseError::is_transient)?;
+        if recovered.rolled_forward + recovered.removed > 0 {
+            tracing::info!(source = %name, rolled_forward = recovered.rolled_forward, removed = recovered.removed, "finished interrupted commits");
+        }
+        let mut consumer = retry!(cx, "opening the log", cx.log.consumer(&name), log_transient)?;
+        let committed = retry!(cx, "reading consumer positions", consumer.committed(), log_transient)?;
+        let committed: BTreeMap<u32, u64> = committed.into_iter().collect();
+        let partitions = consumer.partitions();
+        self.segments = (0..partitions).map(|_| None).collect();
+        for partition in 0..partitions {
+            let from_warehouse = recovered.next.get(&partition).copied().unwrap_or(0);
+            let start = from_warehouse.max(committed.get(&partition).copied().unwrap_or(0));
+            retry!(cx, "seeking the log", consumer.seek(partition, start), log_transient)?;
+            self.publish(partition, start);
+        }
+        tracing::info!(source = %name, partitions, "stream started");
+
+        let mut failures = 0;
+        loop {
+            if cx.stopping() {
+                return self.flush_all(&mut *consumer).await;
+            }
+            let wait =
+                self.next_deadline().map_or(cx.config.roll_interval, |d| d.saturating_duration_since(Instant::now()));
+            let mut stop = cx.stop.clone();
+            let polled = tokio::select! {
+                polled = consumer.poll(cx.config.batch_records, wait.max(Duration::from_millis(1))) => polled,
+                _ = stop.wait_for(|s| *s) => continue,
+            };
+            match polled {
+                Ok(records) => {
+                    failures = 0;
+                    self.handle(&mut *consumer, records).await?;
+                }
+                Err(error) if log_transient(&error) => {
+                    tracing::warn!(source = %name, %error, "reading the log failed; retrying");
+                    if !cx.pause(backoff(failures)).await {
+                        continue;
+                    }
+                    failures += 1;
+                }
+                Err(error) => return Err(error.into()),
+            }
+            self.flush_due(&mut *consumer).await?;
+        }
+    }
+
+    fn publish(&self, partition: u32, next: u64) {
+        self.cx.positions.send_modify(|p| {
+            p.insert((self.name.clone(), partition), next);
+        });
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.segments.iter().flatten().map(|s| s.deadline(self.cx.config.roll_interval)).min()
+    }
+
+    async fn handle(&mut self, consumer: &mut dyn LogConsumer, records: Vec<StoredRecord>) -> Result<(), StreamError> {
+        let mut by_partition: BTreeMap<u32, Vec<StoredRecord>> = BTreeMap::new();
+        for record in records {
+            by_partition.entry(record.position.partition).or_default().push(record);
+        }
+        for (partition, records) in by_partition {
+            let outcome = self.transform(records.clone()).await?;
+            let first = records[0].position.offset;
+            let last = records[records.len() - 1].position.offset;
+            if !outcome.dead.is_empty() {
+                let dead = outcome.dead.len();
+                let letters = outcome.dead.clone();
+                let (cx, name) = (self.cx.clone(), self.name.clone());
+                retry!(cx, "writing dead letters", cx.log.dead_letter(&name, letters.clone()), log_transient)?;
+                metrics::counter!("sluice_records_dead_lettered_total", "source" => self.name.clone())
+                    .increment(dead as u64);
+            }
+            let slot = partition as usize;
+            if self.segments[slot].as_ref().is_some_and(|s| !s.accepts(&outcome.tables)) {
+                // A new plugin version changed a table's schema: close the old file set first.
+                self.flush(consumer, partition).await?;
+            }
+            let segment = self.segments[slot].get_or_insert_with(|| OpenSegment::new(first));
+            segment.push(last, outcome.tables);
+        }
+        Ok(())
+    }
+
+    async fn transform(&self, records: Vec<StoredRecord>) -> Result<Outcome, StreamError> {
+        let mut attempt = 0;
+        loop {
+            if let Some(source) = self.cx.sources.get(&self.name) {
+                let records = records.clone();
+                let result = tokio::task::spawn_blocking(move || transform(&source, &records))
+                    .await
+                    .expect("the transform task does not panic");
+                match result {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(error) => tracing::warn!(source = %self.name, %error, "plugin unloaded; waiting for it"),
+                }
+            }
+            // The source's plugin is gone: hold the stream (nothing is lost) until it is back.
+            if !self.cx.pause(backoff(attempt)).await {
+                return Err(StreamError::Stopping);
+            }
+            attempt += 1;
+        }
+    }
+
+    async fn flush_due(&mut self, consumer: &mut dyn LogConsumer) -> Result<(), StreamError> {
+        let config = &self.cx.config;
+        let now = Instant::now();
+        let due: Vec<u32> = (0..self.segments.len() as u32)
+            .filter(|&p| {
+                self.segments[p as usize].as_ref().is_some_and(|s| {
+                    s.rows >= config.roll_records
+                        || s.bytes >= config.roll_bytes
+                        || s.deadline(config.roll_interval) <= now
+                })
+            })
+            .collect();
+        for partition in due {
+            self.flush(consumer, partition).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_all(&mut self, consumer: &mut dyn LogConsumer) -> Result<(), StreamError> {
+        for partition in 0..self.segments.len() as u32 {
+            self.flush(consumer, partition).await?;
+        }
+        Ok(())
+    }
+
+    /// Commits the partition's rows to the warehouse, then the consumer position.
+    async fn flush(&mut self, consumer: &mut dyn LogConsumer, partition: u32) -> Result<(), StreamError> {
+        let Some(segment) = self.segments[partition as usize].take() else { return Ok(()) };
+        let commit = segment.to_commit(&self.name, partition);
+        let cx = self.cx.clone();
+        let started = Instant::now();
+        let files =
+            retry!(cx, "committing to the warehouse", cx.warehouse.commit(&commit), WarehouseError::is_transient)?;
+        let next = segment.last + 1;
+        retry!(cx, "committing the consumer position", consumer.commit(partition, next), log_transient)?;
+        tracing::debug!(source = %self.name, partition, first = segment.first, last = segment.last, rows = segment.rows, files = files.len(), elapsed = ?started.elapsed(), "committed");
+        metrics::counter!("sluice_rows_committed_total", "source" => self.name.clone()).increment(segment.rows as u64);
+        metrics::counter!("sluice_files_committed_total", "source" => self.name.clone()).increment(files.len() as u64);
+        self.publish(partition, next);
+        Ok(())
+    }
+}
