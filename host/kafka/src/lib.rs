@@ -1,1 +1,23 @@
-//! placeholder
+//! The Kafka log: sluice's [`RecordLog`](sluice_log::RecordLog) and
+//! [`StreamLog`](sluice_log::StreamLog) on Apache Kafka.
+//!
+//! - Topics: `<prefix><source>` holds a source's accepted records, `<prefix><source>.dlq` its
+//!   dead letters (one partition, so a dead letter's sequence number is its offset). Both are
+//!   created on first use with the configured partitions and replication.
+//! - Appends: one transactional producer (`acks=all`, idempotent). Concurrent appends are
+//!   grouped into one transaction, so each API request is appended entirely or not at all, and
+//!   the API answers 202 only after the commit. Consumers read `read_committed`.
+//! - Record key: the plugin's partition key (the patient), so one patient's records keep their
+//!   order; provenance travels in `sluice-*` headers.
+//! - While the broker is unreachable, appends fail at once with `Unavailable` (the API's 503) and
+//!   a probe flips the log back to ready when the broker answers again.
+
+mod config;
+mod consumer;
+mod dead_letters;
+mod headers;
+mod producer;
+mod topics;
+
+pub use config::KafkaConfig;
+pub use producer::KafkaLog;

@@ -113,25 +113,12 @@ impl SqliteSpool {
         if let Some(dir) = config.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| LogError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
-        let conn = open(&config.path).map_err(|e| LogError::Unavailable(e.to_string()))?;
-        let mut next: HashMap<(String, u32), u64> = HashMap::new();
-        {
-            let mut statement = conn
-                .prepare("SELECT source, partition, MAX(offset) FROM records GROUP BY source, partition")
-                .map_err(|e| LogError::Unavailable(e.to_string()))?;
-            let rows = statement
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, i64>(2)?)))
-                .map_err(|e| LogError::Unavailable(e.to_string()))?;
-            for row in rows {
-                let (source, partition, max) = row.map_err(|e| LogError::Unavailable(e.to_string()))?;
-                next.insert((source, partition), max as u64 + 1);
-            }
-        }
+        let conn = open(&config.path).map_err(unavailable)?;
         let (tx, rx) = mpsc::channel::<Append>();
         let ready = Arc::new(AtomicBool::new(true));
         let (notify, appended) = watch::channel(0u64);
         let partitions = config.partitions.max(1);
-        let writer = Writer { conn, next, partitions, ready: ready.clone(), round_robin: 0, notify };
+        let writer = Writer { conn, partitions, ready: ready.clone(), round_robin: 0, notify };
         thread::Builder::new()
             .name("sluice-spool".into())
             .spawn(move || writer.run(&rx))
@@ -435,9 +422,11 @@ impl LogConsumer for SpoolConsumer {
     }
 }
 
+/// The only writer of records in this process. Next offsets are read inside each (immediate)
+/// transaction, so another process appending to the same file (`sluice dlq replay` while
+/// `sluice serve` runs) cannot collide with it.
 struct Writer {
     conn: Connection,
-    next: HashMap<(String, u32), u64>,
     partitions: u32,
     ready: Arc<AtomicBool>,
     round_robin: u64,
@@ -454,7 +443,6 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let saved = self.next.clone();
             match self.write(&group) {
                 Ok(positions) => {
                     self.ready.store(true, Ordering::SeqCst);
@@ -464,8 +452,7 @@ impl Writer {
                     }
                 }
                 Err(error) => {
-                    // Nothing of the group was committed: offsets go back to where they were.
-                    self.next = saved;
+                    // Nothing of the group was committed.
                     self.ready.store(false, Ordering::SeqCst);
                     tracing::error!(%error, "spool write failed");
                     for append in group {
@@ -477,9 +464,13 @@ impl Writer {
     }
 
     fn write(&mut self, group: &[Append]) -> rusqlite::Result<Vec<Vec<Position>>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut all = Vec::with_capacity(group.len());
+        let mut next: HashMap<(String, u32), u64> = HashMap::new();
         {
+            let mut max = tx.prepare_cached(
+                "SELECT COALESCE(MAX(offset) + 1, 0) FROM records WHERE source = ?1 AND partition = ?2",
+            )?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO records (source, partition, offset, key, content_type, payload, provenance)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -490,9 +481,15 @@ impl Writer {
                 for record in &append.records {
                     self.round_robin += 1;
                     let partition = partition_for(record.key.as_deref(), self.partitions, self.round_robin);
-                    let next = self.next.entry((append.source.clone(), partition)).or_insert(0);
-                    let offset = *next;
-                    *next += 1;
+                    let slot = match next.entry((append.source.clone(), partition)) {
+                        std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            let first: i64 = max.query_row(params![append.source, partition], |r| r.get(0))?;
+                            slot.insert(first as u64)
+                        }
+                    };
+                    let offset = *slot;
+                    *slot += 1;
                     insert.execute(params![
                         append.source,
                         partition,

@@ -39,6 +39,37 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Inspect and replay a source's dead-letter queue.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+/// `sluice dlq ...`
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List a source's dead letters: position, plugin, reason, field (never the record).
+    List {
+        /// Source name.
+        source: String,
+        /// Configuration file (the log to read); see docs/configuration.md.
+        #[arg(long, env = "SLUICE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Also list entries already replayed.
+        #[arg(long)]
+        all: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Append the dead letters not yet replayed to the source's log again (e.g. after a plugin
+    /// fix); the stream processes them like new records.
+    Replay {
+        /// Source name.
+        source: String,
+        /// Configuration file (the log to use); see docs/configuration.md.
+        #[arg(long, env = "SLUICE_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Arguments of `sluice serve`.

@@ -26,6 +26,10 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The log.
     pub log: LogConfig,
+    /// The warehouse.
+    pub warehouse: WarehouseSettings,
+    /// The stream core.
+    pub stream: StreamSettings,
     /// Sources beyond the default one-per-plugin: name → plugin and settings.
     pub sources: BTreeMap<String, SourceConfig>,
 }
@@ -150,17 +154,188 @@ impl AuthConfig {
     }
 }
 
+/// Which log holds accepted records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogKind {
+    /// The embedded SQLite spool in the data directory.
+    #[default]
+    Spool,
+    /// Apache Kafka (`[log.kafka]`).
+    Kafka,
+}
+
 /// `[log]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// Partitions per source.
+    /// `spool` (embedded, default) or `kafka`.
+    pub kind: LogKind,
+    /// Partitions per source (spool), or of each raw topic sluice creates (Kafka).
     pub partitions: u32,
+    /// `[log.kafka]`
+    pub kafka: KafkaSettings,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { partitions: 4 }
+        Self { kind: LogKind::Spool, partitions: 4, kafka: KafkaSettings::default() }
+    }
+}
+
+/// `[log.kafka]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Prefix of topic names: `<prefix><source>` and `<prefix><source>.dlq`.
+    pub topic_prefix: String,
+    /// Replication factor of topics sluice creates.
+    pub replication: i16,
+    /// Transactional id of the producer: unique per sluice instance on a cluster.
+    pub transactional_id: String,
+    /// Prefix of consumer group names.
+    pub group_prefix: String,
+    /// How long an append waits for the brokers before the API answers 503, milliseconds.
+    pub append_timeout_ms: u64,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        let d = sluice_kafka::KafkaConfig::new("127.0.0.1:9092");
+        Self {
+            brokers: d.brokers,
+            topic_prefix: d.topic_prefix,
+            replication: d.replication,
+            transactional_id: d.transactional_id,
+            group_prefix: d.group_prefix,
+            append_timeout_ms: d.append_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl LogConfig {
+    /// The Kafka log's settings.
+    pub fn kafka(&self) -> sluice_kafka::KafkaConfig {
+        sluice_kafka::KafkaConfig {
+            brokers: self.kafka.brokers.clone(),
+            topic_prefix: self.kafka.topic_prefix.clone(),
+            partitions: self.partitions,
+            replication: self.kafka.replication,
+            transactional_id: self.kafka.transactional_id.clone(),
+            append_timeout: Duration::from_millis(self.kafka.append_timeout_ms),
+            group_prefix: self.kafka.group_prefix.clone(),
+        }
+    }
+}
+
+/// `[warehouse]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WarehouseSettings {
+    /// `hdfs://namenode:port/dir` or `file:///dir`; empty: `DATA_DIR/warehouse`.
+    pub url: String,
+    /// `zstd` or `snappy`.
+    pub compression: String,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+    /// `[warehouse.tables.NAME]`: per-table layout.
+    pub tables: BTreeMap<String, TableSettings>,
+}
+
+impl Default for WarehouseSettings {
+    fn default() -> Self {
+        let d = sluice_warehouse::EncodeOptions::default();
+        Self {
+            url: String::new(),
+            compression: "zstd".into(),
+            row_group_rows: d.row_group_rows,
+            tables: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[warehouse.tables.NAME]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSettings {
+    /// A date or timestamp column: partition by its date (`event_date=...`) instead of the
+    /// ingest date.
+    pub partition_by: String,
+}
+
+impl WarehouseSettings {
+    /// The warehouse URL, with the default for `data_dir`.
+    pub fn url(&self, data_dir: &Path) -> anyhow::Result<String> {
+        if !self.url.is_empty() {
+            return Ok(self.url.clone());
+        }
+        let dir = std::path::absolute(data_dir.join("warehouse"))
+            .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+        Ok(format!("file://{}", dir.display()))
+    }
+
+    /// Layout and encoding.
+    pub fn config(&self) -> anyhow::Result<sluice_warehouse::WarehouseConfig> {
+        let compression = self
+            .compression
+            .parse()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: warehouse.compression: {e}"))?;
+        let partitioning = self
+            .tables
+            .iter()
+            .map(|(table, t)| {
+                (
+                    table.clone(),
+                    sluice_warehouse::PartitionSpec { key: "event_date".into(), column: t.partition_by.clone() },
+                )
+            })
+            .collect();
+        Ok(sluice_warehouse::WarehouseConfig {
+            encode: sluice_warehouse::EncodeOptions { compression, row_group_rows: self.row_group_rows },
+            partitioning,
+        })
+    }
+}
+
+/// `[stream]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamSettings {
+    /// Records per plugin call.
+    pub batch_records: usize,
+    /// Commit a log partition's files at this many rows...
+    pub roll_records: usize,
+    /// ... or this much memory (MiB)...
+    pub roll_mib: usize,
+    /// ... or when the oldest row has waited this long, milliseconds.
+    pub roll_ms: u64,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        let d = sluice_stream::StreamConfig::default();
+        Self {
+            batch_records: d.batch_records,
+            roll_records: d.roll_records,
+            roll_mib: d.roll_bytes >> 20,
+            roll_ms: d.roll_interval.as_millis() as u64,
+        }
+    }
+}
+
+impl StreamSettings {
+    /// The stream core's settings.
+    pub fn config(&self) -> anyhow::Result<sluice_stream::StreamConfig> {
+        anyhow::ensure!(self.roll_ms > 0, "invalid configuration: stream.roll_ms must be at least 1");
+        anyhow::ensure!(self.batch_records > 0, "invalid configuration: stream.batch_records must be at least 1");
+        Ok(sluice_stream::StreamConfig {
+            batch_records: self.batch_records,
+            roll_records: self.roll_records.max(1),
+            roll_bytes: (self.roll_mib << 20).max(1),
+            roll_interval: Duration::from_millis(self.roll_ms),
+        })
     }
 }
 
@@ -191,6 +366,8 @@ impl Config {
 
     fn check(&self) -> anyhow::Result<()> {
         self.listen_address()?;
+        self.warehouse.config()?;
+        self.stream.config()?;
         anyhow::ensure!(
             self.server.tls_cert.is_some() == self.server.tls_key.is_some(),
             "invalid configuration: server.tls_cert and server.tls_key must be set together"

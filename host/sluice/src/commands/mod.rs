@@ -1,6 +1,8 @@
 //! One module per command group.
 
 mod admin;
+mod dlq;
+mod log;
 mod plugin;
 mod serve;
 
@@ -16,5 +18,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users(command) => admin::users(&paths, command),
         Command::Grants(command) => admin::grants(&paths, command),
         Command::Tokens(command) => admin::tokens(&paths, command),
+        Command::Dlq(command) => dlq::run(&paths, command),
     }
 }

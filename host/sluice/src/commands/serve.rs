@@ -7,10 +7,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use sluice_api::{ApiLimits, ApiState, SourceBinding, SourceTable};
 use sluice_auth::AuthStore;
-use sluice_log::{RecordLog, SpoolConfig, SqliteSpool};
+use sluice_log::RecordLog;
 use sluice_runtime::{PluginEngine, PluginRegistry};
+use sluice_stream::StreamCore;
+use sluice_warehouse::Warehouse;
 
 use crate::cli::ServeArgs;
+use crate::commands::log;
 use crate::commands::plugin::bundled;
 use crate::config::Config;
 use crate::paths::Paths;
@@ -48,14 +51,17 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         .collect();
     let sources = SourceTable::new(registry.clone(), bindings).context("invalid [sources] configuration")?;
     let auth = Arc::new(AuthStore::open(&paths.auth_db(), config.auth.policy())?);
-    let spool =
-        SqliteSpool::open(SpoolConfig { partitions: config.log.partitions, ..SpoolConfig::new(paths.spool()) })?;
-    let log: Arc<dyn RecordLog> = Arc::new(spool);
+    let stream_log = log::open(paths, &config).await?;
+    let log: Arc<dyn RecordLog> = stream_log.clone();
+    let warehouse_url = config.warehouse.url(paths.data_dir())?;
+    let warehouse = Warehouse::open(&warehouse_url, config.warehouse.config()?)?;
+    let stream = StreamCore::start(stream_log, warehouse, sources.clone(), config.stream.config()?);
     let limits = ApiLimits {
         max_body_bytes: config.server.max_body_bytes,
         max_records: config.server.max_records_per_request,
         max_json_depth: config.server.max_json_depth,
     };
+    let log_kind = log.kind();
     let state = ApiState::new(sources.clone(), auth.clone(), log, limits);
 
     let listener = std::net::TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
@@ -70,9 +76,10 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     // Status lines go to stdout; a closed stdout (a supervisor that stopped reading) must not
     // stop the server, so write errors are ignored.
     let mut banner = format!(
-        "sluice listening on {scheme}://{local}\ndata directory {}, plugins from {}\nsources: {}\n",
+        "sluice listening on {scheme}://{local}\ndata directory {}, plugins from {}\nlog: {}, warehouse: {warehouse_url}\nsources: {}\n",
         paths.data_dir().display(),
         plugins_dir.display(),
+        log_kind,
         sources.names().join(", ")
     );
     if auth.list_users()?.is_empty() {
@@ -102,6 +109,8 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
                 .await?;
         }
     }
+    // The API has stopped taking records: commit what the stream holds, then stop.
+    stream.shutdown().await;
     say("sluice stopped\n");
     Ok(())
 }

@@ -1,0 +1,63 @@
+//! Settings of the Kafka log.
+
+use std::time::Duration;
+
+/// How sluice uses Kafka.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// Prefix of every topic name (default `sluice.`).
+    pub topic_prefix: String,
+    /// Partitions of a raw topic created by sluice.
+    pub partitions: u32,
+    /// Replication factor of topics created by sluice.
+    pub replication: i16,
+    /// The producer's transactional id: unique per sluice instance sharing a cluster.
+    pub transactional_id: String,
+    /// How long an append may wait for the broker before failing with 503.
+    pub append_timeout: Duration,
+    /// Consumer group prefix: the stream of source `s` commits as `<prefix>.stream.<s>`.
+    pub group_prefix: String,
+}
+
+impl KafkaConfig {
+    /// Defaults for `brokers`.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic_prefix: "sluice.".into(),
+            partitions: 4,
+            replication: 1,
+            transactional_id: "sluice".into(),
+            append_timeout: Duration::from_secs(10),
+            group_prefix: "sluice".into(),
+        }
+    }
+
+    /// The raw topic of `source`.
+    pub fn topic(&self, source: &str) -> String {
+        format!("{}{source}", self.topic_prefix)
+    }
+
+    /// The dead-letter topic of `source`.
+    pub fn dead_letter_topic(&self, source: &str) -> String {
+        format!("{}{source}.dlq", self.topic_prefix)
+    }
+
+    /// The consumer group of `source`'s stream.
+    pub fn stream_group(&self, source: &str) -> String {
+        format!("{}.stream.{source}", self.group_prefix)
+    }
+
+    /// The consumer group that keeps `source`'s dead-letter replay cursor.
+    pub fn replay_group(&self, source: &str) -> String {
+        format!("{}.replay.{source}", self.group_prefix)
+    }
+
+    pub(crate) fn client(&self) -> rdkafka::ClientConfig {
+        let mut config = rdkafka::ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers).set("client.id", "sluice");
+        config
+    }
+}

@@ -1,0 +1,135 @@
+//! The stream core's consumer of one source's topic: explicit assignment at the positions the
+//! stream recovered from the warehouse, `read_committed`, commits only when told.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use sluice_log::{BoxFuture, LogConsumer, LogError, StoredRecord};
+
+use crate::headers::stored_record;
+use crate::producer::KafkaLog;
+
+fn unavailable(error: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(error.to_string())
+}
+
+/// Runs blocking client work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, LogError> + Send + 'static,
+) -> Result<T, LogError> {
+    tokio::task::spawn_blocking(work).await.map_err(unavailable)?
+}
+
+/// Reads one source's raw topic.
+pub(crate) struct KafkaConsumer {
+    consumer: Arc<BaseConsumer>,
+    topic: String,
+    partitions: u32,
+    assignment: TopicPartitionList,
+    timeout: Duration,
+}
+
+impl KafkaConsumer {
+    pub async fn open(log: &KafkaLog, source: &str) -> Result<Self, LogError> {
+        let config = log.config();
+        let topic = config.topic(source);
+        log.topics.ensure(&topic, config.partitions, config.replication).await?;
+        let consumer: BaseConsumer = config
+            .client()
+            .set("group.id", config.stream_group(source))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .map_err(unavailable)?;
+        let consumer = Arc::new(consumer);
+        let timeout = config.append_timeout;
+        let partitions = {
+            let (consumer, topic) = (consumer.clone(), topic.clone());
+            blocking(move || {
+                let metadata = consumer.fetch_metadata(Some(&topic), timeout).map_err(unavailable)?;
+                let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+                if count == 0 {
+                    return Err(LogError::Unavailable(format!("topic {topic} has no partitions yet")));
+                }
+                Ok(count as u32)
+            })
+            .await?
+        };
+        Ok(Self { consumer, topic, partitions, assignment: TopicPartitionList::new(), timeout })
+    }
+}
+
+impl LogConsumer for KafkaConsumer {
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    fn seek(&mut self, partition: u32, offset: u64) -> BoxFuture<'_, Result<(), LogError>> {
+        Box::pin(async move {
+            let mut assignment = self.assignment.clone();
+            let at = Offset::Offset(offset as i64);
+            match assignment.find_partition(&self.topic, partition as i32) {
+                Some(_) => assignment.set_partition_offset(&self.topic, partition as i32, at).map_err(unavailable)?,
+                None => assignment.add_partition_offset(&self.topic, partition as i32, at).map_err(unavailable)?,
+            }
+            self.consumer.assign(&assignment).map_err(unavailable)?;
+            self.assignment = assignment;
+            Ok(())
+        })
+    }
+
+    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRecord>, LogError>> {
+        let consumer = self.consumer.clone();
+        Box::pin(blocking(move || {
+            let mut out = Vec::new();
+            let mut timeout = wait;
+            while out.len() < max {
+                match consumer.poll(timeout) {
+                    None => break,
+                    Some(Ok(message)) => out.push(stored_record(&message)?),
+                    Some(Err(error)) => {
+                        if out.is_empty() {
+                            return Err(unavailable(error));
+                        }
+                        break;
+                    }
+                }
+                timeout = Duration::ZERO;
+            }
+            Ok(out)
+        }))
+    }
+
+    fn commit(&mut self, partition: u32, next: u64) -> BoxFuture<'_, Result<(), LogError>> {
+        let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
+        Box::pin(blocking(move || {
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&topic, partition as i32, Offset::Offset(next as i64)).map_err(unavailable)?;
+            consumer.commit(&list, CommitMode::Sync).map_err(unavailable)
+        }))
+    }
+
+    fn committed(&mut self) -> BoxFuture<'_, Result<Vec<(u32, u64)>, LogError>> {
+        let (consumer, topic, partitions, timeout) =
+            (self.consumer.clone(), self.topic.clone(), self.partitions, self.timeout);
+        Box::pin(blocking(move || {
+            let mut list = TopicPartitionList::new();
+            for partition in 0..partitions {
+                list.add_partition(&topic, partition as i32);
+            }
+            let committed = consumer.committed_offsets(list, timeout).map_err(unavailable)?;
+            Ok(committed
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(next) if next >= 0 => Some((e.partition() as u32, next as u64)),
+                    _ => None,
+                })
+                .collect())
+        }))
+    }
+}

@@ -1,0 +1,241 @@
+//! Appends: one transactional producer on its own thread, grouping concurrent appends into one
+//! transaction.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
+use sluice_log::{
+    BoxFuture, DeadLetter, LogConsumer, LogError, LogRecord, Position, Provenance, RecordLog, StoredDeadLetter,
+    StreamLog,
+};
+use tokio::sync::oneshot;
+
+use crate::config::KafkaConfig;
+use crate::headers::record_headers;
+use crate::topics::Topics;
+
+struct Append {
+    topic: String,
+    provenance: Provenance,
+    records: Vec<LogRecord>,
+    reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
+}
+
+/// The Kafka log. See the crate documentation.
+pub struct KafkaLog {
+    pub(crate) config: KafkaConfig,
+    pub(crate) topics: Arc<Topics>,
+    appends: mpsc::Sender<Append>,
+    ready: Arc<AtomicBool>,
+    pub(crate) dead_letters: FutureProducer,
+}
+
+fn unavailable(error: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(error.to_string())
+}
+
+impl KafkaLog {
+    /// Connects to the brokers of `config`. Fails when they do not answer within the append
+    /// timeout, so that a wrong address is reported at start-up.
+    pub async fn connect(config: KafkaConfig) -> Result<Self, LogError> {
+        let topics = Arc::new(Topics::new(&config)?);
+        let probe: BaseProducer = config.client().create().map_err(unavailable)?;
+        let timeout = config.append_timeout;
+        let probe = tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, timeout).map(|_| probe))
+            .await
+            .map_err(unavailable)?
+            .map_err(|e| LogError::Unavailable(format!("Kafka at {} does not answer: {e}", config.brokers)))?;
+        let dead_letters: FutureProducer = config
+            .client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", config.append_timeout.as_millis().to_string())
+            .create()
+            .map_err(unavailable)?;
+        let ready = Arc::new(AtomicBool::new(true));
+        let (appends, rx) = mpsc::channel();
+        let writer = Writer { config: config.clone(), producer: None, probe, ready: ready.clone() };
+        thread::Builder::new().name("sluice-kafka".into()).spawn(move || writer.run(&rx)).map_err(unavailable)?;
+        Ok(Self { config, topics, appends, ready, dead_letters })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+}
+
+impl RecordLog for KafkaLog {
+    fn append<'a>(
+        &'a self,
+        source: &'a str,
+        provenance: &'a Provenance,
+        records: Vec<LogRecord>,
+    ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
+        Box::pin(async move {
+            if !self.is_ready() {
+                return Err(LogError::Unavailable(format!("Kafka at {} is unreachable", self.config.brokers)));
+            }
+            let topic = self.config.topic(source);
+            self.topics.ensure(&topic, self.config.partitions, self.config.replication).await?;
+            let (reply, wait) = oneshot::channel();
+            let append = Append { topic, provenance: provenance.clone(), records, reply };
+            self.appends.send(append).map_err(|_| unavailable("the Kafka writer stopped"))?;
+            wait.await.map_err(|_| unavailable("the Kafka writer stopped"))?
+        })
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+}
+
+impl StreamLog for KafkaLog {
+    fn consumer<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<Box<dyn LogConsumer>, LogError>> {
+        Box::pin(async move {
+            let consumer = crate::consumer::KafkaConsumer::open(self, source).await?;
+            Ok(Box::new(consumer) as Box<dyn LogConsumer>)
+        })
+    }
+
+    fn dead_letter<'a>(&'a self, source: &'a str, entries: Vec<DeadLetter>) -> BoxFuture<'a, Result<(), LogError>> {
+        Box::pin(crate::dead_letters::append(self, source, entries))
+    }
+
+    fn dead_letters<'a>(
+        &'a self,
+        source: &'a str,
+        from: u64,
+        max: usize,
+    ) -> BoxFuture<'a, Result<Vec<StoredDeadLetter>, LogError>> {
+        Box::pin(crate::dead_letters::read(self, source, from, max))
+    }
+
+    fn replay_cursor<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<u64, LogError>> {
+        Box::pin(crate::dead_letters::replay_cursor(self, source))
+    }
+
+    fn set_replay_cursor<'a>(&'a self, source: &'a str, next: u64) -> BoxFuture<'a, Result<(), LogError>> {
+        Box::pin(crate::dead_letters::set_replay_cursor(self, source, next))
+    }
+}
+
+/// The writer thread: groups appends into transactions.
+struct Writer {
+    config: KafkaConfig,
+    producer: Option<FutureProducer>,
+    probe: BaseProducer,
+    ready: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn run(mut self, rx: &mpsc::Receiver<Append>) {
+        loop {
+            let first = match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(append) => append,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.probe_if_down();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            let mut group = vec![first];
+            while group.len() < 1024 {
+                match rx.try_recv() {
+                    Ok(more) => group.push(more),
+                    Err(_) => break,
+                }
+            }
+            match self.write(&group) {
+                Ok(positions) => {
+                    self.ready.store(true, Ordering::SeqCst);
+                    for (append, positions) in group.into_iter().zip(positions) {
+                        let _ = append.reply.send(Ok(positions));
+                    }
+                }
+                Err(error) => {
+                    // Whatever was sent belongs to a transaction that is never committed: the
+                    // next producer's init fences and aborts it, and read_committed consumers
+                    // never see it.
+                    self.producer = None;
+                    self.ready.store(false, Ordering::SeqCst);
+                    tracing::error!(%error, "Kafka append failed");
+                    for append in group {
+                        let _ = append.reply.send(Err(LogError::Unavailable(error.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    fn probe_if_down(&self) {
+        if !self.ready.load(Ordering::SeqCst)
+            && self.probe.client().fetch_metadata(None, Duration::from_secs(2)).is_ok()
+        {
+            tracing::info!("Kafka answers again");
+            self.ready.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn producer(&mut self) -> Result<&FutureProducer, String> {
+        if self.producer.is_none() {
+            let timeout = self.config.append_timeout;
+            let producer: FutureProducer = self
+                .config
+                .client()
+                .set("transactional.id", &self.config.transactional_id)
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "1")
+                .set("message.timeout.ms", timeout.as_millis().to_string())
+                .set("transaction.timeout.ms", (timeout.as_millis().max(1000) * 6).to_string())
+                .create()
+                .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
+            producer.init_transactions(timeout).map_err(|e| format!("cannot start Kafka transactions: {e}"))?;
+            self.producer = Some(producer);
+        }
+        Ok(self.producer.as_ref().expect("just created"))
+    }
+
+    fn write(&mut self, group: &[Append]) -> Result<Vec<Vec<Position>>, String> {
+        let timeout = self.config.append_timeout;
+        let producer = self.producer()?;
+        producer.begin_transaction().map_err(|e| format!("cannot begin a Kafka transaction: {e}"))?;
+        let mut deliveries = Vec::with_capacity(group.len());
+        for append in group {
+            let mut pending = Vec::with_capacity(append.records.len());
+            for record in &append.records {
+                let mut message = FutureRecord::to(&append.topic)
+                    .payload(&record.payload)
+                    .headers(record_headers(&record.content_type, &append.provenance));
+                if let Some(key) = &record.key {
+                    message = message.key(key.as_str());
+                }
+                let delivery = producer.send_result(message).map_err(|(e, _)| format!("cannot queue a record: {e}"))?;
+                pending.push(delivery);
+            }
+            deliveries.push(pending);
+        }
+        producer.commit_transaction(timeout).map_err(|e| format!("Kafka did not commit the records: {e}"))?;
+        deliveries
+            .into_iter()
+            .map(|pending| {
+                pending
+                    .into_iter()
+                    .map(|delivery| match futures::executor::block_on(delivery) {
+                        Ok(Ok(d)) => Ok(Position { partition: d.partition as u32, offset: d.offset as u64 }),
+                        Ok(Err((e, _))) => Err(format!("a record was not delivered: {e}")),
+                        Err(_) => Err("a delivery report was lost".to_string()),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
