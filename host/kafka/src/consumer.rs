@@ -28,6 +28,10 @@ pub(crate) struct KafkaConsumer {
     topic: String,
     partitions: u32,
     assignment: TopicPartitionList,
+    /// Whether `assignment` changed since it was last handed to the client. Seeks are applied
+    /// in one `assign` at the next poll: assigning repeatedly while partitions are still
+    /// starting trips an assertion in librdkafka.
+    reassign: bool,
     timeout: Duration,
 }
 
@@ -59,7 +63,7 @@ impl KafkaConsumer {
             })
             .await?
         };
-        Ok(Self { consumer, topic, partitions, assignment: TopicPartitionList::new(), timeout })
+        Ok(Self { consumer, topic, partitions, assignment: TopicPartitionList::new(), reassign: false, timeout })
     }
 }
 
@@ -76,15 +80,19 @@ impl LogConsumer for KafkaConsumer {
                 Some(_) => assignment.set_partition_offset(&self.topic, partition as i32, at).map_err(unavailable)?,
                 None => assignment.add_partition_offset(&self.topic, partition as i32, at).map_err(unavailable)?,
             }
-            self.consumer.assign(&assignment).map_err(unavailable)?;
             self.assignment = assignment;
+            self.reassign = true;
             Ok(())
         })
     }
 
     fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRecord>, LogError>> {
         let consumer = self.consumer.clone();
+        let assignment = std::mem::take(&mut self.reassign).then(|| self.assignment.clone());
         Box::pin(blocking(move || {
+            if let Some(assignment) = assignment {
+                consumer.assign(&assignment).map_err(unavailable)?;
+            }
             let mut out = Vec::new();
             let mut timeout = wait;
             while out.len() < max {

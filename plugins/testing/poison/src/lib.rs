@@ -34,10 +34,15 @@ impl Plugin for Poison {
         Ok(Self)
     }
 
+    /// Every non-empty line is a record; all share one key, so they stay in one log partition
+    /// in order and reach `transform` together.
     fn split(&self, batch: &Batch<'_>) -> SplitOutput {
         let mut out = SplitOutput::new("application/json");
         for (input, payload) in batch.payloads() {
-            out.push(payload, Origin { input, record: 0, key: None });
+            let lines = payload.split(|b| *b == b'\n').filter(|line| !line.is_empty());
+            for (record, line) in lines.enumerate() {
+                out.push(line, Origin { input, record: record as u32, key: Some("poison".into()) });
+            }
         }
         out
     }
