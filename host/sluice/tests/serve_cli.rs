@@ -176,3 +176,83 @@ fn with_a_certificate_and_key_serve_speaks_https() {
         "plain HTTP is not served on the TLS port"
     );
 }
+
+/// Rows of `table` in the embedded warehouse, once it holds at least `rows`.
+fn wait_rows(data: &Path, table: &str, rows: usize) -> Vec<String> {
+    use arrow::array::{Array, AsArray};
+    let url = format!("file://{}", std::path::absolute(data.join("warehouse")).unwrap().display());
+    let warehouse = sluice_warehouse::Warehouse::open(&url, Default::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let batches = runtime.block_on(warehouse.read_table(table)).unwrap();
+        let mut values: Vec<String> = batches
+            .iter()
+            .flat_map(|(_, b)| {
+                let column = b.column(0).as_string::<i32>().clone();
+                (0..column.len()).map(move |i| column.value(i).to_string()).collect::<Vec<_>>()
+            })
+            .collect();
+        if values.len() >= rows {
+            values.sort();
+            return values;
+        }
+        assert!(std::time::Instant::now() < deadline, "{table} has {} rows, expected {rows}", values.len());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_embedded_default_lands_records_and_replays_dead_letters_after_a_fix() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data.path().join("plugins")).unwrap();
+    std::fs::copy(sluice_plugin_artifacts::testing::POISON, data.path().join("plugins/poison.wasm")).unwrap();
+    assert!(admin(data.path(), &["users", "add", "lab", "--password-stdin"], Some("first-password\n")).0);
+    assert!(admin(data.path(), &["grants", "add", "lab", "poison"], None).0);
+    let start_with = |config: Option<&Path>| {
+        let mut command = sluice(data.path());
+        command.env("SLUICE__STREAM__ROLL_MS", "100").args(["serve", "--listen", "127.0.0.1:0"]);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let url = first.trim().strip_prefix("sluice listening on ").unwrap().to_string();
+        Server { child, url, _stdout: stdout }
+    };
+    let server = start_with(None);
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/sources/poison/records", server.url))
+        .header("authorization", basic("lab", "first-password"))
+        .header("content-type", "application/json")
+        .body("\"good-1\"\n\"REJECT me\"\n")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(wait_rows(data.path(), "events", 1), vec!["\"good-1\""]);
+    drop(server);
+
+    let (ok, listed, err) = admin(data.path(), &["dlq", "list", "poison", "--format", "json"], None);
+    assert!(ok, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["entries"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["entries"][0]["reason"], "the record is marked REJECT");
+    assert_eq!(listed["entries"][0]["field"], "value");
+
+    // The "fix": the source now runs the plugin leniently. Replay while it serves.
+    let config = data.path().join("sluice.toml");
+    std::fs::write(&config, "[sources.poison]\nplugin = \"poison\"\nsettings = { lenient = \"true\" }\n").unwrap();
+    let _server = start_with(Some(&config));
+    let (ok, out, err) = admin(data.path(), &["dlq", "replay", "poison"], None);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "replayed 1 record(s) of poison; 0 duplicate entr(ies) skipped");
+    assert_eq!(wait_rows(data.path(), "events", 2), vec!["\"REJECT me\"", "\"good-1\""]);
+    let (ok, out, _) = admin(data.path(), &["dlq", "replay", "poison"], None);
+    assert!(ok);
+    assert_eq!(out.trim(), "nothing to replay for poison");
+    let (_, listed, _) = admin(data.path(), &["dlq", "list", "poison"], None);
+    assert_eq!(listed.trim(), "no dead letters for poison waiting for replay");
+    assert_eq!(wait_rows(data.path(), "events", 2).len(), 2, "nothing landed twice");
+}

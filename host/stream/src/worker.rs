@@ -112,6 +112,8 @@ impl SourceStream {
         tracing::info!(source = %name, partitions, "stream started");
 
         let mut failures = 0;
+        // Never read more than a file may hold, so that files roll at `roll_records`.
+        let read_max = cx.config.batch_records.min(cx.config.roll_records).max(1);
         loop {
             if cx.stopping() {
                 return self.flush_all(&mut *consumer).await;
@@ -120,7 +122,7 @@ impl SourceStream {
                 self.next_deadline().map_or(cx.config.roll_interval, |d| d.saturating_duration_since(Instant::now()));
             let mut stop = cx.stop.clone();
             let polled = tokio::select! {
-                polled = consumer.poll(cx.config.batch_records, wait.max(Duration::from_millis(1))) => polled,
+                polled = consumer.poll(read_max, wait.max(Duration::from_millis(1))) => polled,
                 _ = stop.wait_for(|s| *s) => continue,
             };
             match polled {

@@ -277,3 +277,29 @@ async fn a_restart_resumes_after_the_last_commit_without_repeating_rows() {
     assert_eq!(positions.len(), 120, "every (partition, offset) once");
     drop(h.dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_roll_by_record_count_and_an_idle_partition_rolls_by_time() {
+    let h = harness_with(1);
+    let config =
+        StreamConfig { roll_records: 10, roll_interval: Duration::from_millis(200), ..StreamConfig::default() };
+    let core = StreamCore::start(h.spool.clone(), h.warehouse.clone(), h.sources.clone(), config);
+    let bodies: Vec<String> = (0..25).map(|i| format!("\"event-{i}\"")).collect();
+    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    h.submit_payloads("poison", &bodies, "r1").await;
+    // Nothing else arrives: the last 5 rows are committed by age alone.
+    h.settled(&core, "poison").await;
+    core.shutdown().await;
+    let ranges: Vec<(u64, u64)> = h
+        .warehouse
+        .files("events")
+        .await
+        .unwrap()
+        .iter()
+        .map(|path| {
+            let (file, _) = sluice_warehouse::DataFile::parse(path.filename().unwrap()).unwrap();
+            (file.first, file.last)
+        })
+        .collect();
+    assert_eq!(ranges, vec![(0, 9), (10, 19), (20, 24)]);
+}

@@ -1,14 +1,17 @@
 //! Traps when a batch holds a record containing `POISON`, rejects records containing `REJECT`,
-//! and writes every other record as one row: the stream core must retry a trapped batch record
+//! (unless configured `lenient = true`, the "plugin fix" of the replay test) and writes every
+//! other record as one row: the stream core must retry a trapped batch record
 //! by record, so that only the poison record goes to the dead-letter queue.
 #![allow(missing_docs)]
 
 use sluice_plugin_sdk::{
-    Batch, Column, ColumnType, Manifest, Origin, Output, Plugin, Rejection, Settings, SplitOutput, TableBuilder,
-    TableSchema, Value,
+    Batch, Column, ColumnType, Manifest, Origin, Output, Plugin, Rejection, Setting, Settings, SplitOutput,
+    TableBuilder, TableSchema, Value,
 };
 
-pub struct Poison;
+pub struct Poison {
+    lenient: bool,
+}
 
 fn table() -> TableSchema {
     TableSchema {
@@ -25,13 +28,17 @@ impl Plugin for Poison {
             version: "0.1.0".into(),
             doc: "A test plugin that traps on poison records.".into(),
             content_types: vec!["application/json".into()],
-            settings: Vec::new(),
+            settings: vec![Setting::new(
+                "lenient",
+                Some("false"),
+                "`true`: write REJECT records instead of rejecting them.",
+            )],
             tables: vec![table()],
         }
     }
 
-    fn configure(_: &Settings) -> Result<Self, String> {
-        Ok(Self)
+    fn configure(settings: &Settings) -> Result<Self, String> {
+        Ok(Self { lenient: settings.flag("lenient")? })
     }
 
     /// Every non-empty line is a record; all share one key, so they stay in one log partition
@@ -55,7 +62,7 @@ impl Plugin for Poison {
             if contains(payload, b"POISON") {
                 panic!("poison record");
             }
-            if contains(payload, b"REJECT") {
+            if contains(payload, b"REJECT") && !self.lenient {
                 let reason = "the record is marked REJECT".into();
                 rejected.push(Rejection { input, record: 0, reason, field: Some("value".into()) });
                 continue;
