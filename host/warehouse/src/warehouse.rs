@@ -193,6 +193,25 @@ impl Warehouse {
         Ok(files)
     }
 
+    /// Number of committed rows of `table`, from the Parquet footers.
+    pub async fn row_count(&self, table: &str) -> Result<u64, WarehouseError> {
+        let mut rows = 0;
+        for path in self.files(table).await? {
+            let meta = self.storage.store.head(&path).await?;
+            let tail = 8.min(meta.size);
+            let footer = self.storage.store.get_range(&path, meta.size - tail..meta.size).await?;
+            let metadata_len = parquet::file::metadata::FooterTail::try_new(
+                footer.as_ref().try_into().map_err(|_| parquet::errors::ParquetError::EOF("short file".into()))?,
+            )?
+            .metadata_length() as u64;
+            let start = meta.size.saturating_sub(tail + metadata_len);
+            let bytes = self.storage.store.get_range(&path, start..meta.size - tail).await?;
+            let metadata = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&bytes)?;
+            rows += metadata.file_metadata().num_rows() as u64;
+        }
+        Ok(rows)
+    }
+
     /// Reads every committed row of `table` (for tests and tools; loads each file whole).
     pub async fn read_table(&self, table: &str) -> Result<Vec<(Path, RecordBatch)>, WarehouseError> {
         let mut out = Vec::new();
