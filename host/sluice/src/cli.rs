@@ -42,6 +42,86 @@ pub enum Command {
     /// Inspect and replay a source's dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// The Trino/Hive catalog of the warehouse.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Post generated or replayed records to a running sluice and report what happened.
+    Simulate(SimulateArgs),
+}
+
+/// Arguments of `sluice simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Base URL of the sluice to post to.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// A user to post as, `NAME:PASSWORD` (repeat for several; requests rotate between them).
+    #[arg(long = "user", required = true, value_name = "NAME:PASSWORD")]
+    pub users: Vec<String>,
+    /// Sources to generate EMRBots-shaped records for (admissions and lab results refer to
+    /// generated patients).
+    #[arg(long, value_delimiter = ',', default_value = "patients,admissions,lab_results")]
+    pub generate: Vec<String>,
+    /// Replay a file instead of generating: `SOURCE=FILE` (.csv, .tsv or .ndjson); repeatable.
+    #[arg(long = "replay", value_name = "SOURCE=FILE", value_parser = parse_replay)]
+    pub replay: Vec<(String, PathBuf)>,
+    /// Records to generate [default: 10000 unless --duration is given].
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Generate for this long (e.g. `60s`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Target records per second (0: as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Records per request.
+    #[arg(long, default_value_t = 100)]
+    pub batch: u64,
+    /// Share of requests sent as an unknown user (the seed's "hacker"), 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    pub unauthorized_share: f64,
+    /// Share of generated records given a value the plugins reject, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    pub malformed_share: f64,
+    /// Seed of the generator, for a repeatable run [default: random, printed].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_replay(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((source, file)) if !source.is_empty() && !file.is_empty() => Ok((source.to_string(), PathBuf::from(file))),
+        _ => Err(format!("`{text}` is not SOURCE=FILE")),
+    }
+}
+
+/// `sluice catalog ...`
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Print the CREATE statements for every table the loaded plugins write.
+    Ddl {
+        /// Configuration file (warehouse URL, catalog and schema names).
+        #[arg(long, env = "SLUICE_CONFIG")]
+        config: Option<PathBuf>,
+        /// SQL dialect.
+        #[arg(long, value_enum, default_value_t = Dialect::Trino)]
+        dialect: Dialect,
+    },
+}
+
+/// SQL dialect of generated DDL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dialect {
+    /// Trino's Hive connector.
+    Trino,
+    /// Apache Hive.
+    Hive,
 }
 
 /// `sluice dlq ...`

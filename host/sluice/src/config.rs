@@ -30,6 +30,8 @@ pub struct Config {
     pub warehouse: WarehouseSettings,
     /// The stream core.
     pub stream: StreamSettings,
+    /// The catalog (Trino).
+    pub catalog: CatalogSettings,
     /// Sources beyond the default one-per-plugin: name → plugin and settings.
     pub sources: BTreeMap<String, SourceConfig>,
 }
@@ -296,6 +298,34 @@ impl WarehouseSettings {
             encode: sluice_warehouse::EncodeOptions { compression, row_group_rows: self.row_group_rows },
             partitioning,
         })
+    }
+}
+
+/// `[catalog]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogSettings {
+    /// Trino coordinator, e.g. `http://trino:8080`; empty: sluice does not touch the catalog.
+    pub trino_url: String,
+    /// Trino user sluice runs catalog statements as.
+    pub user: String,
+    /// Trino catalog of the Hive connector.
+    pub catalog: String,
+    /// Schema the tables go to.
+    pub schema: String,
+    /// How often tables of newly loaded plugins are looked for, seconds.
+    pub rescan_secs: u64,
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        Self {
+            trino_url: String::new(),
+            user: "sluice".into(),
+            catalog: "hive".into(),
+            schema: "sluice".into(),
+            rescan_secs: 30,
+        }
     }
 }
 

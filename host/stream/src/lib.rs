@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use sluice_log::{StreamLog, backoff};
 use sluice_runtime::SourceTable;
-use sluice_warehouse::Warehouse;
+use sluice_warehouse::{PartitionDir, Warehouse};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -63,6 +63,7 @@ impl Default for StreamConfig {
 pub struct StreamCore {
     stop: watch::Sender<bool>,
     positions: watch::Receiver<Positions>,
+    commits: tokio::sync::broadcast::Sender<PartitionDir>,
     supervisor: tokio::task::JoinHandle<()>,
 }
 
@@ -71,9 +72,23 @@ impl StreamCore {
     pub fn start(log: Arc<dyn StreamLog>, warehouse: Warehouse, sources: SourceTable, config: StreamConfig) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let (positions_tx, positions) = watch::channel(Positions::new());
-        let cx = worker::Context { log, warehouse, sources, config, stop: stop_rx, positions: positions_tx };
+        let (commits, _) = tokio::sync::broadcast::channel(1024);
+        let cx = worker::Context {
+            log,
+            warehouse,
+            sources,
+            config,
+            stop: stop_rx,
+            positions: positions_tx,
+            commits: commits.clone(),
+        };
         let supervisor = tokio::spawn(supervise(cx));
-        Self { stop, positions, supervisor }
+        Self { stop, positions, commits, supervisor }
+    }
+
+    /// The partition directory of every committed file, as commits happen (for the catalog).
+    pub fn commits(&self) -> tokio::sync::broadcast::Receiver<PartitionDir> {
+        self.commits.subscribe()
     }
 
     /// Committed positions, updated after every commit.

@@ -37,6 +37,7 @@ pub(crate) struct Context {
     pub config: StreamConfig,
     pub stop: watch::Receiver<bool>,
     pub positions: watch::Sender<Positions>,
+    pub commits: tokio::sync::broadcast::Sender<sluice_warehouse::PartitionDir>,
 }
 
 impl Context {
@@ -241,6 +242,12 @@ impl SourceStream {
         metrics::counter!("sluice_rows_committed_total", "source" => self.name.clone()).increment(segment.rows as u64);
         metrics::counter!("sluice_files_committed_total", "source" => self.name.clone()).increment(files.len() as u64);
         self.publish(partition, next);
+        for path in &files {
+            if let Some(directory) = cx.warehouse.partition_of(path) {
+                // Nobody listening (no catalog configured) is fine.
+                let _ = cx.commits.send(directory);
+            }
+        }
         Ok(())
     }
 }

@@ -21,4 +21,4 @@ pub use error::WarehouseError;
 pub use layout::{HIVE_DEFAULT_PARTITION, PartitionSpec};
 pub use naming::DataFile;
 pub use storage::Storage;
-pub use warehouse::{Recovered, Segment, Warehouse, WarehouseConfig};
+pub use warehouse::{PartitionDir, Recovered, Segment, Warehouse, WarehouseConfig};

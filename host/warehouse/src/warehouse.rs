@@ -39,6 +39,15 @@ pub struct Segment {
     pub tables: Vec<(String, Vec<RecordBatch>)>,
 }
 
+/// A partition directory of a table, as `<key>=<value>` below the table.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionDir {
+    /// Table.
+    pub table: String,
+    /// Directory name, `<key>=<value>`.
+    pub directory: String,
+}
+
 /// What [`Warehouse::recover`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovered {
@@ -82,6 +91,15 @@ impl Warehouse {
     /// The partitioning of `table`.
     pub fn partitioning(&self, table: &str) -> PartitionSpec {
         self.config.partitioning.get(table).cloned().unwrap_or_default()
+    }
+
+    /// The partition directory a committed file is in.
+    pub fn partition_of(&self, path: &Path) -> Option<PartitionDir> {
+        let parts: Vec<String> = path.prefix_match(&self.storage.root)?.map(|p| p.as_ref().to_string()).collect();
+        match parts.as_slice() {
+            [table, directory, _file] => Some(PartitionDir { table: table.clone(), directory: directory.clone() }),
+            _ => None,
+        }
     }
 
     /// Writes `segment` as one commit: every file hidden first, then each renamed into place.

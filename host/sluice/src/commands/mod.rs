@@ -1,10 +1,12 @@
 //! One module per command group.
 
 mod admin;
+mod catalog;
 mod dlq;
 mod log;
 mod plugin;
 mod serve;
+mod simulate;
 
 use crate::cli::{Cli, Command};
 use crate::paths::Paths;
@@ -19,5 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grants(command) => admin::grants(&paths, command),
         Command::Tokens(command) => admin::tokens(&paths, command),
         Command::Dlq(command) => dlq::run(&paths, command),
+        Command::Catalog(command) => catalog::run(&paths, command),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

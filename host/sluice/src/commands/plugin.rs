@@ -23,6 +23,11 @@ fn engine(paths: &Paths) -> anyhow::Result<PluginEngine> {
     Ok(PluginEngine::new(SandboxConfig::default(), cache)?)
 }
 
+/// The bundled plugins plus those in the plugin directory, with a fresh engine.
+pub fn loaded(paths: &Paths) -> anyhow::Result<PluginRegistry> {
+    registry(paths, &engine(paths)?)
+}
+
 /// The bundled plugins plus those in the plugin directory, if it exists. Files that fail to load
 /// are reported on standard error.
 fn registry(paths: &Paths, engine: &PluginEngine) -> anyhow::Result<PluginRegistry> {

@@ -3,20 +3,34 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use sluice_api::{ApiLimits, ApiState, SourceBinding, SourceTable};
 use sluice_auth::AuthStore;
+use sluice_catalog::{CatalogSync, TrinoClient};
 use sluice_log::RecordLog;
 use sluice_runtime::{PluginEngine, PluginRegistry};
 use sluice_stream::StreamCore;
 use sluice_warehouse::Warehouse;
 
 use crate::cli::ServeArgs;
-use crate::commands::log;
 use crate::commands::plugin::bundled;
+use crate::commands::{catalog, log};
 use crate::config::Config;
 use crate::paths::Paths;
+
+/// The `[sources]` bindings of `config`.
+pub fn bindings(config: &Config) -> HashMap<String, SourceBinding> {
+    config
+        .sources
+        .iter()
+        .map(|(name, source)| {
+            let settings = source.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            (name.clone(), SourceBinding { plugin: source.plugin.clone(), settings })
+        })
+        .collect()
+}
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(paths: &Paths, args: ServeArgs) -> anyhow::Result<()> {
@@ -41,21 +55,21 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         eprintln!("warning: {} not loaded: {reason}", path.display());
     }
     registry.watch()?;
-    let bindings: HashMap<String, SourceBinding> = config
-        .sources
-        .iter()
-        .map(|(name, source)| {
-            let settings = source.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            (name.clone(), SourceBinding { plugin: source.plugin.clone(), settings })
-        })
-        .collect();
-    let sources = SourceTable::new(registry.clone(), bindings).context("invalid [sources] configuration")?;
+    let sources = SourceTable::new(registry.clone(), bindings(&config)).context("invalid [sources] configuration")?;
     let auth = Arc::new(AuthStore::open(&paths.auth_db(), config.auth.policy())?);
     let stream_log = log::open(paths, &config).await?;
     let log: Arc<dyn RecordLog> = stream_log.clone();
     let warehouse_url = config.warehouse.url(paths.data_dir())?;
     let warehouse = Warehouse::open(&warehouse_url, config.warehouse.config()?)?;
     let stream = StreamCore::start(stream_log, warehouse, sources.clone(), config.stream.config()?);
+    if !config.catalog.trino_url.is_empty() {
+        let settings = &config.catalog;
+        let client = TrinoClient::new(&settings.trino_url, &settings.user);
+        let sync = CatalogSync::new(client, &settings.catalog, &settings.schema, &warehouse_url);
+        let (table_sources, table_config, table_url) = (sources.clone(), config.clone(), warehouse_url.clone());
+        let tables = move || catalog::tables(&table_sources, &table_config, &table_url);
+        tokio::spawn(sync.run(tables, stream.commits(), Duration::from_secs(settings.rescan_secs.max(1))));
+    }
     let limits = ApiLimits {
         max_body_bytes: config.server.max_body_bytes,
         max_records: config.server.max_records_per_request,

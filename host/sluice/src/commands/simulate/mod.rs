@@ -1,0 +1,265 @@
+//! `sluice simulate`: posts records to a running sluice, generated (EMRBots-shaped, seeded) or
+//! replayed from files, and reports what happened. Replaces the seed's "API bridge".
+
+mod generate;
+mod report;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use base64::Engine as _;
+
+use crate::cli::SimulateArgs;
+use generate::Generator;
+use report::{Outcome, Report};
+
+/// One request to send.
+struct Request {
+    source: String,
+    content_type: &'static str,
+    body: String,
+    records: u64,
+    /// Index into the users, or `None` for an unauthorized request.
+    user: Option<usize>,
+}
+
+/// Where requests come from.
+enum Feed {
+    Generated { generator: Generator, sources: Vec<String>, next_source: usize, remaining: Option<u64> },
+    Replayed(std::vec::IntoIter<Request>),
+}
+
+struct Plan {
+    feed: Feed,
+    rng: fastrand::Rng,
+    batch: u64,
+    unauthorized_share: f64,
+    deadline: Option<Instant>,
+}
+
+impl Plan {
+    fn next(&mut self) -> Option<Request> {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        if self.unauthorized_share > 0.0 && self.rng.f64() < self.unauthorized_share {
+            // The seed's "hacker": a user that does not exist. Its records are never accepted.
+            let body = r#"{"PatientID":"00000000-0000-0000-0000-000000000000"}"#.to_string();
+            return Some(Request {
+                source: "patients".into(),
+                content_type: "application/json",
+                body,
+                records: 1,
+                user: None,
+            });
+        }
+        match &mut self.feed {
+            Feed::Replayed(requests) => requests.next(),
+            Feed::Generated { generator, sources, next_source, remaining } => {
+                let count = match remaining {
+                    Some(0) => return None,
+                    Some(left) => self.batch.min(*left),
+                    None => self.batch,
+                };
+                if let Some(left) = remaining {
+                    *left -= count;
+                }
+                let source = sources[*next_source % sources.len()].clone();
+                *next_source += 1;
+                let records: Vec<serde_json::Value> = (0..count).map(|_| generator.record(&source)).collect();
+                let body = serde_json::to_string(&records).expect("records serialize");
+                Some(Request { source, content_type: "application/json", body, records: count, user: Some(0) })
+            }
+        }
+    }
+}
+
+/// Requests of one file: SOURCE=FILE, CSV/TSV (header repeated in every request) or NDJSON.
+fn replay_requests(source: &str, file: &Path, batch: u64) -> anyhow::Result<Vec<Request>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let extension = file.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let (content_type, header) = match extension.as_str() {
+        "csv" => ("text/csv", true),
+        "tsv" | "tab" => ("text/tab-separated-values", true),
+        "ndjson" | "jsonl" => ("application/x-ndjson", false),
+        other => anyhow::bail!("{}: unknown file type `.{other}` (use .csv, .tsv or .ndjson)", file.display()),
+    };
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let head = if header { Some(lines.next().with_context(|| format!("{} is empty", file.display()))?) } else { None };
+    let rows: Vec<&str> = lines.collect();
+    Ok(rows
+        .chunks(batch.max(1) as usize)
+        .map(|chunk| {
+            let mut body = head.map(|h| format!("{h}\n")).unwrap_or_default();
+            body.push_str(&chunk.join("\n"));
+            body.push('\n');
+            Request { source: source.to_string(), content_type, body, records: chunk.len() as u64, user: Some(0) }
+        })
+        .collect())
+}
+
+/// Runs the simulator.
+pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(!args.users.is_empty(), "give at least one --user NAME:PASSWORD");
+    anyhow::ensure!((0.0..=1.0).contains(&args.unauthorized_share), "--unauthorized-share must be between 0 and 1");
+    anyhow::ensure!((0.0..=1.0).contains(&args.malformed_share), "--malformed-share must be between 0 and 1");
+    let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    let feed = if args.replay.is_empty() {
+        for source in &args.generate {
+            anyhow::ensure!(
+                generate::SOURCES.contains(&source.as_str()),
+                "cannot generate `{source}` (known: {})",
+                generate::SOURCES.join(", ")
+            );
+        }
+        let remaining = match (args.count, args.duration) {
+            (Some(count), _) => Some(count),
+            (None, Some(_)) => None,
+            (None, None) => Some(10_000),
+        };
+        Feed::Generated {
+            generator: Generator::new(seed, args.malformed_share),
+            sources: args.generate.clone(),
+            next_source: 0,
+            remaining,
+        }
+    } else {
+        let mut requests = Vec::new();
+        for (source, file) in &args.replay {
+            requests.extend(replay_requests(source, file, args.batch)?);
+        }
+        Feed::Replayed(requests.into_iter())
+    };
+    let total = match &feed {
+        Feed::Replayed(requests) => Some(requests.as_slice().iter().map(|r| r.records).sum::<u64>()),
+        Feed::Generated { remaining, .. } => *remaining,
+    };
+    let users: Vec<String> =
+        args.users.iter().map(|u| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(u))).collect();
+    let plan = Plan {
+        feed,
+        rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
+        batch: args.batch.max(1),
+        unauthorized_share: args.unauthorized_share,
+        deadline: args.duration.map(|d| Instant::now() + d),
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    let report = runtime.block_on(drive(
+        args.url.trim_end_matches('/').to_string(),
+        users,
+        plan,
+        args.connections.max(1),
+        args.rate,
+        total,
+        args.json,
+    ))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.json(seed))?);
+    } else {
+        println!("{}", report.text(seed));
+    }
+    anyhow::ensure!(report.errors == 0, "{} requests failed (see above)", report.errors);
+    Ok(())
+}
+
+async fn drive(
+    url: String,
+    users: Vec<String>,
+    plan: Plan,
+    connections: usize,
+    rate: u64,
+    total: Option<u64>,
+    quiet: bool,
+) -> anyhow::Result<Report> {
+    let progress = match total {
+        Some(total) if !quiet => indicatif::ProgressBar::new(total),
+        _ if !quiet => indicatif::ProgressBar::new_spinner(),
+        _ => indicatif::ProgressBar::hidden(),
+    };
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} records {per_sec} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let plan = Arc::new(Mutex::new(plan));
+    let report = Arc::new(Mutex::new(Report::default()));
+    let scheduled = Arc::new(AtomicU64::new(0));
+    let users = Arc::new(users);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, plan, report, scheduled, users, url, progress) = (
+            client.clone(),
+            plan.clone(),
+            report.clone(),
+            scheduled.clone(),
+            users.clone(),
+            url.clone(),
+            progress.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Some(request) = plan.lock().unwrap_or_else(|e| e.into_inner()).next() else { return };
+                if rate > 0 {
+                    // Pace to the target rate: this request's records are due at scheduled/rate.
+                    let before = scheduled.fetch_add(request.records, Ordering::SeqCst);
+                    let due = started + Duration::from_secs_f64(before as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let auth = match request.user {
+                    Some(i) => users[i % users.len()].clone(),
+                    None => format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("hacker:letmein")),
+                };
+                let sent = Instant::now();
+                let response = client
+                    .post(format!("{url}/v1/sources/{}/records", request.source))
+                    .header("authorization", auth)
+                    .header("content-type", request.content_type)
+                    .body(request.body)
+                    .send()
+                    .await;
+                let outcome = match response {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let body: serde_json::Value = response.json().await.unwrap_or_default();
+                        match status {
+                            202 | 422 => Outcome::Answered {
+                                accepted: body["accepted"].as_u64().unwrap_or(0),
+                                rejected: body["rejected"].as_array().map_or(0, |r| r.len() as u64),
+                            },
+                            401 | 403 if request.user.is_none() => Outcome::Unauthorized,
+                            status => Outcome::Failed(format!(
+                                "HTTP {status}: {}",
+                                body["error"]["message"].as_str().unwrap_or("")
+                            )),
+                        }
+                    }
+                    Err(error) => Outcome::Failed(error.to_string()),
+                };
+                progress.inc(request.records);
+                report.lock().unwrap_or_else(|e| e.into_inner()).add(
+                    &request.source,
+                    request.records,
+                    sent.elapsed(),
+                    outcome,
+                );
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    progress.finish_and_clear();
+    let mut report = Arc::try_unwrap(report)
+        .map_err(|_| anyhow::anyhow!("tasks still running"))?
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
