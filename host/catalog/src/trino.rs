@@ -12,6 +12,7 @@ use crate::error::CatalogError;
 pub struct TrinoClient {
     base: String,
     user: String,
+    session: Option<(String, String)>,
     http: reqwest::Client,
 }
 
@@ -33,7 +34,13 @@ impl TrinoClient {
     pub fn new(base: &str, user: &str) -> Self {
         let http =
             reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("a plain HTTP client builds");
-        Self { base: base.trim_end_matches('/').to_string(), user: user.to_string(), http }
+        Self { base: base.trim_end_matches('/').to_string(), user: user.to_string(), session: None, http }
+    }
+
+    /// The same client with a default catalog and schema, so statements may name tables alone.
+    pub fn with_schema(mut self, catalog: &str, schema: &str) -> Self {
+        self.session = Some((catalog.to_string(), schema.to_string()));
+        self
     }
 
     /// The coordinator's URL.
@@ -46,14 +53,11 @@ impl TrinoClient {
         let unreachable =
             |e: reqwest::Error| CatalogError::Unreachable { url: self.base.clone(), reason: e.to_string() };
         let statement = sql.lines().next().unwrap_or_default().to_string();
-        let mut response = self
-            .http
-            .post(format!("{}/v1/statement", self.base))
-            .header("X-Trino-User", &self.user)
-            .body(sql.to_string())
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let mut request = self.http.post(format!("{}/v1/statement", self.base)).header("X-Trino-User", &self.user);
+        if let Some((catalog, schema)) = &self.session {
+            request = request.header("X-Trino-Catalog", catalog).header("X-Trino-Schema", schema);
+        }
+        let mut response = request.body(sql.to_string()).send().await.map_err(unreachable)?;
         let mut rows = Vec::new();
         loop {
             let status = response.status();
