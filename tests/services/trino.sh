@@ -8,8 +8,8 @@
 #   tests/services/trino.sh stop
 #   tests/services/trino.sh status
 #
-# Catalog `hive`: file metastore under the run directory (no Hive metastore process needed),
-# hdfs:// through Trino's Hadoop file system, Parquet timestamps read as UTC.
+# Catalog `hive`: deploy/trino/catalog/hive.properties (shared with docker-compose.yml), with its
+# file metastore under the run directory.
 # Environment: SLUICE_TRINO_PORT (default 19080), SLUICE_SERVICES_DIR (default ~/.cache/sluice/run).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -52,15 +52,8 @@ catalog.config-dir=$run/etc/catalog
 query.max-memory=1GB
 query.max-memory-per-node=512MB
 PROPS
-    cat >"$run/etc/catalog/hive.properties" <<PROPS
-connector.name=hive
-hive.metastore=file
-hive.metastore.catalog.dir=file://$run/metastore
-fs.hadoop.enabled=true
-hive.parquet.time-zone=UTC
-hive.timestamp-precision=MICROSECONDS
-hive.allow-register-partition-procedure=true
-PROPS
+    # The same catalog file the docker compose deployment uses.
+    cp "$here/../../deploy/trino/catalog/hive.properties" "$run/etc/catalog/hive.properties"
 }
 
 start() {
@@ -78,7 +71,7 @@ start() {
     fi
     fetch
     configure
-    nohup "$java_home/bin/java" -Xmx2G -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -XX:ReservedCodeCacheSize=256M \
+    SLUICE_METASTORE_DIR="file://$run/metastore" nohup "$java_home/bin/java" -Xmx2G -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -XX:ReservedCodeCacheSize=256M \
         -Djdk.attach.allowAttachSelf=true -XX:+EnableDynamicAgentLoading -Dfile.encoding=UTF-8 \
         --enable-native-access=ALL-UNNAMED -Dnode.data-dir="$run/data" -Dlog.output-file="$run/trino.log" \
         -Dconfig="$run/etc/config.properties" -cp "$home/lib/*" io.trino.server.TrinoServer \
