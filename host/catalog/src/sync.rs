@@ -19,12 +19,20 @@ pub struct CatalogSync {
     catalog: String,
     schema: String,
     location: String,
+    warehouse: Option<sluice_warehouse::Warehouse>,
 }
 
 impl CatalogSync {
     /// Tables go to `catalog.schema` in Trino; the schema's location is the warehouse root.
     pub fn new(client: TrinoClient, catalog: &str, schema: &str, location: &str) -> Self {
-        Self { client, catalog: catalog.into(), schema: schema.into(), location: location.into() }
+        Self { client, catalog: catalog.into(), schema: schema.into(), location: location.into(), warehouse: None }
+    }
+
+    /// Creates each table's directory in `warehouse` before the table (Trino refuses an
+    /// external table over a missing directory).
+    pub fn with_warehouse(mut self, warehouse: sluice_warehouse::Warehouse) -> Self {
+        self.warehouse = Some(warehouse);
+        self
     }
 
     /// The Trino client.
@@ -40,6 +48,12 @@ impl CatalogSync {
     /// Creates `table` if missing; adds the nullable columns a new plugin version added; refuses
     /// a change existing files cannot follow (a column removed, retyped or added as required).
     pub async fn ensure_table(&self, table: &TableDef) -> Result<(), CatalogError> {
+        if let Some(warehouse) = &self.warehouse {
+            warehouse.ensure_table_dir(&table.name).await.map_err(|e| CatalogError::Unreachable {
+                url: warehouse.storage().url.clone(),
+                reason: e.to_string(),
+            })?;
+        }
         self.client.execute(&ddl::trino_table(&self.catalog, &self.schema, table)?).await?;
         let existing: HashMap<String, String> = self
             .client

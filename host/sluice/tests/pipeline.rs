@@ -34,7 +34,9 @@ fn repo() -> PathBuf {
 
 fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: start Kafka and HDFS with tests/services/kafka.sh and hdfs.sh (tests/run does)")
+        panic!(
+            "{name} is not set: start the services with tests/services/kafka.sh, hdfs.sh and trino.sh (tests/run does)"
+        )
     })
 }
 
@@ -717,4 +719,50 @@ fn the_seed_queries_in_trino_match_what_was_sent_and_accepted() {
         query("select patientdateofbirth from patients where patientid = '00000000-0000-4000-8000-000000000000'");
     assert_eq!(born, vec![vec![serde_json::json!("1930-01-04 14:49:59.587")]]);
     server.stop();
+}
+
+#[test]
+fn the_catalog_adds_compatible_columns_and_refuses_incompatible_changes() {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let _serial = serial();
+    let trino = required_env("SLUICE_TEST_TRINO");
+    let hdfs = required_env("SLUICE_TEST_HDFS");
+    let schema = format!("evolve{}x{}", std::process::id(), now_us());
+    let location = format!("{hdfs}/tests/{schema}");
+    let warehouse = Warehouse::open(&location, WarehouseConfig::default()).unwrap();
+    let client = sluice_catalog::TrinoClient::new(&trino, "sluice");
+    let sync = sluice_catalog::CatalogSync::new(client, "hive", &schema, &location).with_warehouse(warehouse);
+    let table = |fields: Vec<Field>| sluice_catalog::TableDef {
+        name: "events".into(),
+        schema: Arc::new(Schema::new(fields)),
+        location: format!("{location}/events"),
+        partition_key: "ingest_date".into(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(sync.ensure_schema()).unwrap();
+    let v1 = vec![Field::new("value", DataType::Utf8, true)];
+    runtime.block_on(sync.ensure_table(&table(v1.clone()))).unwrap();
+    let mut v2 = v1.clone();
+    v2.push(Field::new("score", DataType::Float64, true));
+    runtime.block_on(sync.ensure_table(&table(v2))).unwrap();
+    let columns: Vec<(String, String)> = runtime
+        .block_on(sync.client().execute(&format!("describe hive.{schema}.events")))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        columns,
+        vec![
+            ("value".into(), "varchar".into()),
+            ("score".into(), "double".into()),
+            ("ingest_date".into(), "date".into())
+        ]
+    );
+    let retyped = vec![Field::new("value", DataType::Int64, true), Field::new("score", DataType::Float64, true)];
+    let error = runtime.block_on(sync.ensure_table(&table(retyped))).unwrap_err().to_string();
+    assert_eq!(error, "table `events`: incompatible schema change: column `value` changed from varchar to bigint");
+    let removed = vec![Field::new("value", DataType::Utf8, true)];
+    let error = runtime.block_on(sync.ensure_table(&table(removed))).unwrap_err().to_string();
+    assert_eq!(error, "table `events`: incompatible schema change: column `score` was removed");
 }

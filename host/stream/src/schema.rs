@@ -57,3 +57,48 @@ pub fn table_schema(table: &TableSchema) -> SchemaRef {
     fields.extend(provenance_fields());
     Arc::new(Schema::new(fields))
 }
+
+/// Whether files of schema `new` may join a table whose files have schema `old`: every old
+/// column kept with its type, and every new column nullable (old files read it as NULL).
+pub fn check_evolution(old: &arrow::datatypes::Schema, new: &arrow::datatypes::Schema) -> Result<(), String> {
+    for field in old.fields() {
+        match new.field_with_name(field.name()) {
+            Ok(now) if now.data_type() == field.data_type() => {}
+            Ok(now) => {
+                return Err(format!(
+                    "column `{}` changed from {} to {}",
+                    field.name(),
+                    field.data_type(),
+                    now.data_type()
+                ));
+            }
+            Err(_) => return Err(format!("column `{}` was removed", field.name())),
+        }
+    }
+    for field in new.fields() {
+        if old.field_with_name(field.name()).is_err() && !field.is_nullable() {
+            return Err(format!("column `{}` was added as required (NOT NULL)", field.name()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::Schema;
+
+    use super::*;
+
+    #[test]
+    fn columns_may_be_added_as_nullable_but_not_removed_retyped_or_required() {
+        let old = Schema::new(vec![Field::new("a", DataType::Int32, true)]);
+        let added = Schema::new(vec![Field::new("a", DataType::Int32, true), Field::new("b", DataType::Utf8, true)]);
+        assert_eq!(check_evolution(&old, &added), Ok(()));
+        let required =
+            Schema::new(vec![Field::new("a", DataType::Int32, true), Field::new("b", DataType::Utf8, false)]);
+        assert_eq!(check_evolution(&old, &required), Err("column `b` was added as required (NOT NULL)".into()));
+        let retyped = Schema::new(vec![Field::new("a", DataType::Int64, true)]);
+        assert_eq!(check_evolution(&old, &retyped), Err("column `a` changed from Int32 to Int64".into()));
+        assert_eq!(check_evolution(&added, &old), Err("column `b` was removed".into()));
+    }
+}

@@ -49,6 +49,11 @@ impl OpenSegment {
         }
     }
 
+    /// The schema of each table held.
+    pub fn schemas(&self) -> Vec<(String, SchemaRef)> {
+        self.tables.iter().map(|(name, schema, _)| (name.clone(), schema.clone())).collect()
+    }
+
     /// When this segment is due by age.
     pub fn deadline(&self, interval: Duration) -> Instant {
         self.opened + interval

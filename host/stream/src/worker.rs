@@ -38,6 +38,8 @@ pub(crate) struct Context {
     pub stop: watch::Receiver<bool>,
     pub positions: watch::Sender<Positions>,
     pub commits: tokio::sync::broadcast::Sender<sluice_warehouse::PartitionDir>,
+    /// Per table, the schema its files have (`None`: no file yet); shared by all sources.
+    pub schemas: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Option<arrow::datatypes::SchemaRef>>>>,
 }
 
 impl Context {
@@ -160,7 +162,8 @@ impl SourceStream {
             by_partition.entry(record.position.partition).or_default().push(record);
         }
         for (partition, records) in by_partition {
-            let outcome = self.transform(records.clone()).await?;
+            let mut outcome = self.transform(records.clone()).await?;
+            self.gate_schemas(&records, &mut outcome).await?;
             let first = records[0].position.offset;
             let last = records[records.len() - 1].position.offset;
             if !outcome.dead.is_empty() {
@@ -178,6 +181,62 @@ impl SourceStream {
             }
             let segment = self.segments[slot].get_or_insert_with(|| OpenSegment::new(first));
             segment.push(last, outcome.tables);
+        }
+        Ok(())
+    }
+
+    /// Refuses rows whose table schema existing files cannot follow (see `check_evolution`):
+    /// the chunk's records go to the dead-letter queue instead, and nothing is written under
+    /// the old table.
+    async fn gate_schemas(&self, records: &[StoredRecord], outcome: &mut Outcome) -> Result<(), StreamError> {
+        let cx = &self.cx;
+        let mut refused = None;
+        for (table, batch) in &outcome.tables {
+            let mut schemas = cx.schemas.lock().await;
+            let known = match schemas.get(table) {
+                Some(known) => known.clone(),
+                None => {
+                    let found = retry!(
+                        cx,
+                        "reading a table's schema",
+                        cx.warehouse.latest_schema(table),
+                        WarehouseError::is_transient
+                    )?;
+                    schemas.insert(table.clone(), found.clone());
+                    found
+                }
+            };
+            let Some(old) = known else {
+                // The first schema a table gets is the one later versions must follow.
+                schemas.insert(table.clone(), Some(batch.schema()));
+                continue;
+            };
+            if let Err(reason) = crate::schema::check_evolution(&old, &batch.schema()) {
+                refused = Some(format!("table `{table}`: incompatible schema change: {reason}; nothing was written"));
+                break;
+            }
+        }
+        if let Some(reason) = refused {
+            tracing::error!(source = %self.name, %reason, "rows refused");
+            let plugin = outcome
+                .dead
+                .first()
+                .map(|d| d.plugin.clone())
+                .or_else(|| self.cx.sources.get(&self.name).and_then(|s| s.plugin().ok()).map(|p| p.id()));
+            let dead: std::collections::HashSet<sluice_log::Position> =
+                outcome.dead.iter().map(|d| d.record.position).collect();
+            for record in records.iter().filter(|r| !dead.contains(&r.position)) {
+                outcome.dead.push(sluice_log::DeadLetter {
+                    record: record.clone(),
+                    reason: reason.clone(),
+                    field: None,
+                    plugin: plugin.clone().unwrap_or_default(),
+                    failed_at_us: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_micros() as i64),
+                });
+            }
+            outcome.tables.clear();
         }
         Ok(())
     }
@@ -242,6 +301,12 @@ impl SourceStream {
         metrics::counter!("sluice_rows_committed_total", "source" => self.name.clone()).increment(segment.rows as u64);
         metrics::counter!("sluice_files_committed_total", "source" => self.name.clone()).increment(files.len() as u64);
         self.publish(partition, next);
+        {
+            let mut schemas = cx.schemas.lock().await;
+            for (table, schema) in segment.schemas() {
+                schemas.insert(table, Some(schema));
+            }
+        }
         for path in &files {
             if let Some(directory) = cx.warehouse.partition_of(path) {
                 // Nobody listening (no catalog configured) is fine.

@@ -303,3 +303,47 @@ async fn files_roll_by_record_count_and_an_idle_partition_rolls_by_time() {
         .collect();
     assert_eq!(ranges, vec![(0, 9), (10, 19), (20, 24)]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_of_an_incompatible_schema_change_are_dead_lettered_and_nothing_is_written() {
+    use arrow::array::{Int64Array, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema};
+    let h = harness_with(1);
+    // The table's existing files have `value` as a 64-bit integer; the poison plugin writes text.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("value", DataType::Int64, true),
+        Field::new("ingest_received_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+    ]));
+    let old = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![7])),
+            Arc::new(TimestampMicrosecondArray::from(vec![1_795_780_800_000_000]).with_timezone("UTC")),
+        ],
+    )
+    .unwrap();
+    let segment = sluice_warehouse::Segment {
+        source: "legacy".into(),
+        partition: 0,
+        first: 0,
+        last: 0,
+        tables: vec![("events".into(), vec![old])],
+    };
+    h.warehouse.commit(&segment).await.unwrap();
+
+    let core = StreamCore::start(h.spool.clone(), h.warehouse.clone(), h.sources.clone(), config());
+    h.submit_payloads("poison", &[r#""one""#, r#""two""#], "r1").await;
+    h.settled(&core, "poison").await;
+    core.shutdown().await;
+
+    let files = h.warehouse.files("events").await.unwrap();
+    assert_eq!(files.len(), 1, "only the old file: {files:?}");
+    let letters = h.spool.dead_letters("poison", 0, 10).await.unwrap();
+    assert_eq!(letters.len(), 2);
+    for letter in letters {
+        assert_eq!(
+            letter.entry.reason,
+            "table `events`: incompatible schema change: column `value` changed from Int64 to Utf8; nothing was written"
+        );
+    }
+}

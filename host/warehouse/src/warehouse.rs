@@ -211,23 +211,62 @@ impl Warehouse {
         Ok(files)
     }
 
+    /// Makes sure `table`'s directory exists (catalogs refuse a table over a missing directory):
+    /// writes the hidden marker `<table>/_sluice_table`, which readers skip.
+    pub async fn ensure_table_dir(&self, table: &str) -> Result<(), WarehouseError> {
+        let marker = self.storage.path(&[table, "_sluice_table"]);
+        match self.storage.store.head(&marker).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => {
+                let text = "A sluice warehouse table: Parquet files in Hive partition directories.\n";
+                self.storage.store.put(&marker, PutPayload::from_static(text.as_bytes())).await?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the footer of a data file.
+    async fn footer(&self, path: &Path) -> Result<parquet::file::metadata::ParquetMetaData, WarehouseError> {
+        let meta = self.storage.store.head(path).await?;
+        let tail = 8.min(meta.size);
+        let footer = self.storage.store.get_range(path, meta.size - tail..meta.size).await?;
+        let metadata_len = parquet::file::metadata::FooterTail::try_new(
+            footer.as_ref().try_into().map_err(|_| parquet::errors::ParquetError::EOF("short file".into()))?,
+        )?
+        .metadata_length() as u64;
+        let start = meta.size.saturating_sub(tail + metadata_len);
+        let bytes = self.storage.store.get_range(path, start..meta.size - tail).await?;
+        Ok(parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&bytes)?)
+    }
+
     /// Number of committed rows of `table`, from the Parquet footers.
     pub async fn row_count(&self, table: &str) -> Result<u64, WarehouseError> {
         let mut rows = 0;
         for path in self.files(table).await? {
-            let meta = self.storage.store.head(&path).await?;
-            let tail = 8.min(meta.size);
-            let footer = self.storage.store.get_range(&path, meta.size - tail..meta.size).await?;
-            let metadata_len = parquet::file::metadata::FooterTail::try_new(
-                footer.as_ref().try_into().map_err(|_| parquet::errors::ParquetError::EOF("short file".into()))?,
-            )?
-            .metadata_length() as u64;
-            let start = meta.size.saturating_sub(tail + metadata_len);
-            let bytes = self.storage.store.get_range(&path, start..meta.size - tail).await?;
-            let metadata = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(&bytes)?;
-            rows += metadata.file_metadata().num_rows() as u64;
+            rows += self.footer(&path).await?.file_metadata().num_rows() as u64;
         }
         Ok(rows)
+    }
+
+    /// The Arrow schema of `table`'s most recently committed file (the widest, since schemas
+    /// only grow), or `None` when the table has no file yet.
+    pub async fn latest_schema(&self, table: &str) -> Result<Option<arrow::datatypes::SchemaRef>, WarehouseError> {
+        let prefix = self.storage.path(&[table]);
+        let mut newest: Option<(chrono::DateTime<chrono::Utc>, Path)> = None;
+        let mut listing = self.storage.store.list(Some(&prefix));
+        while let Some(meta) = listing.try_next().await? {
+            if matches!(meta.location.filename().and_then(DataFile::parse), Some((_, false)))
+                && newest.as_ref().is_none_or(|(at, _)| meta.last_modified > *at)
+            {
+                newest = Some((meta.last_modified, meta.location));
+            }
+        }
+        let Some((_, path)) = newest else { return Ok(None) };
+        let metadata = self.footer(&path).await?;
+        let file = metadata.file_metadata();
+        let schema = parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())?;
+        Ok(Some(std::sync::Arc::new(schema)))
     }
 
     /// Reads every committed row of `table` (for tests and tools; loads each file whole).

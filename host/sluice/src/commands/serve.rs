@@ -61,11 +61,12 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     let log: Arc<dyn RecordLog> = stream_log.clone();
     let warehouse_url = config.warehouse.url(paths.data_dir())?;
     let warehouse = Warehouse::open(&warehouse_url, config.warehouse.config()?)?;
-    let stream = StreamCore::start(stream_log, warehouse, sources.clone(), config.stream.config()?);
+    let stream = StreamCore::start(stream_log, warehouse.clone(), sources.clone(), config.stream.config()?);
     if !config.catalog.trino_url.is_empty() {
         let settings = &config.catalog;
         let client = TrinoClient::new(&settings.trino_url, &settings.user);
-        let sync = CatalogSync::new(client, &settings.catalog, &settings.schema, &warehouse_url);
+        let sync =
+            CatalogSync::new(client, &settings.catalog, &settings.schema, &warehouse_url).with_warehouse(warehouse);
         let (table_sources, table_config, table_url) = (sources.clone(), config.clone(), warehouse_url.clone());
         let tables = move || catalog::tables(&table_sources, &table_config, &table_url);
         tokio::spawn(sync.run(tables, stream.commits(), Duration::from_secs(settings.rescan_secs.max(1))));
