@@ -256,3 +256,69 @@ fn the_embedded_default_lands_records_and_replays_dead_letters_after_a_fix() {
     assert_eq!(listed.trim(), "no dead letters for poison waiting for replay");
     assert_eq!(wait_rows(data.path(), "events", 2).len(), 2, "nothing landed twice");
 }
+
+#[test]
+fn the_simulator_generates_related_records_for_several_users_and_reports_them() {
+    let data = tempfile::tempdir().unwrap();
+    for (user, password) in [("north", "north-password"), ("south", "south-password")] {
+        assert!(admin(data.path(), &["users", "add", user, "--password-stdin"], Some(&format!("{password}\n"))).0);
+        for source in ["patients", "admissions", "lab_results"] {
+            assert!(admin(data.path(), &["grants", "add", user, source], None).0);
+        }
+    }
+    let mut command = sluice(data.path());
+    command.env("SLUICE__STREAM__ROLL_MS", "100").args(["serve", "--listen", "127.0.0.1:0"]);
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let server =
+        Server { url: first.trim().strip_prefix("sluice listening on ").unwrap().to_string(), child, _stdout: stdout };
+
+    let args = [
+        "simulate",
+        "--url",
+        &server.url,
+        "--user",
+        "north:north-password",
+        "--user",
+        "south:south-password",
+        "--count",
+        "900",
+        "--batch",
+        "50",
+        "--connections",
+        "3",
+        "--unauthorized-share",
+        "0.3",
+        "--seed",
+        "11",
+        "--json",
+    ];
+    let (ok, out, err) = admin(data.path(), &args, None);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["records"], 900, "{report}");
+    assert_eq!(report["accepted"], 900, "no malformed records were asked for: {report}");
+    assert_eq!(report["rejected"], 0);
+    assert_eq!(report["errors"], 0);
+    assert!(report["unauthorized"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["requests"].as_u64().unwrap(), 18 + report["unauthorized"].as_u64().unwrap());
+    for source in ["patients", "admissions", "lab_results"] {
+        assert_eq!(report["sources"][source]["accepted"], 300, "{report}");
+    }
+    let latency = &report["latency_ms"];
+    assert!(latency["p50"].as_f64().unwrap() <= latency["p99"].as_f64().unwrap());
+    assert!(latency["p99"].as_f64().unwrap() <= latency["max"].as_f64().unwrap());
+
+    // Admissions and lab results refer to generated patients and admissions.
+    let patients: std::collections::HashSet<String> = wait_rows(data.path(), "patients", 300).into_iter().collect();
+    let admissions = wait_rows(data.path(), "admissions", 300);
+    assert!(admissions.iter().all(|id| patients.contains(id)), "every admission's patient was generated");
+    let labs = wait_rows(data.path(), "lab_results", 300);
+    assert!(labs.iter().all(|id| patients.contains(id)), "every lab result's patient was generated");
+
+    // The audit log saw both users.
+    let (_, users, _) = admin(data.path(), &["users", "list", "--format", "json"], None);
+    assert!(users.contains("north") && users.contains("south"));
+}

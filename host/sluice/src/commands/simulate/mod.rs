@@ -34,6 +34,8 @@ enum Feed {
 
 struct Plan {
     feed: Feed,
+    /// Requests planned so far: requests rotate between the users.
+    planned: usize,
     rng: fastrand::Rng,
     batch: u64,
     unauthorized_share: f64,
@@ -56,8 +58,10 @@ impl Plan {
                 user: None,
             });
         }
+        self.planned += 1;
+        let user = Some(self.planned);
         match &mut self.feed {
-            Feed::Replayed(requests) => requests.next(),
+            Feed::Replayed(requests) => requests.next().map(|r| Request { user, ..r }),
             Feed::Generated { generator, sources, next_source, remaining } => {
                 let count = match remaining {
                     Some(0) => return None,
@@ -71,7 +75,7 @@ impl Plan {
                 *next_source += 1;
                 let records: Vec<serde_json::Value> = (0..count).map(|_| generator.record(&source)).collect();
                 let body = serde_json::to_string(&records).expect("records serialize");
-                Some(Request { source, content_type: "application/json", body, records: count, user: Some(0) })
+                Some(Request { source, content_type: "application/json", body, records: count, user })
             }
         }
     }
@@ -142,6 +146,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         args.users.iter().map(|u| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(u))).collect();
     let plan = Plan {
         feed,
+        planned: 0,
         rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
         batch: args.batch.max(1),
         unauthorized_share: args.unauthorized_share,
@@ -233,7 +238,8 @@ async fn drive(
                                 accepted: body["accepted"].as_u64().unwrap_or(0),
                                 rejected: body["rejected"].as_array().map_or(0, |r| r.len() as u64),
                             },
-                            401 | 403 if request.user.is_none() => Outcome::Unauthorized,
+                            // Refused, or rate-limited after repeated failures: either way not let in.
+                            401 | 403 | 429 if request.user.is_none() => Outcome::Unauthorized,
                             status => Outcome::Failed(format!(
                                 "HTTP {status}: {}",
                                 body["error"]["message"].as_str().unwrap_or("")
