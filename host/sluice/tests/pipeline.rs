@@ -53,11 +53,12 @@ struct Deployment {
     warehouse_url: String,
 }
 
+/// A deployment with the bundled plugins and the `poison` test plugin.
 fn deployment(tag: &str) -> Deployment {
-    deployment_with(tag, "")
+    deployment_with(tag, "", true)
 }
 
-fn deployment_with(tag: &str, extra_config: &str) -> Deployment {
+fn deployment_with(tag: &str, extra_config: &str, with_poison: bool) -> Deployment {
     let kafka = required_env("SLUICE_TEST_KAFKA");
     let hdfs = required_env("SLUICE_TEST_HDFS");
     let unique = format!("{tag}{}x{}", std::process::id(), Instant::now().elapsed().as_nanos() ^ now_us() as u128);
@@ -75,7 +76,9 @@ fn deployment_with(tag: &str, extra_config: &str) -> Deployment {
     .unwrap();
     let plugins = dir.path().join("data/plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(sluice_plugin_artifacts::testing::POISON, plugins.join("poison.wasm")).unwrap();
+    if with_poison {
+        std::fs::copy(sluice_plugin_artifacts::testing::POISON, plugins.join("poison.wasm")).unwrap();
+    }
     let deployment = Deployment { dir, config, warehouse_url };
     let mut add = deployment.sluice();
     add.args(["users", "add", "feeder", "--password-stdin"]).stdin(Stdio::piped());
@@ -625,6 +628,7 @@ fn the_seed_queries_in_trino_match_what_was_sent_and_accepted() {
     let deployment = deployment_with(
         "trino",
         &format!("[catalog]\ntrino_url = \"{trino}\"\nschema = \"{schema}\"\nrescan_secs = 2\n"),
+        false,
     );
     let server = deployment.start();
     let (patients, admissions, labs) = seed_records();
