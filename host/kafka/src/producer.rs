@@ -207,6 +207,7 @@ impl Writer {
     fn write(&mut self, group: &[Append]) -> Result<Vec<Vec<Position>>, String> {
         let timeout = self.config.append_timeout;
         let producer = self.producer()?;
+        let begun = std::time::Instant::now();
         producer.begin_transaction().map_err(|e| format!("cannot begin a Kafka transaction: {e}"))?;
         let mut deliveries = Vec::with_capacity(group.len());
         for append in group {
@@ -223,7 +224,21 @@ impl Writer {
             }
             deliveries.push(pending);
         }
+        let sent = std::time::Instant::now();
+        tracing::debug!(begin_and_send = ?begun.elapsed(), "records queued");
+        // commit_transaction flushes first, and rust-rdkafka's flush polls in steps of 100 ms,
+        // which made every append wait 100 ms. The producer's own polling thread serves the
+        // delivery reports as they come: wait for them here in small steps instead.
+        let deadline = sent + timeout;
+        while producer.in_flight_count() > 0 {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("Kafka did not acknowledge the records within {timeout:?}"));
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        tracing::debug!(flush = ?sent.elapsed(), "records acknowledged");
         producer.commit_transaction(timeout).map_err(|e| format!("Kafka did not commit the records: {e}"))?;
+        tracing::debug!(appends = group.len(), commit = ?sent.elapsed(), "transaction committed");
         deliveries
             .into_iter()
             .map(|pending| {

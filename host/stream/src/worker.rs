@@ -177,7 +177,7 @@ impl SourceStream {
             let slot = partition as usize;
             if self.segments[slot].as_ref().is_some_and(|s| !s.accepts(&outcome.tables)) {
                 // A new plugin version changed a table's schema: close the old file set first.
-                self.flush(consumer, partition).await?;
+                self.flush(consumer, vec![partition]).await?;
             }
             let segment = self.segments[slot].get_or_insert_with(|| OpenSegment::new(first));
             segment.push(last, outcome.tables);
@@ -274,43 +274,52 @@ impl SourceStream {
                 })
             })
             .collect();
-        for partition in due {
-            self.flush(consumer, partition).await?;
-        }
-        Ok(())
+        self.flush(consumer, due).await
     }
 
     async fn flush_all(&mut self, consumer: &mut dyn LogConsumer) -> Result<(), StreamError> {
-        for partition in 0..self.segments.len() as u32 {
-            self.flush(consumer, partition).await?;
-        }
-        Ok(())
+        self.flush(consumer, (0..self.segments.len() as u32).collect()).await
     }
 
-    /// Commits the partition's rows to the warehouse, then the consumer position.
-    async fn flush(&mut self, consumer: &mut dyn LogConsumer, partition: u32) -> Result<(), StreamError> {
-        let Some(segment) = self.segments[partition as usize].take() else { return Ok(()) };
-        let commit = segment.to_commit(&self.name, partition);
+    /// Commits the rows of `partitions` to the warehouse — the partitions concurrently — then
+    /// each one's consumer position.
+    async fn flush(&mut self, consumer: &mut dyn LogConsumer, partitions: Vec<u32>) -> Result<(), StreamError> {
+        let segments: Vec<(u32, OpenSegment)> =
+            partitions.into_iter().filter_map(|p| self.segments[p as usize].take().map(|s| (p, s))).collect();
+        if segments.is_empty() {
+            return Ok(());
+        }
         let cx = self.cx.clone();
         let started = Instant::now();
-        let files =
-            retry!(cx, "committing to the warehouse", cx.warehouse.commit(&commit), WarehouseError::is_transient)?;
-        let next = segment.last + 1;
-        retry!(cx, "committing the consumer position", consumer.commit(partition, next), log_transient)?;
-        tracing::debug!(source = %self.name, partition, first = segment.first, last = segment.last, rows = segment.rows, files = files.len(), elapsed = ?started.elapsed(), "committed");
-        metrics::counter!("sluice_rows_committed_total", "source" => self.name.clone()).increment(segment.rows as u64);
-        metrics::counter!("sluice_files_committed_total", "source" => self.name.clone()).increment(files.len() as u64);
-        self.publish(partition, next);
-        {
-            let mut schemas = cx.schemas.lock().await;
-            for (table, schema) in segment.schemas() {
-                schemas.insert(table, Some(schema));
+        let commits: Vec<_> = segments.iter().map(|(p, s)| s.to_commit(&self.name, *p)).collect();
+        let results = futures::future::join_all(commits.iter().map(|commit| {
+            let cx = &cx;
+            async move {
+                retry!(cx, "committing to the warehouse", cx.warehouse.commit(commit), WarehouseError::is_transient)
             }
-        }
-        for path in &files {
-            if let Some(directory) = cx.warehouse.partition_of(path) {
-                // Nobody listening (no catalog configured) is fine.
-                let _ = cx.commits.send(directory);
+        }))
+        .await;
+        for ((partition, segment), files) in segments.into_iter().zip(results) {
+            let files = files?;
+            let next = segment.last + 1;
+            retry!(cx, "committing the consumer position", consumer.commit(partition, next), log_transient)?;
+            tracing::debug!(source = %self.name, partition, first = segment.first, last = segment.last, rows = segment.rows, files = files.len(), elapsed = ?started.elapsed(), "committed");
+            metrics::counter!("sluice_rows_committed_total", "source" => self.name.clone())
+                .increment(segment.rows as u64);
+            metrics::counter!("sluice_files_committed_total", "source" => self.name.clone())
+                .increment(files.len() as u64);
+            self.publish(partition, next);
+            {
+                let mut schemas = cx.schemas.lock().await;
+                for (table, schema) in segment.schemas() {
+                    schemas.insert(table, Some(schema));
+                }
+            }
+            for path in &files {
+                if let Some(directory) = cx.warehouse.partition_of(path) {
+                    // Nobody listening (no catalog configured) is fine.
+                    let _ = cx.commits.send(directory);
+                }
             }
         }
         Ok(())

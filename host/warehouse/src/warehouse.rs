@@ -105,6 +105,23 @@ impl Warehouse {
     /// Writes `segment` as one commit: every file hidden first, then each renamed into place.
     /// Returns the committed paths. Retrying a failed commit of the same segment is safe.
     pub async fn commit(&self, segment: &Segment) -> Result<Vec<Path>, WarehouseError> {
+        // Concatenating, splitting by partition and encoding is CPU work: off the async threads.
+        let (warehouse, owned) = (self.clone(), segment.clone());
+        let pending = tokio::task::spawn_blocking(move || warehouse.encode_segment(&owned)).await.map_err(|e| {
+            WarehouseError::InvalidRows { table: String::new(), reason: format!("encoding failed: {e}") }
+        })??;
+        for file in &pending {
+            self.storage.store.put(&file.hidden, PutPayload::from_bytes(file.bytes.clone())).await?;
+        }
+        // The commit is decided by the first rename; recovery finishes it if we stop half-way.
+        for file in &pending {
+            self.storage.store.rename(&file.hidden, &file.committed).await?;
+        }
+        Ok(pending.into_iter().map(|f| f.committed).collect())
+    }
+
+    /// The files of one commit, encoded, with their hidden and committed paths.
+    fn encode_segment(&self, segment: &Segment) -> Result<Vec<PendingFile>, WarehouseError> {
         let mut parts = Vec::new();
         for (table, batches) in &segment.tables {
             let Some(first) = batches.first() else { continue };
@@ -136,14 +153,7 @@ impl Warehouse {
                 bytes,
             });
         }
-        for file in &pending {
-            self.storage.store.put(&file.hidden, PutPayload::from_bytes(file.bytes.clone())).await?;
-        }
-        // The commit is decided by the first rename; recovery finishes it if we stop half-way.
-        for file in &pending {
-            self.storage.store.rename(&file.hidden, &file.committed).await?;
-        }
-        Ok(pending.into_iter().map(|f| f.committed).collect())
+        Ok(pending)
     }
 
     /// Finds the committed position of every log partition of `source` from the file names,
