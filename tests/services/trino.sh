@@ -71,6 +71,8 @@ start() {
     fi
     fetch
     configure
+    # From the run directory: Trino writes var/log/http-request.log relative to where it starts.
+    cd "$run"
     SLUICE_METASTORE_DIR="file://$run/metastore" nohup "$java_home/bin/java" -Xmx2G -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -XX:ReservedCodeCacheSize=256M \
         -Djdk.attach.allowAttachSelf=true -XX:+EnableDynamicAgentLoading -Dfile.encoding=UTF-8 \
         --enable-native-access=ALL-UNNAMED -Dnode.data-dir="$run/data" -Dlog.output-file="$run/trino.log" \

@@ -1,7 +1,7 @@
 //! End to end: clients post lab results to `sluice serve` (a child process, release build under
 //! `cargo bench`), and the clock stops when every record is committed Parquet in the warehouse.
 //! Prints records/s end to end, the API's acceptance rate and latency percentiles, and the
-//! server's peak RSS.
+//! server's peak RSS, and writes them to `target/bench/pipeline.json` (`BENCH_OUT`).
 //!
 //! Run: `tests/bench/pipeline.sh` (= `cargo bench -p sluice --bench pipeline`). With
 //! `SLUICE_TEST_KAFKA` and `SLUICE_TEST_HDFS` set (tests/services/*.sh start them) it runs against
@@ -210,6 +210,26 @@ fn main() {
         landed_in.as_secs_f64(),
         total as f64 / landed_in.as_secs_f64()
     );
-    println!("  sluice peak RSS {:.0} MiB", peak_rss_mib(pid));
+    let rss = peak_rss_mib(pid);
+    println!("  sluice peak RSS {rss:.0} MiB");
     assert_eq!(rows, expected, "every record landed once");
+    let figures = serde_json::json!({
+        "mode": mode,
+        "records": total,
+        "batch": batch,
+        "connections": connections,
+        "accepted_records_per_s": total as f64 / accepted_in.as_secs_f64(),
+        "end_to_end_records_per_s": total as f64 / landed_in.as_secs_f64(),
+        "latency_ms": { "p50": percentile(&latencies, 0.5), "p90": percentile(&latencies, 0.9), "p99": percentile(&latencies, 0.99) },
+        "peak_rss_mib": rss,
+        "machine": format!("{} cores", std::thread::available_parallelism().map_or(0, |n| n.get())),
+    });
+    let default_out = if full { "pipeline.json" } else { "pipeline-smoke.json" };
+    let out = std::env::var("BENCH_OUT")
+        .unwrap_or_else(|_| format!("{}/../../target/bench/{default_out}", env!("CARGO_MANIFEST_DIR")));
+    if let Some(dir) = std::path::Path::new(&out).parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&figures).unwrap()).unwrap();
+    println!("  figures written to {out}");
 }
