@@ -11,15 +11,11 @@ use sluice_log::{BoxFuture, LogConsumer, LogError, StoredRecord};
 use crate::headers::stored_record;
 use crate::producer::KafkaLog;
 
-fn unavailable(error: impl std::fmt::Display) -> LogError {
-    LogError::Unavailable(error.to_string())
-}
-
 /// Runs blocking client work off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, LogError> + Send + 'static,
 ) -> Result<T, LogError> {
-    tokio::task::spawn_blocking(work).await.map_err(unavailable)?
+    tokio::task::spawn_blocking(work).await.map_err(LogError::unavailable)?
 }
 
 /// Reads one source's raw topic.
@@ -48,13 +44,13 @@ impl KafkaConsumer {
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
             .create()
-            .map_err(unavailable)?;
+            .map_err(LogError::unavailable)?;
         let consumer = Arc::new(consumer);
         let timeout = config.append_timeout;
         let partitions = {
             let (consumer, topic) = (consumer.clone(), topic.clone());
             blocking(move || {
-                let metadata = consumer.fetch_metadata(Some(&topic), timeout).map_err(unavailable)?;
+                let metadata = consumer.fetch_metadata(Some(&topic), timeout).map_err(LogError::unavailable)?;
                 let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
                 if count == 0 {
                     return Err(LogError::Unavailable(format!("topic {topic} has no partitions yet")));
@@ -77,8 +73,12 @@ impl LogConsumer for KafkaConsumer {
             let mut assignment = self.assignment.clone();
             let at = Offset::Offset(offset as i64);
             match assignment.find_partition(&self.topic, partition as i32) {
-                Some(_) => assignment.set_partition_offset(&self.topic, partition as i32, at).map_err(unavailable)?,
-                None => assignment.add_partition_offset(&self.topic, partition as i32, at).map_err(unavailable)?,
+                Some(_) => {
+                    assignment.set_partition_offset(&self.topic, partition as i32, at).map_err(LogError::unavailable)?
+                }
+                None => {
+                    assignment.add_partition_offset(&self.topic, partition as i32, at).map_err(LogError::unavailable)?
+                }
             }
             self.assignment = assignment;
             self.reassign = true;
@@ -91,7 +91,7 @@ impl LogConsumer for KafkaConsumer {
         let assignment = std::mem::take(&mut self.reassign).then(|| self.assignment.clone());
         Box::pin(blocking(move || {
             if let Some(assignment) = assignment {
-                consumer.assign(&assignment).map_err(unavailable)?;
+                consumer.assign(&assignment).map_err(LogError::unavailable)?;
             }
             let mut out = Vec::new();
             let mut timeout = wait;
@@ -101,7 +101,7 @@ impl LogConsumer for KafkaConsumer {
                     Some(Ok(message)) => out.push(stored_record(&message)?),
                     Some(Err(error)) => {
                         if out.is_empty() {
-                            return Err(unavailable(error));
+                            return Err(LogError::unavailable(error));
                         }
                         break;
                     }
@@ -116,8 +116,9 @@ impl LogConsumer for KafkaConsumer {
         let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
         Box::pin(blocking(move || {
             let mut list = TopicPartitionList::new();
-            list.add_partition_offset(&topic, partition as i32, Offset::Offset(next as i64)).map_err(unavailable)?;
-            consumer.commit(&list, CommitMode::Sync).map_err(unavailable)
+            list.add_partition_offset(&topic, partition as i32, Offset::Offset(next as i64))
+                .map_err(LogError::unavailable)?;
+            consumer.commit(&list, CommitMode::Sync).map_err(LogError::unavailable)
         }))
     }
 
@@ -129,7 +130,7 @@ impl LogConsumer for KafkaConsumer {
             for partition in 0..partitions {
                 list.add_partition(&topic, partition as i32);
             }
-            let committed = consumer.committed_offsets(list, timeout).map_err(unavailable)?;
+            let committed = consumer.committed_offsets(list, timeout).map_err(LogError::unavailable)?;
             Ok(committed
                 .elements()
                 .iter()

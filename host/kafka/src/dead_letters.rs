@@ -18,10 +18,6 @@ const PARTITION: &str = "sluice-dlq-partition";
 const OFFSET: &str = "sluice-dlq-offset";
 const FAILED_AT: &str = "sluice-dlq-failed-at-us";
 
-fn unavailable(error: impl std::fmt::Display) -> LogError {
-    LogError::Unavailable(error.to_string())
-}
-
 async fn ensure(log: &KafkaLog, source: &str) -> Result<String, LogError> {
     let topic = log.config().dead_letter_topic(source);
     log.topics.ensure(&topic, 1, log.config().replication).await?;
@@ -50,13 +46,13 @@ pub(crate) async fn append(log: &KafkaLog, source: &str, entries: Vec<DeadLetter
         if let Some(key) = &entry.record.record.key {
             message = message.key(key.as_str());
         }
-        deliveries.push(log.dead_letters.send_result(message).map_err(|(e, _)| unavailable(e))?);
+        deliveries.push(log.dead_letters.send_result(message).map_err(|(e, _)| LogError::unavailable(e))?);
     }
     for delivery in deliveries {
         match delivery.await {
             Ok(Ok(_)) => {}
-            Ok(Err((e, _))) => return Err(unavailable(e)),
-            Err(_) => return Err(unavailable("a delivery report was lost")),
+            Ok(Err((e, _))) => return Err(LogError::unavailable(e)),
+            Err(_) => return Err(LogError::unavailable("a delivery report was lost")),
         }
     }
     Ok(())
@@ -69,7 +65,7 @@ fn reader(log: &KafkaLog, source: &str) -> Result<BaseConsumer, LogError> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .create()
-        .map_err(unavailable)
+        .map_err(LogError::unavailable)
 }
 
 pub(crate) async fn read(
@@ -82,19 +78,19 @@ pub(crate) async fn read(
     let consumer = reader(log, source)?;
     let timeout = log.config().append_timeout;
     blocking(move || {
-        let (_, high) = consumer.fetch_watermarks(&topic, 0, timeout).map_err(unavailable)?;
+        let (_, high) = consumer.fetch_watermarks(&topic, 0, timeout).map_err(LogError::unavailable)?;
         let mut out = Vec::new();
         if from as i64 >= high || max == 0 {
             return Ok(out);
         }
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&topic, 0, Offset::Offset(from as i64)).map_err(unavailable)?;
-        consumer.assign(&list).map_err(unavailable)?;
+        list.add_partition_offset(&topic, 0, Offset::Offset(from as i64)).map_err(LogError::unavailable)?;
+        consumer.assign(&list).map_err(LogError::unavailable)?;
         while out.len() < max {
             let Some(message) = consumer.poll(timeout) else {
-                return Err(unavailable("timed out reading dead letters"));
+                return Err(LogError::unavailable("timed out reading dead letters"));
             };
-            let message = message.map_err(unavailable)?;
+            let message = message.map_err(LogError::unavailable)?;
             let at = || format!("{topic}/0/{}", message.offset());
             let number = |key: &str| -> Result<u64, LogError> {
                 header(&message, key)
@@ -127,7 +123,7 @@ pub(crate) async fn replay_cursor(log: &KafkaLog, source: &str) -> Result<u64, L
     blocking(move || {
         let mut list = TopicPartitionList::new();
         list.add_partition(&topic, 0);
-        let committed = consumer.committed_offsets(list, timeout).map_err(unavailable)?;
+        let committed = consumer.committed_offsets(list, timeout).map_err(LogError::unavailable)?;
         Ok(committed
             .elements()
             .first()
@@ -145,8 +141,8 @@ pub(crate) async fn set_replay_cursor(log: &KafkaLog, source: &str, next: u64) -
     let consumer = reader(log, source)?;
     blocking(move || {
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&topic, 0, Offset::Offset(next as i64)).map_err(unavailable)?;
-        consumer.commit(&list, CommitMode::Sync).map_err(unavailable)
+        list.add_partition_offset(&topic, 0, Offset::Offset(next as i64)).map_err(LogError::unavailable)?;
+        consumer.commit(&list, CommitMode::Sync).map_err(LogError::unavailable)
     })
     .await
 }

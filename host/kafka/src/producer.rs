@@ -33,20 +33,16 @@ pub struct KafkaLog {
     pub(crate) dead_letters: FutureProducer,
 }
 
-fn unavailable(error: impl std::fmt::Display) -> LogError {
-    LogError::Unavailable(error.to_string())
-}
-
 impl KafkaLog {
     /// Connects to the brokers of `config`. Fails when they do not answer within the append
     /// timeout, so that a wrong address is reported at start-up.
     pub async fn connect(config: KafkaConfig) -> Result<Self, LogError> {
         let topics = Arc::new(Topics::new(&config)?);
-        let probe: BaseProducer = config.client().create().map_err(unavailable)?;
+        let probe: BaseProducer = config.client().create().map_err(LogError::unavailable)?;
         let timeout = config.append_timeout;
         let probe = tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, timeout).map(|_| probe))
             .await
-            .map_err(unavailable)?
+            .map_err(LogError::unavailable)?
             .map_err(|e| LogError::Unavailable(format!("Kafka at {} does not answer: {e}", config.brokers)))?;
         let dead_letters: FutureProducer = config
             .client()
@@ -54,11 +50,14 @@ impl KafkaLog {
             .set("acks", "all")
             .set("message.timeout.ms", config.append_timeout.as_millis().to_string())
             .create()
-            .map_err(unavailable)?;
+            .map_err(LogError::unavailable)?;
         let ready = Arc::new(AtomicBool::new(true));
         let (appends, rx) = mpsc::channel();
         let writer = Writer { config: config.clone(), producer: None, probe, ready: ready.clone() };
-        thread::Builder::new().name("sluice-kafka".into()).spawn(move || writer.run(&rx)).map_err(unavailable)?;
+        thread::Builder::new()
+            .name("sluice-kafka".into())
+            .spawn(move || writer.run(&rx))
+            .map_err(LogError::unavailable)?;
         Ok(Self { config, topics, appends, ready, dead_letters })
     }
 
@@ -83,8 +82,8 @@ impl RecordLog for KafkaLog {
             self.topics.ensure(&topic, self.config.partitions, self.config.replication).await?;
             let (reply, wait) = oneshot::channel();
             let append = Append { topic, provenance: provenance.clone(), records, reply };
-            self.appends.send(append).map_err(|_| unavailable("the Kafka writer stopped"))?;
-            wait.await.map_err(|_| unavailable("the Kafka writer stopped"))?
+            self.appends.send(append).map_err(|_| LogError::unavailable("the Kafka writer stopped"))?;
+            wait.await.map_err(|_| LogError::unavailable("the Kafka writer stopped"))?
         })
     }
 

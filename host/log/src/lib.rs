@@ -35,6 +35,13 @@ pub enum LogError {
     Corrupt(String, String),
 }
 
+impl LogError {
+    /// `Unavailable` with `error`'s message: the log's backends map their failures with it.
+    pub fn unavailable(error: impl std::fmt::Display) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
 /// A durable, partitioned, append-only log with one stream per source.
 pub trait RecordLog: Send + Sync {
     /// Appends `records` of `source`, all with `provenance`, and resolves once they are durable.

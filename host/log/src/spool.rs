@@ -83,10 +83,6 @@ CREATE TABLE IF NOT EXISTS replay_cursors (
 ) WITHOUT ROWID;
 ";
 
-fn unavailable(error: impl std::fmt::Display) -> LogError {
-    LogError::Unavailable(error.to_string())
-}
-
 /// Runs blocking SQLite work off the async threads.
 async fn blocking<T: Send + 'static>(
     conn: &Arc<Mutex<Connection>>,
@@ -95,7 +91,7 @@ async fn blocking<T: Send + 'static>(
     let conn = conn.clone();
     tokio::task::spawn_blocking(move || work(&mut conn.lock().unwrap_or_else(|e| e.into_inner())))
         .await
-        .map_err(unavailable)?
+        .map_err(LogError::unavailable)?
 }
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -113,7 +109,7 @@ impl SqliteSpool {
         if let Some(dir) = config.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| LogError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
-        let conn = open(&config.path).map_err(unavailable)?;
+        let conn = open(&config.path).map_err(LogError::unavailable)?;
         let (tx, rx) = mpsc::channel::<Append>();
         let ready = Arc::new(AtomicBool::new(true));
         let (notify, appended) = watch::channel(0u64);
@@ -123,7 +119,7 @@ impl SqliteSpool {
             .name("sluice-spool".into())
             .spawn(move || writer.run(&rx))
             .map_err(|e| LogError::Unavailable(e.to_string()))?;
-        let side = Arc::new(Mutex::new(open(&config.path).map_err(unavailable)?));
+        let side = Arc::new(Mutex::new(open(&config.path).map_err(LogError::unavailable)?));
         Ok(Self { tx, ready, path: config.path, partitions, appended, side })
     }
 
@@ -151,16 +147,16 @@ fn read_records(
             "SELECT offset, key, content_type, payload, provenance FROM records
              WHERE source = ?1 AND partition = ?2 AND offset >= ?3 ORDER BY offset LIMIT ?4",
         )
-        .map_err(unavailable)?;
+        .map_err(LogError::unavailable)?;
     let rows = statement
         .query_map(params![source, partition, from as i64, max as i64], |r| {
             let provenance: String = r.get(4)?;
             Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, provenance))
         })
-        .map_err(unavailable)?;
+        .map_err(LogError::unavailable)?;
     let mut out = Vec::new();
     for row in rows {
-        let (offset, key, content_type, payload, provenance) = row.map_err(unavailable)?;
+        let (offset, key, content_type, payload, provenance) = row.map_err(LogError::unavailable)?;
         let position = Position { partition, offset: offset as u64 };
         let provenance: Provenance = serde_json::from_str(&provenance)
             .map_err(|e| LogError::Corrupt(format!("{source}/{partition}/{offset}"), e.to_string()))?;
@@ -196,7 +192,7 @@ impl RecordLog for SqliteSpool {
 impl StreamLog for SqliteSpool {
     fn consumer<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<Box<dyn LogConsumer>, LogError>> {
         Box::pin(async move {
-            let conn = open(&self.path).map_err(unavailable)?;
+            let conn = open(&self.path).map_err(LogError::unavailable)?;
             let consumer = SpoolConsumer {
                 conn: Arc::new(Mutex::new(conn)),
                 source: source.to_string(),
@@ -212,21 +208,21 @@ impl StreamLog for SqliteSpool {
     fn dead_letter<'a>(&'a self, source: &'a str, entries: Vec<DeadLetter>) -> BoxFuture<'a, Result<(), LogError>> {
         let source = source.to_string();
         Box::pin(blocking(&self.side, move |conn| {
-            let tx = conn.transaction().map_err(unavailable)?;
+            let tx = conn.transaction().map_err(LogError::unavailable)?;
             let next: i64 = tx
                 .query_row(
                     "SELECT COALESCE(MAX(sequence) + 1, 0) FROM dead_letters WHERE source = ?1",
                     [&source],
                     |r| r.get(0),
                 )
-                .map_err(unavailable)?;
+                .map_err(LogError::unavailable)?;
             {
                 let mut insert = tx
                     .prepare_cached(
                         "INSERT INTO dead_letters (source, sequence, key, content_type, payload, provenance, meta)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )
-                    .map_err(unavailable)?;
+                    .map_err(LogError::unavailable)?;
                 for (i, entry) in entries.iter().enumerate() {
                     let provenance = serde_json::to_string(&entry.record.provenance).expect("provenance serializes");
                     let meta = serde_json::to_string(&DeadLetterMeta::of(entry)).expect("metadata serializes");
@@ -241,10 +237,10 @@ impl StreamLog for SqliteSpool {
                             provenance,
                             meta
                         ])
-                        .map_err(unavailable)?;
+                        .map_err(LogError::unavailable)?;
                 }
             }
-            tx.commit().map_err(unavailable)
+            tx.commit().map_err(LogError::unavailable)
         }))
     }
 
@@ -261,7 +257,7 @@ impl StreamLog for SqliteSpool {
                     "SELECT sequence, key, content_type, payload, provenance, meta FROM dead_letters
                      WHERE source = ?1 AND sequence >= ?2 ORDER BY sequence LIMIT ?3",
                 )
-                .map_err(unavailable)?;
+                .map_err(LogError::unavailable)?;
             let rows = statement
                 .query_map(params![source, from as i64, max as i64], |r| {
                     Ok((
@@ -273,10 +269,10 @@ impl StreamLog for SqliteSpool {
                         r.get::<_, String>(5)?,
                     ))
                 })
-                .map_err(unavailable)?;
+                .map_err(LogError::unavailable)?;
             let mut out = Vec::new();
             for row in rows {
-                let (sequence, key, content_type, payload, provenance, meta) = row.map_err(unavailable)?;
+                let (sequence, key, content_type, payload, provenance, meta) = row.map_err(LogError::unavailable)?;
                 let at = || format!("{source} dead letter {sequence}");
                 let provenance: Provenance =
                     serde_json::from_str(&provenance).map_err(|e| LogError::Corrupt(at(), e.to_string()))?;
@@ -307,7 +303,7 @@ impl StreamLog for SqliteSpool {
             let next: Option<i64> = conn
                 .query_row("SELECT next FROM replay_cursors WHERE source = ?1", [&source], |r| r.get(0))
                 .optional()
-                .map_err(unavailable)?;
+                .map_err(LogError::unavailable)?;
             Ok(next.unwrap_or(0) as u64)
         }))
     }
@@ -321,7 +317,7 @@ impl StreamLog for SqliteSpool {
                 params![source, next as i64],
             )
             .map(|_| ())
-            .map_err(unavailable)
+            .map_err(LogError::unavailable)
         }))
     }
 }
@@ -404,7 +400,7 @@ impl LogConsumer for SpoolConsumer {
                 params![source, partition, next as i64],
             )
             .map(|_| ())
-            .map_err(unavailable)
+            .map_err(LogError::unavailable)
         }))
     }
 
@@ -413,11 +409,11 @@ impl LogConsumer for SpoolConsumer {
         Box::pin(blocking(&self.conn, move |conn| {
             let mut statement = conn
                 .prepare("SELECT partition, next FROM consumer_positions WHERE source = ?1 ORDER BY partition")
-                .map_err(unavailable)?;
+                .map_err(LogError::unavailable)?;
             let rows = statement
                 .query_map([&source], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)? as u64)))
-                .map_err(unavailable)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+                .map_err(LogError::unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(LogError::unavailable)
         }))
     }
 }

@@ -53,6 +53,28 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Posts `body` until it is accepted (503s are retried) and returns how long the accepted
+/// attempt took.
+fn post_until_accepted(client: &reqwest::blocking::Client, url: &str, auth: &str, body: &str) -> Duration {
+    loop {
+        let sent = Instant::now();
+        let response = client
+            .post(format!("{url}/v1/sources/lab_results/records"))
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let _ = response.bytes();
+        if status == 202 {
+            return sent.elapsed();
+        }
+        assert_eq!(status, 503, "unexpected status");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 struct Server(Child);
 
 impl Drop for Server {
@@ -118,22 +140,7 @@ fn main() {
     let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("bench:bench-password-1"));
 
     // One request first, so that topics and the transaction coordinator exist before the clock.
-    let client = reqwest::blocking::Client::new();
-    let warm = lab_results(u64::MAX - 1, 1);
-    loop {
-        let status = client
-            .post(format!("{url}/v1/sources/lab_results/records"))
-            .header("authorization", &auth)
-            .header("content-type", "application/json")
-            .body(warm.clone())
-            .send()
-            .unwrap()
-            .status();
-        if status.as_u16() == 202 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    post_until_accepted(&reqwest::blocking::Client::new(), &url, &auth, &lab_results(u64::MAX - 1, 1));
 
     println!("pipeline bench: {total} lab results, {batch} per request, {connections} connections, {mode}");
     let next = Arc::new(AtomicU64::new(0));
@@ -151,24 +158,7 @@ fn main() {
                         break;
                     }
                     let body = lab_results(first, batch.min(total - first));
-                    loop {
-                        let sent = Instant::now();
-                        let response = client
-                            .post(format!("{url}/v1/sources/lab_results/records"))
-                            .header("authorization", &auth)
-                            .header("content-type", "application/json")
-                            .body(body.clone())
-                            .send()
-                            .unwrap();
-                        let status = response.status().as_u16();
-                        let _ = response.bytes();
-                        if status == 202 {
-                            mine.push(sent.elapsed().as_micros() as u64);
-                            break;
-                        }
-                        assert_eq!(status, 503, "unexpected status");
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
+                    mine.push(post_until_accepted(&client, &url, &auth, &body).as_micros() as u64);
                 }
                 latencies.lock().unwrap().extend(mine);
             })

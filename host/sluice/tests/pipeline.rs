@@ -209,6 +209,18 @@ fn post(url: &str, source: &str, content_type: &str, body: impl Into<reqwest::bl
     }
 }
 
+/// Posts until the answer is 202 (a 503 is retried: the broker may still be electing the
+/// transaction coordinator on a fresh start) and returns the number accepted.
+fn post_until_accepted(url: &str, source: &str, content_type: &str, body: &[u8]) -> usize {
+    loop {
+        match post(url, source, content_type, body.to_vec()) {
+            Posted::Accepted(n) => return n,
+            Posted::Status(503, _) => std::thread::sleep(Duration::from_millis(500)),
+            other => panic!("{source}: {other:?}"),
+        }
+    }
+}
+
 fn column_i32(batches: &[RecordBatch], name: &str) -> Vec<i32> {
     batches.iter().flat_map(|b| b.column_by_name(name).unwrap().as_primitive::<Int32Type>().values().to_vec()).collect()
 }
@@ -326,14 +338,7 @@ fn records_posted_to_the_api_land_on_hdfs_with_every_value_and_type() {
     for (source, content_type, file) in inputs {
         let body = std::fs::read(repo().join("tests/data").join(file)).unwrap();
         let (table, expected) = expected_rows(source, content_type, &body);
-        let accepted = loop {
-            match post(&server.url, source, content_type, body.clone()) {
-                Posted::Accepted(n) => break n,
-                // The broker may still be electing the transaction coordinator on a fresh start.
-                Posted::Status(503, _) => std::thread::sleep(Duration::from_millis(500)),
-                other => panic!("{source}: {other:?}"),
-            }
-        };
+        let accepted = post_until_accepted(&server.url, source, content_type, &body);
         assert_eq!(accepted, expected.len(), "{source}: the API accepted what the plugin accepts");
         let batches = deployment.wait_rows(&table.name, expected.len(), Duration::from_secs(120));
         let schema = sluice_stream::table_schema(&table);
@@ -359,13 +364,7 @@ fn a_poison_record_goes_to_the_dead_letter_topic_alone() {
     let deployment = deployment("poison");
     let server = deployment.start();
     let body = "\"good-1\"\n\"POISON\"\n\"good-2\"\n\"good-3\"\n";
-    let accepted = loop {
-        match post(&server.url, "poison", "application/json", body) {
-            Posted::Accepted(n) => break n,
-            Posted::Status(503, _) => std::thread::sleep(Duration::from_millis(500)),
-            other => panic!("{other:?}"),
-        }
-    };
+    let accepted = post_until_accepted(&server.url, "poison", "application/json", body.as_bytes());
     assert_eq!(accepted, 4);
     let batches = deployment.wait_rows("events", 3, Duration::from_secs(120));
     let values: Vec<String> = display_rows(&batches, 1);

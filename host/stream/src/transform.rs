@@ -18,7 +18,8 @@ pub struct Outcome {
     pub retried_batches: usize,
 }
 
-fn now_us() -> i64 {
+/// Now, in microseconds since 1970-01-01 UTC.
+pub(crate) fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 

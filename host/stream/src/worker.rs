@@ -162,7 +162,8 @@ impl SourceStream {
             by_partition.entry(record.position.partition).or_default().push(record);
         }
         for (partition, records) in by_partition {
-            let mut outcome = self.transform(records.clone()).await?;
+            let records: Arc<[StoredRecord]> = records.into();
+            let mut outcome = self.transform(&records).await?;
             self.gate_schemas(&records, &mut outcome).await?;
             let first = records[0].position.offset;
             let last = records[records.len() - 1].position.offset;
@@ -231,9 +232,7 @@ impl SourceStream {
                     reason: reason.clone(),
                     field: None,
                     plugin: plugin.clone().unwrap_or_default(),
-                    failed_at_us: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_micros() as i64),
+                    failed_at_us: crate::transform::now_us(),
                 });
             }
             outcome.tables.clear();
@@ -241,7 +240,7 @@ impl SourceStream {
         Ok(())
     }
 
-    async fn transform(&self, records: Vec<StoredRecord>) -> Result<Outcome, StreamError> {
+    async fn transform(&self, records: &Arc<[StoredRecord]>) -> Result<Outcome, StreamError> {
         let mut attempt = 0;
         loop {
             if let Some(source) = self.cx.sources.get(&self.name) {
