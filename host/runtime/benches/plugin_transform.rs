@@ -3,10 +3,11 @@
 //!
 //! Run: `cargo bench -p sluice-runtime --bench plugin_transform` (or `tests/bench/plugin.sh`).
 //! Environment: `BENCH_RECORDS` (default 100000), `BENCH_BATCH` (payloads per call, default
-//! 4096), `BENCH_RUNS` (repetitions, the median is reported; default 7), `BENCH_OUT` (JSON file,
+//! 4096), `BENCH_RUNS` (repetitions, native and Wasm alternating; medians are reported, and the ratio is
+//! the median of the per-run ratios; default 11), `BENCH_OUT` (JSON file,
 //! default `target/bench/plugin.json`).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sluice_plugin_sdk::{OwnedBatch, Plugin as NativePlugin, Records, Settings};
 use sluice_runtime::{BatchBuilder, BundledPlugin, PluginEngine, PluginRegistry, Source};
@@ -99,21 +100,36 @@ fn lab_result(rng: &mut Rng) -> String {
     )
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
-/// Runs `f` `runs` times and returns the median duration.
-fn measure(runs: usize, mut f: impl FnMut() -> usize, expected_rows: usize) -> Duration {
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
+/// Times `native` and `wasm` alternately, `runs` times each, so that both see the same machine
+/// load (this machine is shared); returns the median seconds of each and the median of the
+/// per-run time ratios.
+fn measure_pair(
+    runs: usize,
+    expected_rows: usize,
+    mut native: impl FnMut() -> usize,
+    mut wasm: impl FnMut() -> usize,
+) -> (f64, f64, f64) {
+    let time = |f: &mut dyn FnMut() -> usize| {
         let start = Instant::now();
         let rows = f();
-        times.push(start.elapsed());
+        let seconds = start.elapsed().as_secs_f64();
         assert_eq!(rows, expected_rows, "every record becomes a row");
+        seconds
+    };
+    let (mut native_times, mut wasm_times, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let native_time = time(&mut native);
+        let wasm_time = time(&mut wasm);
+        ratios.push(wasm_time / native_time);
+        native_times.push(native_time);
+        wasm_times.push(wasm_time);
     }
-    median(times)
+    (median(native_times), median(wasm_times), median(ratios))
 }
 
 fn native<P: NativePlugin>() -> P {
@@ -126,7 +142,7 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let records = env_number("BENCH_RECORDS", if full { 100_000 } else { 2_000 });
     let batch_size = env_number("BENCH_BATCH", 4096);
-    let runs = env_number("BENCH_RUNS", if full { 7 } else { 1 });
+    let runs = env_number("BENCH_RUNS", if full { 11 } else { 1 });
     let default_out = if full { "plugin.json" } else { "plugin-smoke.json" };
     let out_path = std::env::var("BENCH_OUT")
         .unwrap_or_else(|_| format!("{}/../../target/bench/{default_out}", env!("CARGO_MANIFEST_DIR")));
@@ -189,15 +205,14 @@ fn main() {
         transform_native(&native_batches[0]);
         source.transform(&host_batches[0]).unwrap();
 
-        let native_time = measure(runs, || native_batches.iter().map(&transform_native).sum(), records);
-        let wasm_time = measure(
+        let (native_time, wasm_time, ratio) = measure_pair(
             runs,
-            || host_batches.iter().map(|b| source.transform(b).unwrap().output.tables[0].len()).sum(),
             records,
+            || native_batches.iter().map(&transform_native).sum(),
+            || host_batches.iter().map(|b| source.transform(b).unwrap().output.tables[0].len()).sum(),
         );
-        let native_rate = records as f64 / native_time.as_secs_f64();
-        let wasm_rate = records as f64 / wasm_time.as_secs_f64();
-        let ratio = wasm_time.as_secs_f64() / native_time.as_secs_f64();
+        let native_rate = records as f64 / native_time;
+        let wasm_rate = records as f64 / wasm_time;
         println!("{name:<12} {native_rate:>14.0} {wasm_rate:>14.0} {ratio:>7.2}x {:>10}", bytes / records);
         results.push(serde_json::json!({
             "plugin": name,
@@ -206,7 +221,7 @@ fn main() {
             "runs": runs,
             "native_records_per_s": native_rate.round(),
             "wasm_records_per_s": wasm_rate.round(),
-            "wasm_to_native_time_ratio": (ratio * 1000.0).round() / 1000.0,
+            "wasm_to_native_time_ratio_median": (ratio * 1000.0).round() / 1000.0,
             "bytes_per_record": bytes / records,
         }));
     }

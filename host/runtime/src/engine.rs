@@ -12,6 +12,10 @@ use crate::config::{EPOCH_TICK, SandboxConfig};
 use crate::error::LoadError;
 use crate::sandbox::{self, SandboxState};
 
+/// Set this environment variable to any value to name compiled plugin code in `perf` profiles
+/// (wasmtime's perf map, `/tmp/perf-<pid>.map`). A diagnostic aid: see docs/performance.md.
+pub const PERFMAP_ENV: &str = "SLUICE_PLUGIN_PERFMAP";
+
 /// Everything plugins share: one engine, one linker, the limits, the compiled-code cache.
 ///
 /// Cheap to clone. A background thread advances the engine's epoch every 10 ms so that call
@@ -38,6 +42,10 @@ impl PluginEngine {
         wasm_config.wasm_component_model(true);
         wasm_config.epoch_interruption(true);
         wasm_config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if std::env::var_os(PERFMAP_ENV).is_some() {
+            // Names compiled plugin functions in `perf report` (writes /tmp/perf-<pid>.map).
+            wasm_config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&wasm_config).map_err(|e| internal("engine", e))?;
         let mut linker = Linker::new(&engine);
         sandbox::link(&mut linker).map_err(|e| internal("linker", e))?;

@@ -27,7 +27,7 @@ mod source_table;
 
 pub use batch::{Batch, BatchBuilder};
 pub use config::SandboxConfig;
-pub use engine::PluginEngine;
+pub use engine::{PERFMAP_ENV, PluginEngine};
 pub use error::{CallError, LoadError};
 pub use manifest::{ColumnSchema, ColumnType, Manifest, SettingSchema, TableSchema};
 pub use output::{Cell, ColumnData, ColumnValues, Origin, Rejection, SplitRecords, TableRows, Transformed};

@@ -8,8 +8,17 @@ use crate::schema::ColumnType;
 
 /// Whether a text value means "no value": empty, blank, or `Unknown` in any case.
 pub fn is_unknown(text: &str) -> bool {
-    let text = text.trim();
+    let text = trim(text);
     text.is_empty() || text.eq_ignore_ascii_case("unknown")
+}
+
+/// `str::trim`, skipped when the text plainly has nothing to trim (the usual case), which keeps
+/// it off the hot path of every value.
+fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
 }
 
 /// Converts `raw` to a value of `column_type`; `Ok(Value::Null)` for absent or unknown values.
@@ -19,7 +28,7 @@ pub fn convert<'a>(raw: &'a Raw<'_>, column_type: ColumnType) -> Result<Value<'a
         Raw::Missing | Raw::Null => return Ok(Value::Null),
         Raw::Nested => return Err("must be a single value, not an object or array"),
         Raw::Str(text) if is_unknown(text) => return Ok(Value::Null),
-        Raw::Str(text) => Some(text.trim()),
+        Raw::Str(text) => Some(trim(text)),
         _ => None,
     };
     match (column_type, raw, text) {
@@ -77,7 +86,10 @@ fn parse_bool(text: &str) -> Option<bool> {
 /// 1970-01-01 00:00:00, wall clock:
 /// `YYYY-MM-DD[ T]HH:MM[:SS[.f…]]`, `YYYY-MM-DD`, `M/D/YYYY[ H:MM[:SS]]`.
 pub fn parse_timestamp(text: &str) -> Result<i64, &'static str> {
-    let text = text.trim();
+    let text = trim(text);
+    if let Some(micros) = fixed_layout_timestamp(text.as_bytes()) {
+        return Ok(micros);
+    }
     let (date_part, time_part) = match text.find([' ', 'T']) {
         Some(at) => (&text[..at], Some(text[at + 1..].trim())),
         None => (text, None),
@@ -88,6 +100,60 @@ pub fn parse_timestamp(text: &str) -> Result<i64, &'static str> {
         Some(time) => parse_time(time)?,
     };
     Ok(NaiveDateTime::new(date, time).and_utc().timestamp_micros())
+}
+
+/// The common layout `YYYY-MM-DD HH:MM:SS[.fff…]` (space or `T`, up to 9 fraction digits), read
+/// by position without allocating; `None` for anything else (including impossible values), which
+/// the general parser then handles and explains.
+fn fixed_layout_timestamp(text: &[u8]) -> Option<i64> {
+    if text.len() < 19 || text[4] != b'-' || text[7] != b'-' || !matches!(text[10], b' ' | b'T') {
+        return None;
+    }
+    if text[13] != b':' || text[16] != b':' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        text[range].iter().try_fold(0u32, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0')))
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let micros = match &text[19..] {
+        [] => 0,
+        [b'.', fraction @ ..] if (1..=9).contains(&fraction.len()) && fraction.iter().all(u8::is_ascii_digit) => {
+            // The first six digits, right-padded with zeros: microseconds.
+            fraction.iter().chain(std::iter::repeat(&b'0')).take(6).fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0'))
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let days = days_from_civil(year as i64, month, day);
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(seconds * 1_000_000 + i64::from(micros))
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// Parses `YYYY-MM-DD` or `M/D/YYYY` (a time part, if any, must be midnight-free of meaning
@@ -169,6 +235,36 @@ mod tests {
         assert_eq!(parse_timestamp("2012-06-26T08:05"), Ok(ts(2012, 6, 26, 8, 5, 0, 0)));
         assert_eq!(parse_timestamp("1/2/2003 4:05:06"), Ok(ts(2003, 1, 2, 4, 5, 6, 0)));
         assert_eq!(parse_timestamp("1960-02-29"), Ok(ts(1960, 2, 29, 0, 0, 0, 0)));
+    }
+
+    #[test]
+    fn the_fixed_layout_fast_path_agrees_with_the_general_parser() {
+        // Every month end, leap years, the epoch, before it, and fractions of every length.
+        let mut checked = 0;
+        for year in [1600, 1899, 1900, 1960, 1969, 1970, 1999, 2000, 2024, 2100, 9999] {
+            for month in 1..=12 {
+                for day in [1, 28, 29, 30, 31] {
+                    for (clock, micros) in [("00:00:00", 0), ("23:59:59.999999", 999_999), ("12:34:56.7", 700_000)] {
+                        let text = format!("{year:04}-{month:02}-{day:02} {clock}");
+                        let expected = NaiveDate::from_ymd_opt(year, month, day)
+                            .and_then(|d| {
+                                let (h, m, s) =
+                                    (clock[0..2].parse().ok()?, clock[3..5].parse().ok()?, clock[6..8].parse().ok()?);
+                                d.and_hms_micro_opt(h, m, s, micros)
+                            })
+                            .map(|t| t.and_utc().timestamp_micros());
+                        assert_eq!(fixed_layout_timestamp(text.as_bytes()), expected, "{text}");
+                        assert_eq!(parse_timestamp(&text).ok(), expected, "{text}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 11 * 12 * 5 * 3);
+        assert_eq!(fixed_layout_timestamp(b"2000-01-01 00:00:00.1234567890"), None);
+        assert_eq!(fixed_layout_timestamp(b"2000-01-01 00:00:00.12a"), None);
+        assert_eq!(fixed_layout_timestamp(b"2000-01-01 24:00:00"), None);
+        assert_eq!(parse_timestamp("2000-01-01T08:05:00.123456789"), Ok(ts(2000, 1, 1, 8, 5, 0, 123_456)));
     }
 
     #[test]
