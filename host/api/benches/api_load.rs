@@ -1,13 +1,22 @@
 //! Drives the API over loopback with HTTP Basic auth on, and prints requests/s, records/s and
-//! latency percentiles for single-record and batched posts.
+//! latency percentiles for single-record and batched posts, at fixed offered rates and at
+//! saturation.
+//!
+//! At a fixed rate the load is open: request `i` is due at `start + i / rate` whether or not
+//! earlier ones have answered, and its latency counts from when it was due, so a stalled server
+//! cannot hide its queue (no coordinated omission). At saturation each connection sends its next
+//! request as soon as the previous one answers.
 //!
 //! Run: `cargo bench -p sluice-api --bench api_load` (or `tests/bench/api.sh`). Environment:
-//! `BENCH_SECONDS` per scenario (default 10), `BENCH_CONNECTIONS` (default 32), `BENCH_BATCH`
-//! records per batched request (default 100), `BENCH_OUT` (default `target/bench/api.json`).
-//! Without `--bench` (as under `cargo test --all-targets`) it runs a one-second smoke pass.
+//! `BENCH_SECONDS` per scenario (default 10), `BENCH_RATES` offered requests/s (default
+//! `1000,5000,20000`), `BENCH_REPEATS` (runs per scenario, medians reported; default 3),
+//! `BENCH_CONNECTIONS` (most requests in flight; default 64), `BENCH_BATCH` records per batched
+//! request (default 100), `BENCH_OUT` (default `target/bench/api.json`). Without `--bench` (as
+//! under `cargo test --all-targets`) it runs a one-second smoke pass.
 //!
-//! The server runs in this process on its own 2-thread runtime with the real plugins, auth store
-//! and SQLite spool (fsync per group commit) in a temporary directory.
+//! The server runs in this process on its own 2-thread runtime with the real plugins and auth
+//! store, appending to the SQLite spool (fsync per group commit) in a temporary directory, or to
+//! Kafka when `SLUICE_TEST_KAFKA` names a broker (`BENCH_KAFKA=1 tests/bench/api.sh` starts one).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,7 +26,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use sluice_api::{ApiLimits, ApiState, SourceTable};
 use sluice_auth::{AuthPolicy, AuthStore};
-use sluice_log::{SpoolConfig, SqliteSpool};
+use sluice_kafka::{KafkaConfig, KafkaLog};
+use sluice_log::{RecordLog, SpoolConfig, SqliteSpool};
 use sluice_runtime::{BundledPlugin, PluginEngine, PluginRegistry};
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -34,9 +44,80 @@ fn lab_result(i: u64) -> String {
     )
 }
 
-struct Scenario {
-    name: &'static str,
-    records_per_request: u64,
+/// Where and how the load is sent.
+struct Target {
+    url: String,
+    authorization: String,
+    connections: usize,
+}
+
+/// The figures of one run of one scenario.
+struct Run {
+    requests_per_s: f64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+    errors: u64,
+}
+
+impl Target {
+    /// Sends `body` for `duration`, at `rate` requests/s (open load) or as fast as answers come
+    /// back (`None`), with at most `connections` requests in flight. Answers that arrive after
+    /// `duration` still count: their requests were sent within it.
+    async fn run(&self, body: &str, rate: Option<u64>, duration: Duration) -> Run {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(self.connections).build().unwrap();
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(self.connections));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut outcomes = Vec::new();
+        let started = Instant::now();
+        let deadline = started + duration;
+        let mut sent = 0u64;
+        while Instant::now() < deadline {
+            // When the next request is due: on the rate's schedule, or at once.
+            let scheduled = match rate {
+                Some(rate) => {
+                    let due = started + Duration::from_secs_f64(sent as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                    due
+                }
+                None => Instant::now(),
+            };
+            let permit = in_flight.clone().acquire_owned().await.unwrap();
+            let request = client
+                .post(&self.url)
+                .header("authorization", &self.authorization)
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            tasks.spawn(async move {
+                let accepted = match request.send().await {
+                    Ok(response) => response.status().as_u16() == 202 && response.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                drop(permit);
+                // Latency counts from when the request was due, not from when it left.
+                (accepted, scheduled.elapsed().as_micros() as u64)
+            });
+            sent += 1;
+            while let Some(done) = tasks.try_join_next() {
+                outcomes.push(done.unwrap());
+            }
+        }
+        outcomes.extend(tasks.join_all().await);
+        let elapsed = started.elapsed();
+        let errors = outcomes.iter().filter(|(accepted, _)| !accepted).count() as u64;
+        let mut latencies: Vec<u64> =
+            outcomes.iter().filter(|(accepted, _)| *accepted).map(|(_, latency)| *latency).collect();
+        latencies.sort_unstable();
+        Run {
+            requests_per_s: latencies.len() as f64 / elapsed.as_secs_f64(),
+            p50: percentile(&latencies, 0.5),
+            p90: percentile(&latencies, 0.9),
+            p99: percentile(&latencies, 0.99),
+            max: percentile(&latencies, 1.0),
+            errors,
+        }
+    }
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -50,9 +131,16 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let seconds = env_number("BENCH_SECONDS", if full { 10 } else { 1 });
-    let connections = env_number("BENCH_CONNECTIONS", if full { 32 } else { 4 });
+    let connections = env_number("BENCH_CONNECTIONS", if full { 64 } else { 4 });
     let batch = env_number("BENCH_BATCH", 100);
-    let default_out = if full { "api.json" } else { "api-smoke.json" };
+    let repeats = env_number("BENCH_REPEATS", if full { 3 } else { 1 }).max(1);
+    let rates: Vec<u64> = match std::env::var("BENCH_RATES") {
+        Ok(list) => list.split(',').filter_map(|r| r.trim().parse().ok()).collect(),
+        Err(_) if full => vec![1_000, 5_000, 20_000],
+        Err(_) => vec![200],
+    };
+    let kafka = if std::env::var_os("SLUICE_TEST_KAFKA").is_some() { "-kafka" } else { "" };
+    let default_out = if full { format!("api{kafka}.json") } else { format!("api{kafka}-smoke.json") };
     let out_path = std::env::var("BENCH_OUT")
         .unwrap_or_else(|_| format!("{}/../../target/bench/{default_out}", env!("CARGO_MANIFEST_DIR")));
 
@@ -67,10 +155,23 @@ fn main() {
     let auth = Arc::new(AuthStore::open(&dir.path().join("auth.db"), AuthPolicy::default()).unwrap());
     auth.add_user("lab", "bench-password").unwrap();
     auth.grant("lab", "lab_results").unwrap();
-    let spool = Arc::new(SqliteSpool::open(SpoolConfig::new(dir.path().join("spool.db"))).unwrap());
-    let state = ApiState::new(sources, auth, spool, ApiLimits::default());
-
     let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (log, log_name): (Arc<dyn RecordLog>, String) = match std::env::var("SLUICE_TEST_KAFKA") {
+        Ok(brokers) => {
+            let unique = format!("apibench{}", std::process::id());
+            let mut config = KafkaConfig::new(&brokers);
+            config.topic_prefix = format!("{unique}.");
+            config.transactional_id = unique.clone();
+            config.group_prefix = unique;
+            (Arc::new(server_runtime.block_on(KafkaLog::connect(config)).unwrap()), format!("Kafka {brokers}"))
+        }
+        Err(_) => (
+            Arc::new(SqliteSpool::open(SpoolConfig::new(dir.path().join("spool.db"))).unwrap()),
+            "SQLite spool (fsync)".into(),
+        ),
+    };
+    let state = ApiState::new(sources, auth, log, ApiLimits::default());
+
     let listener = server_runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
     server_runtime.spawn(sluice_api::serve(listener, state, std::future::pending()));
@@ -78,86 +179,62 @@ fn main() {
     let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let authorization = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("lab:bench-password"));
     let url = format!("http://{address}/v1/sources/lab_results/records");
-    let scenarios =
-        [Scenario { name: "single", records_per_request: 1 }, Scenario { name: "batched", records_per_request: batch }];
-    println!(
-        "api load: {connections} connections, {seconds} s per scenario, Basic auth, SQLite spool (fsync), loopback"
-    );
-    println!(
-        "{:<9} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "scenario", "req/s", "records/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"
-    );
-    let mut results = Vec::new();
-    for scenario in &scenarios {
-        let body = if scenario.records_per_request == 1 {
-            lab_result(1)
-        } else {
-            let items: Vec<String> = (0..scenario.records_per_request).map(lab_result).collect();
+    let target = Target { url, authorization, connections: connections as usize };
+    let bodies = [
+        ("single", 1, lab_result(1)),
+        ("batched", batch, {
+            let items: Vec<String> = (0..batch).map(lab_result).collect();
             format!("[{}]", items.join(","))
-        };
-        let (latencies, errors, elapsed) = client_runtime.block_on(async {
-            let client = reqwest::Client::builder().pool_max_idle_per_host(connections as usize).build().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(seconds);
-            let started = Instant::now();
-            let mut tasks = Vec::new();
-            for _ in 0..connections {
-                let (client, url, authorization, body) =
-                    (client.clone(), url.clone(), authorization.clone(), body.clone());
-                tasks.push(tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    let mut errors = 0u64;
-                    while Instant::now() < deadline {
-                        let sent = Instant::now();
-                        let response = client
-                            .post(&url)
-                            .header("authorization", &authorization)
-                            .header("content-type", "application/json")
-                            .body(body.clone())
-                            .send()
-                            .await;
-                        match response {
-                            Ok(r) if r.status().as_u16() == 202 => {
-                                let _ = r.bytes().await;
-                                latencies.push(sent.elapsed().as_micros() as u64);
-                            }
-                            _ => errors += 1,
-                        }
-                    }
-                    (latencies, errors)
-                }));
-            }
-            let mut all = Vec::new();
-            let mut errors = 0;
-            for task in tasks {
-                let (l, e) = task.await.unwrap();
-                all.extend(l);
-                errors += e;
-            }
-            (all, errors, started.elapsed())
-        });
-        let mut sorted = latencies;
-        sorted.sort_unstable();
-        let requests = sorted.len() as f64 / elapsed.as_secs_f64();
-        let records = requests * scenario.records_per_request as f64;
-        let (p50, p90, p99, max) =
-            (percentile(&sorted, 0.5), percentile(&sorted, 0.9), percentile(&sorted, 0.99), percentile(&sorted, 1.0));
-        println!(
-            "{:<9} {requests:>10.0} {records:>12.0} {p50:>9.2} {p90:>9.2} {p99:>9.2} {max:>9.2} {errors:>7}",
-            scenario.name
-        );
-        results.push(serde_json::json!({
-            "scenario": scenario.name,
-            "records_per_request": scenario.records_per_request,
-            "connections": connections,
-            "seconds": seconds,
-            "requests_per_s": requests.round(),
-            "records_per_s": records.round(),
-            "latency_ms": { "p50": p50, "p90": p90, "p99": p99, "max": max },
-            "errors": errors,
-        }));
+        }),
+    ];
+    let mut loads: Vec<Option<u64>> = rates.iter().copied().map(Some).collect();
+    loads.push(None);
+    println!(
+        "api load: {seconds} s per scenario, median of {repeats}, at most {connections} connections, Basic auth, \
+         {log_name}, loopback, client in the same process"
+    );
+    println!(
+        "{:<9} {:>10} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "scenario", "offered/s", "req/s", "records/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"
+    );
+    // Warm up (connections, plugin instances, the credential cache) before anything is measured.
+    client_runtime.block_on(target.run(&bodies[0].2, None, Duration::from_secs(1)));
+    let mut results = Vec::new();
+    for (name, records_per_request, body) in &bodies {
+        for &rate in &loads {
+            let runs: Vec<Run> = (0..repeats)
+                .map(|_| client_runtime.block_on(target.run(body, rate, Duration::from_secs(seconds))))
+                .collect();
+            let pick = |f: fn(&Run) -> f64| {
+                let mut values: Vec<f64> = runs.iter().map(f).collect();
+                values.sort_by(f64::total_cmp);
+                values[values.len() / 2]
+            };
+            let requests = pick(|r| r.requests_per_s);
+            let records = requests * *records_per_request as f64;
+            let (p50, p90, p99, max) = (pick(|r| r.p50), pick(|r| r.p90), pick(|r| r.p99), pick(|r| r.max));
+            let errors: u64 = runs.iter().map(|r| r.errors).sum();
+            let offered = rate.map_or("saturate".to_string(), |r| r.to_string());
+            println!(
+                "{name:<9} {offered:>10} {requests:>10.0} {records:>12.0} {p50:>9.2} {p90:>9.2} {p99:>9.2} {max:>9.2} {errors:>7}"
+            );
+            results.push(serde_json::json!({
+                "scenario": name,
+                "records_per_request": records_per_request,
+                "offered_requests_per_s": rate,
+                "connections": connections,
+                "seconds": seconds,
+                "repeats": repeats,
+                "requests_per_s": requests.round(),
+                "records_per_s": records.round(),
+                "latency_ms": { "p50": p50, "p90": p90, "p99": p99, "max": max },
+                "errors": errors,
+            }));
+        }
     }
     let report = serde_json::json!({
         "bench": "api_load",
+        "log": log_name,
         "machine": { "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
         "results": results,
     });
