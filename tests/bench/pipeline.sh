@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: clients -> API -> log -> stream -> committed Parquet. Starts Kafka and HDFS
-# (tests/services) and runs against them; BENCH_EMBEDDED=1 uses the embedded spool and a local
-# warehouse instead. Prints records/s end to end, API latency percentiles and peak RSS.
+# End-to-end benchmark: `sluice simulate` -> API -> Kafka -> plugins -> Parquet on HDFS -> Trino,
+# for BENCH_SECONDS (default 60) per run, median of BENCH_REPEATS (default 3). Starts Kafka, HDFS
+# and Trino (tests/services); BENCH_EMBEDDED=1 uses the embedded spool and a local warehouse
+# instead. Prints records/s accepted and end to end, API latency, acceptance -> visible in Trino,
+# sluice's peak RSS and the CPU split; writes target/bench/pipeline.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rustup target add wasm32-wasip2 >/dev/null
 if [ -z "${BENCH_EMBEDDED:-}" ]; then
     tests/services/kafka.sh start
     tests/services/hdfs.sh start
+    tests/services/trino.sh start
     export SLUICE_TEST_KAFKA="127.0.0.1:${SLUICE_KAFKA_PORT:-19092}"
     export SLUICE_TEST_HDFS="hdfs://127.0.0.1:${SLUICE_HDFS_PORT:-19000}"
+    export SLUICE_TEST_TRINO="http://127.0.0.1:${SLUICE_TRINO_PORT:-19080}"
+else
+    unset SLUICE_TEST_KAFKA SLUICE_TEST_HDFS SLUICE_TEST_TRINO
 fi
 exec cargo bench -p sluice --bench pipeline "$@"

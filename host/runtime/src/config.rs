@@ -18,6 +18,9 @@ pub struct SandboxConfig {
     pub max_wasm_bytes: u64,
     /// Idle instances kept per source for reuse (default 4).
     pub max_idle_instances: usize,
+    /// An instance whose linear memory grew past this (one huge batch) is dropped after its
+    /// call instead of being kept idle: Wasm memory never shrinks (default 32 MiB).
+    pub max_idle_memory_bytes: usize,
 }
 
 impl Default for SandboxConfig {
@@ -28,6 +31,7 @@ impl Default for SandboxConfig {
             max_output_bytes: 128 << 20,
             max_wasm_bytes: 64 << 20,
             max_idle_instances: 4,
+            max_idle_memory_bytes: 32 << 20,
         }
     }
 }

@@ -201,6 +201,11 @@ impl Instance {
         &self.digest
     }
 
+    /// Linear memory the instance has grown to, in bytes.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.store.data().memory_bytes()
+    }
+
     /// Runs `f` under the call deadline and classifies its failure.
     fn call<R>(
         &mut self,

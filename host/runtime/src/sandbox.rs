@@ -76,7 +76,7 @@ impl SandboxState {
         Self {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryCap { max_bytes: max_memory_bytes, refused: false },
+            limiter: MemoryCap { max_bytes: max_memory_bytes, current_bytes: 0, refused: false },
             output,
         }
     }
@@ -84,6 +84,11 @@ impl SandboxState {
     /// The limiter to install with `Store::limiter`.
     pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         &mut self.limiter
+    }
+
+    /// Linear memory the instance has grown to, in bytes (Wasm memory never shrinks).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.limiter.current_bytes
     }
 
     /// Whether a memory growth was refused since the store was created.
@@ -118,13 +123,16 @@ pub(crate) fn link(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
 /// reported as a memory limit rather than a generic trap.
 struct MemoryCap {
     max_bytes: usize,
+    current_bytes: usize,
     refused: bool,
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let allowed = desired <= self.max_bytes;
-        if !allowed {
+        if allowed {
+            self.current_bytes = desired;
+        } else {
             self.refused = true;
         }
         Ok(allowed)

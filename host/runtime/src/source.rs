@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::batch::Batch;
+use crate::config::SandboxConfig;
 use crate::error::{CallError, LoadError};
 use crate::output::{SplitRecords, Transformed};
 use crate::plugin::{Instance, Plugin};
@@ -118,7 +119,7 @@ impl Source {
             None => plugin.instantiate(&self.settings)?,
         };
         let output = call(&mut instance, &plugin)?;
-        self.put_idle(instance, plugin.engine().config().max_idle_instances);
+        self.put_idle(instance, plugin.engine().config());
         Ok(Handled { plugin, output })
     }
 
@@ -129,9 +130,12 @@ impl Source {
         idle.pop()
     }
 
-    fn put_idle(&self, instance: Instance, max: usize) {
+    fn put_idle(&self, instance: Instance, config: &SandboxConfig) {
+        if instance.memory_bytes() > config.max_idle_memory_bytes {
+            return;
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < max {
+        if idle.len() < config.max_idle_instances {
             idle.push(instance);
         }
     }

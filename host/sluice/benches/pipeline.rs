@@ -1,47 +1,78 @@
-//! End to end: clients post lab results to `sluice serve` (a child process, release build under
-//! `cargo bench`), and the clock stops when every record is committed Parquet in the warehouse.
-//! Prints records/s end to end, the API's acceptance rate and latency percentiles, and the
-//! server's peak RSS, and writes them to `target/bench/pipeline.json` (`BENCH_OUT`).
+//! End to end: `sluice simulate` posts generated patients, admissions and lab results to
+//! `sluice serve` (both child processes, release builds under `cargo bench`) for a fixed time,
+//! and the bench measures what the pipeline sustains:
 //!
-//! Run: `tests/bench/pipeline.sh` (= `cargo bench -p sluice --bench pipeline`). With
-//! `SLUICE_TEST_KAFKA` and `SLUICE_TEST_HDFS` set (tests/services/*.sh start them) it runs against
-//! Kafka and HDFS, otherwise against the embedded spool and a local warehouse. Environment:
-//! `BENCH_RECORDS` (default 500000), `BENCH_BATCH` records per request (default 1000),
-//! `BENCH_CONNECTIONS` (default 8). Without `--bench` (under `cargo test --all-targets`) it runs
-//! a small smoke pass.
+//! - records/s accepted by the API during the load, and records/s end to end (until every
+//!   accepted record is committed Parquet in the warehouse);
+//! - time from acceptance to being visible in Trino: once a second a probe lab result with a
+//!   unique patient id is posted, and Trino is queried once a second until each probe shows up
+//!   (p50, p99; known to within about a second);
+//! - sluice's peak RSS, and the CPU time of sluice, the simulator, Kafka, HDFS and Trino during
+//!   the load (from /proc, as a share of the machine's cores).
+//!
+//! Each figure is the median of `BENCH_REPEATS` runs (default 3), each with its own topics,
+//! warehouse directory and Trino schema. Prints a table and writes `target/bench/pipeline.json`
+//! (`BENCH_OUT`).
+//!
+//! Run: `tests/bench/pipeline.sh` (= `cargo bench -p sluice --bench pipeline` with Kafka, HDFS and
+//! Trino started by tests/services/*.sh). With `SLUICE_TEST_KAFKA` and `SLUICE_TEST_HDFS` set it
+//! runs against them, otherwise against the embedded spool and a local warehouse;
+//! `SLUICE_TEST_TRINO` adds the catalog and the visibility probes. Environment: `BENCH_SECONDS`
+//! of load (default 60), `BENCH_BATCH` records per request (default 1000), `BENCH_CONNECTIONS`
+//! (default 8), `BENCH_ROLL_MS` (the stream's roll interval; default 5000), `BENCH_REPEATS`.
+//! Without `--bench` (under `cargo test --all-targets`) it runs a short smoke pass.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use serde_json::{Value, json};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn lab_results(first: u64, count: u64) -> String {
-    let records: Vec<String> = (first..first + count)
-        .map(|i| {
-            format!(
-                r#"{{"PatientID":"{:08X}-C9D0-4D09-8464-49BF0B982F0F","AdmissionID":{},"LabName":"CBC: HEMOGLOBIN","LabValue":{}.{},"LabUnits":"gm/dl","LabDateTime":"1992-07-01 01:36:17.910"}}"#,
-                i % 5000,
-                1 + i % 7,
-                10 + i % 9,
-                i % 10
-            )
-        })
-        .collect();
-    format!("[{}]", records.join(","))
+/// What the bench was told.
+struct Settings {
+    seconds: u64,
+    batch: u64,
+    connections: u64,
+    roll_ms: u64,
+    kafka_hdfs: Option<(String, String)>,
+    trino: Option<String>,
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
+/// A child process killed when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+}
+
+/// CPU seconds (user + system) a process has used so far, 0 when it is gone.
+fn cpu_seconds(pid: u32) -> f64 {
+    cpu_seconds_if_running(pid).unwrap_or(0.0)
+}
+
+/// CPU seconds (user + system) of a running process; `None` once it has exited.
+fn cpu_seconds_if_running(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    if stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
+        return None;
+    }
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Some((ticks(11) + ticks(12)) / 100.0)
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
@@ -53,13 +84,49 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Posts `body` until it is accepted (503s are retried) and returns how long the accepted
-/// attempt took.
-fn post_until_accepted(client: &reqwest::blocking::Client, url: &str, auth: &str, body: &str) -> Duration {
+/// The service processes started by tests/services/*.sh, by name.
+fn service_pids() -> BTreeMap<&'static str, Vec<u32>> {
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache"));
+    let run = std::env::var("SLUICE_SERVICES_DIR").map(PathBuf::from).unwrap_or_else(|_| cache.join("sluice/run"));
+    let read = |path: PathBuf| std::fs::read_to_string(path).ok().and_then(|p| p.trim().parse::<u32>().ok());
+    let port = |name: &str, default: u16| std::env::var(name).ok().unwrap_or_else(|| default.to_string());
+    let kafka = run.join(format!("kafka-{}", port("SLUICE_KAFKA_PORT", 19092)));
+    let hdfs = run.join(format!("hdfs-{}", port("SLUICE_HDFS_PORT", 19000)));
+    let trino = run.join(format!("trino-{}", port("SLUICE_TRINO_PORT", 19080)));
+    let mut pids = BTreeMap::new();
+    pids.insert("kafka", read(kafka.join("kafka.pid")).into_iter().collect());
+    pids.insert(
+        "hdfs",
+        [read(hdfs.join("namenode.pid")), read(hdfs.join("datanode.pid"))].into_iter().flatten().collect(),
+    );
+    pids.insert("trino", read(trino.join("trino.pid")).into_iter().collect());
+    pids
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    (!sorted.is_empty()).then(|| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize])
+}
+
+/// One probe: a lab result only the bench sends, and when it was accepted.
+struct Probe {
+    patient: String,
+    accepted: Instant,
+    visible: Option<Instant>,
+}
+
+fn probe_body(patient: &str) -> String {
+    format!(
+        r#"{{"PatientID":"{patient}","AdmissionID":1,"LabName":"PROBE","LabValue":1.0,"LabUnits":"none","LabDateTime":"2020-01-01 00:00:00"}}"#
+    )
+}
+
+/// Posts one body until it is accepted (503s are retried).
+fn post_until_accepted(client: &reqwest::blocking::Client, url: &str, source: &str, auth: &str, body: &str) {
     loop {
-        let sent = Instant::now();
         let response = client
-            .post(format!("{url}/v1/sources/lab_results/records"))
+            .post(format!("{url}/v1/sources/{source}/records"))
             .header("authorization", auth)
             .header("content-type", "application/json")
             .body(body.to_string())
@@ -68,46 +135,36 @@ fn post_until_accepted(client: &reqwest::blocking::Client, url: &str, auth: &str
         let status = response.status().as_u16();
         let _ = response.bytes();
         if status == 202 {
-            return sent.elapsed();
+            return;
         }
         assert_eq!(status, 503, "unexpected status");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let total = env_number("BENCH_RECORDS", if full { 500_000 } else { 5_000 });
-    let batch = env_number("BENCH_BATCH", 1000).max(1);
-    let connections = env_number("BENCH_CONNECTIONS", if full { 8 } else { 2 });
+/// One run: a fresh deployment, the load, the drain. Returns its figures.
+fn run_once(settings: &Settings, run: usize) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let unique = format!(
-        "bench{}x{}",
+        "bench{}x{}x{run}",
         std::process::id(),
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
     );
-    let services = std::env::var("SLUICE_TEST_KAFKA").ok().zip(std::env::var("SLUICE_TEST_HDFS").ok());
-    let (mode, config) = match &services {
-        Some((kafka, hdfs)) => (
-            format!("Kafka {kafka} + HDFS {hdfs}"),
-            format!(
+    let mut config = format!("[stream]\nroll_ms = {}\n", settings.roll_ms);
+    let warehouse_url = match &settings.kafka_hdfs {
+        Some((kafka, hdfs)) => {
+            config.push_str(&format!(
                 "[log]\nkind = \"kafka\"\n[log.kafka]\nbrokers = \"{kafka}\"\ntopic_prefix = \"{unique}.\"\n\
-                 transactional_id = \"{unique}\"\ngroup_prefix = \"{unique}\"\n[warehouse]\nurl = \"{hdfs}/bench/{unique}\"\n\
-                 [stream]\nroll_ms = 1000\n"
-            ),
-        ),
-        None => ("embedded spool + local warehouse".to_string(), "[stream]\nroll_ms = 1000\n".to_string()),
+                 transactional_id = \"{unique}\"\ngroup_prefix = \"{unique}\"\n[warehouse]\nurl = \"{hdfs}/bench/{unique}\"\n"
+            ));
+            format!("{hdfs}/bench/{unique}")
+        }
+        None => format!("file://{}", data.join("warehouse").display()),
     };
+    if let Some(trino) = &settings.trino {
+        config.push_str(&format!("[catalog]\ntrino_url = \"{trino}\"\nschema = \"{unique}\"\nrescan_secs = 2\n"));
+    }
     let config_path = dir.path().join("sluice.toml");
     std::fs::write(&config_path, config).unwrap();
     let sluice = |args: &[&str]| {
@@ -117,17 +174,22 @@ fn main() {
             .arg(&data)
             .args(args)
             .env("SLUICE_CONFIG", &config_path)
-            .env_remove("SLUICE_PLUGINS_DIR");
+            .env_remove("SLUICE_PLUGINS_DIR")
+            .env_remove("RUST_LOG");
         command
     };
+    let password = "bench-password-1";
     let mut add = sluice(&["users", "add", "bench", "--password-stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    add.stdin.take().unwrap().write_all(b"bench-password-1\n").unwrap();
+    add.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
     assert!(add.wait().unwrap().success());
-    assert!(sluice(&["grants", "add", "bench", "lab_results"]).stdout(Stdio::null()).status().unwrap().success());
+    let sources = ["patients", "admissions", "lab_results"];
+    for source in sources {
+        assert!(sluice(&["grants", "add", "bench", source]).stdout(Stdio::null()).status().unwrap().success());
+    }
 
     let mut child = sluice(&["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -136,90 +198,252 @@ fn main() {
     std::thread::spawn(move || for _ in stdout.lines() {});
     let url = banner.trim().strip_prefix("sluice listening on ").expect("banner").to_string();
     let pid = child.id();
-    let _server = Server(child);
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("bench:bench-password-1"));
+    let _server = ChildGuard(child);
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("bench:{password}")));
 
-    // One request first, so that topics and the transaction coordinator exist before the clock.
-    post_until_accepted(&reqwest::blocking::Client::new(), &url, &auth, &lab_results(u64::MAX - 1, 1));
-
-    println!("pipeline bench: {total} lab results, {batch} per request, {connections} connections, {mode}");
-    let next = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let started = Instant::now();
-    let threads: Vec<_> = (0..connections)
-        .map(|_| {
-            let (next, latencies, url, auth) = (next.clone(), latencies.clone(), url.clone(), auth.clone());
-            std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::new();
-                let mut mine = Vec::new();
-                loop {
-                    let first = next.fetch_add(batch, Ordering::SeqCst);
-                    if first >= total {
-                        break;
-                    }
-                    let body = lab_results(first, batch.min(total - first));
-                    mine.push(post_until_accepted(&client, &url, &auth, &body).as_micros() as u64);
-                }
-                latencies.lock().unwrap().extend(mine);
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().unwrap();
-    }
-    let accepted_in = started.elapsed();
-
-    let warehouse_url = match &services {
-        Some((_, hdfs)) => format!("{hdfs}/bench/{unique}"),
-        None => format!("file://{}", data.join("warehouse").display()),
-    };
-    let warehouse = sluice_warehouse::Warehouse::open(&warehouse_url, Default::default()).unwrap();
+    // One probe first, so that topics, the transaction coordinator and the Trino tables exist
+    // before the clock starts.
+    let client = reqwest::blocking::Client::new();
+    let warm_up = format!("PROBE-{unique}-WARM");
+    post_until_accepted(&client, &url, "lab_results", &auth, &probe_body(&warm_up));
+    let trino =
+        settings.trino.as_ref().map(|t| sluice_catalog::TrinoClient::new(t, "bench").with_schema("hive", &unique));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let expected = total + 1;
+    let visible_probes = |like: &str| -> Vec<String> {
+        let Some(trino) = &trino else { return Vec::new() };
+        let sql = format!("select patientid from lab_results where patientid like '{like}%'");
+        runtime
+            .block_on(trino.execute(&sql))
+            .map(|rows| rows.iter().filter_map(|r| r[0].as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    if trino.is_some() {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !visible_probes(&warm_up).contains(&warm_up) {
+            assert!(Instant::now() < deadline, "the warm-up probe never became visible in Trino");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    let services = service_pids();
+    let cpu_of = |pids: &[u32]| pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>();
+    let cpu_before: BTreeMap<&str, f64> = services.iter().map(|(name, pids)| (*name, cpu_of(pids))).collect();
+    let sluice_cpu_before = cpu_seconds(pid);
+
+    let started = Instant::now();
+    let simulator = sluice(&[
+        "simulate",
+        "--url",
+        &url,
+        "--user",
+        &format!("bench:{password}"),
+        "--duration",
+        &format!("{}s", settings.seconds),
+        "--connections",
+        &settings.connections.to_string(),
+        "--batch",
+        &settings.batch.to_string(),
+        "--seed",
+        "1",
+        "--json",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let simulator_pid = simulator.id();
+
+    // Probes: one a second while the load runs.
+    let probes = Arc::new(Mutex::new(Vec::<Probe>::new()));
+    let loading = Arc::new(AtomicBool::new(true));
+    let prober = {
+        let (probes, loading, url, auth, unique) =
+            (probes.clone(), loading.clone(), url.clone(), auth.clone(), unique.clone());
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            let mut n = 0;
+            while loading.load(Ordering::SeqCst) {
+                let patient = format!("PROBE-{unique}-{n:05}");
+                post_until_accepted(&client, &url, "lab_results", &auth, &probe_body(&patient));
+                probes.lock().unwrap().push(Probe { patient, accepted: Instant::now(), visible: None });
+                n += 1;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    // Trino is asked, one query at a time, which probes it sees.
+    let look = || {
+        let seen = visible_probes(&format!("PROBE-{unique}-0"));
+        let now = Instant::now();
+        let mut probes = probes.lock().unwrap();
+        for probe in probes.iter_mut().filter(|p| p.visible.is_none() && seen.contains(&p.patient)) {
+            probe.visible = Some(now);
+        }
+        probes.iter().all(|p| p.visible.is_some())
+    };
+    let mut simulator = ChildGuard(simulator);
+    let simulator_cpu = Arc::new(Mutex::new(0.0));
+    let watcher = {
+        let simulator_cpu = simulator_cpu.clone();
+        std::thread::spawn(move || {
+            // The simulator's CPU, sampled until it exits (a finished process's /proc is gone).
+            while let Some(now) = cpu_seconds_if_running(simulator_pid) {
+                *simulator_cpu.lock().unwrap() = now;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    // Once a second, so that Trino's share of the CPU stays small; visibility is therefore
+    // known to within about a second.
+    while simulator.0.try_wait().unwrap().is_none() {
+        if trino.is_some() {
+            look();
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    let sluice_cpu = cpu_seconds(pid) - sluice_cpu_before;
+    let cpu_after: BTreeMap<&str, f64> = services.iter().map(|(name, pids)| (*name, cpu_of(pids))).collect();
+    loading.store(false, Ordering::SeqCst);
+    prober.join().unwrap();
+    watcher.join().unwrap();
+    let mut output = String::new();
+    std::io::Read::read_to_string(simulator.0.stdout.as_mut().unwrap(), &mut output).unwrap();
+    let report: Value = serde_json::from_str(&output).unwrap_or_else(|e| panic!("simulator report {output:?}: {e}"));
+    let accepted = report["accepted"].as_u64().unwrap();
+
+    // The drain: until every accepted record (and every probe) is committed Parquet.
+    let probe_count = probes.lock().unwrap().len() as u64;
+    let expected = accepted + probe_count + 1;
+    let warehouse = sluice_warehouse::Warehouse::open(&warehouse_url, Default::default()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(600);
     let rows = loop {
-        let rows = runtime.block_on(warehouse.row_count("lab_results")).unwrap();
+        let rows: u64 = sources.iter().map(|t| runtime.block_on(warehouse.row_count(t)).unwrap_or(0)).sum();
         if rows >= expected || Instant::now() > deadline {
             break rows;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let landed_in = started.elapsed();
-    let mut latencies = latencies.lock().unwrap().clone();
-    latencies.sort_unstable();
-    println!(
-        "  accepted by the API: {:.0} records/s ({:.0} requests/s), p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
-        total as f64 / accepted_in.as_secs_f64(),
-        latencies.len() as f64 / accepted_in.as_secs_f64(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.9),
-        percentile(&latencies, 0.99)
-    );
-    println!(
-        "  committed to Parquet: {rows} rows in {:.2} s = {:.0} records/s end to end",
-        landed_in.as_secs_f64(),
-        total as f64 / landed_in.as_secs_f64()
-    );
+    let landed_in = started.elapsed().as_secs_f64();
+    assert_eq!(rows, expected, "every accepted record landed once");
+    if trino.is_some() {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !look() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
     let rss = peak_rss_mib(pid);
-    println!("  sluice peak RSS {rss:.0} MiB");
-    assert_eq!(rows, expected, "every record landed once");
-    let figures = serde_json::json!({
-        "mode": mode,
-        "records": total,
-        "batch": batch,
-        "connections": connections,
-        "accepted_records_per_s": total as f64 / accepted_in.as_secs_f64(),
-        "end_to_end_records_per_s": total as f64 / landed_in.as_secs_f64(),
-        "latency_ms": { "p50": percentile(&latencies, 0.5), "p90": percentile(&latencies, 0.9), "p99": percentile(&latencies, 0.99) },
+
+    let mut visibility: Vec<f64> =
+        probes.lock().unwrap().iter().filter_map(|p| p.visible.map(|v| (v - p.accepted).as_secs_f64())).collect();
+    visibility.sort_by(f64::total_cmp);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let share = |seconds: f64| seconds / (load_seconds * cores);
+    let mut cpu = serde_json::Map::new();
+    cpu.insert("sluice".into(), json!(share(sluice_cpu)));
+    cpu.insert("simulator".into(), json!(share(*simulator_cpu.lock().unwrap())));
+    for (name, before) in &cpu_before {
+        cpu.insert((*name).into(), json!(share(cpu_after[name] - before)));
+    }
+    json!({
+        "accepted_records": accepted,
+        "load_seconds": load_seconds,
+        "accepted_records_per_s": accepted as f64 / load_seconds,
+        "end_to_end_records_per_s": accepted as f64 / landed_in,
+        "drain_seconds": landed_in - load_seconds,
+        "api_latency_ms": report["latency_ms"],
+        "visible_in_trino_s": { "p50": percentile(&visibility, 0.5), "p99": percentile(&visibility, 0.99), "probes": probe_count, "seen": visibility.len() },
         "peak_rss_mib": rss,
-        "machine": format!("{} cores", std::thread::available_parallelism().map_or(0, |n| n.get())),
+        "cpu_share_of_machine": cpu,
+    })
+}
+
+fn median_of(runs: &[Value], pointer: &str) -> Value {
+    let mut values: Vec<f64> = runs.iter().filter_map(|r| r.pointer(pointer).and_then(Value::as_f64)).collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).map_or(Value::Null, |v| json!(v))
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let settings = Settings {
+        seconds: env_number("BENCH_SECONDS", if full { 60 } else { 2 }),
+        batch: env_number("BENCH_BATCH", if full { 1000 } else { 100 }).max(1),
+        connections: env_number("BENCH_CONNECTIONS", if full { 8 } else { 2 }),
+        roll_ms: env_number("BENCH_ROLL_MS", if full { 5000 } else { 500 }),
+        kafka_hdfs: std::env::var("SLUICE_TEST_KAFKA").ok().zip(std::env::var("SLUICE_TEST_HDFS").ok()),
+        trino: std::env::var("SLUICE_TEST_TRINO").ok(),
+    };
+    let repeats = env_number("BENCH_REPEATS", if full { 3 } else { 1 }).max(1) as usize;
+    let mode = match (&settings.kafka_hdfs, &settings.trino) {
+        (Some((kafka, hdfs)), Some(trino)) => format!("Kafka {kafka} + HDFS {hdfs} + Trino {trino}"),
+        (Some((kafka, hdfs)), None) => format!("Kafka {kafka} + HDFS {hdfs}"),
+        (None, _) => "embedded spool + local warehouse".to_string(),
+    };
+    println!(
+        "pipeline bench: simulator for {} s, {} records per request, {} connections, roll every {} ms, {mode}, median of {repeats}",
+        settings.seconds, settings.batch, settings.connections, settings.roll_ms
+    );
+    let runs: Vec<Value> = (0..repeats)
+        .map(|run| {
+            let figures = run_once(&settings, run);
+            println!("  run {}: {figures}", run + 1);
+            figures
+        })
+        .collect();
+    let median = |pointer: &str| median_of(&runs, pointer);
+    let cpu: serde_json::Map<String, Value> = runs[0]["cpu_share_of_machine"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|name| (name.clone(), median(&format!("/cpu_share_of_machine/{name}"))))
+        .collect();
+    let summary = json!({
+        "accepted_records_per_s": median("/accepted_records_per_s"),
+        "end_to_end_records_per_s": median("/end_to_end_records_per_s"),
+        "api_latency_ms": { "p50": median("/api_latency_ms/p50"), "p99": median("/api_latency_ms/p99") },
+        "visible_in_trino_s": { "p50": median("/visible_in_trino_s/p50"), "p99": median("/visible_in_trino_s/p99") },
+        "peak_rss_mib": median("/peak_rss_mib"),
+        "cpu_share_of_machine": cpu,
+    });
+    let show = |v: &Value| v.as_f64().map_or("-".to_string(), |f| format!("{f:.2}"));
+    println!("  accepted by the API        {} records/s", show(&summary["accepted_records_per_s"]));
+    println!("  committed Parquet (e2e)    {} records/s", show(&summary["end_to_end_records_per_s"]));
+    println!(
+        "  API latency per request    p50 {} ms, p99 {} ms",
+        show(&summary["api_latency_ms"]["p50"]),
+        show(&summary["api_latency_ms"]["p99"])
+    );
+    println!(
+        "  accepted -> visible (Trino) p50 {} s, p99 {} s",
+        show(&summary["visible_in_trino_s"]["p50"]),
+        show(&summary["visible_in_trino_s"]["p99"])
+    );
+    println!("  sluice peak RSS            {} MiB", show(&summary["peak_rss_mib"]));
+    let split: Vec<String> =
+        cpu.iter().map(|(name, share)| format!("{name} {:.0}%", share.as_f64().unwrap_or(0.0) * 100.0)).collect();
+    println!("  CPU (share of the machine) {}", split.join(", "));
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string())
+    });
+    let report = json!({
+        "bench": "pipeline",
+        "mode": mode,
+        "seconds": settings.seconds,
+        "batch": settings.batch,
+        "connections": settings.connections,
+        "roll_ms": settings.roll_ms,
+        "repeats": repeats,
+        "machine": { "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()), "cpu_model": cpu_model },
+        "median": summary,
+        "runs": runs,
     });
     let default_out = if full { "pipeline.json" } else { "pipeline-smoke.json" };
     let out = std::env::var("BENCH_OUT")
         .unwrap_or_else(|_| format!("{}/../../target/bench/{default_out}", env!("CARGO_MANIFEST_DIR")));
-    if let Some(dir) = std::path::Path::new(&out).parent() {
+    if let Some(dir) = Path::new(&out).parent() {
         std::fs::create_dir_all(dir).unwrap();
     }
-    std::fs::write(&out, serde_json::to_string_pretty(&figures).unwrap()).unwrap();
+    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
     println!("  figures written to {out}");
 }

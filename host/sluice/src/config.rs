@@ -341,6 +341,8 @@ pub struct StreamSettings {
     pub roll_mib: usize,
     /// ... or when the oldest row has waited this long, milliseconds.
     pub roll_ms: u64,
+    /// Most memory (MiB) the open files of all sources hold together before they are committed.
+    pub memory_mib: usize,
 }
 
 impl Default for StreamSettings {
@@ -351,6 +353,7 @@ impl Default for StreamSettings {
             roll_records: d.roll_records,
             roll_mib: d.roll_bytes >> 20,
             roll_ms: d.roll_interval.as_millis() as u64,
+            memory_mib: d.memory_budget >> 20,
         }
     }
 }
@@ -365,6 +368,7 @@ impl StreamSettings {
             roll_records: self.roll_records.max(1),
             roll_bytes: (self.roll_mib << 20).max(1),
             roll_interval: Duration::from_millis(self.roll_ms),
+            memory_budget: (self.memory_mib << 20).max(1),
         })
     }
 }

@@ -46,6 +46,10 @@ pub struct StreamConfig {
     pub roll_bytes: usize,
     /// ... or once the oldest row waited this long (also when no more records arrive).
     pub roll_interval: Duration,
+    /// Most Arrow memory the open files of all sources may hold together; past it, each source
+    /// commits what it holds, so that memory stays bounded however many sources and partitions
+    /// there are.
+    pub memory_budget: usize,
 }
 
 impl Default for StreamConfig {
@@ -55,6 +59,7 @@ impl Default for StreamConfig {
             roll_records: 1_000_000,
             roll_bytes: 64 << 20,
             roll_interval: Duration::from_secs(30),
+            memory_budget: 32 << 20,
         }
     }
 }
@@ -82,6 +87,7 @@ impl StreamCore {
             positions: positions_tx,
             commits: commits.clone(),
             schemas: Arc::default(),
+            held: Arc::default(),
         };
         let supervisor = tokio::spawn(supervise(cx));
         Self { stop, positions, commits, supervisor }

@@ -40,6 +40,8 @@ pub(crate) struct Context {
     pub commits: tokio::sync::broadcast::Sender<sluice_warehouse::PartitionDir>,
     /// Per table, the schema its files have (`None`: no file yet); shared by all sources.
     pub schemas: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Option<arrow::datatypes::SchemaRef>>>>,
+    /// Arrow memory held by the open segments of every source (see `StreamConfig::memory_budget`).
+    pub held: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Context {
@@ -181,7 +183,9 @@ impl SourceStream {
                 self.flush(consumer, vec![partition]).await?;
             }
             let segment = self.segments[slot].get_or_insert_with(|| OpenSegment::new(first));
+            let before = segment.bytes;
             segment.push(last, outcome.tables);
+            self.cx.held.fetch_add(segment.bytes - before, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
     }
@@ -264,10 +268,12 @@ impl SourceStream {
     async fn flush_due(&mut self, consumer: &mut dyn LogConsumer) -> Result<(), StreamError> {
         let config = &self.cx.config;
         let now = Instant::now();
+        let over_budget = self.cx.held.load(std::sync::atomic::Ordering::Relaxed) > config.memory_budget;
         let due: Vec<u32> = (0..self.segments.len() as u32)
             .filter(|&p| {
                 self.segments[p as usize].as_ref().is_some_and(|s| {
-                    s.rows >= config.roll_records
+                    over_budget
+                        || s.rows >= config.roll_records
                         || s.bytes >= config.roll_bytes
                         || s.deadline(config.roll_interval) <= now
                 })
@@ -288,6 +294,10 @@ impl SourceStream {
         if segments.is_empty() {
             return Ok(());
         }
+        // Taken out of the open set: whatever happens to the commit, this memory is no longer
+        // held for new rows (a failed commit ends the worker, which re-reads from the log).
+        let taken: usize = segments.iter().map(|(_, s)| s.bytes).sum();
+        self.cx.held.fetch_sub(taken, std::sync::atomic::Ordering::Relaxed);
         let cx = self.cx.clone();
         let started = Instant::now();
         let commits: Vec<_> = segments.iter().map(|(p, s)| s.to_commit(&self.name, *p)).collect();

@@ -305,6 +305,25 @@ async fn files_roll_by_record_count_and_an_idle_partition_rolls_by_time() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn past_the_memory_budget_rows_are_committed_without_waiting_for_a_roll() {
+    let h = harness_with(1);
+    // No roll would happen for an hour or a million rows; a one-byte budget forces each chunk out.
+    let config = StreamConfig {
+        roll_records: 1_000_000,
+        roll_interval: Duration::from_secs(3600),
+        memory_budget: 1,
+        ..StreamConfig::default()
+    };
+    let core = StreamCore::start(h.spool.clone(), h.warehouse.clone(), h.sources.clone(), config);
+    let bodies: Vec<String> = (0..5).map(|i| format!("\"event-{i}\"")).collect();
+    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    h.submit_payloads("poison", &bodies, "r1").await;
+    h.settled(&core, "poison").await;
+    assert_eq!(h.warehouse.row_count("events").await.unwrap(), 5);
+    core.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rows_of_an_incompatible_schema_change_are_dead_lettered_and_nothing_is_written() {
     use arrow::array::{Int64Array, TimestampMicrosecondArray};
     use arrow::datatypes::{Field, Schema};

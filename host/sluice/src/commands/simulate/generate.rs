@@ -28,21 +28,27 @@ const LABS: &[(&str, &str, f64, f64)] = &[
     ("URINALYSIS: SPECIFIC GRAVITY", "no unit", 1.0, 1.04),
 ];
 
+/// How many patients are remembered for admissions and lab results to refer to, so that a long
+/// run's memory stays bounded.
+const REMEMBERED_PATIENTS: usize = 200_000;
+
 /// The sources the generator can feed.
 pub const SOURCES: &[&str] = &["patients", "admissions", "lab_results"];
 
 /// A seeded generator of related records.
 pub struct Generator {
     rng: fastrand::Rng,
-    /// Generated patients, with how many admissions each has.
+    /// Generated patients (the first [`REMEMBERED_PATIENTS`]), with how many admissions each has.
     patients: Vec<(String, i32)>,
+    /// Indices in `patients` of those with at least one admission.
+    admitted: Vec<usize>,
     malformed_share: f64,
 }
 
 impl Generator {
     /// A generator; `malformed_share` of the records get a value the plugins reject.
     pub fn new(seed: u64, malformed_share: f64) -> Self {
-        Self { rng: fastrand::Rng::with_seed(seed), patients: Vec::new(), malformed_share }
+        Self { rng: fastrand::Rng::with_seed(seed), patients: Vec::new(), admitted: Vec::new(), malformed_share }
     }
 
     fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
@@ -75,7 +81,7 @@ impl Generator {
     pub fn record(&mut self, source: &str) -> Value {
         match source {
             "admissions" if !self.patients.is_empty() => self.admission(),
-            "lab_results" if self.patients.iter().any(|(_, n)| *n > 0) => self.lab_result(),
+            "lab_results" if !self.admitted.is_empty() => self.lab_result(),
             // Admissions and lab results need a patient (and an admission) to refer to.
             "admissions" | "lab_results" | "patients" => self.patient(),
             other => panic!("no generator for source `{other}`"),
@@ -84,7 +90,9 @@ impl Generator {
 
     fn patient(&mut self) -> Value {
         let id = self.guid();
-        self.patients.push((id.clone(), 0));
+        if self.patients.len() < REMEMBERED_PATIENTS {
+            self.patients.push((id.clone(), 0));
+        }
         let poverty = if self.malformed() { json!("abc") } else { json!((self.rng.f64() * 10000.0).round() / 100.0) };
         json!({
             "PatientID": id,
@@ -100,6 +108,9 @@ impl Generator {
     fn admission(&mut self) -> Value {
         let index = self.rng.usize(..self.patients.len());
         self.patients[index].1 += 1;
+        if self.patients[index].1 == 1 {
+            self.admitted.push(index);
+        }
         let (patient, admission) = self.patients[index].clone();
         let (code, description) = DIAGNOSES[self.rng.usize(..DIAGNOSES.len())];
         let admission_id = if self.malformed() { json!("abc") } else { json!(admission) };
@@ -114,8 +125,8 @@ impl Generator {
     }
 
     fn lab_result(&mut self) -> Value {
-        let admitted: Vec<usize> = (0..self.patients.len()).filter(|&i| self.patients[i].1 > 0).collect();
-        let (patient, admissions) = self.patients[admitted[self.rng.usize(..admitted.len())]].clone();
+        let index = self.admitted[self.rng.usize(..self.admitted.len())];
+        let (patient, admissions) = self.patients[index].clone();
         let (name, units, low, high) = LABS[self.rng.usize(..LABS.len())];
         let value = if self.malformed() {
             json!("abc")
