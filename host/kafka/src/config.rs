@@ -57,7 +57,12 @@ impl KafkaConfig {
 
     pub(crate) fn client(&self) -> rdkafka::ClientConfig {
         let mut config = rdkafka::ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers).set("client.id", "sluice");
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "sluice")
+            // Small requests (a single-record append, a transaction commit) must not wait for
+            // Nagle's algorithm to coalesce them (see docs/performance.md).
+            .set("socket.nagle.disable", "true");
         config
     }
 }

@@ -1,8 +1,8 @@
-//! Appends: one transactional producer on its own thread, grouping concurrent appends into one
-//! transaction.
+//! Appends: a few transactional producers, each on its own thread, each grouping the appends
+//! that queued while it was busy into one transaction.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -16,6 +16,12 @@ use tokio::sync::oneshot;
 use crate::config::KafkaConfig;
 use crate::headers::record_headers;
 use crate::topics::Topics;
+
+/// Transactional producers writing at once. While one waits for its transaction to commit the
+/// others take the appends that arrive meanwhile, so an append waits for about one transaction,
+/// not for the one in progress and then its own. Fixed, not configurable: every start fences
+/// all of these ids, so that no transaction of a previous run stays open.
+const WRITERS: usize = 4;
 
 struct Append {
     topic: String,
@@ -53,11 +59,27 @@ impl KafkaLog {
             .map_err(LogError::unavailable)?;
         let ready = Arc::new(AtomicBool::new(true));
         let (appends, rx) = mpsc::channel();
-        let writer = Writer { config: config.clone(), producer: None, probe, ready: ready.clone() };
-        thread::Builder::new()
-            .name("sluice-kafka".into())
-            .spawn(move || writer.run(&rx))
-            .map_err(LogError::unavailable)?;
+        let rx = Arc::new(Mutex::new(rx));
+        let probe = Arc::new(probe);
+        for index in 0..WRITERS {
+            // The first writer keeps the configured id as it is; the others add their number.
+            let transactional_id = match index {
+                0 => config.transactional_id.clone(),
+                n => format!("{}.{n}", config.transactional_id),
+            };
+            let writer = Writer {
+                config: config.clone(),
+                transactional_id,
+                producer: None,
+                probe: probe.clone(),
+                ready: ready.clone(),
+            };
+            let rx = rx.clone();
+            thread::Builder::new()
+                .name(format!("sluice-kafka-{index}"))
+                .spawn(move || writer.run(&rx))
+                .map_err(LogError::unavailable)?;
+        }
         Ok(Self { config, topics, appends, ready, dead_letters })
     }
 
@@ -126,32 +148,45 @@ impl StreamLog for KafkaLog {
     }
 }
 
-/// The writer thread: groups appends into transactions.
+/// A writer thread: groups appends into transactions.
 struct Writer {
     config: KafkaConfig,
+    transactional_id: String,
     producer: Option<FutureProducer>,
-    probe: BaseProducer,
+    probe: Arc<BaseProducer>,
     ready: Arc<AtomicBool>,
 }
 
 impl Writer {
-    fn run(mut self, rx: &mpsc::Receiver<Append>) {
+    fn run(mut self, rx: &Mutex<mpsc::Receiver<Append>>) {
+        // Fence what a previous run left open under this id now, not at the first append: an
+        // open transaction holds back every read_committed consumer of its partitions.
+        if let Err(error) = self.producer() {
+            tracing::warn!(%error, "Kafka transactions not ready yet");
+        }
         loop {
-            let first = match rx.recv_timeout(Duration::from_secs(1)) {
-                Ok(append) => append,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.probe_if_down();
-                    continue;
+            // One writer at a time waits for appends; it takes all that are queued and lets the
+            // next writer wait while it writes them.
+            let group = {
+                let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+                let first = match rx.recv_timeout(Duration::from_secs(1)) {
+                    Ok(append) => append,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        drop(rx);
+                        self.probe_if_down();
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                };
+                let mut group = vec![first];
+                while group.len() < 1024 {
+                    match rx.try_recv() {
+                        Ok(more) => group.push(more),
+                        Err(_) => break,
+                    }
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                group
             };
-            let mut group = vec![first];
-            while group.len() < 1024 {
-                match rx.try_recv() {
-                    Ok(more) => group.push(more),
-                    Err(_) => break,
-                }
-            }
             match self.write(&group) {
                 Ok(positions) => {
                     self.ready.store(true, Ordering::SeqCst);
@@ -189,7 +224,7 @@ impl Writer {
             let producer: FutureProducer = self
                 .config
                 .client()
-                .set("transactional.id", &self.config.transactional_id)
+                .set("transactional.id", &self.transactional_id)
                 .set("enable.idempotence", "true")
                 .set("acks", "all")
                 .set("linger.ms", "1")
