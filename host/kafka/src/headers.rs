@@ -30,26 +30,34 @@ pub(crate) fn header<'a>(message: &'a BorrowedMessage<'_>, key: &str) -> Option<
     headers.iter().find(|h| h.key == key).and_then(|h| h.value).and_then(|v| std::str::from_utf8(v).ok())
 }
 
-/// A record as the log holds it, with its provenance from the headers.
+/// A record as the log holds it, with its provenance from the headers (read in one pass).
 pub(crate) fn stored_record(message: &BorrowedMessage<'_>) -> Result<StoredRecord, LogError> {
     let at = || format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
-    let get = |key: &str| header(message, key).ok_or_else(|| LogError::Corrupt(at(), format!("no `{key}` header")));
-    let received_at_us =
-        get(RECEIVED_AT)?.parse().map_err(|_| LogError::Corrupt(at(), format!("bad `{RECEIVED_AT}` header")))?;
+    const KEYS: [&str; 7] = [CONTENT_TYPE, SOURCE, PLUGIN, PLUGIN_DIGEST, USER, RECEIVED_AT, REQUEST_ID];
+    let mut values: [Option<&str>; 7] = [None; 7];
+    if let Some(headers) = message.headers() {
+        for header in headers.iter() {
+            if let Some(slot) = KEYS.iter().position(|k| *k == header.key) {
+                values[slot] = header.value.and_then(|v| std::str::from_utf8(v).ok());
+            }
+        }
+    }
+    let get = |slot: usize| values[slot].ok_or_else(|| LogError::Corrupt(at(), format!("no `{}` header", KEYS[slot])));
+    let received_at_us = get(5)?.parse().map_err(|_| LogError::Corrupt(at(), format!("bad `{RECEIVED_AT}` header")))?;
     let provenance = Provenance {
-        source: get(SOURCE)?.to_string(),
-        plugin: get(PLUGIN)?.to_string(),
-        plugin_digest: get(PLUGIN_DIGEST)?.to_string(),
-        user: get(USER)?.to_string(),
+        source: get(1)?.to_string(),
+        plugin: get(2)?.to_string(),
+        plugin_digest: get(3)?.to_string(),
+        user: get(4)?.to_string(),
         received_at_us,
-        request_id: get(REQUEST_ID)?.to_string(),
+        request_id: get(6)?.to_string(),
     };
     let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned());
     Ok(StoredRecord {
         position: Position { partition: message.partition() as u32, offset: message.offset() as u64 },
         record: LogRecord {
             key,
-            content_type: get(CONTENT_TYPE)?.to_string(),
+            content_type: get(0)?.to_string(),
             payload: message.payload().unwrap_or_default().to_vec(),
         },
         provenance,
