@@ -43,6 +43,12 @@ impl KafkaConsumer {
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
+            // Prefetch a few stream batches per partition, not librdkafka's 100,000 messages or
+            // 64 MiB: behind the producers, the prefetch queues were most of sluice's memory.
+            // When a queue is full, look again soon (the 1 s default starved the stream).
+            .set("queued.min.messages", "8192")
+            .set("queued.max.messages.kbytes", "4096")
+            .set("fetch.queue.backoff.ms", "5")
             .create()
             .map_err(LogError::unavailable)?;
         let consumer = Arc::new(consumer);
