@@ -82,21 +82,38 @@ fn log_transient(error: &LogError) -> bool {
     matches!(error, LogError::Unavailable(_))
 }
 
+/// Segments whose files are written, each with the files' paths.
+type Written = Vec<(u32, OpenSegment, Vec<sluice_warehouse::ObjectPath>)>;
+
 /// The stream of one source.
 pub(crate) struct SourceStream {
     name: String,
     cx: Context,
     segments: Vec<Option<OpenSegment>>,
+    /// The warehouse commit in progress, if any: its files are encoded and uploaded while the
+    /// next records are read and transformed. At most one per source, so commits stay in order.
+    writing: Option<tokio::task::JoinHandle<Result<Written, StreamError>>>,
 }
 
 impl SourceStream {
     pub fn new(name: String, cx: Context) -> Self {
-        Self { name, cx, segments: Vec::new() }
+        Self { name, cx, segments: Vec::new(), writing: None }
     }
 
     /// Recovers positions, then streams until asked to stop (committing what it holds) or until
     /// an error that needs a restart.
     pub async fn run(&mut self) -> Result<(), StreamError> {
+        let result = self.stream().await;
+        if let Some(task) = self.writing.take() {
+            // Failing: the commit in progress must stop before the next run's recovery looks at
+            // the warehouse (an aborted commit is left like a crashed one, which recovery undoes).
+            task.abort();
+            let _ = task.await;
+        }
+        result
+    }
+
+    async fn stream(&mut self) -> Result<(), StreamError> {
         let cx = self.cx.clone();
         let name = self.name.clone();
         let recovered = retry!(cx, "warehouse recovery", cx.warehouse.recover(&name), WarehouseError::is_transient)?;
@@ -123,8 +140,16 @@ impl SourceStream {
             if cx.stopping() {
                 return self.flush_all(&mut *consumer).await;
             }
-            let wait =
+            if self.writing.as_ref().is_some_and(tokio::task::JoinHandle::is_finished) {
+                self.finish_writing(&mut *consumer).await?;
+            }
+            let mut wait =
                 self.next_deadline().map_or(cx.config.roll_interval, |d| d.saturating_duration_since(Instant::now()));
+            if self.writing.is_some() {
+                // Come back soon to store the positions of the commit in progress. (A poll is
+                // never cancelled for it: records it read would be lost.)
+                wait = wait.min(Duration::from_millis(5));
+            }
             let mut stop = cx.stop.clone();
             let polled = tokio::select! {
                 polled = consumer.poll(read_max, wait.max(Duration::from_millis(1))) => polled,
@@ -283,36 +308,55 @@ impl SourceStream {
     }
 
     async fn flush_all(&mut self, consumer: &mut dyn LogConsumer) -> Result<(), StreamError> {
-        self.flush(consumer, (0..self.segments.len() as u32).collect()).await
+        self.flush(consumer, (0..self.segments.len() as u32).collect()).await?;
+        self.finish_writing(consumer).await
     }
 
-    /// Commits the rows of `partitions` to the warehouse — the partitions concurrently — then
-    /// each one's consumer position.
+    /// Starts committing the rows of `partitions` to the warehouse — the partitions
+    /// concurrently, in the background — once the commit before it is finished. Their consumer
+    /// positions are stored when it is done (`finish_writing`).
     async fn flush(&mut self, consumer: &mut dyn LogConsumer, partitions: Vec<u32>) -> Result<(), StreamError> {
         let segments: Vec<(u32, OpenSegment)> =
             partitions.into_iter().filter_map(|p| self.segments[p as usize].take().map(|s| (p, s))).collect();
         if segments.is_empty() {
             return Ok(());
         }
+        self.finish_writing(consumer).await?;
         // Taken out of the open set: whatever happens to the commit, this memory is no longer
         // held for new rows (a failed commit ends the worker, which re-reads from the log).
         let taken: usize = segments.iter().map(|(_, s)| s.bytes).sum();
         self.cx.held.fetch_sub(taken, std::sync::atomic::Ordering::Relaxed);
-        let cx = self.cx.clone();
-        let started = Instant::now();
-        let commits: Vec<_> = segments.iter().map(|(p, s)| s.to_commit(&self.name, *p)).collect();
-        let results = futures::future::join_all(commits.iter().map(|commit| {
-            let cx = &cx;
-            async move {
-                retry!(cx, "committing to the warehouse", cx.warehouse.commit(commit), WarehouseError::is_transient)
+        let (cx, name) = (self.cx.clone(), self.name.clone());
+        self.writing = Some(tokio::spawn(async move {
+            let started = Instant::now();
+            let commits: Vec<_> = segments.iter().map(|(p, s)| s.to_commit(&name, *p)).collect();
+            let results = futures::future::join_all(commits.iter().map(|commit| {
+                let cx = &cx;
+                async move {
+                    retry!(cx, "committing to the warehouse", cx.warehouse.commit(commit), WarehouseError::is_transient)
+                }
+            }))
+            .await;
+            let mut written = Vec::with_capacity(segments.len());
+            for ((partition, segment), files) in segments.into_iter().zip(results) {
+                let files = files?;
+                tracing::debug!(source = %name, partition, first = segment.first, last = segment.last, rows = segment.rows, files = files.len(), elapsed = ?started.elapsed(), "committed");
+                written.push((partition, segment, files));
             }
-        }))
-        .await;
-        for ((partition, segment), files) in segments.into_iter().zip(results) {
-            let files = files?;
+            Ok(written)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the commit in progress, if any, then stores each of its partitions' consumer
+    /// position and announces the new files.
+    async fn finish_writing(&mut self, consumer: &mut dyn LogConsumer) -> Result<(), StreamError> {
+        let Some(task) = self.writing.take() else { return Ok(()) };
+        let written = task.await.expect("the commit task does not panic")?;
+        let cx = self.cx.clone();
+        for (partition, segment, files) in written {
             let next = segment.last + 1;
             retry!(cx, "committing the consumer position", consumer.commit(partition, next), log_transient)?;
-            tracing::debug!(source = %self.name, partition, first = segment.first, last = segment.last, rows = segment.rows, files = files.len(), elapsed = ?started.elapsed(), "committed");
             metrics::counter!("sluice_rows_committed_total", "source" => self.name.clone())
                 .increment(segment.rows as u64);
             metrics::counter!("sluice_files_committed_total", "source" => self.name.clone())

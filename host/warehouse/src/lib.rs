@@ -20,5 +20,7 @@ pub use encode::{Compression, EncodeOptions};
 pub use error::WarehouseError;
 pub use layout::{HIVE_DEFAULT_PARTITION, PartitionSpec};
 pub use naming::DataFile;
+/// Where a file lives in the warehouse (object_store's path).
+pub use object_store::path::Path as ObjectPath;
 pub use storage::Storage;
 pub use warehouse::{PartitionDir, Recovered, Segment, Warehouse, WarehouseConfig};
