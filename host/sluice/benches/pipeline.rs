@@ -24,13 +24,16 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use base64::Engine as _;
+use common::{ChildGuard, machine, write_report};
 use serde_json::{Value, json};
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -45,16 +48,6 @@ struct Settings {
     roll_ms: u64,
     kafka_hdfs: Option<(String, String)>,
     trino: Option<String>,
-}
-
-/// A child process killed when dropped.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// CPU seconds (user + system) a process has used so far, 0 when it is gone.
@@ -423,9 +416,6 @@ fn main() {
     let split: Vec<String> =
         cpu.iter().map(|(name, share)| format!("{name} {:.0}%", share.as_f64().unwrap_or(0.0) * 100.0)).collect();
     println!("  CPU (share of the machine) {}", split.join(", "));
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
-        c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string())
-    });
     let report = json!({
         "bench": "pipeline",
         "mode": mode,
@@ -434,16 +424,9 @@ fn main() {
         "connections": settings.connections,
         "roll_ms": settings.roll_ms,
         "repeats": repeats,
-        "machine": { "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()), "cpu_model": cpu_model },
+        "machine": machine(),
         "median": summary,
         "runs": runs,
     });
-    let default_out = if full { "pipeline.json" } else { "pipeline-smoke.json" };
-    let out = std::env::var("BENCH_OUT")
-        .unwrap_or_else(|_| format!("{}/../../target/bench/{default_out}", env!("CARGO_MANIFEST_DIR")));
-    if let Some(dir) = Path::new(&out).parent() {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
-    println!("  figures written to {out}");
+    write_report("pipeline", full, &report);
 }

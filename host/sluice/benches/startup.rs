@@ -9,20 +9,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-/// A child process killed when dropped.
-struct ChildGuard(Child);
+mod common;
 
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{ChildGuard, machine, write_report};
 
 /// Starts `sluice serve` on `data` and returns (seconds until it listens, until it is ready).
 fn start(data: &Path) -> (f64, f64) {
@@ -85,20 +79,5 @@ fn main() {
         println!("{name:<12} {listening:>14.3} {ready:>14.3}");
         cases.push(json!({ "compile_cache": name, "listening_s": listening, "ready_s": ready, "repeats": repeats }));
     }
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
-        c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string())
-    });
-    let report = json!({
-        "bench": "startup",
-        "machine": { "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()), "cpu_model": cpu_model },
-        "results": cases,
-    });
-    let default_out = if full { "startup.json" } else { "startup-smoke.json" };
-    let out = std::env::var("BENCH_OUT")
-        .unwrap_or_else(|_| format!("{}/../../target/bench/{default_out}", env!("CARGO_MANIFEST_DIR")));
-    if let Some(dir) = Path::new(&out).parent() {
-        std::fs::create_dir_all(dir).unwrap();
-    }
-    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap()).unwrap();
-    println!("written to {out}");
+    write_report("startup", full, &json!({ "bench": "startup", "machine": machine(), "results": cases }));
 }
