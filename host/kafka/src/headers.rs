@@ -24,40 +24,48 @@ pub(crate) fn record_headers(content_type: &str, provenance: &Provenance) -> Own
         .insert(Header { key: REQUEST_ID, value: Some(provenance.request_id.as_str()) })
 }
 
-/// The value of header `key`, as UTF-8.
-pub(crate) fn header<'a>(message: &'a BorrowedMessage<'_>, key: &str) -> Option<&'a str> {
-    let headers = message.headers()?;
-    headers.iter().find(|h| h.key == key).and_then(|h| h.value).and_then(|v| std::str::from_utf8(v).ok())
-}
-
-/// A record as the log holds it, with its provenance from the headers (read in one pass).
-pub(crate) fn stored_record(message: &BorrowedMessage<'_>) -> Result<StoredRecord, LogError> {
-    let at = || format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
-    const KEYS: [&str; 7] = [CONTENT_TYPE, SOURCE, PLUGIN, PLUGIN_DIGEST, USER, RECEIVED_AT, REQUEST_ID];
-    let mut values: [Option<&str>; 7] = [None; 7];
-    if let Some(headers) = message.headers() {
-        for header in headers.iter() {
-            if let Some(slot) = KEYS.iter().position(|k| *k == header.key) {
-                values[slot] = header.value.and_then(|v| std::str::from_utf8(v).ok());
-            }
+/// The values of headers `keys`, as UTF-8, read in one pass over the message's headers.
+pub(crate) fn headers<'a, const N: usize>(message: &'a BorrowedMessage<'_>, keys: [&str; N]) -> [Option<&'a str>; N] {
+    let mut values = [None; N];
+    for header in message.headers().into_iter().flat_map(|h| h.iter()) {
+        if let Some(slot) = keys.iter().position(|k| *k == header.key) {
+            values[slot] = header.value.and_then(|v| std::str::from_utf8(v).ok());
         }
     }
-    let get = |slot: usize| values[slot].ok_or_else(|| LogError::Corrupt(at(), format!("no `{}` header", KEYS[slot])));
-    let received_at_us = get(5)?.parse().map_err(|_| LogError::Corrupt(at(), format!("bad `{RECEIVED_AT}` header")))?;
+    values
+}
+
+/// The value of header `key`, as UTF-8.
+pub(crate) fn header<'a>(message: &'a BorrowedMessage<'_>, key: &str) -> Option<&'a str> {
+    let [value] = headers(message, [key]);
+    value
+}
+
+/// A record as the log holds it, with its provenance from the headers.
+pub(crate) fn stored_record<'m>(message: &'m BorrowedMessage<'_>) -> Result<StoredRecord, LogError> {
+    let at = || format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
+    let [content_type, source, plugin, plugin_digest, user, received_at, request_id] =
+        headers(message, [CONTENT_TYPE, SOURCE, PLUGIN, PLUGIN_DIGEST, USER, RECEIVED_AT, REQUEST_ID]);
+    let need = |value: Option<&'m str>, key: &str| -> Result<&'m str, LogError> {
+        value.ok_or_else(|| LogError::Corrupt(at(), format!("no `{key}` header")))
+    };
+    let received_at_us = need(received_at, RECEIVED_AT)?
+        .parse()
+        .map_err(|_| LogError::Corrupt(at(), format!("bad `{RECEIVED_AT}` header")))?;
     let provenance = Provenance {
-        source: get(1)?.to_string(),
-        plugin: get(2)?.to_string(),
-        plugin_digest: get(3)?.to_string(),
-        user: get(4)?.to_string(),
+        source: need(source, SOURCE)?.to_string(),
+        plugin: need(plugin, PLUGIN)?.to_string(),
+        plugin_digest: need(plugin_digest, PLUGIN_DIGEST)?.to_string(),
+        user: need(user, USER)?.to_string(),
         received_at_us,
-        request_id: get(6)?.to_string(),
+        request_id: need(request_id, REQUEST_ID)?.to_string(),
     };
     let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned());
     Ok(StoredRecord {
         position: Position { partition: message.partition() as u32, offset: message.offset() as u64 },
         record: LogRecord {
             key,
-            content_type: get(0)?.to_string(),
+            content_type: need(content_type, CONTENT_TYPE)?.to_string(),
             payload: message.payload().unwrap_or_default().to_vec(),
         },
         provenance,
