@@ -235,7 +235,12 @@ fn main() {
     let report = serde_json::json!({
         "bench": "api_load",
         "log": log_name,
-        "machine": { "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
+        "machine": {
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "cpu_model": std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+                c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string())
+            }),
+        },
         "results": results,
     });
     if let Some(parent) = std::path::Path::new(&out_path).parent() {
