@@ -1,14 +1,17 @@
 //! The stream core's consumer of one source's topic: explicit assignment at the positions the
 //! stream recovered from the warehouse, `read_committed`, commits only when told.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use sluice_log::{BoxFuture, LogConsumer, LogError, StoredRecord};
 
-use crate::headers::stored_record;
+use crate::envelope;
+use crate::headers::stored_records;
 use crate::producer::KafkaLog;
 
 /// Runs blocking client work off the async threads.
@@ -23,6 +26,11 @@ pub(crate) struct KafkaConsumer {
     consumer: Arc<BaseConsumer>,
     topic: String,
     partitions: u32,
+    /// Per partition, the first position wanted: a seek into the middle of a message skips the
+    /// records before it.
+    from: Arc<Mutex<Vec<u64>>>,
+    /// Records read but not returned yet (a message held more than a poll asked for).
+    pending: VecDeque<StoredRecord>,
     assignment: TopicPartitionList,
     /// Whether `assignment` changed since it was last handed to the client. Seeks are applied
     /// in one `assign` at the next poll: assigning repeatedly while partitions are still
@@ -35,7 +43,7 @@ impl KafkaConsumer {
     pub async fn open(log: &KafkaLog, source: &str) -> Result<Self, LogError> {
         let config = log.config();
         let topic = config.topic(source);
-        log.topics.ensure(&topic, config.partitions, config.replication).await?;
+        let partitions = log.topics.ensure(&topic, config.partitions, config.replication).await?;
         let consumer: BaseConsumer = config
             .client()
             .set("group.id", config.stream_group(source))
@@ -51,21 +59,16 @@ impl KafkaConsumer {
             .set("fetch.queue.backoff.ms", "5")
             .create()
             .map_err(LogError::unavailable)?;
-        let consumer = Arc::new(consumer);
-        let timeout = config.append_timeout;
-        let partitions = {
-            let (consumer, topic) = (consumer.clone(), topic.clone());
-            blocking(move || {
-                let metadata = consumer.fetch_metadata(Some(&topic), timeout).map_err(LogError::unavailable)?;
-                let count = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
-                if count == 0 {
-                    return Err(LogError::Unavailable(format!("topic {topic} has no partitions yet")));
-                }
-                Ok(count as u32)
-            })
-            .await?
-        };
-        Ok(Self { consumer, topic, partitions, assignment: TopicPartitionList::new(), reassign: false, timeout })
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            topic,
+            partitions,
+            from: Arc::new(Mutex::new(vec![0; partitions as usize])),
+            pending: VecDeque::new(),
+            assignment: TopicPartitionList::new(),
+            reassign: false,
+            timeout: config.append_timeout,
+        })
     }
 }
 
@@ -77,7 +80,8 @@ impl LogConsumer for KafkaConsumer {
     fn seek(&mut self, partition: u32, offset: u64) -> BoxFuture<'_, Result<(), LogError>> {
         Box::pin(async move {
             let mut assignment = self.assignment.clone();
-            let at = Offset::Offset(offset as i64);
+            let (message, _) = envelope::split(offset);
+            let at = Offset::Offset(message as i64);
             match assignment.find_partition(&self.topic, partition as i32) {
                 Some(_) => {
                     assignment.set_partition_offset(&self.topic, partition as i32, at).map_err(LogError::unavailable)?
@@ -88,42 +92,68 @@ impl LogConsumer for KafkaConsumer {
             }
             self.assignment = assignment;
             self.reassign = true;
+            self.pending.retain(|r| r.position.partition != partition);
+            if let Some(from) = self.from.lock().unwrap_or_else(|e| e.into_inner()).get_mut(partition as usize) {
+                *from = offset;
+            }
             Ok(())
         })
     }
 
     fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRecord>, LogError>> {
-        let consumer = self.consumer.clone();
+        if !self.pending.is_empty() {
+            let take = max.min(self.pending.len());
+            return Box::pin(std::future::ready(Ok(self.pending.drain(..take).collect())));
+        }
+        let (consumer, from) = (self.consumer.clone(), self.from.clone());
         let assignment = std::mem::take(&mut self.reassign).then(|| self.assignment.clone());
-        Box::pin(blocking(move || {
-            if let Some(assignment) = assignment {
-                consumer.assign(&assignment).map_err(LogError::unavailable)?;
-            }
-            let mut out = Vec::new();
-            let mut timeout = wait;
-            while out.len() < max {
-                match consumer.poll(timeout) {
-                    None => break,
-                    Some(Ok(message)) => out.push(stored_record(&message)?),
-                    Some(Err(error)) => {
-                        if out.is_empty() {
-                            return Err(LogError::unavailable(error));
-                        }
-                        break;
-                    }
+        Box::pin(async move {
+            let mut read = blocking(move || {
+                if let Some(assignment) = assignment {
+                    consumer.assign(&assignment).map_err(LogError::unavailable)?;
                 }
-                timeout = Duration::ZERO;
+                let mut out = Vec::new();
+                let mut timeout = wait;
+                while out.len() < max {
+                    match consumer.poll(timeout) {
+                        None => break,
+                        Some(Ok(message)) => {
+                            let from = from.lock().unwrap_or_else(|e| e.into_inner());
+                            let start = from.get(message.partition() as usize).copied().unwrap_or(0);
+                            drop(from);
+                            stored_records(&message, start, &mut out)?;
+                        }
+                        Some(Err(error)) => {
+                            if out.is_empty() {
+                                return Err(LogError::unavailable(error));
+                            }
+                            break;
+                        }
+                    }
+                    timeout = Duration::ZERO;
+                }
+                Ok(out)
+            })
+            .await?;
+            if read.len() > max {
+                self.pending.extend(read.drain(max..));
             }
-            Ok(out)
-        }))
+            Ok(read)
+        })
     }
 
     fn commit(&mut self, partition: u32, next: u64) -> BoxFuture<'_, Result<(), LogError>> {
         let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
         Box::pin(blocking(move || {
+            // Kafka stores the message to resume at; the metadata says how many of its records
+            // are done.
+            let (message, index) = envelope::split(next);
             let mut list = TopicPartitionList::new();
-            list.add_partition_offset(&topic, partition as i32, Offset::Offset(next as i64))
+            list.add_partition_offset(&topic, partition as i32, Offset::Offset(message as i64))
                 .map_err(LogError::unavailable)?;
+            if let Some(mut element) = list.find_partition(&topic, partition as i32) {
+                element.set_metadata(index.to_string());
+            }
             consumer.commit(&list, CommitMode::Sync).map_err(LogError::unavailable)
         }))
     }
@@ -141,7 +171,13 @@ impl LogConsumer for KafkaConsumer {
                 .elements()
                 .iter()
                 .filter_map(|e| match e.offset() {
-                    Offset::Offset(next) if next >= 0 => Some((e.partition() as u32, next as u64)),
+                    Offset::Offset(next) if next >= 0 => {
+                        let index = e.metadata().parse().unwrap_or(0);
+                        Some((
+                            e.partition() as u32,
+                            envelope::position(e.partition() as u32, next as u64, index).offset,
+                        ))
+                    }
                     _ => None,
                 })
                 .collect())

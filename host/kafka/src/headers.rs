@@ -1,7 +1,11 @@
 //! Provenance and dead-letter details in Kafka headers.
 
+use std::sync::Arc;
+
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use sluice_log::{LogError, LogRecord, Position, Provenance, StoredRecord};
+
+use crate::envelope;
 
 pub(crate) const CONTENT_TYPE: &str = "content-type";
 const SOURCE: &str = "sluice-source";
@@ -11,7 +15,7 @@ const USER: &str = "sluice-user";
 const RECEIVED_AT: &str = "sluice-received-at-us";
 const REQUEST_ID: &str = "sluice-request-id";
 
-/// Headers of a record: its content type and provenance.
+/// Headers of a message: its content type and provenance.
 pub(crate) fn record_headers(content_type: &str, provenance: &Provenance) -> OwnedHeaders {
     let received = provenance.received_at_us.to_string();
     OwnedHeaders::new_with_capacity(7)
@@ -41,17 +45,20 @@ pub(crate) fn header<'a>(message: &'a BorrowedMessage<'_>, key: &str) -> Option<
     value
 }
 
-/// A record as the log holds it, with its provenance from the headers.
-pub(crate) fn stored_record<'m>(message: &'m BorrowedMessage<'_>) -> Result<StoredRecord, LogError> {
-    let at = || format!("{}/{}/{}", message.topic(), message.partition(), message.offset());
+fn at(message: &BorrowedMessage<'_>) -> String {
+    format!("{}/{}/{}", message.topic(), message.partition(), message.offset())
+}
+
+/// A message's content type and provenance, from its headers.
+fn content_type_and_provenance<'m>(message: &'m BorrowedMessage<'_>) -> Result<(&'m str, Provenance), LogError> {
     let [content_type, source, plugin, plugin_digest, user, received_at, request_id] =
         headers(message, [CONTENT_TYPE, SOURCE, PLUGIN, PLUGIN_DIGEST, USER, RECEIVED_AT, REQUEST_ID]);
     let need = |value: Option<&'m str>, key: &str| -> Result<&'m str, LogError> {
-        value.ok_or_else(|| LogError::Corrupt(at(), format!("no `{key}` header")))
+        value.ok_or_else(|| LogError::Corrupt(at(message), format!("no `{key}` header")))
     };
     let received_at_us = need(received_at, RECEIVED_AT)?
         .parse()
-        .map_err(|_| LogError::Corrupt(at(), format!("bad `{RECEIVED_AT}` header")))?;
+        .map_err(|_| LogError::Corrupt(at(message), format!("bad `{RECEIVED_AT}` header")))?;
     let provenance = Provenance {
         source: need(source, SOURCE)?.to_string(),
         plugin: need(plugin, PLUGIN)?.to_string(),
@@ -60,14 +67,49 @@ pub(crate) fn stored_record<'m>(message: &'m BorrowedMessage<'_>) -> Result<Stor
         received_at_us,
         request_id: need(request_id, REQUEST_ID)?.to_string(),
     };
+    Ok((need(content_type, CONTENT_TYPE)?, provenance))
+}
+
+/// A message holding one record (a dead letter), with its provenance from the headers.
+pub(crate) fn stored_record(message: &BorrowedMessage<'_>) -> Result<StoredRecord, LogError> {
+    let (content_type, provenance) = content_type_and_provenance(message)?;
     let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned());
     Ok(StoredRecord {
         position: Position { partition: message.partition() as u32, offset: message.offset() as u64 },
         record: LogRecord {
             key,
-            content_type: need(content_type, CONTENT_TYPE)?.to_string(),
+            content_type: content_type.to_string(),
             payload: message.payload().unwrap_or_default().to_vec(),
         },
-        provenance,
+        provenance: Arc::new(provenance),
     })
+}
+
+/// The records of a message of a raw topic (see [`envelope`]), at or after position `from`,
+/// appended to `out`. They share the message's provenance.
+pub(crate) fn stored_records(
+    message: &BorrowedMessage<'_>,
+    from: u64,
+    out: &mut impl Extend<StoredRecord>,
+) -> Result<(), LogError> {
+    let (content_type, provenance) = content_type_and_provenance(message)?;
+    if content_type != envelope::CONTENT_TYPE {
+        return Err(LogError::Corrupt(
+            at(message),
+            format!("content type `{content_type}`, not `{}` (not written by this sluice)", envelope::CONTENT_TYPE),
+        ));
+    }
+    let entries =
+        envelope::decode(message.payload().unwrap_or_default()).map_err(|e| LogError::Corrupt(at(message), e))?;
+    let provenance = Arc::new(provenance);
+    let (partition, offset) = (message.partition() as u32, message.offset() as u64);
+    out.extend(entries.iter().enumerate().filter_map(|(index, entry)| {
+        let position = envelope::position(partition, offset, index);
+        (position.offset >= from).then(|| StoredRecord {
+            position,
+            record: entry.to_record(),
+            provenance: provenance.clone(),
+        })
+    }));
+    Ok(())
 }

@@ -4,17 +4,20 @@
 //! - Topics: `<prefix><source>` holds a source's accepted records, `<prefix><source>.dlq` its
 //!   dead letters (one partition, so a dead letter's sequence number is its offset). Both are
 //!   created on first use with the configured partitions and replication.
-//! - Appends: one transactional producer (`acks=all`, idempotent). Concurrent appends are
+//! - Appends: transactional producers (`acks=all`, idempotent). Concurrent appends are
 //!   grouped into one transaction, so each API request is appended entirely or not at all, and
 //!   the API answers 202 only after the commit. Consumers read `read_committed`.
-//! - Record key: the plugin's partition key (the patient), so one patient's records keep their
-//!   order; provenance travels in `sluice-*` headers.
+//! - Partitioning: by the plugin's partition key (the patient), so one patient's records keep
+//!   their order. An append's records go as one message per partition ([`envelope`]), with the
+//!   provenance once in `sluice-*` headers; a record's position is the message offset × 2^16 +
+//!   its index in the message.
 //! - While the broker is unreachable, appends fail at once with `Unavailable` (the API's 503) and
 //!   a probe flips the log back to ready when the broker answers again.
 
 mod config;
 mod consumer;
 mod dead_letters;
+mod envelope;
 mod headers;
 mod producer;
 mod topics;

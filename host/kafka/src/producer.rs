@@ -1,7 +1,7 @@
 //! Appends: a few transactional producers, each on its own thread, each grouping the appends
 //! that queued while it was busy into one transaction.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
@@ -9,11 +9,12 @@ use std::time::Duration;
 use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
 use sluice_log::{
     BoxFuture, DeadLetter, LogConsumer, LogError, LogRecord, Position, Provenance, RecordLog, StoredDeadLetter,
-    StreamLog,
+    StreamLog, partition_for,
 };
 use tokio::sync::oneshot;
 
 use crate::config::KafkaConfig;
+use crate::envelope::{self, Entry};
 use crate::headers::record_headers;
 use crate::topics::Topics;
 
@@ -25,6 +26,10 @@ const WRITERS: usize = 4;
 
 struct Append {
     topic: String,
+    /// Partitions of `topic`.
+    partitions: u32,
+    /// Spreads appends of records without a key over the partitions.
+    fallback: u64,
     provenance: Provenance,
     records: Vec<LogRecord>,
     reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
@@ -36,6 +41,7 @@ pub struct KafkaLog {
     pub(crate) topics: Arc<Topics>,
     appends: mpsc::Sender<Append>,
     ready: Arc<AtomicBool>,
+    appended: AtomicU64,
     pub(crate) dead_letters: FutureProducer,
 }
 
@@ -80,7 +86,7 @@ impl KafkaLog {
                 .spawn(move || writer.run(&rx))
                 .map_err(LogError::unavailable)?;
         }
-        Ok(Self { config, topics, appends, ready, dead_letters })
+        Ok(Self { config, topics, appends, ready, appended: AtomicU64::new(0), dead_letters })
     }
 
     /// The settings.
@@ -101,9 +107,10 @@ impl RecordLog for KafkaLog {
                 return Err(LogError::Unavailable(format!("Kafka at {} is unreachable", self.config.brokers)));
             }
             let topic = self.config.topic(source);
-            self.topics.ensure(&topic, self.config.partitions, self.config.replication).await?;
+            let partitions = self.topics.ensure(&topic, self.config.partitions, self.config.replication).await?;
             let (reply, wait) = oneshot::channel();
-            let append = Append { topic, provenance: provenance.clone(), records, reply };
+            let fallback = self.appended.fetch_add(1, Ordering::Relaxed);
+            let append = Append { topic, partitions, fallback, provenance: provenance.clone(), records, reply };
             self.appends.send(append).map_err(|_| LogError::unavailable("the Kafka writer stopped"))?;
             wait.await.map_err(|_| LogError::unavailable("the Kafka writer stopped"))?
         })
@@ -243,20 +250,30 @@ impl Writer {
         let producer = self.producer()?;
         let begun = std::time::Instant::now();
         producer.begin_transaction().map_err(|e| format!("cannot begin a Kafka transaction: {e}"))?;
+        // Per append, its messages: the indexes of the records each holds, and its delivery.
         let mut deliveries = Vec::with_capacity(group.len());
         for append in group {
-            let mut pending = Vec::with_capacity(append.records.len());
-            for record in &append.records {
-                let mut message = FutureRecord::to(&append.topic)
-                    .payload(&record.payload)
-                    .headers(record_headers(&record.content_type, &append.provenance));
-                if let Some(key) = &record.key {
-                    message = message.key(key.as_str());
-                }
-                let delivery = producer.send_result(message).map_err(|(e, _)| format!("cannot queue a record: {e}"))?;
-                pending.push(delivery);
+            let mut by_partition = vec![Vec::new(); append.partitions as usize];
+            for (index, record) in append.records.iter().enumerate() {
+                by_partition[partition_for(record.key.as_deref(), append.partitions, append.fallback) as usize]
+                    .push(index);
             }
-            deliveries.push(pending);
+            let mut messages = Vec::new();
+            for (partition, indexes) in by_partition.into_iter().enumerate() {
+                for chunk in envelope::chunks(&indexes, &append.records) {
+                    let entries: Vec<Entry<'_>> =
+                        indexes[chunk.clone()].iter().map(|&i| (&append.records[i]).into()).collect();
+                    let value = envelope::encode(&entries);
+                    let message = FutureRecord::<(), _>::to(&append.topic)
+                        .partition(partition as i32)
+                        .payload(&value)
+                        .headers(record_headers(envelope::CONTENT_TYPE, &append.provenance));
+                    let delivery =
+                        producer.send_result(message).map_err(|(e, _)| format!("cannot queue records: {e}"))?;
+                    messages.push((indexes[chunk].to_vec(), delivery));
+                }
+            }
+            deliveries.push(messages);
         }
         let sent = std::time::Instant::now();
         tracing::debug!(begin_and_send = ?begun.elapsed(), "records queued");
@@ -273,17 +290,22 @@ impl Writer {
         tracing::debug!(flush = ?sent.elapsed(), "records acknowledged");
         producer.commit_transaction(timeout).map_err(|e| format!("Kafka did not commit the records: {e}"))?;
         tracing::debug!(appends = group.len(), commit = ?sent.elapsed(), "transaction committed");
-        deliveries
-            .into_iter()
-            .map(|pending| {
-                pending
-                    .into_iter()
-                    .map(|delivery| match futures::executor::block_on(delivery) {
-                        Ok(Ok(d)) => Ok(Position { partition: d.partition as u32, offset: d.offset as u64 }),
-                        Ok(Err((e, _))) => Err(format!("a record was not delivered: {e}")),
-                        Err(_) => Err("a delivery report was lost".to_string()),
-                    })
-                    .collect()
+        group
+            .iter()
+            .zip(deliveries)
+            .map(|(append, messages)| {
+                let mut positions = vec![Position { partition: 0, offset: 0 }; append.records.len()];
+                for (indexes, delivery) in messages {
+                    let (partition, offset) = match futures::executor::block_on(delivery) {
+                        Ok(Ok(d)) => (d.partition as u32, d.offset as u64),
+                        Ok(Err((e, _))) => return Err(format!("records were not delivered: {e}")),
+                        Err(_) => return Err("a delivery report was lost".to_string()),
+                    };
+                    for (within, record) in indexes.into_iter().enumerate() {
+                        positions[record] = envelope::position(partition, offset, within);
+                    }
+                }
+                Ok(positions)
             })
             .collect()
     }

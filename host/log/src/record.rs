@@ -1,5 +1,7 @@
 //! What the log holds.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// Where an accepted record came from. Travels with every record (Kafka headers, spool column).
@@ -47,8 +49,8 @@ pub struct StoredRecord {
     pub position: Position,
     /// The appended record.
     pub record: LogRecord,
-    /// Its provenance.
-    pub provenance: Provenance,
+    /// Its provenance, shared by the records of one request.
+    pub provenance: Arc<Provenance>,
 }
 
 /// The partition of `key` among `partitions` (FNV-1a, stable across runs and builds); records

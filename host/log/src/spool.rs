@@ -155,11 +155,23 @@ fn read_records(
         })
         .map_err(LogError::unavailable)?;
     let mut out = Vec::new();
+    // The records of one request are stored side by side with the same provenance: parse it
+    // once and share it.
+    let mut last: Option<(String, Arc<Provenance>)> = None;
     for row in rows {
-        let (offset, key, content_type, payload, provenance) = row.map_err(LogError::unavailable)?;
+        let (offset, key, content_type, payload, text) = row.map_err(LogError::unavailable)?;
         let position = Position { partition, offset: offset as u64 };
-        let provenance: Provenance = serde_json::from_str(&provenance)
-            .map_err(|e| LogError::Corrupt(format!("{source}/{partition}/{offset}"), e.to_string()))?;
+        let provenance = match &last {
+            Some((previous, parsed)) if *previous == text => parsed.clone(),
+            _ => {
+                let parsed: Arc<Provenance> = Arc::new(
+                    serde_json::from_str(&text)
+                        .map_err(|e| LogError::Corrupt(format!("{source}/{partition}/{offset}"), e.to_string()))?,
+                );
+                last = Some((text, parsed.clone()));
+                parsed
+            }
+        };
         out.push(StoredRecord { position, record: LogRecord { key, content_type, payload }, provenance });
     }
     Ok(out)
@@ -224,7 +236,8 @@ impl StreamLog for SqliteSpool {
                     )
                     .map_err(LogError::unavailable)?;
                 for (i, entry) in entries.iter().enumerate() {
-                    let provenance = serde_json::to_string(&entry.record.provenance).expect("provenance serializes");
+                    let provenance =
+                        serde_json::to_string(entry.record.provenance.as_ref()).expect("provenance serializes");
                     let meta = serde_json::to_string(&DeadLetterMeta::of(entry)).expect("metadata serializes");
                     let record = &entry.record.record;
                     insert
@@ -276,6 +289,7 @@ impl StreamLog for SqliteSpool {
                 let at = || format!("{source} dead letter {sequence}");
                 let provenance: Provenance =
                     serde_json::from_str(&provenance).map_err(|e| LogError::Corrupt(at(), e.to_string()))?;
+                let provenance = Arc::new(provenance);
                 let meta: DeadLetterMeta =
                     serde_json::from_str(&meta).map_err(|e| LogError::Corrupt(at(), e.to_string()))?;
                 out.push(StoredDeadLetter {

@@ -281,14 +281,14 @@ fn expected_rows(source: &str, content_type: &str, body: &[u8]) -> (sluice_runti
     let mut batch = BatchBuilder::new(content_type);
     batch.push(body);
     let split = source_handle.split(&batch.finish()).unwrap().output;
-    let provenance = Provenance {
+    let provenance = Arc::new(Provenance {
         source: source.into(),
         plugin: String::new(),
         plugin_digest: String::new(),
         user: String::new(),
         received_at_us: 0,
         request_id: String::new(),
-    };
+    });
     let records: Vec<StoredRecord> = split
         .records
         .iter()

@@ -1,0 +1,122 @@
+//! The Kafka log against a real broker (`SLUICE_TEST_KAFKA`, started by tests/services/kafka.sh):
+//! a request's records travel in one message per partition and come back one by one, in
+//! order, with their positions; seeking into the middle of a message and committing there
+//! resume at the right record.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sluice_kafka::{KafkaConfig, KafkaLog};
+use sluice_log::{LogConsumer, LogRecord, Position, Provenance, RecordLog, StoredRecord, StreamLog};
+
+fn config() -> KafkaConfig {
+    let brokers = std::env::var("SLUICE_TEST_KAFKA").unwrap_or_else(|_| {
+        panic!("SLUICE_TEST_KAFKA is not set: start Kafka with tests/services/kafka.sh (tests/run does)")
+    });
+    let unique =
+        format!("kafkalog{}x{}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
+    let mut config = KafkaConfig::new(brokers);
+    config.topic_prefix = format!("{unique}.");
+    config.transactional_id = unique.clone();
+    config.group_prefix = unique;
+    config.partitions = 3;
+    config
+}
+
+fn provenance(request_id: &str) -> Provenance {
+    Provenance {
+        source: "labs".into(),
+        plugin: "labs@1.0.0".into(),
+        plugin_digest: "ab".repeat(32),
+        user: "alice".into(),
+        received_at_us: 1_700_000_000_000_000,
+        request_id: request_id.into(),
+    }
+}
+
+fn record(key: Option<&str>, n: usize) -> LogRecord {
+    LogRecord {
+        key: key.map(str::to_string),
+        content_type: "application/json".into(),
+        payload: format!("{{\"n\":{n}}}").into_bytes(),
+    }
+}
+
+/// Reads until `count` records came back (or panics after a minute).
+async fn read(consumer: &mut Box<dyn LogConsumer>, count: usize, max: usize) -> Vec<StoredRecord> {
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while out.len() < count {
+        assert!(std::time::Instant::now() < deadline, "only {} of {count} records came back", out.len());
+        let polled = consumer.poll(max, Duration::from_millis(200)).await.unwrap();
+        assert!(polled.len() <= max, "a poll returned {} records, more than {max}", polled.len());
+        out.extend(polled);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_of_a_request_come_back_in_order_with_their_positions() {
+    let log = KafkaLog::connect(config()).await.unwrap();
+    // Keys spread over the three partitions; the keyless records stay together.
+    let first: Vec<LogRecord> =
+        (0..40).map(|n| record(if n % 10 == 9 { None } else { Some(["p1", "p2", "p3", "p4"][n % 4]) }, n)).collect();
+    let second: Vec<LogRecord> = (40..45).map(|n| record(Some("p1"), n)).collect();
+    let positions_1 = log.append("labs", &provenance("req-1"), first.clone()).await.unwrap();
+    let positions_2 = log.append("labs", &provenance("req-2"), second.clone()).await.unwrap();
+    assert_eq!(positions_1.len(), first.len());
+    let expected: BTreeMap<Position, (LogRecord, &str)> = positions_1
+        .iter()
+        .zip(&first)
+        .map(|(p, r)| (*p, (r.clone(), "req-1")))
+        .chain(positions_2.iter().zip(&second).map(|(p, r)| (*p, (r.clone(), "req-2"))))
+        .collect();
+    assert_eq!(expected.len(), 45, "every record has a position of its own");
+
+    let mut consumer = log.consumer("labs").await.unwrap();
+    assert_eq!(consumer.partitions(), 3);
+    for partition in 0..3 {
+        consumer.seek(partition, 0).await.unwrap();
+    }
+    let read_back = read(&mut consumer, 45, 7).await;
+    let mut last: BTreeMap<u32, Position> = BTreeMap::new();
+    for stored in &read_back {
+        let (record, request) = &expected[&stored.position];
+        assert_eq!(&stored.record, record);
+        assert_eq!(stored.provenance.request_id, *request);
+        assert_eq!(*stored.provenance, provenance(request));
+        if let Some(previous) = last.insert(stored.position.partition, stored.position) {
+            assert!(previous < stored.position, "positions increase within a partition");
+        }
+    }
+    let keys_of = |partition: u32| -> Vec<Option<String>> {
+        read_back.iter().filter(|r| r.position.partition == partition).map(|r| r.record.key.clone()).collect()
+    };
+    for key in ["p1", "p2", "p3", "p4"] {
+        let partitions: Vec<u32> = (0..3).filter(|&p| keys_of(p).iter().any(|k| k.as_deref() == Some(key))).collect();
+        assert_eq!(partitions.len(), 1, "all records of {key} in one partition");
+    }
+    let p1: Vec<&[u8]> =
+        read_back.iter().filter(|r| r.record.key.as_deref() == Some("p1")).map(|r| &r.record.payload[..]).collect();
+    let sent: Vec<&[u8]> =
+        first.iter().chain(&second).filter(|r| r.key.as_deref() == Some("p1")).map(|r| &r.payload[..]).collect();
+    assert_eq!(p1, sent, "one key's records keep their order");
+
+    // Resume in the middle of the first request's message for p1's partition: the records
+    // before the position are skipped, the rest come back.
+    let p1_positions: Vec<Position> =
+        positions_1.iter().zip(&first).filter(|(_, r)| r.key.as_deref() == Some("p1")).map(|(p, _)| *p).collect();
+    let resume = p1_positions[3];
+    consumer.commit(resume.partition, resume.offset).await.unwrap();
+    let committed: BTreeMap<u32, u64> = consumer.committed().await.unwrap().into_iter().collect();
+    assert_eq!(committed[&resume.partition], resume.offset, "the committed position keeps the index in the message");
+
+    let mut again = log.consumer("labs").await.unwrap();
+    again.seek(resume.partition, resume.offset).await.unwrap();
+    let remaining = expected.keys().filter(|p| p.partition == resume.partition && **p >= resume).count();
+    let reread = read(&mut again, remaining, 1000).await;
+    let positions: Vec<Position> = reread.iter().map(|r| r.position).collect();
+    let wanted: Vec<Position> =
+        expected.keys().filter(|p| p.partition == resume.partition && **p >= resume).copied().collect();
+    assert_eq!(positions, wanted);
+}
