@@ -279,18 +279,9 @@ impl Writer {
         tracing::debug!(begin_and_send = ?begun.elapsed(), "records queued");
         // commit_transaction flushes first, and rust-rdkafka's flush polls in steps of 100 ms,
         // which made every append wait 100 ms. The producer's own polling thread serves the
-        // delivery reports as they come: wait for them here in small steps instead.
-        let deadline = sent + timeout;
-        while producer.in_flight_count() > 0 {
-            if std::time::Instant::now() > deadline {
-                return Err(format!("Kafka did not acknowledge the records within {timeout:?}"));
-            }
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
-        tracing::debug!(flush = ?sent.elapsed(), "records acknowledged");
-        producer.commit_transaction(timeout).map_err(|e| format!("Kafka did not commit the records: {e}"))?;
-        tracing::debug!(appends = group.len(), commit = ?sent.elapsed(), "transaction committed");
-        group
+        // delivery reports as they come: wait for each (each resolves by message.timeout.ms at
+        // the latest), so that nothing is in flight when the commit flushes.
+        let positions = group
             .iter()
             .zip(deliveries)
             .map(|(append, messages)| {
@@ -307,6 +298,18 @@ impl Writer {
                 }
                 Ok(positions)
             })
-            .collect()
+            .collect::<Result<Vec<_>, String>>()?;
+        // A report is handed over just before its message leaves the queue: wait for that step.
+        let deadline = sent + timeout;
+        while producer.in_flight_count() > 0 {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("Kafka did not acknowledge the records within {timeout:?}"));
+            }
+            std::thread::yield_now();
+        }
+        tracing::debug!(flush = ?sent.elapsed(), "records acknowledged");
+        producer.commit_transaction(timeout).map_err(|e| format!("Kafka did not commit the records: {e}"))?;
+        tracing::debug!(appends = group.len(), commit = ?sent.elapsed(), "transaction committed");
+        Ok(positions)
     }
 }
