@@ -45,6 +45,11 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
+# A test and bench broker: every run makes topics of its own, so keep an hour of data, not
+# Kafka's week (benchmarks write gigabytes per run).
+log.retention.ms=3600000
+log.segment.bytes=67108864
+log.retention.check.interval.ms=60000
 PROPS
     local java=(java -Xms256m -Xmx512m -Dlog4j2.configurationFile="$here/kafka/log4j2.yaml" -cp "$libs/*")
     if [ ! -f "$run/data/meta.properties" ]; then

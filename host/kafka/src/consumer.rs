@@ -54,8 +54,8 @@ impl KafkaConsumer {
             // Prefetch a few stream batches per partition, not librdkafka's 100,000 messages or
             // 64 MiB: behind the producers, the prefetch queues were most of sluice's memory.
             // When a queue is full, look again soon (the 1 s default starved the stream).
-            .set("queued.min.messages", "8192")
-            .set("queued.max.messages.kbytes", "4096")
+            .set("queued.min.messages", "64")
+            .set("queued.max.messages.kbytes", "1024")
             .set("fetch.queue.backoff.ms", "5")
             .create()
             .map_err(LogError::unavailable)?;

@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arrow::array::RecordBatch;
-use arrow::compute::concat_batches;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
@@ -122,17 +121,19 @@ impl Warehouse {
 
     /// The files of one commit, encoded, with their hidden and committed paths.
     fn encode_segment(&self, segment: &Segment) -> Result<Vec<PendingFile>, WarehouseError> {
+        // Each batch is split by Hive partition on its own and the pieces of one directory are
+        // written into one file as they are: no copy of the whole segment is made first.
         let mut parts = Vec::new();
         for (table, batches) in &segment.tables {
-            let Some(first) = batches.first() else { continue };
-            let batch = concat_batches(&first.schema(), batches)
-                .map_err(|e| WarehouseError::InvalidRows { table: table.clone(), reason: e.to_string() })?;
-            if batch.num_rows() == 0 {
-                continue;
-            }
             let spec = self.partitioning(table);
-            for (value, rows) in spec.split(table, &batch)? {
-                parts.push((table.as_str(), spec.directory(&value), rows));
+            let mut directories: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+            for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+                for (value, rows) in spec.split(table, batch)? {
+                    directories.entry(spec.directory(&value)).or_default().push(rows);
+                }
+            }
+            for (directory, rows) in directories {
+                parts.push((table.as_str(), directory, rows));
             }
         }
         let count = parts.len() as u32;
@@ -146,7 +147,7 @@ impl Warehouse {
                 index: i as u32 + 1,
                 count,
             };
-            let bytes = self.config.encode.encode(rows.schema(), &[rows])?;
+            let bytes = self.config.encode.encode(rows[0].schema(), &rows)?;
             pending.push(PendingFile {
                 hidden: self.storage.path(&[table, &directory, &file.hidden_name()]),
                 committed: self.storage.path(&[table, &directory, &file.file_name()]),
