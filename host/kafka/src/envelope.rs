@@ -11,7 +11,7 @@
 //! partition, which is all the stream core and the warehouse rely on.
 
 use serde::{Deserialize, Serialize};
-use sluice_log::{LogRecord, Position};
+use sluice_log::{LogRecord, Position, partition_for};
 
 /// Bits of a position that hold the record's index within its message.
 const INDEX_BITS: u32 = 16;
@@ -99,6 +99,43 @@ pub(crate) fn chunks(indexes: &[usize], records: &[LogRecord]) -> Vec<std::ops::
     out
 }
 
+/// One message of an append: its partition, the indexes of the append's records it holds (in
+/// order) and its encoded value.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    pub partition: u32,
+    pub indexes: Vec<usize>,
+    pub value: Vec<u8>,
+}
+
+/// The messages that carry `records` over `partitions` partitions: keyed records go to their
+/// key's partition, records without a key to partition `fallback` (mod `partitions`).
+pub(crate) fn plan(records: &[LogRecord], partitions: u32, fallback: u64) -> Vec<Planned> {
+    let mut by_partition = vec![Vec::new(); partitions as usize];
+    for (index, record) in records.iter().enumerate() {
+        by_partition[partition_for(record.key.as_deref(), partitions, fallback) as usize].push(index);
+    }
+    let mut out = Vec::new();
+    for (partition, indexes) in by_partition.into_iter().enumerate() {
+        for chunk in chunks(&indexes, records) {
+            let entries: Vec<Entry<'_>> = indexes[chunk.clone()].iter().map(|&i| (&records[i]).into()).collect();
+            out.push(Planned {
+                partition: partition as u32,
+                value: encode(&entries),
+                indexes: indexes[chunk].to_vec(),
+            });
+        }
+    }
+    out
+}
+
+/// Fills in the positions of `message`'s records, now that it landed at `offset`.
+pub(crate) fn place(message: &Planned, offset: u64, positions: &mut [Position]) {
+    for (within, &record) in message.indexes.iter().enumerate() {
+        positions[record] = position(message.partition, offset, within);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +183,29 @@ mod tests {
         let indexes: Vec<usize> = (0..many.len()).collect();
         assert_eq!(chunks(&indexes, &many), vec![0..MAX_RECORDS, MAX_RECORDS..MAX_RECORDS + 5]);
         assert!(chunks(&[], &many).is_empty());
+    }
+
+    #[test]
+    fn a_plan_keeps_keys_together_and_keyless_records_in_one_message() {
+        let records =
+            vec![record(Some("a"), 1), record(None, 2), record(Some("b"), 3), record(Some("a"), 4), record(None, 5)];
+        let planned = plan(&records, 4, 7);
+        let mut seen: Vec<usize> = planned.iter().flat_map(|m| m.indexes.clone()).collect();
+        seen.sort();
+        assert_eq!(seen, vec![0, 1, 2, 3, 4], "every record in exactly one message");
+        let holding = |i: usize| planned.iter().find(|m| m.indexes.contains(&i)).unwrap();
+        assert_eq!(holding(0).indexes, holding(3).indexes, "one key, one message, in order");
+        assert_eq!(holding(1).partition, 7 % 4);
+        assert!(holding(1).indexes.contains(&4));
+        for message in &planned {
+            let back: Vec<LogRecord> = decode(&message.value).unwrap().iter().map(Entry::to_record).collect();
+            let sent: Vec<LogRecord> = message.indexes.iter().map(|&i| records[i].clone()).collect();
+            assert_eq!(back, sent);
+        }
+        let mut positions = vec![Position { partition: 0, offset: 0 }; records.len()];
+        for message in &planned {
+            place(message, 10, &mut positions);
+        }
+        assert_eq!(positions[3], position(holding(3).partition, 10, 1));
     }
 }

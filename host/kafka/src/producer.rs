@@ -9,12 +9,12 @@ use std::time::Duration;
 use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
 use sluice_log::{
     BoxFuture, DeadLetter, LogConsumer, LogError, LogRecord, Position, Provenance, RecordLog, StoredDeadLetter,
-    StreamLog, partition_for,
+    StreamLog,
 };
 use tokio::sync::oneshot;
 
 use crate::config::KafkaConfig;
-use crate::envelope::{self, Entry};
+use crate::envelope::{self, Planned};
 use crate::headers::record_headers;
 use crate::topics::Topics;
 
@@ -26,12 +26,11 @@ const WRITERS: usize = 4;
 
 struct Append {
     topic: String,
-    /// Partitions of `topic`.
-    partitions: u32,
-    /// Spreads appends of records without a key over the partitions.
-    fallback: u64,
     provenance: Provenance,
-    records: Vec<LogRecord>,
+    /// Number of records appended.
+    records: usize,
+    /// The messages that carry them.
+    messages: Vec<Planned>,
     reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
 }
 
@@ -42,6 +41,9 @@ pub struct KafkaLog {
     appends: mpsc::Sender<Append>,
     ready: Arc<AtomicBool>,
     appended: AtomicU64,
+    /// Sends appends that fit in one message (one message is atomic without a transaction);
+    /// replaced when it fails fatally.
+    direct: Mutex<FutureProducer>,
     pub(crate) dead_letters: FutureProducer,
 }
 
@@ -63,6 +65,7 @@ impl KafkaLog {
             .set("message.timeout.ms", config.append_timeout.as_millis().to_string())
             .create()
             .map_err(LogError::unavailable)?;
+        let direct = Mutex::new(direct_producer(&config)?);
         let ready = Arc::new(AtomicBool::new(true));
         let (appends, rx) = mpsc::channel();
         let rx = Arc::new(Mutex::new(rx));
@@ -86,12 +89,48 @@ impl KafkaLog {
                 .spawn(move || writer.run(&rx))
                 .map_err(LogError::unavailable)?;
         }
-        Ok(Self { config, topics, appends, ready, appended: AtomicU64::new(0), dead_letters })
+        Ok(Self { config, topics, appends, ready, appended: AtomicU64::new(0), direct, dead_letters })
     }
 
     /// The settings.
     pub fn config(&self) -> &KafkaConfig {
         &self.config
+    }
+}
+
+impl KafkaLog {
+    /// Appends records that travel in one message without a transaction: the message is
+    /// written entirely or not at all, and the wait is one produce round trip, not a
+    /// transaction's three.
+    async fn append_direct(
+        &self,
+        topic: &str,
+        provenance: &Provenance,
+        count: usize,
+        message: &Planned,
+    ) -> Result<Vec<Position>, LogError> {
+        let record = FutureRecord::<(), _>::to(topic)
+            .partition(message.partition as i32)
+            .payload(&message.value)
+            .headers(record_headers(envelope::CONTENT_TYPE, provenance));
+        let producer = self.direct.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let delivery = producer.send_result(record).map_err(|(e, _)| LogError::unavailable(e))?;
+        let offset = match delivery.await {
+            Ok(Ok(delivery)) => delivery.offset as u64,
+            Ok(Err((error, _))) => {
+                self.ready.store(false, Ordering::SeqCst);
+                tracing::error!(%error, "Kafka append failed");
+                if producer.client().fatal_error().is_some() {
+                    // An idempotent producer that failed fatally refuses every later message.
+                    *self.direct.lock().unwrap_or_else(|e| e.into_inner()) = direct_producer(&self.config)?;
+                }
+                return Err(LogError::Unavailable(format!("records were not delivered: {error}")));
+            }
+            Err(_) => return Err(LogError::unavailable("a delivery report was lost")),
+        };
+        let mut positions = vec![Position { partition: 0, offset: 0 }; count];
+        envelope::place(message, offset, &mut positions);
+        Ok(positions)
     }
 }
 
@@ -108,9 +147,15 @@ impl RecordLog for KafkaLog {
             }
             let topic = self.config.topic(source);
             let partitions = self.topics.ensure(&topic, self.config.partitions, self.config.replication).await?;
-            let (reply, wait) = oneshot::channel();
             let fallback = self.appended.fetch_add(1, Ordering::Relaxed);
-            let append = Append { topic, partitions, fallback, provenance: provenance.clone(), records, reply };
+            let messages = envelope::plan(&records, partitions, fallback);
+            let count = records.len();
+            drop(records);
+            if let [message] = &messages[..] {
+                return self.append_direct(&topic, provenance, count, message).await;
+            }
+            let (reply, wait) = oneshot::channel();
+            let append = Append { topic, provenance: provenance.clone(), records: count, messages, reply };
             self.appends.send(append).map_err(|_| LogError::unavailable("the Kafka writer stopped"))?;
             wait.await.map_err(|_| LogError::unavailable("the Kafka writer stopped"))?
         })
@@ -153,6 +198,18 @@ impl StreamLog for KafkaLog {
     fn set_replay_cursor<'a>(&'a self, source: &'a str, next: u64) -> BoxFuture<'a, Result<(), LogError>> {
         Box::pin(crate::dead_letters::set_replay_cursor(self, source, next))
     }
+}
+
+/// The idempotent producer of appends that fit in one message.
+fn direct_producer(config: &KafkaConfig) -> Result<FutureProducer, LogError> {
+    config
+        .client()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", config.append_timeout.as_millis().to_string())
+        .create()
+        .map_err(LogError::unavailable)
 }
 
 /// A writer thread: groups appends into transactions.
@@ -250,30 +307,18 @@ impl Writer {
         let producer = self.producer()?;
         let begun = std::time::Instant::now();
         producer.begin_transaction().map_err(|e| format!("cannot begin a Kafka transaction: {e}"))?;
-        // Per append, its messages: the indexes of the records each holds, and its delivery.
+        // Per append, the delivery of each of its messages.
         let mut deliveries = Vec::with_capacity(group.len());
         for append in group {
-            let mut by_partition = vec![Vec::new(); append.partitions as usize];
-            for (index, record) in append.records.iter().enumerate() {
-                by_partition[partition_for(record.key.as_deref(), append.partitions, append.fallback) as usize]
-                    .push(index);
+            let mut pending = Vec::with_capacity(append.messages.len());
+            for message in &append.messages {
+                let record = FutureRecord::<(), _>::to(&append.topic)
+                    .partition(message.partition as i32)
+                    .payload(&message.value)
+                    .headers(record_headers(envelope::CONTENT_TYPE, &append.provenance));
+                pending.push(producer.send_result(record).map_err(|(e, _)| format!("cannot queue records: {e}"))?);
             }
-            let mut messages = Vec::new();
-            for (partition, indexes) in by_partition.into_iter().enumerate() {
-                for chunk in envelope::chunks(&indexes, &append.records) {
-                    let entries: Vec<Entry<'_>> =
-                        indexes[chunk.clone()].iter().map(|&i| (&append.records[i]).into()).collect();
-                    let value = envelope::encode(&entries);
-                    let message = FutureRecord::<(), _>::to(&append.topic)
-                        .partition(partition as i32)
-                        .payload(&value)
-                        .headers(record_headers(envelope::CONTENT_TYPE, &append.provenance));
-                    let delivery =
-                        producer.send_result(message).map_err(|(e, _)| format!("cannot queue records: {e}"))?;
-                    messages.push((indexes[chunk].to_vec(), delivery));
-                }
-            }
-            deliveries.push(messages);
+            deliveries.push(pending);
         }
         let sent = std::time::Instant::now();
         tracing::debug!(begin_and_send = ?begun.elapsed(), "records queued");
@@ -284,17 +329,15 @@ impl Writer {
         let positions = group
             .iter()
             .zip(deliveries)
-            .map(|(append, messages)| {
-                let mut positions = vec![Position { partition: 0, offset: 0 }; append.records.len()];
-                for (indexes, delivery) in messages {
-                    let (partition, offset) = match futures::executor::block_on(delivery) {
-                        Ok(Ok(d)) => (d.partition as u32, d.offset as u64),
+            .map(|(append, pending)| {
+                let mut positions = vec![Position { partition: 0, offset: 0 }; append.records];
+                for (message, delivery) in append.messages.iter().zip(pending) {
+                    let offset = match futures::executor::block_on(delivery) {
+                        Ok(Ok(d)) => d.offset as u64,
                         Ok(Err((e, _))) => return Err(format!("records were not delivered: {e}")),
                         Err(_) => return Err("a delivery report was lost".to_string()),
                     };
-                    for (within, record) in indexes.into_iter().enumerate() {
-                        positions[record] = envelope::position(partition, offset, within);
-                    }
+                    envelope::place(message, offset, &mut positions);
                 }
                 Ok(positions)
             })
