@@ -206,7 +206,7 @@ fn direct_producer(config: &KafkaConfig) -> Result<FutureProducer, LogError> {
         .client()
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "1")
+        .set("linger.ms", "0")
         .set("message.timeout.ms", config.append_timeout.as_millis().to_string())
         .create()
         .map_err(LogError::unavailable)
