@@ -51,8 +51,9 @@ impl KafkaConsumer {
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
-            // Prefetch a few stream batches per partition, not librdkafka's 100,000 messages or
-            // 64 MiB: behind the producers, the prefetch queues were most of sluice's memory.
+            // Prefetch a few requests' messages per partition (a message holds a request's
+            // records), not librdkafka's 100,000 messages or 64 MiB: behind the producers, the
+            // prefetch queues were most of sluice's memory.
             // When a queue is full, look again soon (the 1 s default starved the stream).
             .set("queued.min.messages", "64")
             .set("queued.max.messages.kbytes", "1024")

@@ -4,9 +4,10 @@
 //! - Topics: `<prefix><source>` holds a source's accepted records, `<prefix><source>.dlq` its
 //!   dead letters (one partition, so a dead letter's sequence number is its offset). Both are
 //!   created on first use with the configured partitions and replication.
-//! - Appends: transactional producers (`acks=all`, idempotent). Concurrent appends are
-//!   grouped into one transaction, so each API request is appended entirely or not at all, and
-//!   the API answers 202 only after the commit. Consumers read `read_committed`.
+//! - Appends: every API request is appended entirely or not at all, and the API answers 202
+//!   only once it is durable. A request whose records fit in one message is one idempotent
+//!   `acks=all` produce (a message is atomic); larger ones go to transactional producers, which
+//!   group concurrent appends into one transaction. Consumers read `read_committed`.
 //! - Partitioning: by the plugin's partition key (the patient), so one patient's records keep
 //!   their order. An append's records go as one message per partition ([`envelope`]), with the
 //!   provenance once in `sluice-*` headers; a record's position is the message offset × 2^16 +
