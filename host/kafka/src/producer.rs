@@ -109,10 +109,7 @@ impl KafkaLog {
         count: usize,
         message: &Planned,
     ) -> Result<Vec<Position>, LogError> {
-        let record = FutureRecord::<(), _>::to(topic)
-            .partition(message.partition as i32)
-            .payload(&message.value)
-            .headers(record_headers(envelope::CONTENT_TYPE, provenance));
+        let record = kafka_record(topic, provenance, message);
         let producer = self.direct.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let delivery = producer.send_result(record).map_err(|(e, _)| LogError::unavailable(e))?;
         let offset = match delivery.await {
@@ -198,6 +195,14 @@ impl StreamLog for KafkaLog {
     fn set_replay_cursor<'a>(&'a self, source: &'a str, next: u64) -> BoxFuture<'a, Result<(), LogError>> {
         Box::pin(crate::dead_letters::set_replay_cursor(self, source, next))
     }
+}
+
+/// The Kafka record of a planned message: to its partition, with the provenance in headers.
+fn kafka_record<'a>(topic: &'a str, provenance: &Provenance, message: &'a Planned) -> FutureRecord<'a, (), Vec<u8>> {
+    FutureRecord::to(topic)
+        .partition(message.partition as i32)
+        .payload(&message.value)
+        .headers(record_headers(envelope::CONTENT_TYPE, provenance))
 }
 
 /// The idempotent producer of appends that fit in one message.
@@ -312,10 +317,7 @@ impl Writer {
         for append in group {
             let mut pending = Vec::with_capacity(append.messages.len());
             for message in &append.messages {
-                let record = FutureRecord::<(), _>::to(&append.topic)
-                    .partition(message.partition as i32)
-                    .payload(&message.value)
-                    .headers(record_headers(envelope::CONTENT_TYPE, &append.provenance));
+                let record = kafka_record(&append.topic, &append.provenance, message);
                 pending.push(producer.send_result(record).map_err(|(e, _)| format!("cannot queue records: {e}"))?);
             }
             deliveries.push(pending);
