@@ -59,14 +59,7 @@ running() {
 
 start_daemon() {
     local name="$1" class="$2" wait_on="$3"
-    if running "$name"; then
-        echo "hdfs: $name already running (pid $(cat "$run/$name.pid"))"
-        return
-    fi
-    if port_taken "$wait_on"; then
-        echo "hdfs: port $wait_on is taken by another process; stop it first" >&2
-        exit 1
-    fi
+    already_up "hdfs: $name" "$run/$name.pid" "$wait_on" && return
     fetch
     configure
     # shellcheck disable=SC2046

@@ -20,14 +20,7 @@ libs="$cache/kafka-$version/libs"
 pidfile="$run/kafka.pid"
 
 start() {
-    if pid_running "$pidfile"; then
-        echo "kafka: already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
-        return
-    fi
-    if port_taken "$port"; then
-        echo "kafka: port $port is taken by another process; stop it first" >&2
-        exit 1
-    fi
+    already_up "kafka:" "$pidfile" "$port" && return
     fetch_jars kafka "$here/kafka/pom.xml" "$libs"
     mkdir -p "$run/data"
     cat > "$run/server.properties" <<PROPS

@@ -24,6 +24,21 @@ pid_running() {
     [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
 }
 
+# already_up LABEL PIDFILE PORT: true (and says so) when the daemon of PIDFILE runs; exits when
+# another process holds PORT. Every start begins with `already_up ... && return`.
+already_up() {
+    local label="$1" pidfile="$2" port="$3"
+    if pid_running "$pidfile"; then
+        echo "$label already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
+        return 0
+    fi
+    if port_taken "$port"; then
+        echo "$label port $port is taken by another process; stop it first" >&2
+        exit 1
+    fi
+    return 1
+}
+
 # stop_pid LABEL PIDFILE: SIGTERM, then SIGKILL after 20 s.
 stop_pid() {
     local label="$1" pidfile="$2"

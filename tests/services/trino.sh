@@ -57,14 +57,7 @@ PROPS
 }
 
 start() {
-    if pid_running "$pidfile"; then
-        echo "trino: already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"
-        return
-    fi
-    if port_taken "$port"; then
-        echo "trino: port $port is taken by another process; stop it first" >&2
-        exit 1
-    fi
+    already_up "trino:" "$pidfile" "$port" && return
     if [ ! -x "$java_home/bin/java" ]; then
         echo "trino: needs Java 24 or newer; none under /usr/lib/jvm/temurin-25* (set SLUICE_TRINO_JAVA_HOME)" >&2
         exit 1
