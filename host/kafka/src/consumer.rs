@@ -2,7 +2,7 @@
 //! stream recovered from the warehouse, `read_committed`, commits only when told.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -28,7 +28,7 @@ pub(crate) struct KafkaConsumer {
     partitions: u32,
     /// Per partition, the first position wanted: a seek into the middle of a message skips the
     /// records before it.
-    from: Arc<Mutex<Vec<u64>>>,
+    from: Vec<u64>,
     /// Records read but not returned yet (a message held more than a poll asked for).
     pending: VecDeque<StoredRecord>,
     assignment: TopicPartitionList,
@@ -64,7 +64,7 @@ impl KafkaConsumer {
             consumer: Arc::new(consumer),
             topic,
             partitions,
-            from: Arc::new(Mutex::new(vec![0; partitions as usize])),
+            from: vec![0; partitions as usize],
             pending: VecDeque::new(),
             assignment: TopicPartitionList::new(),
             reassign: false,
@@ -94,7 +94,7 @@ impl LogConsumer for KafkaConsumer {
             self.assignment = assignment;
             self.reassign = true;
             self.pending.retain(|r| r.position.partition != partition);
-            if let Some(from) = self.from.lock().unwrap_or_else(|e| e.into_inner()).get_mut(partition as usize) {
+            if let Some(from) = self.from.get_mut(partition as usize) {
                 *from = offset;
             }
             Ok(())
@@ -106,6 +106,7 @@ impl LogConsumer for KafkaConsumer {
             let take = max.min(self.pending.len());
             return Box::pin(std::future::ready(Ok(self.pending.drain(..take).collect())));
         }
+        // Seeks and polls take turns (`&mut self`): the poll reads a copy of the start positions.
         let (consumer, from) = (self.consumer.clone(), self.from.clone());
         let assignment = std::mem::take(&mut self.reassign).then(|| self.assignment.clone());
         Box::pin(async move {
@@ -119,9 +120,7 @@ impl LogConsumer for KafkaConsumer {
                     match consumer.poll(timeout) {
                         None => break,
                         Some(Ok(message)) => {
-                            let from = from.lock().unwrap_or_else(|e| e.into_inner());
                             let start = from.get(message.partition() as usize).copied().unwrap_or(0);
-                            drop(from);
                             stored_records(&message, start, &mut out)?;
                         }
                         Some(Err(error)) => {
