@@ -104,7 +104,7 @@ impl Warehouse {
     /// Writes `segment` as one commit: every file hidden first, then each renamed into place.
     /// Returns the committed paths. Retrying a failed commit of the same segment is safe.
     pub async fn commit(&self, segment: &Segment) -> Result<Vec<Path>, WarehouseError> {
-        // Concatenating, splitting by partition and encoding is CPU work: off the async threads.
+        // Splitting by partition and encoding is CPU work: off the async threads.
         let (warehouse, owned) = (self.clone(), segment.clone());
         let pending = tokio::task::spawn_blocking(move || warehouse.encode_segment(&owned)).await.map_err(|e| {
             WarehouseError::InvalidRows { table: String::new(), reason: format!("encoding failed: {e}") }
