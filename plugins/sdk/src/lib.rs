@@ -33,6 +33,7 @@
 //! whose plugin can be tested and benchmarked without a host (see [`OwnedBatch`]).
 
 mod batch;
+mod flat;
 #[doc(hidden)]
 pub mod guest;
 mod output;

@@ -105,6 +105,7 @@ impl ColumnBuilder {
     ///
     /// # Panics
     /// When the value's type does not match the column's (a bug in the plugin).
+    #[inline(always)]
     pub fn push(&mut self, value: &Value<'_>) {
         let is_null = matches!(value, Value::Null);
         if is_null && !self.has_nulls {

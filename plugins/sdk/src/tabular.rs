@@ -111,7 +111,7 @@ impl<P: RecordPlugin> Records<P> {
                     }
                 };
                 // On the stack for the usual handful of fields; the heap only for wide records.
-                let mut stack = [Value::Null; 32];
+                let mut stack = [Value::Null; 16];
                 let mut heap = Vec::new();
                 let typed: &mut [Value<'_>] = if self.fields.len() <= stack.len() {
                     &mut stack[..self.fields.len()]
@@ -200,23 +200,52 @@ fn write_canonical(out: &mut Vec<u8>, names: &[&str], raw: &[Raw<'_>]) {
     out.push(b'{');
     let mut first = true;
     for (name, value) in names.iter().zip(raw) {
-        let json = match value {
-            Raw::Missing | Raw::Nested => continue,
-            Raw::Null => serde_json::Value::Null,
-            Raw::Str(s) => serde_json::Value::String(s.to_string()),
-            Raw::Int(i) => (*i).into(),
-            Raw::Float(f) => {
-                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number)
-            }
-            Raw::Bool(b) => (*b).into(),
-        };
+        if matches!(value, Raw::Missing | Raw::Nested) {
+            continue;
+        }
         if !first {
             out.push(b',');
         }
         first = false;
         serde_json::to_writer(&mut *out, name).expect("writing to a Vec");
         out.push(b':');
-        serde_json::to_writer(&mut *out, &json).expect("writing to a Vec");
+        // Each value straight into the buffer (a non-finite float, which JSON cannot hold,
+        // becomes null).
+        let written = match value {
+            Raw::Missing | Raw::Nested | Raw::Null => serde_json::to_writer(&mut *out, &()),
+            Raw::Str(text) => serde_json::to_writer(&mut *out, text.as_ref()),
+            Raw::Int(number) => serde_json::to_writer(&mut *out, number),
+            Raw::Float(number) => serde_json::to_writer(&mut *out, number),
+            Raw::Bool(flag) => serde_json::to_writer(&mut *out, flag),
+        };
+        written.expect("writing to a Vec");
     }
     out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[test]
+    fn canonical_records_hold_the_declared_fields_as_sent() {
+        let names = ["Id", "Name", "Count", "Value", "Flag", "Gone", "Nested", "Odd"];
+        let raw = [
+            Raw::Str(Cow::Borrowed("p\"1")),
+            Raw::Null,
+            Raw::Int(-7),
+            Raw::Float(2.5),
+            Raw::Bool(true),
+            Raw::Missing,
+            Raw::Nested,
+            Raw::Float(f64::NAN),
+        ];
+        let mut out = Vec::new();
+        write_canonical(&mut out, &names, &raw);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"Id":"p\"1","Name":null,"Count":-7,"Value":2.5,"Flag":true,"Odd":null}"#
+        );
+    }
 }

@@ -1,0 +1,321 @@
+//! A fast reader for the usual record: a flat JSON object of scalar values, alone or in an
+//! array.
+//!
+//! It reads exactly what the general (serde_json) reader in [`crate::records`] reads for such
+//! bodies, and gives up (`None`) on anything else: a nested value, an escape in a string, a
+//! number it cannot read exactly as serde_json does, malformed JSON. The caller then reads the
+//! whole body with the general reader, which also words the errors; nothing read here counts.
+//!
+//! Strings are scanned eight bytes at a time in a `u64`, which is as fast in Wasm as natively
+//! (serde_json's word-at-a-time scan uses `usize`: 4 bytes in wasm32), and the reader is a few
+//! small loops with no visitor calls between them (every call and loop turn in Wasm also pays
+//! an interruption check).
+
+use std::borrow::Cow;
+
+use crate::records::{Raw, field_for_key};
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The index of the first byte at or after `at` that is not JSON whitespace.
+#[inline(always)]
+pub(crate) fn skip_whitespace(text: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = text.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// Reads the object whose `{` is at `at` into `slots` (one per declared field, all
+/// [`Raw::Missing`] on entry); the index after its `}`, or `None` when the fast reader does not
+/// handle it.
+pub(crate) fn object<'a>(text: &'a [u8], at: usize, fields: &[&str], slots: &mut [Raw<'a>]) -> Option<usize> {
+    debug_assert_eq!(text.get(at), Some(&b'{'));
+    let mut at = skip_whitespace(text, at + 1);
+    if text.get(at) == Some(&b'}') {
+        return Some(at + 1);
+    }
+    // Senders usually keep one field order: try the field after the last match first.
+    let mut expected = 0;
+    loop {
+        if text.get(at) != Some(&b'"') {
+            return None;
+        }
+        let (key, after_key) = string(text, at + 1)?;
+        at = skip_whitespace(text, after_key);
+        if text.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_whitespace(text, at + 1);
+        let (value, after_value) = scalar(text, at)?;
+        if let Some(index) = field_for_key(fields, expected, key) {
+            slots[index] = value;
+            expected = index + 1;
+        }
+        at = skip_whitespace(text, after_value);
+        match text.get(at)? {
+            b',' => at = skip_whitespace(text, at + 1),
+            b'}' => return Some(at + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// Reads the array of objects whose `[` is at `at`, appending each object's slots (one per
+/// declared field) to `slots`; the index after its `]` and the number of objects, or `None`
+/// when the fast reader does not handle it (`slots` then holds a partial read to discard).
+pub(crate) fn array_of_objects<'a>(
+    text: &'a [u8],
+    at: usize,
+    fields: &[&str],
+    slots: &mut Vec<Raw<'a>>,
+) -> Option<(usize, usize)> {
+    debug_assert_eq!(text.get(at), Some(&b'['));
+    let mut at = skip_whitespace(text, at + 1);
+    if text.get(at) == Some(&b']') {
+        return Some((at + 1, 0));
+    }
+    let mut count = 0;
+    loop {
+        if text.get(at) != Some(&b'{') {
+            return None;
+        }
+        let first = slots.len();
+        slots.resize(first + fields.len(), Raw::Missing);
+        at = skip_whitespace(text, object(text, at, fields, &mut slots[first..])?);
+        count += 1;
+        match text.get(at)? {
+            b',' => at = skip_whitespace(text, at + 1),
+            b']' => return Some((at + 1, count)),
+            _ => return None,
+        }
+    }
+}
+
+/// Reads the scalar value starting at `at`: the value and the index after it.
+#[inline(always)]
+fn scalar(text: &[u8], at: usize) -> Option<(Raw<'_>, usize)> {
+    let literal = |word: &[u8], value: Raw<'static>| {
+        text.get(at..at + word.len()).filter(|bytes| *bytes == word).map(|_| (value, at + word.len()))
+    };
+    match text.get(at)? {
+        b'"' => string(text, at + 1).map(|(value, end)| (Raw::Str(Cow::Borrowed(value)), end)),
+        b'-' | b'0'..=b'9' => number(text, at),
+        b't' => literal(b"true", Raw::Bool(true)),
+        b'f' => literal(b"false", Raw::Bool(false)),
+        b'n' => literal(b"null", Raw::Null),
+        _ => None,
+    }
+}
+
+/// Reads the string whose contents start at `at` (just after its opening quote): the contents
+/// and the index after the closing quote. `None` for a string with an escape or a control
+/// character, one that is not valid UTF-8 or not closed.
+#[inline(always)]
+fn string(text: &[u8], at: usize) -> Option<(&str, usize)> {
+    let mut end = at;
+    let mut ascii = true;
+    loop {
+        end = next_special_byte(text, end);
+        match text.get(end)? {
+            b'"' => break,
+            0x80.. => {
+                ascii = false;
+                end += 1;
+            }
+            // A backslash or a control character.
+            _ => return None,
+        }
+    }
+    let contents = &text[at..end];
+    let contents = if ascii {
+        debug_assert!(contents.is_ascii());
+        // SAFETY: every byte of `contents` was checked to be below 0x80 (ASCII), which is valid
+        // UTF-8; checking again would cost a second pass over every string.
+        unsafe { std::str::from_utf8_unchecked(contents) }
+    } else {
+        std::str::from_utf8(contents).ok()?
+    };
+    Some((contents, end + 1))
+}
+
+/// The index of the first byte at or after `at` that ends a plain run of string contents: a
+/// quote, a backslash, a control character or a non-ASCII byte (`text.len()` when none does).
+#[inline(always)]
+fn next_special_byte(text: &[u8], mut at: usize) -> usize {
+    while let Some(chunk) = text.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let found = special_bytes(word);
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&byte) = text.get(at) {
+        if matches!(byte, b'"' | b'\\' | 0..0x20 | 0x80..) {
+            return at;
+        }
+        at += 1;
+    }
+    at
+}
+
+/// Bit 7 of a byte of the result is set where that byte of `word` is a quote, a backslash, a
+/// control character or non-ASCII. Only the lowest set bit is exact (borrows carry upwards
+/// from a match), which is all [`next_special_byte`] uses.
+#[inline(always)]
+fn special_bytes(word: u64) -> u64 {
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x;
+    let quotes = zero_bytes(word ^ (ONES * u64::from(b'"')));
+    let backslashes = zero_bytes(word ^ (ONES * u64::from(b'\\')));
+    let controls = word.wrapping_sub(ONES * 0x20) & !word;
+    (quotes | backslashes | controls | word) & HIGHS
+}
+
+/// Reads the JSON number starting at `at` as serde_json does: an integer that fits `i64` is
+/// [`Raw::Int`], one with a fraction or exponent [`Raw::Float`] (correctly rounded, as
+/// serde_json with `float_roundtrip`). `None` for malformed numbers, `-0`, integers of more than
+/// 18 digits and floats out of range: the general reader handles those.
+fn number(text: &[u8], at: usize) -> Option<(Raw<'_>, usize)> {
+    let digits_from = |mut i: usize| {
+        while text.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
+    };
+    let negative = text[at] == b'-';
+    let int_start = at + usize::from(negative);
+    let int_end = match text.get(int_start)? {
+        b'0' => int_start + 1,
+        b'1'..=b'9' => digits_from(int_start + 1),
+        _ => return None,
+    };
+    let mut end = int_end;
+    if text.get(end) == Some(&b'.') {
+        let fraction_end = digits_from(end + 1);
+        if fraction_end == end + 1 {
+            return None;
+        }
+        end = fraction_end;
+    }
+    if let Some(b'e' | b'E') = text.get(end) {
+        let mut exponent = end + 1;
+        if let Some(b'+' | b'-') = text.get(exponent) {
+            exponent += 1;
+        }
+        let exponent_end = digits_from(exponent);
+        if exponent_end == exponent {
+            return None;
+        }
+        end = exponent_end;
+    }
+    if end == int_end {
+        let digits = &text[int_start..int_end];
+        if digits.len() > 18 {
+            return None;
+        }
+        let magnitude = digits.iter().fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
+        return match (negative, magnitude) {
+            // serde_json reads `-0` as the float -0.0.
+            (true, 0) => None,
+            (true, _) => Some((Raw::Int(-magnitude), end)),
+            (false, _) => Some((Raw::Int(magnitude), end)),
+        };
+    }
+    let literal = &text[at..end];
+    debug_assert!(literal.is_ascii());
+    // SAFETY: the literal was just checked byte by byte against the JSON number grammar: sign,
+    // digits, point, exponent letter, all ASCII.
+    let value: f64 = unsafe { std::str::from_utf8_unchecked(literal) }.parse().ok()?;
+    value.is_finite().then_some((Raw::Float(value), end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELDS: &[&str] = &["PatientID", "LabValue", "Flag"];
+
+    fn read_object(text: &str) -> Option<(Vec<Raw<'_>>, usize)> {
+        let mut slots = vec![Raw::Missing; FIELDS.len()];
+        let at = skip_whitespace(text.as_bytes(), 0);
+        object(text.as_bytes(), at, FIELDS, &mut slots).map(|end| (slots, end))
+    }
+
+    #[test]
+    fn special_bytes_finds_the_first_quote_backslash_control_or_non_ascii_byte() {
+        let cases: &[(&[u8], usize)] = &[
+            (b"abcdefgh", 8),
+            (b"abc\"defg", 3),
+            (b"\\bcdefgh", 0),
+            (b"abcdefg\x1f", 7),
+            (b"ab\x00\"efgh", 2),
+            (b"abcd\xc3\xa9gh", 4),
+            (b"  !#[]~\x7f", 8),
+            (b"\x20\x21\x5b\x5d\x7f\x7e\x23\x24", 8),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(next_special_byte(bytes, 0), *expected, "{bytes:?}");
+        }
+        // Every byte value in every position of a word agrees with the byte-by-byte rule.
+        for byte in 0..=255u8 {
+            for position in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[position] = byte;
+                let special = matches!(byte, b'"' | b'\\' | 0..0x20 | 0x80..);
+                assert_eq!(next_special_byte(&word, 0), if special { position } else { 8 }, "{byte:#x} at {position}");
+            }
+        }
+    }
+
+    #[test]
+    fn flat_objects_are_read_with_their_end() {
+        let text = r#" { "patientid" : "p1", "LabValue":-2.5e1,"Flag":true,"x":null }  "#;
+        let (slots, end) = read_object(text).unwrap();
+        assert_eq!(slots, vec![Raw::Str(Cow::Borrowed("p1")), Raw::Float(-25.0), Raw::Bool(true)]);
+        assert_eq!(end, text.trim_end().len(), "just after the closing brace");
+        let (slots, _) = read_object(r#"{"LabValue": 12, "PatientID": "Zoë"}"#).unwrap();
+        assert_eq!(slots, vec![Raw::Str(Cow::Borrowed("Zoë")), Raw::Int(12), Raw::Missing]);
+        assert_eq!(read_object("{}").unwrap().0, vec![Raw::Missing; 3]);
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_the_general_reader() {
+        for text in [
+            r#"{"PatientID": "a\"b"}"#,
+            r#"{"PatientID": {"nested": 1}}"#,
+            r#"{"x": [1]}"#,
+            r#"{"PatientID": "a",}"#,
+            r#"{"PatientID": "a" "LabValue": 1}"#,
+            r#"{"LabValue": -0}"#,
+            r#"{"LabValue": 01}"#,
+            r#"{"LabValue": 1.}"#,
+            r#"{"LabValue": 1e}"#,
+            r#"{"LabValue": 1e999}"#,
+            r#"{"LabValue": 1234567890123456789}"#,
+            r#"{"LabValue": +1}"#,
+            r#"{"Flag": tru}"#,
+            r#"{"Flag": True}"#,
+            "{\"PatientID\": \"a\tb\"}",
+            r#"{"PatientID": "a"#,
+            r#"{"PatientID" "a"}"#,
+            r#"{PatientID: "a"}"#,
+        ] {
+            assert_eq!(read_object(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn arrays_of_objects_append_one_group_of_slots_per_object() {
+        let text = br#"[{"PatientID": "a"}, {"LabValue": 7} ,{}]"#;
+        let mut slots = Vec::new();
+        assert_eq!(array_of_objects(text, 0, FIELDS, &mut slots), Some((text.len(), 3)));
+        assert_eq!(slots.len(), 9);
+        assert_eq!(slots[0], Raw::Str(Cow::Borrowed("a")));
+        assert_eq!(slots[4], Raw::Int(7));
+        assert_eq!(array_of_objects(b"[]", 0, FIELDS, &mut Vec::new()), Some((2, 0)));
+        assert_eq!(array_of_objects(br#"[{}, "{}"]"#, 0, FIELDS, &mut Vec::new()), None);
+        assert_eq!(array_of_objects(br#"[{}, ]"#, 0, FIELDS, &mut Vec::new()), None);
+    }
+}
