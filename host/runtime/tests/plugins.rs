@@ -75,6 +75,68 @@ fn wasm_output_equals_native_output() {
     assert_eq!(native.rejected.len(), 1);
 }
 
+/// The plugin SDK scans strings 16 bytes at a time with Wasm SIMD in the plugin and with SSE2
+/// natively: both must stop at the same quote, escape, control or non-ASCII byte, in every
+/// position of a step, including the overlapping last step at the end of a payload.
+#[test]
+fn wasm_and_native_read_every_string_alike() {
+    let engine = common::engine(Default::default());
+    let source = Source::from_registry(&registry(&engine), "patients", Vec::new()).unwrap();
+    let specials = ["é", "患", "\\\"", "\\\\", "\\u00e9", "\\n", "\t", "\u{1}"];
+    let mut payloads = Vec::new();
+    for length in 0..40 {
+        for at in 0..length {
+            for special in specials {
+                let value: String = (0..length).map(|i| if i == at { special.to_string() } else { "x".into() }).collect();
+                // The special value last, so that the payload ends within a step of it.
+                payloads.push(format!(
+                    r#"{{"PatientID": "p-{length}-{at}", "PatientGender": "{value}"}}"#
+                ));
+                payloads.push(format!(r#"{{"PatientGender":"{value}","PatientID":"q"}}"#));
+            }
+        }
+        payloads.push(format!(r#"{{"PatientID":"{}"}}"#, "y".repeat(length)));
+    }
+    let mut wasm_batch = BatchBuilder::new("application/json");
+    let mut native_batch = OwnedBatch::new("application/json");
+    for payload in &payloads {
+        wasm_batch.push(payload.as_bytes());
+        native_batch.push(payload.as_bytes());
+    }
+    let wasm = source.transform(&wasm_batch.finish()).unwrap().output;
+    let native_plugin = Records::<patients::Patients>::configure(
+        &Settings::new(&Records::<patients::Patients>::manifest().settings, &[]).unwrap(),
+    )
+    .unwrap();
+    let native = native_plugin.transform(&native_batch.as_batch());
+
+    let (wasm_table, native_table) = (wasm.table("patients").unwrap(), native.table("patients").unwrap());
+    let rejected = |rejections: &[sluice_plugin_sdk::Rejection]| -> Vec<(u32, String)> {
+        rejections.iter().map(|r| (r.input, r.reason.clone())).collect()
+    };
+    let wasm_rejected: Vec<(u32, String)> = wasm.rejected.iter().map(|r| (r.input, r.reason.clone())).collect();
+    assert_eq!(wasm_rejected, rejected(&native.rejected));
+    // Control characters inside strings are malformed JSON: those payloads are rejected.
+    assert!(wasm_rejected.iter().any(|(_, reason)| reason.starts_with("malformed JSON")));
+    assert_eq!(wasm_table.len() + wasm_rejected.len(), payloads.len());
+    assert_eq!(wasm_table.inputs, native_table.inputs);
+    for (wasm_column, native_column) in wasm_table.columns.iter().zip(&native_table.columns) {
+        for row in 0..wasm_table.len() {
+            let native_cell = match native_column.get(row) {
+                sluice_plugin_sdk::Value::Null => Cell::Null,
+                sluice_plugin_sdk::Value::String(s) => Cell::String(s),
+                sluice_plugin_sdk::Value::Timestamp(t) => Cell::Timestamp(t),
+                sluice_plugin_sdk::Value::Float64(f) => Cell::Float(f),
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(wasm_column.cell(row), native_cell, "row {row}");
+        }
+    }
+    // The escapes were read as escapes, by both.
+    let genders = &native_table.columns[1];
+    assert!((0..native_table.len()).any(|row| genders.get(row) == sluice_plugin_sdk::Value::String("xx\"x")));
+}
+
 #[test]
 fn split_then_transform_round_trips_through_the_canonical_form() {
     let engine = common::engine(Default::default());

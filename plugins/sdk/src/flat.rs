@@ -15,9 +15,6 @@ use std::borrow::Cow;
 
 use crate::records::{Raw, field_for_key};
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
 /// The index of the first byte at or after `at` that is not JSON whitespace.
 #[inline(always)]
 pub(crate) fn skip_whitespace(text: &[u8], mut at: usize) -> usize {
@@ -140,37 +137,99 @@ fn string(text: &[u8], at: usize) -> Option<(&str, usize)> {
     Some((contents, end + 1))
 }
 
+/// Bytes examined per step of the string scan.
+const STEP: usize = 16;
+
 /// The index of the first byte at or after `at` that ends a plain run of string contents: a
 /// quote, a backslash, a control character or a non-ASCII byte (`text.len()` when none does).
 #[inline(always)]
 fn next_special_byte(text: &[u8], mut at: usize) -> usize {
-    while let Some(chunk) = text.get(at..at + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        let found = special_bytes(word);
+    while let Some(chunk) = text.get(at..at + STEP) {
+        let found = special_mask(chunk.try_into().expect("STEP bytes"));
         if found != 0 {
-            return at + (found.trailing_zeros() / 8) as usize;
+            return at + found.trailing_zeros() as usize;
         }
-        at += 8;
+        at += STEP;
     }
-    while let Some(&byte) = text.get(at) {
-        if matches!(byte, b'"' | b'\\' | 0..0x20 | 0x80..) {
-            return at;
-        }
-        at += 1;
+    if at >= text.len() {
+        return text.len();
     }
-    at
+    if text.len() < STEP {
+        return at + text[at..].iter().position(|&b| is_special(b)).unwrap_or(text.len() - at);
+    }
+    // Fewer than STEP bytes left: one more step over the last STEP bytes of the text,
+    // ignoring the ones before `at`.
+    let last = text.len() - STEP;
+    let found = special_mask(text[last..].try_into().expect("STEP bytes")) >> (at - last);
+    if found != 0 { at + found.trailing_zeros() as usize } else { text.len() }
 }
 
-/// Bit 7 of a byte of the result is set where that byte of `word` is a quote, a backslash, a
-/// control character or non-ASCII. Only the lowest set bit is exact (borrows carry upwards
-/// from a match), which is all [`next_special_byte`] uses.
+/// Whether `byte` ends a plain run of string contents (see [`next_special_byte`]).
+fn is_special(byte: u8) -> bool {
+    matches!(byte, b'"' | b'\\' | 0..0x20 | 0x80..)
+}
+
+/// Bit `i` is set where byte `i` of `chunk` [is special](is_special): Wasm SIMD (simd128).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn special_bytes(word: u64) -> u64 {
-    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x;
-    let quotes = zero_bytes(word ^ (ONES * u64::from(b'"')));
-    let backslashes = zero_bytes(word ^ (ONES * u64::from(b'\\')));
-    let controls = word.wrapping_sub(ONES * 0x20) & !word;
-    (quotes | backslashes | controls | word) & HIGHS
+fn special_mask(chunk: &[u8; STEP]) -> u32 {
+    use std::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128, v128_load, v128_or};
+    // SAFETY: `chunk` is 16 readable bytes; Wasm loads need no alignment.
+    let bytes = unsafe { v128_load(chunk.as_ptr().cast::<v128>()) };
+    let quotes = u8x16_eq(bytes, u8x16_splat(b'"'));
+    let backslashes = u8x16_eq(bytes, u8x16_splat(b'\\'));
+    let controls = u8x16_lt(bytes, u8x16_splat(0x20));
+    // The top bit of each byte: set for non-ASCII bytes and for the matches above.
+    u32::from(u8x16_bitmask(v128_or(v128_or(quotes, backslashes), v128_or(controls, bytes))))
+}
+
+/// Bit `i` is set where byte `i` of `chunk` [is special](is_special): SSE2, which every x86_64
+/// has.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn special_mask(chunk: &[u8; STEP]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of the x86_64 baseline, so its intrinsics may run on any x86_64;
+    // `chunk` is 16 readable bytes and `loadu` needs no alignment.
+    unsafe {
+        let bytes = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        let quotes = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'"' as i8));
+        let backslashes = _mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\\' as i8));
+        // Unsigned `byte <= 0x1f` as `max(byte, 0x1f) == 0x1f`.
+        let controls = _mm_cmpeq_epi8(_mm_max_epu8(bytes, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+        // The top bit of each byte: set for non-ASCII bytes and for the matches above.
+        let special = _mm_or_si128(_mm_or_si128(quotes, backslashes), _mm_or_si128(controls, bytes));
+        _mm_movemask_epi8(special) as u32
+    }
+}
+
+/// Bit `i` is set where byte `i` of `chunk` [is special](is_special): two 64-bit words, where
+/// neither SIMD above is available (a plugin built without `+simd128`).
+#[cfg(not(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64")))]
+#[inline(always)]
+fn special_mask(chunk: &[u8; STEP]) -> u32 {
+    let word = |half: &[u8]| u64::from_le_bytes(half.try_into().expect("8 bytes"));
+    word_mask(word(&chunk[..8])) | word_mask(word(&chunk[8..])) << 8
+}
+
+/// Bit `i` is set where byte `i` of `word` (little-endian) [is special](is_special); exact for
+/// every byte (no borrow crosses bytes).
+#[cfg_attr(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64"), allow(dead_code))]
+#[inline(always)]
+fn word_mask(word: u64) -> u32 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Top bit of a byte set where the byte's low seven bits are zero / below 0x20; no carry
+    // leaves a byte.
+    let zero = |x: u64| !((x & LOW7).wrapping_add(LOW7) | x | LOW7);
+    let quotes = zero(word ^ (ONES * u64::from(b'"')));
+    let backslashes = zero(word ^ (ONES * u64::from(b'\\')));
+    let controls = !((word & LOW7).wrapping_add(ONES * 0x60) | word | LOW7);
+    let tops = (quotes | backslashes | controls | word) & !LOW7;
+    // Gather the eight top bits into the low byte.
+    ((tops >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
 }
 
 /// Reads the JSON number starting at `at` as serde_json does: an integer that fits `i64` is
@@ -243,8 +302,13 @@ mod tests {
         object(text.as_bytes(), at, FIELDS, &mut slots).map(|end| (slots, end))
     }
 
+    /// The position of every special byte, by the byte-by-byte rule.
+    fn expected_mask(chunk: &[u8]) -> u32 {
+        chunk.iter().enumerate().filter(|(_, b)| is_special(**b)).fold(0, |mask, (i, _)| mask | 1 << i)
+    }
+
     #[test]
-    fn special_bytes_finds_the_first_quote_backslash_control_or_non_ascii_byte() {
+    fn the_scan_finds_the_first_quote_backslash_control_or_non_ascii_byte() {
         let cases: &[(&[u8], usize)] = &[
             (b"abcdefgh", 8),
             (b"abc\"defg", 3),
@@ -253,18 +317,35 @@ mod tests {
             (b"ab\x00\"efgh", 2),
             (b"abcd\xc3\xa9gh", 4),
             (b"  !#[]~\x7f", 8),
-            (b"\x20\x21\x5b\x5d\x7f\x7e\x23\x24", 8),
+            (b"0123456789abcdefghijklmnopqrstu\"", 31),
+            (b"0123456789abcdefghijklmnop\"rstu", 26),
+            (b"0123456789abcdefghijklmnopqrstu", 31),
         ];
         for (bytes, expected) in cases {
             assert_eq!(next_special_byte(bytes, 0), *expected, "{bytes:?}");
         }
-        // Every byte value in every position of a word agrees with the byte-by-byte rule.
-        for byte in 0..=255u8 {
-            for position in 0..8 {
-                let mut word = *b"abcdefgh";
-                word[position] = byte;
-                let special = matches!(byte, b'"' | b'\\' | 0..0x20 | 0x80..);
-                assert_eq!(next_special_byte(&word, 0), if special { position } else { 8 }, "{byte:#x} at {position}");
+        // Every start in a text long enough for a full step and an overlapping last one.
+        let text = b"{\"PatientID\":\"6A3E-1F\",\"Race\":\"Zo\xc3\xab\",\"Tab\":\"a\tb\",\"x\":\"\\\"\"}";
+        for at in 0..=text.len() {
+            let expected = text[at..].iter().position(|&b| is_special(b)).map_or(text.len(), |p| at + p);
+            assert_eq!(next_special_byte(text, at), expected, "from {at}");
+        }
+    }
+
+    #[test]
+    fn the_masks_mark_exactly_the_special_bytes() {
+        // Every byte value in every position, on a plain background and among other matches.
+        for background in [*b"abcdefghijklmnop", *b"a\"c\\e\x01g\xffijk\x7fmn\x1f\x20"] {
+            for byte in 0..=255u8 {
+                for position in 0..STEP {
+                    let mut chunk = background;
+                    chunk[position] = byte;
+                    let expected = expected_mask(&chunk);
+                    assert_eq!(special_mask(&chunk), expected, "{byte:#x} at {position} in {background:?}");
+                    let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap());
+                    let swar = word_mask(word(&chunk[..8])) | word_mask(word(&chunk[8..])) << 8;
+                    assert_eq!(swar, expected, "SWAR: {byte:#x} at {position} in {background:?}");
+                }
             }
         }
     }
