@@ -510,17 +510,27 @@ pub(crate) fn field_for_key(fields: &[&str], expected: usize, key: &str) -> Opti
     fields.iter().position(|f| f.eq_ignore_ascii_case(key))
 }
 
-/// `a == b` for short byte strings, compared eight bytes at a time in registers: in Wasm a
-/// `memcmp` call is a byte loop, and this comparison runs for every key of every record.
+/// `a == b` for short byte strings, compared eight bytes at a time in registers (the last
+/// word overlapping the one before): in Wasm a `memcmp` call is a byte loop, and this
+/// comparison runs for every key of every record.
 #[inline(always)]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let word = |chunk: &[u8]| u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tails_equal = a_words.remainder().iter().zip(b_words.remainder()).all(|(x, y)| x == y);
-    tails_equal && a_words.zip(b_words).all(|(x, y)| word(x) == word(y))
+    if a.len() < 8 {
+        return a == b;
+    }
+    let word = |bytes: &[u8], at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let last = a.len() - 8;
+    let mut at = 0;
+    while at < last {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, last) == word(b, last)
 }
 
 /// Captures one scalar value, borrowing strings from the input where it can.
@@ -678,7 +688,19 @@ mod tests {
 
     #[test]
     fn same_bytes_is_equality() {
-        let words = ["", "a", "PatientID", "PatientIDs", "PatientId", "PatientPopulationPercentageBelowPoverty"];
+        let words = [
+            "",
+            "a",
+            "Patient",
+            "PatientI",
+            "PatientID",
+            "PatientIDs",
+            "PatientId",
+            "PatientPopulationPercentageBelowPoverty",
+            "PatientPopulationPercentageBelowPovertx",
+            "XatientPopulationPercentageBelowPoverty",
+            "PatientPopulationPercentagXBelowPoverty",
+        ];
         for a in words {
             for b in words {
                 assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), a == b, "{a} vs {b}");
