@@ -87,11 +87,10 @@ fn wasm_and_native_read_every_string_alike() {
     for length in 0..40 {
         for at in 0..length {
             for special in specials {
-                let value: String = (0..length).map(|i| if i == at { special.to_string() } else { "x".into() }).collect();
+                let value: String =
+                    (0..length).map(|i| if i == at { special.to_string() } else { "x".into() }).collect();
                 // The special value last, so that the payload ends within a step of it.
-                payloads.push(format!(
-                    r#"{{"PatientID": "p-{length}-{at}", "PatientGender": "{value}"}}"#
-                ));
+                payloads.push(format!(r#"{{"PatientID": "p-{length}-{at}", "PatientGender": "{value}"}}"#));
                 payloads.push(format!(r#"{{"PatientGender":"{value}","PatientID":"q"}}"#));
             }
         }

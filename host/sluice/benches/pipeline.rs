@@ -12,7 +12,7 @@
 //!
 //! Each figure is the median of `BENCH_REPEATS` runs (default 3), each with its own topics,
 //! warehouse directory and Trino schema. Prints a table and writes `target/bench/pipeline.json`
-//! (`BENCH_OUT`).
+//! (`pipeline-embedded.json` without the services; `BENCH_OUT` to choose).
 //!
 //! Run: `tests/bench/pipeline.sh` (= `cargo bench -p sluice --bench pipeline` with Kafka, HDFS and
 //! Trino started by tests/services/*.sh). With `SLUICE_TEST_KAFKA` and `SLUICE_TEST_HDFS` set it
@@ -428,5 +428,7 @@ fn main() {
         "median": summary,
         "runs": runs,
     });
-    write_report("pipeline", full, &report);
+    // The embedded run keeps its own file, so that it does not overwrite the services' figures.
+    let name = if settings.kafka_hdfs.is_some() { "pipeline" } else { "pipeline-embedded" };
+    write_report(name, full, &report);
 }
