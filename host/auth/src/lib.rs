@@ -11,6 +11,7 @@
 
 mod audit;
 mod error;
+mod gate;
 mod limiter;
 mod password;
 mod schema;

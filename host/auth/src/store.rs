@@ -23,6 +23,10 @@ pub struct AuthStore {
     pub(crate) limiter: Mutex<FailureLimiter>,
     pub(crate) policy: AuthPolicy,
     pub(crate) password_checks: std::sync::atomic::AtomicU64,
+    /// Credentials being verified now (a second caller waits and then reads the cache).
+    pub(crate) in_flight: crate::gate::InFlight,
+    /// Bounds concurrent argon2 computations (each takes ~19 MiB).
+    pub(crate) hash_slots: crate::gate::HashSlots,
 }
 
 /// A user as listed.
@@ -92,6 +96,8 @@ impl AuthStore {
             limiter: Mutex::new(FailureLimiter::default()),
             policy,
             password_checks: std::sync::atomic::AtomicU64::new(0),
+            in_flight: crate::gate::InFlight::default(),
+            hash_slots: crate::gate::HashSlots::per_core(),
         })
     }
 
@@ -119,7 +125,10 @@ impl AuthStore {
     /// Adds a user with an argon2id hash of `password`.
     pub fn add_user(&self, name: &str, password: &str) -> Result<()> {
         check_name("user", name)?;
-        let hash = password::hash(password)?;
+        let hash = {
+            let _slot = self.hash_slots.acquire();
+            password::hash(password)?
+        };
         let conn = self.conn();
         let inserted = conn.execute(
             "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO NOTHING",
@@ -135,7 +144,10 @@ impl AuthStore {
 
     /// Replaces a user's password and lifts any lock.
     pub fn set_password(&self, name: &str, password: &str) -> Result<()> {
-        let hash = password::hash(password)?;
+        let hash = {
+            let _slot = self.hash_slots.acquire();
+            password::hash(password)?
+        };
         let updated = self.conn().execute(
             "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE name = ?1",
             params![name, hash],

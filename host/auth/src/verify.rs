@@ -149,21 +149,14 @@ impl AuthStore {
     /// the credentials are not cached.
     pub fn authenticate(&self, credentials: &Credentials, client: IpAddr) -> Result<Principal, AuthError> {
         let key = credentials.cache_key();
-        {
-            let conn = self.conn();
-            let version = data_version(&conn).unwrap_or(-1);
-            drop(conn);
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.data_version != version {
-                cache.clear();
-                cache.data_version = version;
-            }
-            if let Some((principal, until)) = cache.entries.get(&key) {
-                if Instant::now() < *until {
-                    return Ok(principal.clone());
-                }
-                cache.entries.remove(&key);
-            }
+        if let Some(principal) = self.cached(&key) {
+            return Ok(principal);
+        }
+        // One verification per set of credentials at a time: when a cached entry expires, the
+        // connections using it wait for one argon2 computation instead of each running its own.
+        let _turn = self.in_flight.enter(key);
+        if let Some(principal) = self.cached(&key) {
+            return Ok(principal);
         }
         let claimed = credentials.claimed_user().map(str::to_string);
         if let Some(retry_after) =
@@ -193,6 +186,30 @@ impl AuthStore {
         }
     }
 
+    /// The principal cached for `key`, if its verification is still valid.
+    fn cached(&self, key: &[u8; 32]) -> Option<Principal> {
+        let conn = self.conn();
+        let version = data_version(&conn).unwrap_or(-1);
+        drop(conn);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.data_version != version {
+            cache.clear();
+            cache.data_version = version;
+        }
+        let (principal, until) = cache.entries.get(key)?;
+        if Instant::now() < *until {
+            return Some(principal.clone());
+        }
+        cache.entries.remove(key);
+        None
+    }
+
+    /// `password::verify` within one of the argon2 slots.
+    fn check_password(&self, password: &str, hash: &str) -> bool {
+        let _slot = self.hash_slots.acquire();
+        password::verify(password, hash)
+    }
+
     fn verify_password(&self, user: &str, password: &str) -> Result<(Principal, Duration), AuthError> {
         let row: Option<(i64, String, i64, Option<String>)> = self
             .conn()
@@ -205,7 +222,7 @@ impl AuthStore {
             .unwrap_or(None);
         let Some((id, hash, failed, locked_until)) = row else {
             // Same cost as a wrong password, so timing does not reveal which names exist.
-            password::verify(password, password::dummy_hash());
+            self.check_password(password, password::dummy_hash());
             return Err(AuthError::BadPassword);
         };
         if let Some(until) = locked_until.as_deref().and_then(parse_time) {
@@ -215,7 +232,7 @@ impl AuthStore {
             }
         }
         self.password_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if !password::verify(password, &hash) {
+        if !self.check_password(password, &hash) {
             let failed = failed + 1;
             let conn = self.conn();
             if failed >= i64::from(self.policy.lock_after) {

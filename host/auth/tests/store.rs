@@ -204,3 +204,35 @@ fn verifications_are_cached_across_audit_writes_and_dropped_on_changes() {
     assert!(store.authenticate(&basic("clinic", "clinic-password"), CLIENT).unwrap().may_post("patients"));
     assert_eq!(store.password_checks(), 2, "a grant drops the cache");
 }
+
+/// When a verification is not cached (first use, or its entry expired), the connections using
+/// those credentials wait for one argon2 computation instead of each running their own (each
+/// takes ~19 MiB: eight at once were a 150 MiB spike in the pipeline bench).
+#[test]
+fn concurrent_first_uses_of_the_same_credentials_share_one_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store.add_user("clinic", "clinic-password").unwrap();
+    store.grant("clinic", "patients").unwrap();
+    let start = std::sync::Barrier::new(8);
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                start.wait();
+                let principal = store.authenticate(&basic("clinic", "clinic-password"), CLIENT).unwrap();
+                assert!(principal.may_post("patients"));
+            });
+        }
+    });
+    assert_eq!(store.password_checks(), 1, "one argon2 verification for eight concurrent requests");
+    // Wrong passwords are never cached: each is checked (and counted by the limiter).
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                let refused = store.authenticate(&basic("clinic", "wrong-password"), CLIENT);
+                assert!(matches!(refused, Err(AuthError::BadPassword)), "{refused:?}");
+            });
+        }
+    });
+    assert_eq!(store.password_checks(), 3);
+}
