@@ -3,15 +3,16 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::Int32Type;
 use arrow::error::ArrowError;
 use sluice_log::StoredRecord;
 use sluice_runtime::{ColumnData, ColumnValues, TableRows, TableSchema};
 
-use crate::schema::table_schema;
+use crate::schema::batch_schema;
 
 /// Who produced a batch of rows: the plugin's `name@version` and digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,30 +46,50 @@ fn column_array(column: ColumnData) -> Result<ArrayRef, ArrowError> {
     })
 }
 
-fn strings<'a>(rows: &[u32], inputs: &[&'a StoredRecord], field: impl Fn(&'a StoredRecord) -> &'a str) -> ArrayRef {
-    Arc::new(StringArray::from_iter_values(rows.iter().map(|&i| field(inputs[i as usize]))))
+/// A provenance string per row, dictionary-encoded: rows of one request follow each other and
+/// share one value.
+fn repeated<'a>(rows: &[u32], inputs: &[&'a StoredRecord], field: impl Fn(&'a StoredRecord) -> &'a str) -> ArrayRef {
+    let mut values: Vec<&str> = Vec::new();
+    let keys: Vec<i32> = rows
+        .iter()
+        .map(|&i| {
+            let value = field(inputs[i as usize]);
+            if values.last() != Some(&value) {
+                values.push(value);
+            }
+            (values.len() - 1) as i32
+        })
+        .collect();
+    Arc::new(DictionaryArray::<Int32Type>::new(Int32Array::from(keys), Arc::new(StringArray::from(values))))
 }
 
-/// The rows of one table as a record batch: the plugin's columns (moved, not copied), then the
-/// provenance of the record each row came from (`inputs[row input]`).
+/// The same string on every one of `count` rows, dictionary-encoded.
+fn constant(value: &str, count: usize) -> ArrayRef {
+    let keys = Int32Array::from(vec![0; count]);
+    Arc::new(DictionaryArray::<Int32Type>::new(keys, Arc::new(StringArray::from(vec![value]))))
+}
+
+/// The rows of one table as a record batch of [`batch_schema`](crate::batch_schema): the
+/// plugin's columns (moved, not copied), then the provenance of the record each row came from
+/// (`inputs[row input]`).
 pub fn table_batch(
     table: &TableSchema,
     rows: TableRows,
     inputs: &[&StoredRecord],
     producer: &Producer,
 ) -> Result<RecordBatch, ArrowError> {
-    let schema = table_schema(table);
+    let schema = batch_schema(table);
     let count = rows.inputs.len();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for column in rows.columns {
         columns.push(column_array(column)?);
     }
     let input = &rows.inputs;
-    columns.push(strings(input, inputs, |r| &r.provenance.source));
-    columns.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(producer.plugin.as_str(), count))));
-    columns.push(Arc::new(StringArray::from_iter_values(std::iter::repeat_n(producer.digest.as_str(), count))));
-    columns.push(strings(input, inputs, |r| &r.provenance.user));
-    columns.push(strings(input, inputs, |r| &r.provenance.request_id));
+    columns.push(repeated(input, inputs, |r| &r.provenance.source));
+    columns.push(constant(&producer.plugin, count));
+    columns.push(constant(&producer.digest, count));
+    columns.push(repeated(input, inputs, |r| &r.provenance.user));
+    columns.push(repeated(input, inputs, |r| &r.provenance.request_id));
     let received: Vec<i64> = input.iter().map(|&i| inputs[i as usize].provenance.received_at_us).collect();
     columns.push(Arc::new(TimestampMicrosecondArray::from(received).with_timezone("UTC")));
     let partitions: Vec<i32> = input.iter().map(|&i| inputs[i as usize].position.partition as i32).collect();

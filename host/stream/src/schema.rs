@@ -50,7 +50,32 @@ pub fn provenance_fields() -> Vec<Field> {
     ]
 }
 
-/// The full schema of `table`.
+/// How the stream holds `table`'s rows in memory: [`table_schema`], with the provenance strings
+/// (the same on every row of a request) dictionary-encoded: one copy per request instead of
+/// one per row. The warehouse writes them as plain strings (`sluice_warehouse::file_schema`).
+pub fn batch_schema(table: &TableSchema) -> SchemaRef {
+    let file = table_schema(table);
+    let repeated = [INGEST_SOURCE, INGEST_PLUGIN, INGEST_PLUGIN_DIGEST, INGEST_USER, INGEST_REQUEST_ID];
+    let fields: Vec<Field> = file
+        .fields()
+        .iter()
+        .map(|field| {
+            if repeated.contains(&field.name().as_str()) {
+                field.as_ref().clone().with_data_type(repeated_string_type())
+            } else {
+                field.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// The in-memory type of a provenance string column.
+pub(crate) fn repeated_string_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// The full schema of `table`, as its files hold it.
 pub fn table_schema(table: &TableSchema) -> SchemaRef {
     let mut fields: Vec<Field> =
         table.columns.iter().map(|c| Field::new(c.name.clone(), arrow_type(c.column_type), c.nullable)).collect();

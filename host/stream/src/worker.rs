@@ -222,6 +222,8 @@ impl SourceStream {
         let cx = &self.cx;
         let mut refused = None;
         for (table, batch) in &outcome.tables {
+            // Compared as files hold them (provenance strings plain, not dictionary-encoded).
+            let schema = sluice_warehouse::file_schema(&batch.schema());
             let mut schemas = cx.schemas.lock().await;
             let known = match schemas.get(table) {
                 Some(known) => known.clone(),
@@ -238,10 +240,10 @@ impl SourceStream {
             };
             let Some(old) = known else {
                 // The first schema a table gets is the one later versions must follow.
-                schemas.insert(table.clone(), Some(batch.schema()));
+                schemas.insert(table.clone(), Some(schema));
                 continue;
             };
-            if let Err(reason) = crate::schema::check_evolution(&old, &batch.schema()) {
+            if let Err(reason) = crate::schema::check_evolution(&old, &schema) {
                 refused = Some(format!("table `{table}`: incompatible schema change: {reason}; nothing was written"));
                 break;
             }
@@ -365,7 +367,7 @@ impl SourceStream {
             {
                 let mut schemas = cx.schemas.lock().await;
                 for (table, schema) in segment.schemas() {
-                    schemas.insert(table, Some(schema));
+                    schemas.insert(table, Some(sluice_warehouse::file_schema(&schema)));
                 }
             }
             for path in &files {

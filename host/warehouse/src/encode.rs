@@ -1,10 +1,14 @@
 //! Arrow record batches to Parquet bytes.
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::ZstdLevel;
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
 use crate::error::WarehouseError;
@@ -59,12 +63,84 @@ impl EncodeOptions {
             .build()
     }
 
-    /// Encodes `batches` (all of `schema`) as one Parquet file.
+    /// Encodes `batches` (all of `schema`) as one Parquet file of [`file_schema`]`(schema)`.
     pub fn encode(&self, schema: SchemaRef, batches: &[RecordBatch]) -> Result<Bytes, WarehouseError> {
-        let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(self.properties()))?;
+        let file_schema = file_schema(&schema);
+        let mut writer = ArrowWriter::try_new(Vec::new(), file_schema.clone(), Some(self.properties()))?;
         for batch in batches {
-            writer.write(batch)?;
+            if file_schema == schema {
+                writer.write(batch)?;
+            } else {
+                // One batch at a time, so that only one batch's strings are ever expanded.
+                writer.write(&plain_batch(batch, &file_schema)?)?;
+            }
         }
         Ok(Bytes::from(writer.into_inner()?))
+    }
+}
+
+/// The schema data files are written with: dictionary-encoded columns (how the stream holds
+/// strings repeated on every row of a request) as their value type. Parquet dictionary-encodes
+/// them again on its own; readers, Trino and the schema checks see plain columns either way.
+pub fn file_schema(schema: &Schema) -> SchemaRef {
+    let plain = |field: &Arc<Field>| match field.data_type() {
+        DataType::Dictionary(_, value) => Arc::new(field.as_ref().clone().with_data_type(value.as_ref().clone())),
+        _ => field.clone(),
+    };
+    Arc::new(Schema::new_with_metadata(
+        schema.fields().iter().map(plain).collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ))
+}
+
+/// `batch` with its dictionary-encoded columns expanded to `file_schema`'s types.
+fn plain_batch(batch: &RecordBatch, file_schema: &SchemaRef) -> Result<RecordBatch, WarehouseError> {
+    let columns =
+        batch
+            .columns()
+            .iter()
+            .zip(file_schema.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    Ok(column.clone())
+                } else {
+                    cast(column, field.data_type())
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ParquetError::from)?;
+    Ok(RecordBatch::try_new(file_schema.clone(), columns).map_err(ParquetError::from)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, DictionaryArray, Int32Array, StringArray};
+    use arrow::datatypes::Int32Type;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+
+    #[test]
+    fn dictionary_columns_are_written_as_plain_strings() {
+        let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let schema =
+            Arc::new(Schema::new(vec![Field::new("n", DataType::Int32, false), Field::new("user", dictionary, false)]));
+        let users = DictionaryArray::<Int32Type>::new(
+            Int32Array::from(vec![0, 0, 1, 0]),
+            Arc::new(StringArray::from(vec!["clinic", "lab"])),
+        );
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int32Array::from(vec![1, 2, 3, 4])), Arc::new(users)])
+                .unwrap();
+        let plain = file_schema(&schema);
+        assert_eq!(plain.field(1).data_type(), &DataType::Utf8);
+        assert_eq!(plain.field(0), schema.field(0));
+
+        let bytes = EncodeOptions::default().encode(schema, &[batch.clone(), batch]).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap();
+        let read: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
+        assert_eq!(read[0].schema(), plain, "the file holds plain strings, also in its Arrow metadata");
+        let users: Vec<&str> = read.iter().flat_map(|b| b.column(1).as_string::<i32>().iter().flatten()).collect();
+        assert_eq!(users, ["clinic", "clinic", "lab", "clinic", "clinic", "clinic", "lab", "clinic"]);
     }
 }

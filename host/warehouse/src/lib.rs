@@ -16,7 +16,7 @@ mod naming;
 mod storage;
 mod warehouse;
 
-pub use encode::{Compression, EncodeOptions};
+pub use encode::{Compression, EncodeOptions, file_schema};
 pub use error::WarehouseError;
 pub use layout::{HIVE_DEFAULT_PARTITION, PartitionSpec};
 pub use naming::DataFile;
