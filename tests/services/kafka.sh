@@ -38,9 +38,10 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
-# A test and bench broker: every run makes topics of its own, so keep an hour of data, not
-# Kafka's week (benchmarks write gigabytes per run).
-log.retention.ms=3600000
+# A test and bench broker: every run makes topics of its own, so keep a quarter of an hour of
+# data, not Kafka's week (a pipeline bench run writes ~2 GB; an hour of back-to-back runs once
+# filled the disk).
+log.retention.ms=900000
 log.segment.bytes=67108864
 log.retention.check.interval.ms=60000
 PROPS

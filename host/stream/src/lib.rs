@@ -59,7 +59,7 @@ impl Default for StreamConfig {
             roll_records: 1_000_000,
             roll_bytes: 64 << 20,
             roll_interval: Duration::from_secs(30),
-            memory_budget: 32 << 20,
+            memory_budget: 16 << 20,
         }
     }
 }
