@@ -150,28 +150,7 @@ impl Decoder<'_, '_, '_> {
         let width = self.fields.len();
         let start = flat::skip_whitespace(body, 0);
         match body.get(start) {
-            Some(b'{') if width <= STACK_FIELDS => {
-                // One record (the usual payload after `split`): its slots on the stack.
-                let mut stack = [const { Raw::Missing }; STACK_FIELDS];
-                let slots = &mut stack[..width];
-                match flat::object(body, start, self.fields, slots) {
-                    Some(end) if flat::skip_whitespace(body, end) == body.len() => {
-                        self.emit(Ok(slots));
-                        true
-                    }
-                    _ => false,
-                }
-            }
-            Some(b'{') => {
-                let mut slots = vec![Raw::Missing; width];
-                match flat::object(body, start, self.fields, &mut slots) {
-                    Some(end) if flat::skip_whitespace(body, end) == body.len() => {
-                        self.emit(Ok(&mut slots));
-                        true
-                    }
-                    _ => false,
-                }
-            }
+            Some(b'{') => self.flat_object(body, start),
             Some(b'[') => {
                 let mut slots = Vec::new();
                 match flat::array_of_objects(body, start, self.fields, &mut slots) {
@@ -252,10 +231,25 @@ impl Decoder<'_, '_, '_> {
         if !self.fast || line.get(start) != Some(&b'{') {
             return false;
         }
-        let mut slots = vec![Raw::Missing; self.fields.len()];
-        match flat::object(line, start, self.fields, &mut slots) {
-            Some(end) if flat::skip_whitespace(line, end) == line.len() => {
-                self.emit(Ok(&mut slots));
+        self.flat_object(line, start)
+    }
+
+    /// The flat object whose `{` is at `start`, with only whitespace after it in `text`, read by
+    /// the fast reader and emitted; `false`, with nothing emitted, when it is anything else.
+    fn flat_object(&mut self, text: &[u8], start: usize) -> bool {
+        let width = self.fields.len();
+        // The usual handful of fields on the stack; the heap only for wide records.
+        let mut stack = [const { Raw::Missing }; STACK_FIELDS];
+        let mut heap = Vec::new();
+        let slots: &mut [Raw<'_>] = if width <= STACK_FIELDS {
+            &mut stack[..width]
+        } else {
+            heap.resize(width, Raw::Missing);
+            &mut heap
+        };
+        match flat::object(text, start, self.fields, slots) {
+            Some(end) if flat::skip_whitespace(text, end) == text.len() => {
+                self.emit(Ok(slots));
                 true
             }
             _ => false,
