@@ -66,9 +66,10 @@ impl EncodeOptions {
     /// Encodes `batches` (all of `schema`) as one Parquet file of [`file_schema`]`(schema)`.
     pub fn encode(&self, schema: SchemaRef, batches: &[RecordBatch]) -> Result<Bytes, WarehouseError> {
         let file_schema = file_schema(&schema);
+        let expand = file_schema != schema;
         let mut writer = ArrowWriter::try_new(Vec::new(), file_schema.clone(), Some(self.properties()))?;
         for batch in batches {
-            if file_schema == schema {
+            if !expand {
                 writer.write(batch)?;
             } else {
                 // One batch at a time, so that only one batch's strings are ever expanded.
