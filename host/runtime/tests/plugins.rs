@@ -13,6 +13,30 @@ fn registry(engine: &PluginEngine) -> PluginRegistry {
     PluginRegistry::open(engine, None, &common::bundled()).unwrap()
 }
 
+/// The patients plugin, natively, with default settings.
+fn native_patients() -> Records<patients::Patients> {
+    Records::<patients::Patients>::configure(
+        &Settings::new(&Records::<patients::Patients>::manifest().settings, &[]).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Every cell of the Wasm table equals the native one.
+fn assert_same_cells(wasm: &sluice_runtime::TableRows, native: &sluice_plugin_sdk::TableBuilder) {
+    for (wasm_column, native_column) in wasm.columns.iter().zip(&native.columns) {
+        for row in 0..wasm.len() {
+            let native_cell = match native_column.get(row) {
+                sluice_plugin_sdk::Value::Null => Cell::Null,
+                sluice_plugin_sdk::Value::String(s) => Cell::String(s),
+                sluice_plugin_sdk::Value::Timestamp(t) => Cell::Timestamp(t),
+                sluice_plugin_sdk::Value::Float64(f) => Cell::Float(f),
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(wasm_column.cell(row), native_cell, "row {row}");
+        }
+    }
+}
+
 #[test]
 fn bundled_plugins_describe_the_seed_tables_with_real_types() {
     let engine = common::engine(Default::default());
@@ -47,28 +71,14 @@ fn wasm_output_equals_native_output() {
     let body = format!("[{PATIENTS}, {{\"PatientGender\": \"F\"}}, {PATIENTS}]");
     let wasm = source.transform(&Batch::single("application/json", body.as_bytes())).unwrap().output;
 
-    let native_plugin = Records::<patients::Patients>::configure(
-        &Settings::new(&Records::<patients::Patients>::manifest().settings, &[]).unwrap(),
-    )
-    .unwrap();
+    let native_plugin = native_patients();
     let native = native_plugin.transform(&OwnedBatch::single("application/json", body.as_bytes()).as_batch());
 
     let wasm_table = wasm.table("patients").unwrap();
     let native_table = native.table("patients").unwrap();
     assert_eq!(wasm_table.len(), 2);
     assert_eq!(wasm_table.inputs, native_table.inputs);
-    for (w, n) in wasm_table.columns.iter().zip(&native_table.columns) {
-        for row in 0..wasm_table.len() {
-            let native_cell = match n.get(row) {
-                sluice_plugin_sdk::Value::Null => Cell::Null,
-                sluice_plugin_sdk::Value::String(s) => Cell::String(s),
-                sluice_plugin_sdk::Value::Timestamp(t) => Cell::Timestamp(t),
-                sluice_plugin_sdk::Value::Float64(f) => Cell::Float(f),
-                other => panic!("unexpected {other:?}"),
-            };
-            assert_eq!(w.cell(row), native_cell);
-        }
-    }
+    assert_same_cells(wasm_table, native_table);
     let reasons: Vec<(u32, &str)> = wasm.rejected.iter().map(|r| (r.record, r.reason.as_str())).collect();
     assert_eq!(reasons, vec![(1, "PatientID is missing or Unknown")]);
     assert_eq!(wasm.rejected[0].field.as_deref(), Some("PatientID"));
@@ -103,10 +113,7 @@ fn wasm_and_native_read_every_string_alike() {
         native_batch.push(payload.as_bytes());
     }
     let wasm = source.transform(&wasm_batch.finish()).unwrap().output;
-    let native_plugin = Records::<patients::Patients>::configure(
-        &Settings::new(&Records::<patients::Patients>::manifest().settings, &[]).unwrap(),
-    )
-    .unwrap();
+    let native_plugin = native_patients();
     let native = native_plugin.transform(&native_batch.as_batch());
 
     let (wasm_table, native_table) = (wasm.table("patients").unwrap(), native.table("patients").unwrap());
@@ -119,18 +126,7 @@ fn wasm_and_native_read_every_string_alike() {
     assert!(wasm_rejected.iter().any(|(_, reason)| reason.starts_with("malformed JSON")));
     assert_eq!(wasm_table.len() + wasm_rejected.len(), payloads.len());
     assert_eq!(wasm_table.inputs, native_table.inputs);
-    for (wasm_column, native_column) in wasm_table.columns.iter().zip(&native_table.columns) {
-        for row in 0..wasm_table.len() {
-            let native_cell = match native_column.get(row) {
-                sluice_plugin_sdk::Value::Null => Cell::Null,
-                sluice_plugin_sdk::Value::String(s) => Cell::String(s),
-                sluice_plugin_sdk::Value::Timestamp(t) => Cell::Timestamp(t),
-                sluice_plugin_sdk::Value::Float64(f) => Cell::Float(f),
-                other => panic!("unexpected {other:?}"),
-            };
-            assert_eq!(wasm_column.cell(row), native_cell, "row {row}");
-        }
-    }
+    assert_same_cells(wasm_table, native_table);
     // The escapes were read as escapes, by both.
     let genders = &native_table.columns[1];
     assert!((0..native_table.len()).any(|row| genders.get(row) == sluice_plugin_sdk::Value::String("xx\"x")));
