@@ -58,7 +58,11 @@ fn the_password_hash_is_argon2id_and_no_secret_is_stored_in_clear() {
     let text = String::from_utf8_lossy(&all);
     assert!(text.contains("$argon2id$"));
     assert!(!text.contains("plaintext-never"));
-    let secret = token.token.rsplit('_').next().unwrap();
+    // `slc_<id>_<secret>`: the secret is URL-safe base64 and may itself hold `_`, so it is
+    // everything after the second `_` (taking the last `_`-separated part could leave a few
+    // characters that occur in the file by chance).
+    let secret = token.token.splitn(3, '_').nth(2).unwrap();
+    assert_eq!(secret.len(), 43, "a 256-bit secret");
     assert!(!text.contains(secret));
 }
 
