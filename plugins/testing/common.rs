@@ -2,9 +2,14 @@
 // trait, so each plugin is only its behaviour in `transform`.
 
 /// Defines `$plugin` named `$name` whose `transform` runs `$body` (with the batch as `$batch`),
-/// and exports it.
+/// and exports it. `split` returns nothing, unless a `split` body is given as well.
 macro_rules! hostile_plugin {
     ($plugin:ident, $name:literal, |$batch:ident| $body:block) => {
+        hostile_plugin!($plugin, $name, |$batch| $body, split: |_batch| {
+            sluice_plugin_sdk::SplitOutput::default()
+        });
+    };
+    ($plugin:ident, $name:literal, |$batch:ident| $body:block, split: |$split_batch:ident| $split_body:block) => {
         pub struct $plugin;
 
         impl sluice_plugin_sdk::Plugin for $plugin {
@@ -26,9 +31,7 @@ macro_rules! hostile_plugin {
             fn configure(_: &sluice_plugin_sdk::Settings) -> Result<Self, String> {
                 Ok(Self)
             }
-            fn split(&self, _: &sluice_plugin_sdk::Batch<'_>) -> sluice_plugin_sdk::SplitOutput {
-                sluice_plugin_sdk::SplitOutput::default()
-            }
+            fn split(&self, $split_batch: &sluice_plugin_sdk::Batch<'_>) -> sluice_plugin_sdk::SplitOutput $split_body
             fn transform(&self, $batch: &sluice_plugin_sdk::Batch<'_>) -> sluice_plugin_sdk::Output $body
         }
 

@@ -1,4 +1,5 @@
-//! Authentication of a request: parse the header, verify off the async threads, audit failures.
+//! Authentication of a request: parse the header, answer from the verification cache or verify
+//! off the async threads, audit failures.
 
 use std::net::IpAddr;
 
@@ -24,12 +25,17 @@ pub(crate) async fn authenticate(
     };
     let claimed = credentials.as_ref().ok().and_then(|c| c.claimed_user().map(str::to_string));
     let result = match credentials {
-        Ok(credentials) => {
-            let auth = state.auth.clone();
-            tokio::task::spawn_blocking(move || auth.authenticate(&credentials, client))
-                .await
-                .map_err(|e| ApiError::Internal(format!("authentication task failed: {e}")))?
-        }
+        // A cached verification is answered here; only a full one (argon2, tens of
+        // milliseconds) leaves the async thread.
+        Ok(credentials) => match state.auth.authenticate_cached(&credentials) {
+            Some(principal) => Ok(principal),
+            None => {
+                let auth = state.auth.clone();
+                tokio::task::spawn_blocking(move || auth.authenticate(&credentials, client))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("authentication task failed: {e}")))?
+            }
+        },
         Err(error) => Err(error),
     };
     result.map_err(|error| {

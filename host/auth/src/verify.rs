@@ -186,6 +186,13 @@ impl AuthStore {
         }
     }
 
+    /// The principal for `credentials` if a verification of them is cached and still valid:
+    /// no argon2, one short read of the auth generation, so an async thread may call it. On
+    /// `None`, [`authenticate`](Self::authenticate) verifies them in full.
+    pub fn authenticate_cached(&self, credentials: &Credentials) -> Option<Principal> {
+        self.cached(&credentials.cache_key())
+    }
+
     /// The principal cached for `key`, if its verification is still valid.
     fn cached(&self, key: &[u8; 32]) -> Option<Principal> {
         let conn = self.conn();

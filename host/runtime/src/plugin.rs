@@ -123,7 +123,9 @@ impl Plugin {
         let placeholder = format!("{}", origin);
         let mut instance = Instance::new(engine, &pre, &digest, &placeholder)?;
         let described = instance
-            .call(&placeholder, engine, |store, bindings| bindings.sluice_plugin_source().call_describe(store))
+            .call(&placeholder, engine, Deadline::Configured, |store, bindings| {
+                bindings.sluice_plugin_source().call_describe(store)
+            })
             .map_err(|source| LoadError::Describe { path: path.clone(), source })?;
         let manifest = Manifest::from_wit(described).map_err(|reason| LoadError::InvalidManifest { path, reason })?;
         Ok(Self { engine: engine.clone(), pre, manifest, digest, origin, contract, from_cache })
@@ -168,13 +170,25 @@ impl Plugin {
         let id = self.id();
         let mut instance = Instance::new(&self.engine, &self.pre, &self.digest, &id)
             .map_err(|e| CallError::Instantiate { plugin: id.clone(), message: e.to_string() })?;
-        let configured = instance.call(&id, &self.engine, |store, bindings| {
+        let configured = instance.call(&id, &self.engine, Deadline::Configured, |store, bindings| {
             bindings.sluice_plugin_source().call_configure(store, settings)
         })?;
         configured.map_err(|message| CallError::Configure { plugin: id, message })?;
         Ok(instance)
     }
 }
+
+/// How long a call may run before it is interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deadline {
+    /// The sandbox's `call_timeout`.
+    Configured,
+    /// Two epoch ticks (10–20 ms): for calls made on a thread that must not be held long.
+    Brief,
+}
+
+/// [`Deadline::Brief`] in epoch ticks. Two, because the next tick may come at once.
+const BRIEF_DEADLINE_TICKS: u64 = 2;
 
 /// One live instance: a store and the plugin's exports in it. Reused across batches until a
 /// call fails.
@@ -206,22 +220,28 @@ impl Instance {
         self.store.data().memory_bytes()
     }
 
-    /// Runs `f` under the call deadline and classifies its failure.
+    /// Runs `f` under `deadline` and classifies its failure.
     fn call<R>(
         &mut self,
         id: &str,
         engine: &PluginEngine,
+        deadline: Deadline,
         f: impl FnOnce(&mut Store<SandboxState>, &PluginBindings) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        self.store.set_epoch_deadline(engine.config().deadline_ticks());
+        let ticks = match deadline {
+            Deadline::Configured => engine.config().deadline_ticks(),
+            Deadline::Brief => BRIEF_DEADLINE_TICKS,
+        };
+        self.store.set_epoch_deadline(ticks);
         f(&mut self.store, &self.bindings).map_err(|error| classify(id, engine, &self.store, error))
     }
 
     /// Transforms a batch; the output is validated against the manifest.
     pub(crate) fn transform(&mut self, plugin: &Plugin, batch: &Batch) -> Result<Transformed, CallError> {
         let id = plugin.id();
-        let raw =
-            self.call(&id, plugin.engine(), |store, b| b.sluice_plugin_source().call_transform(store, &batch.0))?;
+        let raw = self.call(&id, plugin.engine(), Deadline::Configured, |store, b| {
+            b.sluice_plugin_source().call_transform(store, &batch.0)
+        })?;
         let limit = plugin.engine().config().max_output_bytes;
         let bytes = output::transformed_size(&raw);
         if bytes > limit {
@@ -232,9 +252,15 @@ impl Instance {
     }
 
     /// Splits a batch into canonical single records; the output is validated.
-    pub(crate) fn split(&mut self, plugin: &Plugin, batch: &Batch) -> Result<SplitRecords, CallError> {
+    pub(crate) fn split(
+        &mut self,
+        plugin: &Plugin,
+        batch: &Batch,
+        deadline: Deadline,
+    ) -> Result<SplitRecords, CallError> {
         let id = plugin.id();
-        let raw = self.call(&id, plugin.engine(), |store, b| b.sluice_plugin_source().call_split(store, &batch.0))?;
+        let raw =
+            self.call(&id, plugin.engine(), deadline, |store, b| b.sluice_plugin_source().call_split(store, &batch.0))?;
         let limit = plugin.engine().config().max_output_bytes;
         let bytes = output::split_size(&raw);
         if bytes > limit {

@@ -101,3 +101,27 @@ fn a_plugin_file_over_the_size_limit_is_refused_before_reading() {
     let error = Plugin::load_file(&engine, Path::new(testing::PANICS)).unwrap_err();
     assert!(matches!(error, LoadError::TooLarge { limit: 1000, .. }), "{error:?}");
 }
+
+#[test]
+fn a_brief_split_gives_up_on_a_stuck_plugin_long_before_the_call_timeout() {
+    let call_timeout = std::time::Duration::from_secs(30);
+    let engine = common::engine(sluice_runtime::SandboxConfig { call_timeout, ..common::tight_config() });
+    let source = Source::new(common::load(&engine, testing::ENDLESS_LOOP), Vec::new()).unwrap();
+    let started = std::time::Instant::now();
+    let outcome = source.split_briefly(&Batch::single("application/json", b"{}"));
+    // Not a speed check: the brief deadline is tens of milliseconds, the configured one 30 s.
+    assert!(started.elapsed() < call_timeout, "the brief split waited for the full call timeout");
+    assert!(matches!(outcome, Ok(None)), "{outcome:?}");
+    patients_still_serve(&engine);
+}
+
+#[test]
+fn a_brief_split_of_a_quick_plugin_is_the_plain_split() {
+    let engine = common::engine(common::tight_config());
+    let source = Source::new(common::load_bundled(&engine, "patients.wasm"), Vec::new()).unwrap();
+    let batch = Batch::single("application/json", br#"[{"PatientID": "p1"}, {"PatientID": "p2"}, {"Nope": 1}]"#);
+    let brief = source.split_briefly(&batch).unwrap().expect("split within the brief deadline").output;
+    let plain = source.split(&batch).unwrap().output;
+    assert_eq!(brief.records.len(), 2);
+    assert_eq!(format!("{brief:?}"), format!("{plain:?}"));
+}
