@@ -281,6 +281,11 @@ impl AuthStore {
         self.audit.record(entry);
     }
 
+    /// Waits until every audit row queued so far is written (at shutdown).
+    pub fn flush_audit(&self) {
+        self.audit.flush();
+    }
+
     /// The newest `limit` audit rows, newest first (waits for queued rows first).
     pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         self.audit.flush();

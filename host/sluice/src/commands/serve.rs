@@ -126,6 +126,7 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     }
     // The API has stopped taking records: commit what the stream holds, then stop.
     stream.shutdown().await;
+    tokio::task::spawn_blocking(move || auth.flush_audit()).await?;
     say("sluice stopped\n");
     Ok(())
 }
