@@ -19,6 +19,10 @@ pub struct KafkaConfig {
     pub append_timeout: Duration,
     /// Consumer group prefix: the stream of source `s` commits as `<prefix>.stream.<s>`.
     pub group_prefix: String,
+    /// How long an append that fits in one message waits for others to share its Kafka request
+    /// (librdkafka's `linger.ms`; default 1 ms). Zero answers a lone request ~1 ms sooner; under
+    /// load, sharing requests saves librdkafka most of its CPU and the broker many requests.
+    pub linger: Duration,
 }
 
 impl KafkaConfig {
@@ -32,6 +36,7 @@ impl KafkaConfig {
             transactional_id: "sluice".into(),
             append_timeout: Duration::from_secs(10),
             group_prefix: "sluice".into(),
+            linger: Duration::from_millis(1),
         }
     }
 

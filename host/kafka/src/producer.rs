@@ -211,7 +211,7 @@ fn direct_producer(config: &KafkaConfig) -> Result<FutureProducer, LogError> {
         .client()
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", "0")
+        .set("linger.ms", config.linger.as_millis().to_string())
         .set("message.timeout.ms", config.append_timeout.as_millis().to_string())
         .create()
         .map_err(LogError::unavailable)

@@ -201,6 +201,9 @@ pub struct KafkaSettings {
     pub group_prefix: String,
     /// How long an append waits for the brokers before the API answers 503, milliseconds.
     pub append_timeout_ms: u64,
+    /// How long a single-message append waits for others to share its Kafka request,
+    /// milliseconds (0: send at once).
+    pub linger_ms: u64,
 }
 
 impl Default for KafkaSettings {
@@ -213,6 +216,7 @@ impl Default for KafkaSettings {
             transactional_id: d.transactional_id,
             group_prefix: d.group_prefix,
             append_timeout_ms: d.append_timeout.as_millis() as u64,
+            linger_ms: d.linger.as_millis() as u64,
         }
     }
 }
@@ -228,6 +232,7 @@ impl LogConfig {
             transactional_id: self.kafka.transactional_id.clone(),
             append_timeout: Duration::from_millis(self.kafka.append_timeout_ms),
             group_prefix: self.kafka.group_prefix.clone(),
+            linger: Duration::from_millis(self.kafka.linger_ms),
         }
     }
 }
