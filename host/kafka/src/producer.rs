@@ -20,9 +20,12 @@ use crate::topics::Topics;
 
 /// Transactional producers writing at once. While one waits for its transaction to commit the
 /// others take the appends that arrive meanwhile, so an append waits for about one transaction,
-/// not for the one in progress and then its own. Fixed, not configurable: every start fences
-/// all of these ids, so that no transaction of a previous run stays open.
-const WRITERS: usize = 4;
+/// not for the one in progress and then its own. Two, not more: each transaction costs the
+/// broker a coordinator round and markers on every partition it touched, and with four writers
+/// the groups were smaller, the broker spent 52–72% of a core instead of 42–44% at 100k
+/// records/s, and appends waited longer (docs/performance.md). Fixed, not configurable: every
+/// start fences all of these ids, so that no transaction of a previous run stays open.
+const WRITERS: usize = 2;
 
 struct Append {
     topic: String,
