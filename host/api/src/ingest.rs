@@ -13,14 +13,14 @@ use sluice_auth::{AuditEntry, Outcome};
 use sluice_log::{LogRecord, Provenance};
 use sluice_runtime::{Batch, SourceError};
 
-/// Bodies up to this size are split on the async thread that received them (a plugin reads
-/// ~200 MB/s, so at most ~150 µs); larger ones on the blocking pool.
-const INLINE_SPLIT_BYTES: usize = 32 * 1024;
-
 use crate::auth::{authenticate, now_rfc3339};
 use crate::error::ApiError;
 use crate::limits::json_depth;
 use crate::state::ApiState;
+
+/// Bodies up to this size are split on the async thread that received them (a plugin reads
+/// ~200 MB/s, so at most ~150 µs); larger ones on the blocking pool.
+const INLINE_SPLIT_BYTES: usize = 32 * 1024;
 
 /// One rejected record in a response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
