@@ -137,6 +137,20 @@ fn string(text: &[u8], at: usize) -> Option<(&str, usize)> {
     Some((contents, end + 1))
 }
 
+/// Whether `text` can stand between a JSON string's quotes as it is: no quote, backslash or
+/// control character (the bytes serde_json escapes; it leaves non-ASCII text as it is).
+pub(crate) fn is_plain_json_text(text: &[u8]) -> bool {
+    let mut at = 0;
+    loop {
+        at = next_special_byte(text, at);
+        match text.get(at) {
+            None => return true,
+            Some(0x80..) => at += 1,
+            Some(_) => return false,
+        }
+    }
+}
+
 /// Bytes examined per step of the string scan.
 const STEP: usize = 16;
 

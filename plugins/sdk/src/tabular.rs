@@ -2,6 +2,7 @@
 //! per-record rejections, canonical records and partition keys for free.
 
 use crate::batch::Batch;
+use crate::flat;
 use crate::output::{Origin, Output, Rejection, SplitOutput, TableBuilder, Value};
 use crate::plugin::Plugin;
 use crate::records::{self, Raw, RecordError};
@@ -67,6 +68,8 @@ pub struct Records<P> {
     plugin: P,
     fields: Vec<Field>,
     names: Vec<&'static str>,
+    /// Each field's `"name":` as canonical records write it, encoded once.
+    keys: Vec<String>,
     schema: TableSchema,
 }
 
@@ -165,6 +168,7 @@ impl<P: RecordPlugin> Plugin for Records<P> {
         Ok(Self {
             plugin: P::configure(settings)?,
             names: fields.iter().map(|f| f.source).collect(),
+            keys: fields.iter().map(|f| json_key(f.source)).collect(),
             fields,
             schema: Self::schema(),
         })
@@ -176,7 +180,7 @@ impl<P: RecordPlugin> Plugin for Records<P> {
         let mut canonical = Vec::new();
         self.each_row(batch, &mut rejected, |input, record, raw, typed| {
             canonical.clear();
-            write_canonical(&mut canonical, &self.names, raw);
+            write_canonical(&mut canonical, &self.keys, raw);
             let key = P::KEY_FIELD.and_then(|i| match typed.get(i) {
                 Some(Value::String(s)) => Some((*s).to_string()),
                 _ => None,
@@ -195,11 +199,19 @@ impl<P: RecordPlugin> Plugin for Records<P> {
     }
 }
 
-/// Writes the record as a compact JSON object of the declared fields, as the sender wrote them.
-fn write_canonical(out: &mut Vec<u8>, names: &[&str], raw: &[Raw<'_>]) {
+/// `name` as a JSON object key: the quoted, escaped name and a colon.
+fn json_key(name: &str) -> String {
+    let mut key = serde_json::to_string(name).expect("a string encodes");
+    key.push(':');
+    key
+}
+
+/// Writes the record as a compact JSON object of the declared fields (`keys`, from
+/// [`json_key`]), as the sender wrote them.
+fn write_canonical(out: &mut Vec<u8>, keys: &[String], raw: &[Raw<'_>]) {
     out.push(b'{');
     let mut first = true;
-    for (name, value) in names.iter().zip(raw) {
+    for (key, value) in keys.iter().zip(raw) {
         if matches!(value, Raw::Missing | Raw::Nested) {
             continue;
         }
@@ -207,13 +219,15 @@ fn write_canonical(out: &mut Vec<u8>, names: &[&str], raw: &[Raw<'_>]) {
             out.push(b',');
         }
         first = false;
-        serde_json::to_writer(&mut *out, name).expect("writing to a Vec");
-        out.push(b':');
+        out.extend_from_slice(key.as_bytes());
         // Each value straight into the buffer (a non-finite float, which JSON cannot hold,
         // becomes null).
         let written = match value {
             Raw::Missing | Raw::Nested | Raw::Null => serde_json::to_writer(&mut *out, &()),
-            Raw::Str(text) => serde_json::to_writer(&mut *out, text.as_ref()),
+            Raw::Str(text) => {
+                write_json_string(out, text);
+                Ok(())
+            }
             Raw::Int(number) => serde_json::to_writer(&mut *out, number),
             Raw::Float(number) => serde_json::to_writer(&mut *out, number),
             Raw::Bool(flag) => serde_json::to_writer(&mut *out, flag),
@@ -221,6 +235,19 @@ fn write_canonical(out: &mut Vec<u8>, names: &[&str], raw: &[Raw<'_>]) {
         written.expect("writing to a Vec");
     }
     out.push(b'}');
+}
+
+/// Writes `text` as a JSON string, exactly as serde_json does; the usual text, which needs no
+/// escape, is found so with a 16-byte scan and copied as it is (serde_json looks at every byte).
+fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    if flat::is_plain_json_text(text.as_bytes()) {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, text).expect("writing to a Vec");
+    }
 }
 
 #[cfg(test)]
@@ -241,11 +268,35 @@ mod tests {
             Raw::Nested,
             Raw::Float(f64::NAN),
         ];
+        let keys: Vec<String> = names.iter().map(|n| json_key(n)).collect();
         let mut out = Vec::new();
-        write_canonical(&mut out, &names, &raw);
+        write_canonical(&mut out, &keys, &raw);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"Id":"p\"1","Name":null,"Count":-7,"Value":2.5,"Flag":true,"Odd":null}"#
         );
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        // Every byte that needs an escape, and some that do not, at every position of a
+        // 16-byte scan step and across its end.
+        let specials = ['"', '\\', '\u{0}', '\n', '\u{1f}', '\u{7f}', 'é', '€', '😀', ' ', '/'];
+        for len in 0..40 {
+            let plain: String = "abcdefghijklmnopqrstuvwxyz0123456789ABCD".chars().take(len).collect();
+            let mut texts = vec![plain.clone()];
+            for at in 0..=len {
+                for special in specials {
+                    let mut text = plain.clone();
+                    text.insert(at, special);
+                    texts.push(text);
+                }
+            }
+            for text in texts {
+                let mut out = b"x".to_vec();
+                write_json_string(&mut out, &text);
+                assert_eq!(out[1..], serde_json::to_vec(&text).unwrap(), "{text:?}");
+            }
+        }
     }
 }
