@@ -3,7 +3,12 @@
 //! and the bench measures what the pipeline sustains:
 //!
 //! - records/s accepted by the API during the load, and records/s end to end (until every
-//!   accepted record is committed Parquet in the warehouse);
+//!   accepted record is committed Parquet in the warehouse, so including the wait for the last
+//!   segments' roll interval after the load stops);
+//! - records/s committed while the load runs (the least-squares slope of sluice's
+//!   `sluice_rows_committed_total`, sampled four times a second, after the first 10 s) beside
+//!   the records/s the API accepted in the same window, and the stream's lag behind the API
+//!   when the load stops: whether the stream keeps up;
 //! - time from acceptance to being visible in Trino: once a second a probe lab result with a
 //!   unique patient id is posted, and Trino is queried every two seconds until each probe shows
 //!   up (p50, p99; known to within about two seconds);
@@ -286,6 +291,27 @@ fn run_once(settings: &Settings, run: usize) -> Value {
             }
         })
     };
+    // sluice's own counters, four times a second while the load runs: how fast records are
+    // committed while they keep coming (the end-to-end figure also waits out the last roll).
+    let sampler = {
+        let (loading, metrics_url) = (loading.clone(), format!("{url}/metrics"));
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            let mut samples = Vec::new();
+            while loading.load(Ordering::SeqCst) {
+                if let Ok(text) = client.get(&metrics_url).send().and_then(|r| r.text()) {
+                    let at = started.elapsed().as_secs_f64();
+                    samples.push(Sample {
+                        at,
+                        accepted: counter_total(&text, "sluice_records_accepted_total"),
+                        committed: counter_total(&text, "sluice_rows_committed_total"),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            samples
+        })
+    };
     // Every two seconds, so that Trino's share of the CPU stays small (each query lists and
     // opens the table's files); visibility is therefore known to within about two seconds.
     while simulator.0.try_wait().unwrap().is_none() {
@@ -299,6 +325,13 @@ fn run_once(settings: &Settings, run: usize) -> Value {
     let cpu_after: BTreeMap<&str, f64> = services.iter().map(|(name, pids)| (*name, cpu_of(pids))).collect();
     loading.store(false, Ordering::SeqCst);
     prober.join().unwrap();
+    let samples = sampler.join().unwrap();
+    let settled = samples.iter().filter(|s| s.at >= settle_seconds(settings.seconds) && s.at <= load_seconds);
+    let (settled_accepted, settled_committed): (Vec<_>, Vec<_>) =
+        settled.map(|s| ((s.at, s.accepted), (s.at, s.committed))).unzip();
+    let accepted_settled = slope(settled_accepted);
+    let committed_during_load = slope(settled_committed);
+    let lag_at_load_end = samples.last().map(|s| s.accepted - s.committed);
     watcher.join().unwrap();
     let mut output = String::new();
     std::io::Read::read_to_string(simulator.0.stdout.as_mut().unwrap(), &mut output).unwrap();
@@ -343,12 +376,49 @@ fn run_once(settings: &Settings, run: usize) -> Value {
         "load_seconds": load_seconds,
         "accepted_records_per_s": accepted as f64 / load_seconds,
         "end_to_end_records_per_s": accepted as f64 / landed_in,
+        "committed_during_load_records_per_s": committed_during_load,
+        "accepted_after_settling_records_per_s": accepted_settled,
+        "lag_at_load_end_records": lag_at_load_end,
         "drain_seconds": landed_in - load_seconds,
         "api_latency_ms": report["latency_ms"],
         "visible_in_trino_s": { "p50": percentile(&visibility, 0.5), "p99": percentile(&visibility, 0.99), "probes": probe_count, "seen": visibility.len() },
         "peak_rss_mib": rss,
         "cpu_share_of_machine": cpu,
     })
+}
+
+/// sluice's counters at one moment of the load.
+struct Sample {
+    /// Seconds since the load started.
+    at: f64,
+    accepted: f64,
+    committed: f64,
+}
+
+/// The sum of a Prometheus counter's series in `/metrics` text.
+fn counter_total(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Seconds into the load after which the pipeline is taken to be settled (topics warm, the
+/// first segments committed): 10 s of a full run, a sixth of a short one.
+fn settle_seconds(load_seconds: u64) -> f64 {
+    (load_seconds as f64 / 6.0).min(10.0)
+}
+
+/// The least-squares slope of `points` (per second), `None` with fewer than two.
+fn slope(points: Vec<(f64, f64)>) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let (mean_x, mean_y) = points.iter().fold((0.0, 0.0), |(x, y), p| (x + p.0 / n, y + p.1 / n));
+    let (covariance, variance) =
+        points.iter().fold((0.0, 0.0), |(c, v), p| (c + (p.0 - mean_x) * (p.1 - mean_y), v + (p.0 - mean_x).powi(2)));
+    (variance > 0.0).then(|| covariance / variance)
 }
 
 fn median_of(runs: &[Value], pointer: &str) -> Value {
@@ -394,6 +464,9 @@ fn main() {
     let summary = json!({
         "accepted_records_per_s": median("/accepted_records_per_s"),
         "end_to_end_records_per_s": median("/end_to_end_records_per_s"),
+        "committed_during_load_records_per_s": median("/committed_during_load_records_per_s"),
+        "accepted_after_settling_records_per_s": median("/accepted_after_settling_records_per_s"),
+        "lag_at_load_end_records": median("/lag_at_load_end_records"),
         "api_latency_ms": { "p50": median("/api_latency_ms/p50"), "p99": median("/api_latency_ms/p99") },
         "visible_in_trino_s": { "p50": median("/visible_in_trino_s/p50"), "p99": median("/visible_in_trino_s/p99") },
         "peak_rss_mib": median("/peak_rss_mib"),
@@ -402,6 +475,12 @@ fn main() {
     let show = |v: &Value| v.as_f64().map_or("-".to_string(), |f| format!("{f:.2}"));
     println!("  accepted by the API        {} records/s", show(&summary["accepted_records_per_s"]));
     println!("  committed Parquet (e2e)    {} records/s", show(&summary["end_to_end_records_per_s"]));
+    println!(
+        "  committed during the load  {} records/s (accepted meanwhile {} records/s; stream lag at its end: {} records)",
+        show(&summary["committed_during_load_records_per_s"]),
+        show(&summary["accepted_after_settling_records_per_s"]),
+        show(&summary["lag_at_load_end_records"])
+    );
     println!(
         "  API latency per request    p50 {} ms, p99 {} ms",
         show(&summary["api_latency_ms"]["p50"]),
