@@ -66,6 +66,8 @@ pub struct AuditEntry {
 #[derive(Debug, Clone)]
 pub(crate) struct AuditWriter {
     tx: Sender<Message>,
+    /// The writer thread, unparked by a flush (entries never wake it: see `write_loop`).
+    writer: thread::Thread,
 }
 
 enum Message {
@@ -77,8 +79,13 @@ impl AuditWriter {
     /// Starts the writer on its own connection to the database at `path`.
     pub(crate) fn start(conn: Connection) -> Self {
         let (tx, rx) = mpsc::channel();
-        thread::Builder::new().name("sluice-audit".into()).spawn(move || write_loop(&conn, &rx)).expect("audit thread");
-        Self { tx }
+        let writer = thread::Builder::new()
+            .name("sluice-audit".into())
+            .spawn(move || write_loop(&conn, &rx))
+            .expect("audit thread")
+            .thread()
+            .clone();
+        Self { tx, writer }
     }
 
     pub(crate) fn record(&self, entry: AuditEntry) {
@@ -89,6 +96,7 @@ impl AuditWriter {
     pub(crate) fn flush(&self) {
         let (tx, rx) = mpsc::channel();
         if self.tx.send(Message::Flush(tx)).is_ok() {
+            self.writer.unpark();
             let _ = rx.recv();
         }
     }
@@ -101,21 +109,40 @@ const GATHER_FOR: Duration = Duration::from_millis(50);
 /// The most entries written in one transaction.
 const MAX_GROUP: usize = 1000;
 
+/// Waits for an entry, gathers for [`GATHER_FOR`], writes the group; until every sender is
+/// gone. While gathering the thread sleeps (parked) instead of waiting on the channel, so that
+/// sending an entry does not wake it: under load that was a thread wake-up per request.
 fn write_loop(conn: &Connection, rx: &Receiver<Message>) {
     while let Ok(first) = rx.recv() {
         let until = Instant::now() + GATHER_FOR;
         let mut entries = Vec::new();
         let mut waiters = Vec::new();
         let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Entry(e) => entries.push(e),
-                // Everything sent before a flush is already here: write it now.
-                Message::Flush(w) => waiters.push(w),
+        let mut open = true;
+        loop {
+            while let Some(message) = next.take() {
+                match message {
+                    Message::Entry(e) => entries.push(e),
+                    // Everything sent before a flush is already here: write it now.
+                    Message::Flush(w) => waiters.push(w),
+                }
+                if entries.len() < MAX_GROUP && waiters.is_empty() {
+                    next = match rx.try_recv() {
+                        Ok(message) => Some(message),
+                        Err(mpsc::TryRecvError::Empty) => None,
+                        Err(mpsc::TryRecvError::Disconnected) => {
+                            open = false;
+                            None
+                        }
+                    };
+                }
             }
-            if entries.len() < MAX_GROUP && waiters.is_empty() {
-                next = rx.recv_timeout(until.saturating_duration_since(Instant::now())).ok();
+            let left = until.saturating_duration_since(Instant::now());
+            if !open || entries.len() >= MAX_GROUP || !waiters.is_empty() || left.is_zero() {
+                break;
             }
+            thread::park_timeout(left);
+            next = rx.try_recv().ok();
         }
         if let Err(error) = write(conn, &entries) {
             tracing::error!(%error, count = entries.len(), "audit entries could not be written");
