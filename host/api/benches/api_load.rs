@@ -31,6 +31,11 @@ use sluice_kafka::{KafkaConfig, KafkaLog};
 use sluice_log::{RecordLog, SpoolConfig, SqliteSpool};
 use sluice_runtime::{BundledPlugin, PluginEngine, PluginRegistry};
 
+/// The load generator allocates with jemalloc, as the `sluice` binary does (the server's code
+/// runs in this process).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -161,7 +166,12 @@ fn main() {
     let auth = Arc::new(AuthStore::open(&dir.path().join("auth.db"), AuthPolicy::default()).unwrap());
     auth.add_user("lab", "bench-password").unwrap();
     auth.grant("lab", "lab_results").unwrap();
-    let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-server")
+        .enable_all()
+        .build()
+        .unwrap();
     let (log, log_name): (Arc<dyn RecordLog>, String) = match std::env::var("SLUICE_TEST_KAFKA") {
         Ok(brokers) => {
             let unique = format!("apibench{}", std::process::id());
@@ -182,7 +192,12 @@ fn main() {
     let address: SocketAddr = listener.local_addr().unwrap();
     server_runtime.spawn(sluice_api::serve(listener, state, std::future::pending()));
 
-    let client_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let client_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-client")
+        .enable_all()
+        .build()
+        .unwrap();
     let authorization = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("lab:bench-password"));
     let url = format!("http://{address}/v1/sources/lab_results/records");
     let target = Target { url, authorization, connections: connections as usize };
