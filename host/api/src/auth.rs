@@ -31,7 +31,7 @@ pub(crate) async fn authenticate(
             Some(principal) => Ok(principal),
             None => {
                 let auth = state.auth.clone();
-                tokio::task::spawn_blocking(move || auth.authenticate(&credentials, client))
+                tokio::task::spawn_blocking(move || auth.authenticate_uncached(&credentials, client))
                     .await
                     .map_err(|e| ApiError::Internal(format!("authentication task failed: {e}")))?
             }

@@ -148,12 +148,20 @@ impl AuthStore {
     /// Verifies credentials from `client`. Blocking: may run argon2 (tens of milliseconds) when
     /// the credentials are not cached.
     pub fn authenticate(&self, credentials: &Credentials, client: IpAddr) -> Result<Principal, AuthError> {
-        let key = credentials.cache_key();
-        if let Some(principal) = self.cached(&key) {
-            return Ok(principal);
+        match self.authenticate_cached(credentials) {
+            Some(principal) => Ok(principal),
+            None => self.authenticate_uncached(credentials, client),
         }
+    }
+
+    /// [`authenticate`](Self::authenticate) for a caller that just found the credentials not
+    /// cached ([`authenticate_cached`](Self::authenticate_cached) gave `None`): the same, without
+    /// looking the cache up first. Blocking.
+    pub fn authenticate_uncached(&self, credentials: &Credentials, client: IpAddr) -> Result<Principal, AuthError> {
+        let key = credentials.cache_key();
         // One verification per set of credentials at a time: when a cached entry expires, the
-        // connections using it wait for one argon2 computation instead of each running its own.
+        // connections using it wait for one argon2 computation instead of each running its own
+        // (and find the cache filled when their turn comes).
         let _turn = self.in_flight.enter(key);
         if let Some(principal) = self.cached(&key) {
             return Ok(principal);
