@@ -117,32 +117,25 @@ fn write_loop(conn: &Connection, rx: &Receiver<Message>) {
         let until = Instant::now() + GATHER_FOR;
         let mut entries = Vec::new();
         let mut waiters = Vec::new();
-        let mut next = Some(first);
-        let mut open = true;
+        let mut next = Ok(first);
         loop {
-            while let Some(message) = next.take() {
-                match message {
-                    Message::Entry(e) => entries.push(e),
-                    // Everything sent before a flush is already here: write it now.
-                    Message::Flush(w) => waiters.push(w),
-                }
-                if entries.len() < MAX_GROUP && waiters.is_empty() {
-                    next = match rx.try_recv() {
-                        Ok(message) => Some(message),
-                        Err(mpsc::TryRecvError::Empty) => None,
-                        Err(mpsc::TryRecvError::Disconnected) => {
-                            open = false;
-                            None
-                        }
-                    };
+            match next {
+                Ok(Message::Entry(e)) => entries.push(e),
+                // Everything sent before a flush is already here: write it now.
+                Ok(Message::Flush(w)) => waiters.push(w),
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    thread::park_timeout(left);
                 }
             }
-            let left = until.saturating_duration_since(Instant::now());
-            if !open || entries.len() >= MAX_GROUP || !waiters.is_empty() || left.is_zero() {
+            if entries.len() >= MAX_GROUP || !waiters.is_empty() {
                 break;
             }
-            thread::park_timeout(left);
-            next = rx.try_recv().ok();
+            next = rx.try_recv();
         }
         if let Err(error) = write(conn, &entries) {
             tracing::error!(%error, count = entries.len(), "audit entries could not be written");
