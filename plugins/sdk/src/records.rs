@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::flat;
+use crate::flat::{self, same_bytes};
 
 /// How deep a JSON string may hold another JSON document (the seed encodes once).
 const MAX_ENCODING_DEPTH: u8 = 2;
@@ -98,17 +98,56 @@ pub fn detect(content_type: &str, body: &[u8]) -> Option<Format> {
 /// declared names (or why it could not be read).
 pub type OnRecord<'c> = dyn FnMut(u32, Result<&mut [Raw<'_>], RecordError>) + 'c;
 
+/// The sender's field names records are read into, in the order of the slots a record gets.
+/// Built once per plugin, not per body.
+#[derive(Debug, Clone)]
+pub struct FieldNames<'n> {
+    names: Vec<&'n str>,
+    /// Whether every name can stand between a JSON string's quotes as it is, so that the fast
+    /// reader may recognize a key by comparing its bytes with the name.
+    plain: bool,
+}
+
+impl<'n> FieldNames<'n> {
+    /// The names, matched case-insensitively against the sender's keys and CSV headers.
+    pub fn new(names: impl IntoIterator<Item = &'n str>) -> Self {
+        let names: Vec<&str> = names.into_iter().collect();
+        let plain = names.iter().all(|name| flat::is_plain_json_text(name.as_bytes()));
+        Self { names, plain }
+    }
+
+    /// The names, in slot order.
+    pub fn names(&self) -> &[&'n str] {
+        &self.names
+    }
+
+    /// The number of names (slots per record).
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether there is no name.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Whether the fast reader may match keys byte for byte against the names.
+    pub(crate) fn plain(&self) -> bool {
+        self.plain
+    }
+}
+
 /// Decodes every record in `body` and hands each to `on_record`.
 ///
 /// `fields` are the sender's field names, matched case-insensitively.
-pub fn decode(format: Format, body: &[u8], fields: &[&str], on_record: &mut OnRecord<'_>) {
+pub fn decode(format: Format, body: &[u8], fields: &FieldNames<'_>, on_record: &mut OnRecord<'_>) {
     decode_with(format, body, fields, on_record, true);
 }
 
 /// [`decode`], with or without the fast reader for flat JSON objects (tests compare the two).
-fn decode_with(format: Format, body: &[u8], fields: &[&str], on_record: &mut OnRecord<'_>, fast: bool) {
+fn decode_with(format: Format, body: &[u8], fields: &FieldNames<'_>, on_record: &mut OnRecord<'_>, fast: bool) {
     let body = strip_bom(body);
-    let mut decoder = Decoder { fields, on_record, next_index: 0, fast };
+    let mut decoder = Decoder { fields: fields.names(), names: fields, on_record, next_index: 0, fast };
     match format {
         Format::Json => decoder.json_document(body),
         Format::Ndjson => decoder.json_lines(body, 0),
@@ -119,6 +158,8 @@ fn decode_with(format: Format, body: &[u8], fields: &[&str], on_record: &mut OnR
 
 struct Decoder<'f, 'c, 'o> {
     fields: &'f [&'f str],
+    /// `fields`, with what the fast reader needs to know about them.
+    names: &'f FieldNames<'f>,
     on_record: &'o mut OnRecord<'c>,
     next_index: u32,
     /// Whether flat objects go through [`flat`] first.
@@ -153,7 +194,7 @@ impl Decoder<'_, '_, '_> {
             Some(b'{') => self.flat_object(body, start),
             Some(b'[') => {
                 let mut slots = Vec::new();
-                match flat::array_of_objects(body, start, self.fields, &mut slots) {
+                match flat::array_of_objects(body, start, self.names, &mut slots) {
                     Some((end, count)) if flat::skip_whitespace(body, end) == body.len() => {
                         for record in 0..count {
                             self.emit(Ok(&mut slots[record * width..(record + 1) * width]));
@@ -247,7 +288,7 @@ impl Decoder<'_, '_, '_> {
             heap.resize(width, Raw::Missing);
             &mut heap
         };
-        match flat::object(text, start, self.fields, slots) {
+        match flat::object(text, start, self.names, slots) {
             Some(end) if flat::skip_whitespace(text, end) == text.len() => {
                 self.emit(Ok(slots));
                 true
@@ -504,29 +545,6 @@ pub(crate) fn field_for_key(fields: &[&str], expected: usize, key: &str) -> Opti
     fields.iter().position(|f| f.eq_ignore_ascii_case(key))
 }
 
-/// `a == b` for short byte strings, compared eight bytes at a time in registers (the last
-/// word overlapping the one before): in Wasm a `memcmp` call is a byte loop, and this
-/// comparison runs for every key of every record.
-#[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    if a.len() < 8 {
-        return a == b;
-    }
-    let word = |bytes: &[u8], at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-    let last = a.len() - 8;
-    let mut at = 0;
-    while at < last {
-        if word(a, at) != word(b, at) {
-            return false;
-        }
-        at += 8;
-    }
-    word(a, last) == word(b, last)
-}
-
 /// Captures one scalar value, borrowing strings from the input where it can.
 struct RawSeed;
 
@@ -600,11 +618,15 @@ mod tests {
     }
 
     fn decode_rendered(format: Format, body: &[u8], fast: bool) -> Vec<String> {
+        decode_named(FIELDS, format, body, fast)
+    }
+
+    fn decode_named(fields: &[&str], format: Format, body: &[u8], fast: bool) -> Vec<String> {
         let mut out = Vec::new();
         decode_with(
             format,
             body,
-            FIELDS,
+            &FieldNames::new(fields.iter().copied()),
             &mut |index, record| {
                 out.push(match record {
                     Ok(slots) => {
@@ -648,7 +670,9 @@ mod tests {
         };
         // The fast reader does take the usual bodies (else this test would compare nothing).
         let read_fast = |body: &[u8]| {
-            let mut decoder = Decoder { fields: FIELDS, on_record: &mut |_, _| {}, next_index: 0, fast: true };
+            let names = FieldNames::new(FIELDS.iter().copied());
+            let mut decoder =
+                Decoder { fields: FIELDS, names: &names, on_record: &mut |_, _| {}, next_index: 0, fast: true };
             decoder.flat_document(body)
         };
         assert!(bases[..10].iter().filter(|b| !b.contains(&b'\\')).all(|b| read_fast(b)));
@@ -681,25 +705,34 @@ mod tests {
     }
 
     #[test]
-    fn same_bytes_is_equality() {
-        let words = [
-            "",
-            "a",
-            "Patient",
-            "PatientI",
-            "PatientID",
-            "PatientIDs",
-            "PatientId",
-            "PatientPopulationPercentageBelowPoverty",
-            "PatientPopulationPercentageBelowPovertx",
-            "XatientPopulationPercentageBelowPoverty",
-            "PatientPopulationPercentagXBelowPoverty",
-        ];
-        for a in words {
-            for b in words {
-                assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), a == b, "{a} vs {b}");
-            }
+    fn keys_are_matched_whatever_the_length_of_the_names() {
+        let long = "PatientPopulationPercentageBelowPoverty";
+        let names = ["a", "abc", "abcde", "PatientID", "AdmissionStartDate", long];
+        let body = format!(
+            r#"{{"a":1,"abc" :2,"ABCDE":3,"PatientID":4,"AdmissionStartDate": 5,"{long}":6,"abcd":7,"PatientIDs":8}}"#
+        );
+        let expected = vec!["0:Int(1),Int(2),Int(3),Int(4),Int(5),Int(6)".to_string()];
+        for fast in [true, false] {
+            assert_eq!(decode_named(&names, Format::Json, body.as_bytes(), fast), expected, "fast: {fast}");
         }
+        // Out of order, so that the expected name is never the key.
+        let body = format!(r#"{{"{long}":6,"AdmissionStartDate":5,"PatientID":4,"abcde":3,"abc":2,"a":1}}"#);
+        for fast in [true, false] {
+            assert_eq!(decode_named(&names, Format::Json, body.as_bytes(), fast), expected, "fast: {fast}");
+        }
+    }
+
+    /// A declared name holding a character JSON escapes is never matched by its raw bytes: a key
+    /// written with that raw character is not JSON, and is refused as the general reader refuses it.
+    #[test]
+    fn names_json_would_escape_are_matched_only_as_decoded_keys() {
+        let names = ["a\"b", "c"];
+        let escaped = decode_named(&names, Format::Json, br#"{"a\"b": 1, "c": 2}"#, true);
+        assert_eq!(escaped, vec!["0:Int(1),Int(2)"]);
+        let raw = br#"{"a"b": 1, "c": 2}"#;
+        let refused = decode_named(&names, Format::Json, raw, true);
+        assert_eq!(refused, vec!["0:!malformed JSON: expected `:` at line 1 column 5"]);
+        assert_eq!(refused, decode_named(&names, Format::Json, raw, false));
     }
 
     #[test]

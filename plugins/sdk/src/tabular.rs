@@ -5,7 +5,7 @@ use crate::batch::Batch;
 use crate::flat;
 use crate::output::{Origin, Output, Rejection, SplitOutput, TableBuilder, Value};
 use crate::plugin::Plugin;
-use crate::records::{self, Raw, RecordError};
+use crate::records::{self, FieldNames, Raw, RecordError};
 use crate::schema::{Column, Manifest, Setting, TableSchema};
 use crate::settings::Settings;
 use crate::values;
@@ -67,7 +67,7 @@ pub trait RecordPlugin: Sized + 'static {
 pub struct Records<P> {
     plugin: P,
     fields: Vec<Field>,
-    names: Vec<&'static str>,
+    names: FieldNames<'static>,
     /// Each field's `"name":` as canonical records write it, encoded once.
     keys: Vec<String>,
     schema: TableSchema,
@@ -167,7 +167,7 @@ impl<P: RecordPlugin> Plugin for Records<P> {
         let fields = P::fields();
         Ok(Self {
             plugin: P::configure(settings)?,
-            names: fields.iter().map(|f| f.source).collect(),
+            names: FieldNames::new(fields.iter().map(|f| f.source)),
             keys: fields.iter().map(|f| json_key(f.source)).collect(),
             fields,
             schema: Self::schema(),
