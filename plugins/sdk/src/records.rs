@@ -147,7 +147,7 @@ pub fn decode(format: Format, body: &[u8], fields: &FieldNames<'_>, on_record: &
 /// [`decode`], with or without the fast reader for flat JSON objects (tests compare the two).
 fn decode_with(format: Format, body: &[u8], fields: &FieldNames<'_>, on_record: &mut OnRecord<'_>, fast: bool) {
     let body = strip_bom(body);
-    let mut decoder = Decoder { fields: fields.names(), names: fields, on_record, next_index: 0, fast };
+    let mut decoder = Decoder { fields, on_record, next_index: 0, fast };
     match format {
         Format::Json => decoder.json_document(body),
         Format::Ndjson => decoder.json_lines(body, 0),
@@ -157,9 +157,7 @@ fn decode_with(format: Format, body: &[u8], fields: &FieldNames<'_>, on_record: 
 }
 
 struct Decoder<'f, 'c, 'o> {
-    fields: &'f [&'f str],
-    /// `fields`, with what the fast reader needs to know about them.
-    names: &'f FieldNames<'f>,
+    fields: &'f FieldNames<'f>,
     on_record: &'o mut OnRecord<'c>,
     next_index: u32,
     /// Whether flat objects go through [`flat`] first.
@@ -179,7 +177,7 @@ impl Decoder<'_, '_, '_> {
 
     fn field_index(&self, name: &str) -> Option<usize> {
         let name = name.trim();
-        self.fields.iter().position(|f| f.eq_ignore_ascii_case(name))
+        self.fields.names().iter().position(|f| f.eq_ignore_ascii_case(name))
     }
 
     /// The usual JSON bodies, one flat object or an array of them, read by the fast reader;
@@ -194,7 +192,7 @@ impl Decoder<'_, '_, '_> {
             Some(b'{') => self.flat_object(body, start),
             Some(b'[') => {
                 let mut slots = Vec::new();
-                match flat::array_of_objects(body, start, self.names, &mut slots) {
+                match flat::array_of_objects(body, start, self.fields, &mut slots) {
                     Some((end, count)) if flat::skip_whitespace(body, end) == body.len() => {
                         for record in 0..count {
                             self.emit(Ok(&mut slots[record * width..(record + 1) * width]));
@@ -256,7 +254,8 @@ impl Decoder<'_, '_, '_> {
             }
             let mut de = serde_json::Deserializer::from_slice(line);
             let before = self.next_index;
-            let result = RecordSeed { fields: self.fields }.deserialize(&mut de).and_then(|r| de.end().map(|()| r));
+            let result =
+                RecordSeed { fields: self.fields.names() }.deserialize(&mut de).and_then(|r| de.end().map(|()| r));
             match result {
                 Ok(record) => self.record_value(record, 0),
                 Err(error) => self.reject(format!("malformed JSON: {error}")),
@@ -288,7 +287,7 @@ impl Decoder<'_, '_, '_> {
             heap.resize(width, Raw::Missing);
             &mut heap
         };
-        match flat::object(text, start, self.names, slots) {
+        match flat::object(text, start, self.fields, slots) {
             Some(end) if flat::skip_whitespace(text, end) == text.len() => {
                 self.emit(Ok(slots));
                 true
@@ -303,7 +302,8 @@ impl Decoder<'_, '_, '_> {
             RecordValue::Fields(mut slots) => self.emit(Ok(&mut slots)),
             RecordValue::Encoded(text) if depth < MAX_ENCODING_DEPTH => {
                 let mut de = serde_json::Deserializer::from_str(&text);
-                let result = RecordSeed { fields: self.fields }.deserialize(&mut de).and_then(|r| de.end().map(|()| r));
+                let result =
+                    RecordSeed { fields: self.fields.names() }.deserialize(&mut de).and_then(|r| de.end().map(|()| r));
                 match result {
                     Ok(inner) => self.record_value(inner, depth + 1),
                     Err(error) => self.reject(format!("malformed JSON inside a JSON string: {error}")),
@@ -454,13 +454,13 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_, '_, '_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        let record = RecordVisitor { fields: self.decoder.fields }.visit_map(map)?;
+        let record = RecordVisitor { fields: self.decoder.fields.names() }.visit_map(map)?;
         self.decoder.record_value(record, self.depth);
         Ok(())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(record) = seq.next_element_seed(RecordSeed { fields: self.decoder.fields })? {
+        while let Some(record) = seq.next_element_seed(RecordSeed { fields: self.decoder.fields.names() })? {
             self.decoder.record_value(record, self.depth);
         }
         Ok(())
@@ -671,8 +671,7 @@ mod tests {
         // The fast reader does take the usual bodies (else this test would compare nothing).
         let read_fast = |body: &[u8]| {
             let names = FieldNames::new(FIELDS.iter().copied());
-            let mut decoder =
-                Decoder { fields: FIELDS, names: &names, on_record: &mut |_, _| {}, next_index: 0, fast: true };
+            let mut decoder = Decoder { fields: &names, on_record: &mut |_, _| {}, next_index: 0, fast: true };
             decoder.flat_document(body)
         };
         assert!(bases[..10].iter().filter(|b| !b.contains(&b'\\')).all(|b| read_fast(b)));
