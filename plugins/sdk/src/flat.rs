@@ -8,9 +8,9 @@
 //!
 //! Strings are scanned 16 bytes a step (Wasm SIMD, SSE2 natively), a key that is exactly the
 //! next declared name (the usual case: senders keep one field order) is recognized by comparing
-//! its bytes with the name instead of being scanned, and the reader is a few small loops with no
-//! visitor calls between them (every call and loop turn in Wasm also pays an interruption
-//! check).
+//! its bytes with the name's JSON key (`"name":`) instead of being scanned, and the reader is a
+//! few small loops with no visitor calls between them (every call and loop turn in Wasm also
+//! pays an interruption check).
 
 use std::borrow::Cow;
 
@@ -30,8 +30,6 @@ pub(crate) fn skip_whitespace(text: &[u8], mut at: usize) -> usize {
 /// handle it.
 pub(crate) fn object<'a>(text: &'a [u8], at: usize, names: &FieldNames<'_>, slots: &mut [Raw<'a>]) -> Option<usize> {
     let fields = names.names();
-    // Keys usually are the declared names as they are: `"name":`, matched by their bytes.
-    let by_bytes = names.plain();
     debug_assert_eq!(text.get(at), Some(&b'{'));
     let mut at = skip_whitespace(text, at + 1);
     if text.get(at) == Some(&b'}') {
@@ -43,7 +41,9 @@ pub(crate) fn object<'a>(text: &'a [u8], at: usize, names: &FieldNames<'_>, slot
         if text.get(at) != Some(&b'"') {
             return None;
         }
-        let index = if let Some(after) = expected_key(text, at + 1, fields.get(expected).filter(|_| by_bytes)) {
+        // Keys usually are the next declared name as JSON writes it: `"name":`, matched by its
+        // bytes.
+        let index = if let Some(after) = expected_key(text, at, names.keys().get(expected)) {
             at = after;
             Some(expected)
         } else {
@@ -70,16 +70,12 @@ pub(crate) fn object<'a>(text: &'a [u8], at: usize, names: &FieldNames<'_>, slot
     }
 }
 
-/// When the key whose contents start at `at` is exactly `name`, closed and followed by a colon
-/// (`name":`): the index after the colon.
+/// When the text at `at` is `key` (a declared name's `"name":`): the index after it.
 #[inline(always)]
-fn expected_key(text: &[u8], at: usize, name: Option<&&str>) -> Option<usize> {
-    let name = name?.as_bytes();
-    let end = at + name.len();
-    if text.get(end..end + 2)? != b"\":" || !same_bytes(&text[at..end], name) {
-        return None;
-    }
-    Some(end + 2)
+fn expected_key(text: &[u8], at: usize, key: Option<&String>) -> Option<usize> {
+    let key = key?.as_bytes();
+    let end = at + key.len();
+    same_bytes(text.get(at..end)?, key).then_some(end)
 }
 
 /// `a == b`, without a loop for up to 32 bytes (overlapping words): in Wasm a `memcmp` call is

@@ -103,17 +103,17 @@ pub type OnRecord<'c> = dyn FnMut(u32, Result<&mut [Raw<'_>], RecordError>) + 'c
 #[derive(Debug, Clone)]
 pub struct FieldNames<'n> {
     names: Vec<&'n str>,
-    /// Whether every name can stand between a JSON string's quotes as it is, so that the fast
-    /// reader may recognize a key by comparing its bytes with the name.
-    plain: bool,
+    /// Each name as a JSON object key, `"name":` (quoted, escaped as serde_json escapes): what
+    /// canonical records write, and the bytes the fast reader recognizes a key by.
+    keys: Vec<String>,
 }
 
 impl<'n> FieldNames<'n> {
     /// The names, matched case-insensitively against the sender's keys and CSV headers.
     pub fn new(names: impl IntoIterator<Item = &'n str>) -> Self {
         let names: Vec<&str> = names.into_iter().collect();
-        let plain = names.iter().all(|name| flat::is_plain_json_text(name.as_bytes()));
-        Self { names, plain }
+        let keys = names.iter().map(|name| json_key(name)).collect();
+        Self { names, keys }
     }
 
     /// The names, in slot order.
@@ -131,10 +131,17 @@ impl<'n> FieldNames<'n> {
         self.names.is_empty()
     }
 
-    /// Whether the fast reader may match keys byte for byte against the names.
-    pub(crate) fn plain(&self) -> bool {
-        self.plain
+    /// Each name's `"name":`, in slot order.
+    pub(crate) fn keys(&self) -> &[String] {
+        &self.keys
     }
+}
+
+/// `name` as a JSON object key: the quoted, escaped name and a colon.
+fn json_key(name: &str) -> String {
+    let mut key = serde_json::to_string(name).expect("a string encodes");
+    key.push(':');
+    key
 }
 
 /// Decodes every record in `body` and hands each to `on_record`.
@@ -721,8 +728,9 @@ mod tests {
         }
     }
 
-    /// A declared name holding a character JSON escapes is never matched by its raw bytes: a key
-    /// written with that raw character is not JSON, and is refused as the general reader refuses it.
+    /// A declared name holding a character JSON escapes is matched by its bytes only as JSON
+    /// writes it (escaped): a key written with that raw character is not JSON, and is refused as
+    /// the general reader refuses it.
     #[test]
     fn names_json_would_escape_are_matched_only_as_decoded_keys() {
         let names = ["a\"b", "c"];

@@ -68,8 +68,6 @@ pub struct Records<P> {
     plugin: P,
     fields: Vec<Field>,
     names: FieldNames<'static>,
-    /// Each field's `"name":` as canonical records write it, encoded once.
-    keys: Vec<String>,
     schema: TableSchema,
 }
 
@@ -168,7 +166,6 @@ impl<P: RecordPlugin> Plugin for Records<P> {
         Ok(Self {
             plugin: P::configure(settings)?,
             names: FieldNames::new(fields.iter().map(|f| f.source)),
-            keys: fields.iter().map(|f| json_key(f.source)).collect(),
             fields,
             schema: Self::schema(),
         })
@@ -180,7 +177,7 @@ impl<P: RecordPlugin> Plugin for Records<P> {
         let mut canonical = Vec::new();
         self.each_row(batch, &mut rejected, |input, record, raw, typed| {
             canonical.clear();
-            write_canonical(&mut canonical, &self.keys, raw);
+            write_canonical(&mut canonical, self.names.keys(), raw);
             let key = P::KEY_FIELD.and_then(|i| match typed.get(i) {
                 Some(Value::String(s)) => Some((*s).to_string()),
                 _ => None,
@@ -199,15 +196,8 @@ impl<P: RecordPlugin> Plugin for Records<P> {
     }
 }
 
-/// `name` as a JSON object key: the quoted, escaped name and a colon.
-fn json_key(name: &str) -> String {
-    let mut key = serde_json::to_string(name).expect("a string encodes");
-    key.push(':');
-    key
-}
-
 /// Writes the record as a compact JSON object of the declared fields (`keys`, from
-/// [`json_key`]), as the sender wrote them.
+/// [`FieldNames`]), as the sender wrote them.
 fn write_canonical(out: &mut Vec<u8>, keys: &[String], raw: &[Raw<'_>]) {
     out.push(b'{');
     let mut first = true;
@@ -268,9 +258,9 @@ mod tests {
             Raw::Nested,
             Raw::Float(f64::NAN),
         ];
-        let keys: Vec<String> = names.iter().map(|n| json_key(n)).collect();
+        let names = FieldNames::new(names);
         let mut out = Vec::new();
-        write_canonical(&mut out, &keys, &raw);
+        write_canonical(&mut out, names.keys(), &raw);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"Id":"p\"1","Name":null,"Count":-7,"Value":2.5,"Flag":true,"Odd":null}"#
