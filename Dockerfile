@@ -1,9 +1,8 @@
 # sluice, built from source: the host and its bundled plugins (wasm32-wasip2) in one build stage,
 # then a small runtime image. Used by docker-compose.yml.
 FROM rust:1.95-bookworm AS build
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends cmake libcurl4-openssl-dev \
-    && rm -rf /var/lib/apt/lists/*
+# librdkafka is built from source by rdkafka-sys with its own configure script: a C compiler and
+# make (both in this image) are all it needs.
 WORKDIR /src
 COPY . .
 # rust-toolchain.toml names the toolchain and the wasm32-wasip2 target; the plugins are built by
@@ -14,7 +13,7 @@ RUN rustup show active-toolchain && rustup target add wasm32-wasip2 \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl libcurl4 \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home-dir /var/lib/sluice --create-home sluice
 COPY --from=build /usr/local/bin/sluice /usr/local/bin/sluice

@@ -24,6 +24,7 @@ const TESTING: &[&str] = &[
     "test-swap-v1",
     "test-swap-v2",
     "test-poison",
+    "test-drops-records",
 ];
 
 fn main() {

@@ -4,7 +4,7 @@
 # and Trino (tests/services); BENCH_EMBEDDED=1 uses the embedded spool and a local warehouse
 # instead. Prints records/s accepted and end to end, API latency, acceptance -> visible in Trino,
 # sluice's peak RSS and the CPU split; writes target/bench/pipeline.json. BENCH_TRINO=0 leaves
-# Trino and its visibility probes out (Kafka and HDFS only, as DESIGN.md's throughput target
+# Trino and its visibility probes out (Kafka and HDFS only, as docs/design.md's throughput target
 # reads) and writes target/bench/pipeline-no-trino.json.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

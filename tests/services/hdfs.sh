@@ -63,9 +63,9 @@ start_daemon() {
     fetch
     configure
     # shellcheck disable=SC2046
-    nohup $(java_cmd) "$class" >"$run/$name.log" 2>&1 &
-    echo $! >"$run/$name.pid"
+    spawn "$run/$name.pid" "$run/$name.log" $(java_cmd) "$class"
     wait_listening "hdfs: $name" "$run/$name.pid" "$wait_on" "$run/$name.log"
+    check_daemon "hdfs: $name" "$run/$name.pid" "$wait_on"
     echo "hdfs: $name up (pid $(cat "$run/$name.pid"), logs $run/$name.log)"
 }
 

@@ -55,9 +55,9 @@ PROPS
         cluster_id="$("${java[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
         "${java[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$run/server.properties" >"$run/format.log" 2>&1
     fi
-    nohup "${java[@]}" kafka.Kafka "$run/server.properties" >"$run/kafka.log" 2>&1 &
-    echo $! >"$pidfile"
+    spawn "$pidfile" "$run/kafka.log" "${java[@]}" kafka.Kafka "$run/server.properties"
     wait_listening kafka "$pidfile" "$port" "$run/kafka.log"
+    check_daemon kafka: "$pidfile" "$port"
     echo "kafka: listening on 127.0.0.1:$port (pid $(cat "$pidfile"), logs $run/kafka.log)"
 }
 

@@ -40,10 +40,14 @@ fetch() {
 
 configure() {
     mkdir -p "$run/etc/catalog" "$run/data" "$run/metastore"
+    # Loopback only: node.bind-ip is the address Trino's HTTP server (its only listener) binds,
+    # all interfaces when unset; node.internal-address is the one it announces to discovery.
     cat >"$run/etc/config.properties" <<PROPS
 coordinator=true
 node-scheduler.include-coordinator=true
 http-server.http.port=$port
+node.bind-ip=127.0.0.1
+node.internal-address=127.0.0.1
 discovery.uri=http://127.0.0.1:$port
 node.environment=sluice_test
 node.id=sluice-test-$port
@@ -66,16 +70,16 @@ start() {
     configure
     # From the run directory: Trino writes var/log/http-request.log relative to where it starts.
     cd "$run"
-    SLUICE_METASTORE_DIR="file://$run/metastore" nohup "$java_home/bin/java" -Xmx2G -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -XX:ReservedCodeCacheSize=256M \
+    spawn "$pidfile" "$run/trino.out" env SLUICE_METASTORE_DIR="file://$run/metastore" \
+        "$java_home/bin/java" -Xmx2G -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -XX:ReservedCodeCacheSize=256M \
         -Djdk.attach.allowAttachSelf=true -XX:+EnableDynamicAgentLoading -Dfile.encoding=UTF-8 \
         --enable-native-access=ALL-UNNAMED -Dnode.data-dir="$run/data" -Dlog.output-file="$run/trino.log" \
-        -Dconfig="$run/etc/config.properties" -cp "$home/lib/*" io.trino.server.TrinoServer \
-        >"$run/trino.out" 2>&1 &
-    echo $! >"$pidfile"
+        -Dconfig="$run/etc/config.properties" -cp "$home/lib/*" io.trino.server.TrinoServer
     wait_listening trino "$pidfile" "$port" "$run/trino.log"
     # Listening is not serving: wait until the coordinator has finished starting.
     for _ in $(seq 1 180); do
         if curl -sf "http://127.0.0.1:$port/v1/info" | grep -q '"starting":false'; then
+            check_daemon trino: "$pidfile" "$port"
             echo "trino: serving on http://127.0.0.1:$port (pid $(cat "$pidfile"), logs $run/trino.log)"
             return
         fi

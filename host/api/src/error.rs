@@ -39,6 +39,25 @@ pub enum ApiError {
         /// Accepted types, comma-separated.
         accepted: String,
     },
+    /// The body is encoded (`Content-Encoding`) in a way sluice does not decode (415, with
+    /// `Accept-Encoding`).
+    #[error("unsupported content encoding `{given}`; sluice decodes one of: {}", crate::encoding::SUPPORTED)]
+    UnsupportedContentEncoding {
+        /// The request's `Content-Encoding`.
+        given: String,
+    },
+    /// The `Idempotency-Key` header is malformed (400).
+    #[error("{0}")]
+    InvalidIdempotencyKey(String),
+    /// A request with the same idempotency key is being handled now (409).
+    #[error("a request with this Idempotency-Key is still being handled; retry once it has been answered")]
+    IdempotencyKeyInUse,
+    /// The idempotency key was used before for a request with other content (422).
+    #[error(
+        "this Idempotency-Key was used for a request with other content; a key stands for one request: send new \
+         content under a new key"
+    )]
+    IdempotencyKeyReused,
     /// The body is larger than the limit.
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge {
@@ -72,8 +91,12 @@ impl ApiError {
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::UnknownSource(_) | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::InvalidSourceName | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::UnsupportedContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidSourceName | Self::BadRequest(_) | Self::InvalidIdempotencyKey(_) => StatusCode::BAD_REQUEST,
+            Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedContentType { .. } | Self::UnsupportedContentEncoding { .. } => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::BodyTooLarge { .. } | Self::TooManyRecords { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -91,6 +114,10 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::InvalidSourceName => "invalid_source_name",
             Self::UnsupportedContentType { .. } => "unsupported_content_type",
+            Self::UnsupportedContentEncoding { .. } => "unsupported_content_encoding",
+            Self::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
+            Self::IdempotencyKeyInUse => "idempotency_key_in_use",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::TooManyRecords { .. } => "too_many_records",
             Self::BadRequest(_) => "bad_request",
@@ -122,6 +149,12 @@ impl IntoResponse for ApiError {
             }
             Self::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::IdempotencyKeyInUse => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::UnsupportedContentEncoding { .. } => {
+                headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(crate::encoding::SUPPORTED));
             }
             _ => {}
         }

@@ -8,14 +8,16 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sluice_auth::{AuditEntry, Outcome};
-use sluice_log::{LogRecord, Provenance};
+use sluice_log::{LogRecord, Provenance, Remembered};
 use sluice_runtime::{Batch, SourceError};
 
 use crate::auth::{authenticate, now_rfc3339};
+use crate::body::{check_body, unaccounted};
+use crate::encoding::Coding;
 use crate::error::ApiError;
-use crate::limits::json_depth;
+use crate::idempotency;
 use crate::state::ApiState;
 
 /// Bodies up to this size are split on the async thread that received them (a plugin reads
@@ -23,7 +25,7 @@ use crate::state::ApiState;
 const INLINE_SPLIT_BYTES: usize = 32 * 1024;
 
 /// One rejected record in a response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RejectedRecord {
     /// Index of the record within the body (0 for a single record).
     pub index: u32,
@@ -34,7 +36,7 @@ pub struct RejectedRecord {
 }
 
 /// The answer to an ingestion request (202, or 422 when nothing was acceptable).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IngestResponse {
     /// Id of this request, also in the audit log.
     pub request_id: String,
@@ -46,6 +48,14 @@ pub struct IngestResponse {
     pub accepted: usize,
     /// Records refused, with reasons.
     pub rejected: Vec<RejectedRecord>,
+}
+
+/// What a handled request answers.
+struct Answer {
+    status: StatusCode,
+    body: IngestResponse,
+    /// The remembered answer of an earlier request with the same idempotency key.
+    replayed: bool,
 }
 
 /// `POST /v1/sources/{source}/records`
@@ -61,7 +71,7 @@ pub struct IngestResponse {
         (status = 403, description = "Source not granted"),
         (status = 404, description = "Unknown source"),
         (status = 413, description = "Body or record count over the limit"),
-        (status = 415, description = "Content type not accepted by the source"),
+        (status = 415, description = "Content type not accepted by the source, or a content encoding sluice does not decode (the answer's `Accept-Encoding` lists those it does)"),
         (status = 422, description = "No record was acceptable", body = IngestResponse),
         (status = 429, description = "Too many failed logins"),
         (status = 503, description = "The log is unavailable; nothing accepted"),
@@ -110,7 +120,13 @@ async fn ingest(
         handle(&state, &source, client, &headers, body, default_content_type, &request_id, received_at_us, &mut user)
             .await;
     let (response, audit) = match result {
-        Ok((status, body)) => {
+        Ok(Answer { status, body, replayed: true }) => {
+            // The original answer again: nothing new was stored.
+            let mut response = (status, axum::Json(body)).into_response();
+            response.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+            (response, Some((0, 0, Outcome::Replayed)))
+        }
+        Ok(Answer { status, body, replayed: false }) => {
             let outcome = if status == StatusCode::ACCEPTED { Outcome::Accepted } else { Outcome::Rejected };
             metrics::counter!(crate::metrics::ACCEPTED, "source" => source.clone()).increment(body.accepted as u64);
             metrics::counter!(crate::metrics::REJECTED, "source" => source.clone())
@@ -161,7 +177,7 @@ async fn handle(
     request_id: &str,
     received_at_us: i64,
     user: &mut Option<String>,
-) -> Result<(StatusCode, IngestResponse), ApiError> {
+) -> Result<Answer, ApiError> {
     if !sluice_auth::is_valid_name(source_name) {
         return Err(ApiError::InvalidSourceName);
     }
@@ -188,9 +204,42 @@ async fn handle(
                 accepted: plugin.manifest().content_types.join(", "),
             });
         }
+        let coding = Coding::of(headers)?;
+        let idempotency_key = idempotency::key(headers)?;
         let limit = state.limits.max_body_bytes;
         let bytes = to_bytes(body, limit).await.map_err(|_| ApiError::BodyTooLarge { limit })?;
-        check_body(&bytes, &essence, state.limits.max_json_depth)?;
+        let bytes = match coding {
+            Coding::Identity => bytes,
+            coding if bytes.len() <= INLINE_SPLIT_BYTES => coding.decode(&bytes, limit)?.into(),
+            coding => tokio::task::spawn_blocking(move || coding.decode(&bytes, limit))
+                .await
+                .map_err(|e| ApiError::Internal(format!("decode task failed: {e}")))??
+                .into(),
+        };
+        let sent = check_body(&bytes, &essence, state.limits.max_json_depth)?;
+
+        // A retry under a key already answered gets that answer; a key in use waits its turn.
+        let remember = match &idempotency_key {
+            None => None,
+            Some(key) => {
+                let claim = state.in_flight.claim(source_name, &principal.user, key)?;
+                let fingerprint = idempotency::fingerprint(&essence, &bytes);
+                let answered = state.log.remembered(source_name, &principal.user, key).await.map_err(|error| {
+                    tracing::warn!(%error, source = source_name, "cannot look up an idempotency key");
+                    ApiError::Unavailable
+                })?;
+                if let Some(answer) = answered {
+                    if answer.fingerprint != fingerprint {
+                        return Err(ApiError::IdempotencyKeyReused);
+                    }
+                    let body: IngestResponse = serde_json::from_str(&answer.response)
+                        .map_err(|e| ApiError::Internal(format!("a remembered answer does not read back: {e}")))?;
+                    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED);
+                    return Ok(Answer { status, body, replayed: true });
+                }
+                Some((claim, key.clone(), fingerprint))
+            }
+        };
 
         let batch = Batch::single(&essence, &bytes);
         let split_source = source.clone();
@@ -210,16 +259,37 @@ async fn handle(
                 .map_err(split_error)?,
         };
         let split = handled.output;
-        let rejected: Vec<RejectedRecord> = split
+        let plugin_id = handled.plugin.id();
+        let mut rejected: Vec<RejectedRecord> = split
             .rejected
             .into_iter()
             .map(|r| RejectedRecord { index: r.record, reason: r.reason, field: r.field })
             .collect();
+        // Every record sent is accepted or rejected by name, whatever the plugin returned.
+        let accepted_indices: Vec<u32> = split.origins.iter().map(|origin| origin.record).collect();
+        let lost = unaccounted(sent, &accepted_indices, &rejected);
+        if !lost.is_empty() {
+            tracing::warn!(
+                source = source_name,
+                plugin = %plugin_id,
+                records = lost.len(),
+                "the plugin gave no outcome for some records of a request; they are rejected"
+            );
+            let reason = format!(
+                "the plugin `{plugin_id}` gave no outcome for this record, so it was not stored (a defect of the \
+                 plugin; send it again once the plugin is fixed)"
+            );
+            rejected.extend(lost.into_iter().map(|index| RejectedRecord {
+                index,
+                reason: reason.clone(),
+                field: None,
+            }));
+            rejected.sort_by_key(|r| r.index);
+        }
         let count = split.records.len();
         if count > state.limits.max_records {
             return Err(ApiError::TooManyRecords { count, limit: state.limits.max_records });
         }
-        let plugin_id = handled.plugin.id();
         let mut response = IngestResponse {
             request_id: request_id.to_string(),
             source: source_name.to_string(),
@@ -228,7 +298,7 @@ async fn handle(
             rejected,
         };
         if count == 0 {
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, response));
+            return Ok(Answer { status: StatusCode::UNPROCESSABLE_ENTITY, body: response, replayed: false });
         }
         let provenance = Provenance {
             source: source_name.to_string(),
@@ -249,38 +319,28 @@ async fn handle(
                 payload: payload.to_vec(),
             })
             .collect();
-        state.log.append(source_name, &provenance, records).await.map_err(|error| {
+        response.accepted = count;
+        let appended = match remember {
+            None => state.log.append(source_name, &provenance, records).await,
+            Some((_claim, key, fingerprint)) => {
+                let answer = Remembered {
+                    source: source_name.to_string(),
+                    user: principal.user.clone(),
+                    key,
+                    fingerprint,
+                    status: StatusCode::ACCEPTED.as_u16(),
+                    response: serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.to_string()))?,
+                    at_us: received_at_us,
+                };
+                state.log.append_remembered(source_name, &provenance, records, answer).await
+            }
+        };
+        appended.map_err(|error| {
             tracing::warn!(%error, source = source_name, "log append failed");
             ApiError::Unavailable
         })?;
-        response.accepted = count;
-        Ok((StatusCode::ACCEPTED, response))
+        Ok(Answer { status: StatusCode::ACCEPTED, body: response, replayed: false })
     }
-}
-
-/// Checks what can be checked before the plugin sees the body: not empty, UTF-8, and for JSON
-/// well-formed and not nested too deep.
-fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<(), ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest("request body is empty".into()));
-    }
-    if let Err(error) = std::str::from_utf8(bytes) {
-        return Err(ApiError::BadRequest(format!("request body is not valid UTF-8 (at byte {})", error.valid_up_to())));
-    }
-    if essence.contains("json") {
-        let depth = json_depth(bytes, max_depth);
-        if depth > max_depth {
-            return Err(ApiError::BadRequest(format!("JSON is nested deeper than the limit of {max_depth} levels")));
-        }
-        if essence == "application/json" {
-            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-            let mut values = serde_json::Deserializer::from_slice(body).into_iter::<serde::de::IgnoredAny>();
-            if let Some(Err(error)) = values.find(Result::is_err) {
-                return Err(ApiError::BadRequest(format!("malformed JSON: {error}")));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn split_error(error: SourceError) -> ApiError {

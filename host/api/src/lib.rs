@@ -5,7 +5,10 @@
 //! [`app`] builds the router from an [`ApiState`]; [`serve`] runs it on a listener.
 
 mod auth;
+mod body;
+mod encoding;
 mod error;
+mod idempotency;
 mod ingest;
 mod limits;
 mod metrics;
@@ -13,6 +16,7 @@ mod openapi;
 mod routes;
 mod state;
 
+pub use body::{check_body, records_sent};
 pub use error::ApiError;
 pub use limits::ApiLimits;
 pub use routes::{app, serve};

@@ -17,11 +17,13 @@ pub struct ApiState {
     pub(crate) log: Arc<dyn RecordLog>,
     pub(crate) limits: ApiLimits,
     pub(crate) metrics: PrometheusHandle,
+    /// Idempotency keys whose first request is being handled.
+    pub(crate) in_flight: crate::idempotency::InFlight,
 }
 
 impl ApiState {
     /// State over the given sources, auth store and log.
     pub fn new(sources: SourceTable, auth: Arc<AuthStore>, log: Arc<dyn RecordLog>, limits: ApiLimits) -> Self {
-        Self { sources, auth, log, limits, metrics: crate::metrics::handle() }
+        Self { sources, auth, log, limits, metrics: crate::metrics::handle(), in_flight: Default::default() }
     }
 }

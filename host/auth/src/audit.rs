@@ -25,6 +25,8 @@ pub enum Outcome {
     BadRequest,
     /// The log could not take the records.
     Unavailable,
+    /// A retry under an idempotency key: the original answer was sent again, nothing stored.
+    Replayed,
 }
 
 impl Outcome {
@@ -37,6 +39,7 @@ impl Outcome {
             Self::Forbidden => "forbidden",
             Self::BadRequest => "bad_request",
             Self::Unavailable => "unavailable",
+            Self::Replayed => "replayed",
         }
     }
 }
@@ -179,6 +182,7 @@ pub(crate) fn outcome_from_str(text: &str) -> Outcome {
         "auth_failed" => Outcome::AuthFailed,
         "forbidden" => Outcome::Forbidden,
         "unavailable" => Outcome::Unavailable,
+        "replayed" => Outcome::Replayed,
         _ => Outcome::BadRequest,
     }
 }

@@ -1,5 +1,6 @@
 //! Settings of the Kafka log.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How sluice uses Kafka.
@@ -23,6 +24,11 @@ pub struct KafkaConfig {
     /// (librdkafka's `linger.ms`; default 1 ms). Zero answers a lone request ~1 ms sooner; under
     /// load, sharing requests saves librdkafka most of its CPU and the broker many requests.
     pub linger: Duration,
+    /// How long answers given under an idempotency key are remembered (default a day).
+    pub idempotency_window: Duration,
+    /// The local SQLite index of remembered answers (rebuilt from the topic when missing);
+    /// `None` keeps it in memory, read again from the topic at every start.
+    pub idempotency_index: Option<PathBuf>,
 }
 
 impl KafkaConfig {
@@ -37,6 +43,8 @@ impl KafkaConfig {
             append_timeout: Duration::from_secs(10),
             group_prefix: "sluice".into(),
             linger: Duration::from_millis(1),
+            idempotency_window: sluice_log::DEFAULT_IDEMPOTENCY_WINDOW,
+            idempotency_index: None,
         }
     }
 
@@ -48,6 +56,11 @@ impl KafkaConfig {
     /// The dead-letter topic of `source`.
     pub fn dead_letter_topic(&self, source: &str) -> String {
         format!("{}{source}.dlq", self.topic_prefix)
+    }
+
+    /// The topic of answers remembered under idempotency keys (upper case: no source name is).
+    pub fn idempotency_topic(&self) -> String {
+        format!("{}Idempotency-Keys", self.topic_prefix)
     }
 
     /// The consumer group of `source`'s stream.

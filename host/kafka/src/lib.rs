@@ -12,6 +12,9 @@
 //!   their order. An append's records go as one message per partition ([`envelope`]), with the
 //!   provenance once in `sluice-*` headers; a record's position is the message offset × 2^16 +
 //!   its index in the message.
+//! - Idempotency keys: the answer to a request sent with one is written to
+//!   `<prefix>Idempotency-Keys` in the same transaction as its records, and looked up in a local
+//!   index caught up from that topic at start (`remembered.rs`).
 //! - While the broker is unreachable, appends fail at once with `Unavailable` (the API's 503) and
 //!   a probe flips the log back to ready when the broker answers again.
 
@@ -21,6 +24,7 @@ mod dead_letters;
 mod envelope;
 mod headers;
 mod producer;
+mod remembered;
 mod topics;
 
 pub use config::KafkaConfig;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
 use sluice_log::{
-    BoxFuture, DeadLetter, LogConsumer, LogError, LogRecord, Position, Provenance, RecordLog, StoredDeadLetter,
-    StreamLog,
+    BoxFuture, DeadLetter, LogConsumer, LogError, LogRecord, Position, Provenance, RecordLog, Remembered,
+    RememberedIndex, StoredDeadLetter, StreamLog,
 };
 use tokio::sync::oneshot;
 
@@ -34,6 +34,8 @@ struct Append {
     records: usize,
     /// The messages that carry them.
     messages: Vec<Planned>,
+    /// The answer to remember in the same transaction: topic, key and JSON value.
+    answer: Option<(String, String, Vec<u8>)>,
     reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
 }
 
@@ -48,6 +50,8 @@ pub struct KafkaLog {
     /// replaced when it fails fatally.
     direct: Mutex<FutureProducer>,
     pub(crate) dead_letters: FutureProducer,
+    /// Answers remembered under idempotency keys, for lookups.
+    remembered: Arc<RememberedIndex>,
 }
 
 impl KafkaLog {
@@ -68,6 +72,7 @@ impl KafkaLog {
             .set("message.timeout.ms", config.append_timeout.as_millis().to_string())
             .create()
             .map_err(LogError::unavailable)?;
+        let remembered = Arc::new(crate::remembered::open_index(&config, &topics).await?);
         let direct = Mutex::new(direct_producer(&config)?);
         let ready = Arc::new(AtomicBool::new(true));
         let (appends, rx) = mpsc::channel();
@@ -92,7 +97,7 @@ impl KafkaLog {
                 .spawn(move || writer.run(&rx))
                 .map_err(LogError::unavailable)?;
         }
-        Ok(Self { config, topics, appends, ready, appended: AtomicU64::new(0), direct, dead_letters })
+        Ok(Self { config, topics, appends, ready, appended: AtomicU64::new(0), direct, dead_letters, remembered })
     }
 
     /// The settings.
@@ -134,6 +139,44 @@ impl KafkaLog {
     }
 }
 
+impl KafkaLog {
+    /// Appends `records`, with `answer` remembered in the same transaction when given.
+    async fn append_with(
+        &self,
+        source: &str,
+        provenance: &Provenance,
+        records: Vec<LogRecord>,
+        answer: Option<&Remembered>,
+    ) -> Result<Vec<Position>, LogError> {
+        if !self.is_ready() {
+            return Err(LogError::Unavailable(format!("Kafka at {} is unreachable", self.config.brokers)));
+        }
+        let topic = self.config.topic(source);
+        let partitions = self.topics.ensure(&topic, self.config.partitions, self.config.replication).await?;
+        let fallback = self.appended.fetch_add(1, Ordering::Relaxed);
+        let messages = envelope::plan(&records, partitions, fallback);
+        let count = records.len();
+        drop(records);
+        if let ([message], None) = (&messages[..], answer) {
+            return self.append_direct(&topic, provenance, count, message).await;
+        }
+        let answer = answer
+            .map(|a| {
+                let value = serde_json::to_vec(a).map_err(LogError::unavailable)?;
+                Ok::<_, LogError>((
+                    self.config.idempotency_topic(),
+                    Remembered::log_key(&a.source, &a.user, &a.key),
+                    value,
+                ))
+            })
+            .transpose()?;
+        let (reply, wait) = oneshot::channel();
+        let append = Append { topic, provenance: provenance.clone(), records: count, messages, answer, reply };
+        self.appends.send(append).map_err(|_| LogError::unavailable("the Kafka writer stopped"))?;
+        wait.await.map_err(|_| LogError::unavailable("the Kafka writer stopped"))?
+    }
+}
+
 impl RecordLog for KafkaLog {
     fn append<'a>(
         &'a self,
@@ -141,24 +184,38 @@ impl RecordLog for KafkaLog {
         provenance: &'a Provenance,
         records: Vec<LogRecord>,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
+        Box::pin(self.append_with(source, provenance, records, None))
+    }
+
+    fn append_remembered<'a>(
+        &'a self,
+        source: &'a str,
+        provenance: &'a Provenance,
+        records: Vec<LogRecord>,
+        answer: Remembered,
+    ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
         Box::pin(async move {
-            if !self.is_ready() {
-                return Err(LogError::Unavailable(format!("Kafka at {} is unreachable", self.config.brokers)));
+            let positions = self.append_with(source, provenance, records, Some(&answer)).await?;
+            // The topic holds the answer now; should the index miss it, the next start reads
+            // it from there.
+            let index = self.remembered.clone();
+            let stored = crate::consumer::blocking(move || index.insert(&answer)).await;
+            if let Err(error) = stored {
+                tracing::warn!(%error, "an idempotency answer is in Kafka but not in the local index");
             }
-            let topic = self.config.topic(source);
-            let partitions = self.topics.ensure(&topic, self.config.partitions, self.config.replication).await?;
-            let fallback = self.appended.fetch_add(1, Ordering::Relaxed);
-            let messages = envelope::plan(&records, partitions, fallback);
-            let count = records.len();
-            drop(records);
-            if let [message] = &messages[..] {
-                return self.append_direct(&topic, provenance, count, message).await;
-            }
-            let (reply, wait) = oneshot::channel();
-            let append = Append { topic, provenance: provenance.clone(), records: count, messages, reply };
-            self.appends.send(append).map_err(|_| LogError::unavailable("the Kafka writer stopped"))?;
-            wait.await.map_err(|_| LogError::unavailable("the Kafka writer stopped"))?
+            Ok(positions)
         })
+    }
+
+    fn remembered<'a>(
+        &'a self,
+        source: &'a str,
+        user: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Remembered>, LogError>> {
+        let (index, source, user, key) =
+            (self.remembered.clone(), source.to_string(), user.to_string(), key.to_string());
+        Box::pin(crate::consumer::blocking(move || index.get(&source, &user, &key)))
     }
 
     fn is_ready(&self) -> bool {
@@ -317,6 +374,7 @@ impl Writer {
         producer.begin_transaction().map_err(|e| format!("cannot begin a Kafka transaction: {e}"))?;
         // Per append, the delivery of each of its messages.
         let mut deliveries = Vec::with_capacity(group.len());
+        let mut answers = Vec::new();
         for append in group {
             let mut pending = Vec::with_capacity(append.messages.len());
             for message in &append.messages {
@@ -324,6 +382,18 @@ impl Writer {
                 pending.push(producer.send_result(record).map_err(|(e, _)| format!("cannot queue records: {e}"))?);
             }
             deliveries.push(pending);
+            if let Some((topic, key, value)) = &append.answer {
+                let record: FutureRecord<'_, String, Vec<u8>> =
+                    FutureRecord::to(topic).partition(0).key(key).payload(value);
+                answers.push(producer.send_result(record).map_err(|(e, _)| format!("cannot queue an answer: {e}"))?);
+            }
+        }
+        for delivery in answers {
+            match futures::executor::block_on(delivery) {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(format!("an idempotency answer was not delivered: {e}")),
+                Err(_) => return Err("a delivery report was lost".to_string()),
+            }
         }
         let sent = std::time::Instant::now();
         tracing::debug!(begin_and_send = ?begun.elapsed(), "records queued");

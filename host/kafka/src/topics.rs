@@ -30,10 +30,25 @@ impl Topics {
     /// Makes sure `topic` exists, creating it with `partitions` partitions, and returns how many
     /// partitions it has (a topic created before may have a different count).
     pub async fn ensure(&self, topic: &str, partitions: u32, replication: i16) -> Result<u32, LogError> {
+        self.ensure_with(topic, partitions, replication, &[]).await
+    }
+
+    /// [`ensure`](Self::ensure), creating the topic with the topic-level `settings` (e.g.
+    /// `cleanup.policy`). A topic that exists already keeps its own.
+    pub async fn ensure_with(
+        &self,
+        topic: &str,
+        partitions: u32,
+        replication: i16,
+        settings: &[(&str, &str)],
+    ) -> Result<u32, LogError> {
         if let Some(&count) = self.known.lock().unwrap_or_else(|e| e.into_inner()).get(topic) {
             return Ok(count);
         }
-        let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(i32::from(replication)));
+        let mut new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(i32::from(replication)));
+        for (key, value) in settings {
+            new = new.set(key, value);
+        }
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let results =
             self.admin.create_topics([&new], &options).await.map_err(|e| LogError::Unavailable(e.to_string()))?;

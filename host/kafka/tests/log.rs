@@ -120,3 +120,35 @@ async fn records_of_a_request_come_back_in_order_with_their_positions() {
         expected.keys().filter(|p| p.partition == resume.partition && **p >= resume).copied().collect();
     assert_eq!(positions, wanted);
 }
+
+/// An answer under an idempotency key is written with its records, in one transaction, even
+/// when they fit in one message; a log that connects afresh (an empty index) reads it back from
+/// the topic; another user's key is another answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_are_remembered_with_their_records_across_a_reconnect() {
+    let config = config();
+    let log = KafkaLog::connect(config.clone()).await.unwrap();
+    assert_eq!(log.remembered("labs", "alice", "k1").await.unwrap(), None);
+    let answer = sluice_log::Remembered {
+        source: "labs".into(),
+        user: "alice".into(),
+        key: "k1".into(),
+        fingerprint: "f".repeat(64),
+        status: 202,
+        response: r#"{"accepted":1}"#.into(),
+        at_us: sluice_log::now_us(),
+    };
+    log.append_remembered("labs", &provenance("r1"), vec![record(Some("p"), 1)], answer.clone()).await.unwrap();
+    assert_eq!(log.remembered("labs", "alice", "k1").await.unwrap(), Some(answer.clone()));
+    drop(log);
+
+    let again = KafkaLog::connect(config).await.unwrap();
+    assert_eq!(again.remembered("labs", "alice", "k1").await.unwrap(), Some(answer));
+    assert_eq!(again.remembered("labs", "bob", "k1").await.unwrap(), None);
+    let mut consumer = again.consumer("labs").await.unwrap();
+    for partition in 0..consumer.partitions() {
+        consumer.seek(partition, 0).await.unwrap();
+    }
+    let records = read(&mut consumer, 1, 10).await;
+    assert_eq!(records[0].record.payload, b"{\"n\":1}");
+}

@@ -8,6 +8,7 @@
 
 mod dead_letter;
 mod record;
+mod remembered;
 mod spool;
 
 use std::future::Future;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 pub use dead_letter::{DeadLetter, StoredDeadLetter};
 pub use record::{LogRecord, Position, Provenance, StoredRecord, partition_for};
+pub use remembered::{DEFAULT_IDEMPOTENCY_WINDOW, Remembered, RememberedIndex, now_us};
 pub use spool::{SpoolConfig, SqliteSpool};
 
 /// A boxed future, so that the log traits can be used as trait objects.
@@ -52,6 +54,25 @@ pub trait RecordLog: Send + Sync {
         provenance: &'a Provenance,
         records: Vec<LogRecord>,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>>;
+
+    /// Appends like [`append`](Self::append) and, in the same atomic write, remembers `answer`
+    /// under its source, user and key: either both are durable or neither is.
+    fn append_remembered<'a>(
+        &'a self,
+        source: &'a str,
+        provenance: &'a Provenance,
+        records: Vec<LogRecord>,
+        answer: Remembered,
+    ) -> BoxFuture<'a, Result<Vec<Position>, LogError>>;
+
+    /// The answer remembered under `key` of `user` for `source`, while the log's idempotency
+    /// window keeps it.
+    fn remembered<'a>(
+        &'a self,
+        source: &'a str,
+        user: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Remembered>, LogError>>;
 
     /// Whether the log is reachable and the last write succeeded.
     fn is_ready(&self) -> bool;

@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::dead_letter::{DeadLetter, DeadLetterMeta, StoredDeadLetter};
 use crate::record::{LogRecord, Position, Provenance, StoredRecord, partition_for};
+use crate::remembered::{self, Remembered};
 use crate::{BoxFuture, LogConsumer, LogError, RecordLog, StreamLog};
 
 /// Settings of the spool.
@@ -22,12 +23,14 @@ pub struct SpoolConfig {
     pub path: PathBuf,
     /// Partitions per source (default 4).
     pub partitions: u32,
+    /// How long answers given under an idempotency key are remembered (default a day).
+    pub idempotency_window: Duration,
 }
 
 impl SpoolConfig {
     /// Defaults with the given file.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), partitions: 4 }
+        Self { path: path.into(), partitions: 4, idempotency_window: crate::DEFAULT_IDEMPOTENCY_WINDOW }
     }
 }
 
@@ -35,6 +38,8 @@ struct Append {
     source: String,
     provenance: Provenance,
     records: Vec<LogRecord>,
+    /// The answer to remember with the records, if the request had an idempotency key.
+    answer: Option<Remembered>,
     reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
 }
 
@@ -48,6 +53,7 @@ pub struct SqliteSpool {
     appended: watch::Receiver<u64>,
     /// A connection for the stream core's small writes (dead letters, positions).
     side: Arc<Mutex<Connection>>,
+    idempotency_window: Duration,
 }
 
 const SCHEMA: &str = "
@@ -100,6 +106,7 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(remembered::SCHEMA)?;
     Ok(conn)
 }
 
@@ -114,13 +121,29 @@ impl SqliteSpool {
         let ready = Arc::new(AtomicBool::new(true));
         let (notify, appended) = watch::channel(0u64);
         let partitions = config.partitions.max(1);
-        let writer = Writer { conn, partitions, ready: ready.clone(), round_robin: 0, notify };
+        let writer = Writer {
+            conn,
+            partitions,
+            ready: ready.clone(),
+            round_robin: 0,
+            notify,
+            idempotency_window: config.idempotency_window,
+            trimmed_at: None,
+        };
         thread::Builder::new()
             .name("sluice-spool".into())
             .spawn(move || writer.run(&rx))
             .map_err(|e| LogError::Unavailable(e.to_string()))?;
         let side = Arc::new(Mutex::new(open(&config.path).map_err(LogError::unavailable)?));
-        Ok(Self { tx, ready, path: config.path, partitions, appended, side })
+        Ok(Self {
+            tx,
+            ready,
+            path: config.path,
+            partitions,
+            appended,
+            side,
+            idempotency_window: config.idempotency_window,
+        })
     }
 
     /// Reads up to `max` records of `source` from `partition` starting at offset `from`.
@@ -177,6 +200,22 @@ fn read_records(
     Ok(out)
 }
 
+impl SqliteSpool {
+    /// Hands an append to the writer thread and waits until it is durable.
+    async fn send(
+        &self,
+        source: &str,
+        provenance: &Provenance,
+        records: Vec<LogRecord>,
+        answer: Option<Remembered>,
+    ) -> Result<Vec<Position>, LogError> {
+        let (reply, wait) = oneshot::channel();
+        let request = Append { source: source.to_string(), provenance: provenance.clone(), records, answer, reply };
+        self.tx.send(request).map_err(|_| LogError::Unavailable("the spool writer stopped".into()))?;
+        wait.await.map_err(|_| LogError::Unavailable("the spool writer stopped".into()))?
+    }
+}
+
 impl RecordLog for SqliteSpool {
     fn append<'a>(
         &'a self,
@@ -184,12 +223,30 @@ impl RecordLog for SqliteSpool {
         provenance: &'a Provenance,
         records: Vec<LogRecord>,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
-        Box::pin(async move {
-            let (reply, wait) = oneshot::channel();
-            let request = Append { source: source.to_string(), provenance: provenance.clone(), records, reply };
-            self.tx.send(request).map_err(|_| LogError::Unavailable("the spool writer stopped".into()))?;
-            wait.await.map_err(|_| LogError::Unavailable("the spool writer stopped".into()))?
-        })
+        Box::pin(self.send(source, provenance, records, None))
+    }
+
+    fn append_remembered<'a>(
+        &'a self,
+        source: &'a str,
+        provenance: &'a Provenance,
+        records: Vec<LogRecord>,
+        answer: Remembered,
+    ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
+        Box::pin(self.send(source, provenance, records, Some(answer)))
+    }
+
+    fn remembered<'a>(
+        &'a self,
+        source: &'a str,
+        user: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Remembered>, LogError>> {
+        let (source, user, key, window) =
+            (source.to_string(), user.to_string(), key.to_string(), self.idempotency_window);
+        Box::pin(blocking(&self.side, move |conn| {
+            remembered::get(conn, &source, &user, &key, window).map_err(LogError::unavailable)
+        }))
     }
 
     fn is_ready(&self) -> bool {
@@ -441,6 +498,9 @@ struct Writer {
     ready: Arc<AtomicBool>,
     round_robin: u64,
     notify: watch::Sender<u64>,
+    idempotency_window: Duration,
+    /// When expired idempotency answers were last deleted.
+    trimmed_at: Option<std::time::Instant>,
 }
 
 impl Writer {
@@ -511,8 +571,16 @@ impl Writer {
                     ])?;
                     positions.push(Position { partition, offset });
                 }
+                if let Some(answer) = &append.answer {
+                    remembered::insert(&tx, answer)?;
+                }
                 all.push(positions);
             }
+        }
+        // Expired answers go once a minute, in the transaction that is being written anyway.
+        if self.trimmed_at.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
+            remembered::trim(&tx, self.idempotency_window)?;
+            self.trimmed_at = Some(std::time::Instant::now());
         }
         tx.commit()?;
         Ok(all)

@@ -138,3 +138,44 @@ async fn dead_letters_keep_payload_reason_and_position_and_the_replay_cursor_per
     spool.set_replay_cursor("labs", 2).await.unwrap();
     assert_eq!(spool.replay_cursor("labs").await.unwrap(), 2);
 }
+
+fn answer(key: &str, at_us: i64) -> sluice_log::Remembered {
+    sluice_log::Remembered {
+        source: "patients".into(),
+        user: "hospital".into(),
+        key: key.into(),
+        fingerprint: "f".repeat(64),
+        status: 202,
+        response: r#"{"accepted":1}"#.into(),
+        at_us,
+    }
+}
+
+/// An answer is remembered with its records, across a reopen, and forgotten after the window.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_are_remembered_with_their_records_until_the_window_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spool.db");
+    let now = sluice_log::now_us();
+    {
+        let spool = SqliteSpool::open(SpoolConfig::new(&path)).unwrap();
+        assert_eq!(spool.remembered("patients", "hospital", "k1").await.unwrap(), None);
+        spool
+            .append_remembered("patients", &provenance("r1"), vec![record("p1", "a")], answer("k1", now))
+            .await
+            .unwrap();
+        let old = now - 3_600_000_000;
+        spool
+            .append_remembered("patients", &provenance("r2"), vec![record("p1", "b")], answer("k2", old))
+            .await
+            .unwrap();
+    }
+    let config = SpoolConfig { idempotency_window: std::time::Duration::from_secs(60), ..SpoolConfig::new(&path) };
+    let spool = SqliteSpool::open(config).unwrap();
+    assert_eq!(spool.remembered("patients", "hospital", "k1").await.unwrap(), Some(answer("k1", now)));
+    assert_eq!(spool.remembered("patients", "hospital", "k2").await.unwrap(), None, "older than the window");
+    assert_eq!(spool.remembered("patients", "other", "k1").await.unwrap(), None, "keys belong to their user");
+    assert_eq!(spool.remembered("admissions", "hospital", "k1").await.unwrap(), None, "and to their source");
+    let stored: usize = (0..4).map(|p| spool.read("patients", p, 0, 10).unwrap().len()).sum();
+    assert_eq!(stored, 2);
+}

@@ -225,7 +225,15 @@ impl PluginRegistry {
             let mut plugins = inner.plugins.write().unwrap_or_else(|e| e.into_inner());
             for (name, plugin) in &desired {
                 if plugins.get(name).is_none_or(|old| !Arc::ptr_eq(old, plugin)) {
-                    tracing::info!(plugin = %plugin.id(), digest = %plugin.digest(), origin = %plugin.origin(), "plugin loaded");
+                    match plugins.get(name) {
+                        Some(old) => tracing::info!(
+                            plugin = %plugin.id(), previous = %old.id(), digest = %plugin.digest(),
+                            origin = %plugin.origin(), "plugin replaced"
+                        ),
+                        None => tracing::info!(
+                            plugin = %plugin.id(), digest = %plugin.digest(), origin = %plugin.origin(), "plugin loaded"
+                        ),
+                    }
                     events.push(RegistryEvent::Loaded {
                         name: name.clone(),
                         version: plugin.manifest().version.clone(),

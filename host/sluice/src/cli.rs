@@ -92,6 +92,13 @@ pub struct SimulateArgs {
     /// Print the final report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// How long to wait for an answer before giving up on a try (e.g. `30s`).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub timeout: std::time::Duration,
+    /// Times to send a request again after a timeout, a cut connection, a 503 or a 409, under
+    /// the same `Idempotency-Key` (every request carries one), so nothing is stored twice.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
 }
 
 fn parse_replay(text: &str) -> Result<(String, PathBuf), String> {

@@ -175,13 +175,21 @@ pub struct LogConfig {
     pub kind: LogKind,
     /// Partitions per source (spool), or of each raw topic sluice creates (Kafka).
     pub partitions: u32,
+    /// How long the answer to a request sent with an `Idempotency-Key` is remembered, seconds
+    /// (default a day): a retry within it gets the original answer and stores nothing.
+    pub idempotency_window_secs: u64,
     /// `[log.kafka]`
     pub kafka: KafkaSettings,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { kind: LogKind::Spool, partitions: 4, kafka: KafkaSettings::default() }
+        Self {
+            kind: LogKind::Spool,
+            partitions: 4,
+            idempotency_window_secs: sluice_log::DEFAULT_IDEMPOTENCY_WINDOW.as_secs(),
+            kafka: KafkaSettings::default(),
+        }
     }
 }
 
@@ -222,9 +230,16 @@ impl Default for KafkaSettings {
 }
 
 impl LogConfig {
-    /// The Kafka log's settings.
-    pub fn kafka(&self) -> sluice_kafka::KafkaConfig {
+    /// How long idempotency answers are remembered.
+    pub fn idempotency_window(&self) -> Duration {
+        Duration::from_secs(self.idempotency_window_secs)
+    }
+
+    /// The Kafka log's settings; its index of idempotency answers at `idempotency_index`.
+    pub fn kafka(&self, idempotency_index: Option<PathBuf>) -> sluice_kafka::KafkaConfig {
         sluice_kafka::KafkaConfig {
+            idempotency_window: self.idempotency_window(),
+            idempotency_index,
             brokers: self.kafka.brokers.clone(),
             topic_prefix: self.kafka.topic_prefix.clone(),
             partitions: self.partitions,

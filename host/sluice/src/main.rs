@@ -22,10 +22,24 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[allow(non_upper_case_globals)]
 pub static malloc_conf: &[u8] = b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0,background_thread:true\0";
 
+/// The log filter of `sluice serve` when `SLUICE_LOG` is not set: sluice's own events at info
+/// (none is per request or per record), every other crate's at warn.
+const SERVE_LOG_FILTER: &str = "warn,sluice=info,sluice_runtime=info,sluice_api=info,sluice_log=info,sluice_kafka=info,sluice_stream=info,\
+     sluice_warehouse=info,sluice_catalog=info,sluice_auth=info";
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
+    // `serve` says what it does (plugins loaded, replaced and unloaded, streams started,
+    // catalog changes) by default; the admin commands only warn. `SLUICE_LOG` (an EnvFilter
+    // directive such as `debug` or `warn,sluice_stream=debug`) overrides both.
+    let default_filter = match cli.command {
+        cli::Command::Serve(_) => SERVE_LOG_FILTER,
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| default_filter.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match commands::run(cli) {

@@ -322,3 +322,134 @@ fn the_simulator_generates_related_records_for_several_users_and_reports_them() 
     let (_, users, _) = admin(data.path(), &["users", "list", "--format", "json"], None);
     assert!(users.contains("north") && users.contains("south"));
 }
+
+/// A taken port is the one line the operator sees, before anything else starts.
+#[test]
+fn a_taken_port_is_one_clear_error_before_anything_starts() {
+    let data = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = sluice(data.path())
+        .args(["serve", "--listen", &address])
+        .env_remove("SLUICE_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with(&format!("error: cannot listen on {address}: ")), "{stderr}");
+    assert!(lines[0].ends_with("(is another sluice running? choose another address with --listen or server.listen)"));
+    assert!(output.stdout.is_empty(), "nothing started: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(!data.path().join("spool.db").exists(), "no log was opened");
+}
+
+/// Without a terminal to prompt on, `users add` says how to pass the password instead.
+#[test]
+fn users_add_without_a_terminal_says_to_use_password_stdin() {
+    let data = tempfile::tempdir().unwrap();
+    // setsid: a new session has no controlling terminal, as under cron, systemd or CI.
+    let output = Command::new("setsid")
+        .arg(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["users", "add", "hospital"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim_end(),
+        "error: no terminal to ask for the password of hospital: pass it on standard input with --password-stdin \
+         (e.g. `printf '%s\\n' \"$PASSWORD\" | sluice users add hospital --password-stdin`)"
+    );
+    let (_, users, _) = admin(data.path(), &["users", "list"], None);
+    assert!(!users.contains("hospital"), "{users}");
+}
+
+/// `dlq` commands refuse a source sluice does not know instead of reporting it empty.
+#[test]
+fn dlq_commands_refuse_an_unknown_source() {
+    let data = tempfile::tempdir().unwrap();
+    for command in ["list", "replay"] {
+        let (ok, out, err) = admin(data.path(), &["dlq", command, "nosuch"], None);
+        assert!(!ok, "{out}");
+        assert_eq!(
+            err.trim_end(),
+            "error: no source `nosuch` (sources: admissions, lab_results, patients)",
+            "{command}"
+        );
+    }
+    let (ok, out, err) = admin(data.path(), &["dlq", "list", "patients"], None);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim_end(), "no dead letters for patients waiting for replay");
+}
+
+/// `sluice_records_accepted_total` as the server's /metrics reports it (0 before the first).
+fn accepted_so_far(url: &str) -> f64 {
+    let Ok(response) = reqwest::blocking::get(format!("{url}/metrics")) else { return 0.0 };
+    let text = response.text().unwrap_or_default();
+    text.lines()
+        .filter(|line| line.starts_with("sluice_records_accepted_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A sender that retries under idempotency keys (the simulator does) gets every record stored
+/// exactly once, though sluice is killed (SIGKILL) in the middle of the run and started again.
+#[test]
+fn records_sent_with_retries_land_exactly_once_across_a_kill() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(admin(data.path(), &["users", "add", "lab", "--password-stdin"], Some("kill-test-password\n")).0);
+    assert!(admin(data.path(), &["grants", "add", "lab", "patients"], None).0);
+    // A fixed address, so that the simulator's retries reach the restarted server.
+    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let start = || {
+        let mut child = sluice(data.path())
+            .env("SLUICE__STREAM__ROLL_MS", "100")
+            .args(["serve", "--listen", &address])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let url = first.trim().strip_prefix("sluice listening on ").expect("banner").to_string();
+        Server { child, url, _stdout: stdout }
+    };
+    let server = start();
+    let url = server.url.clone();
+    const RECORDS: usize = 6000;
+    let simulate = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["simulate", "--url", &url, "--user", "lab:kill-test-password", "--generate", "patients"])
+        .args(["--count", &RECORDS.to_string(), "--batch", "20", "--connections", "4", "--retries", "100"])
+        .args(["--timeout", "10s", "--seed", "11", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill it once records are flowing, while requests are in flight.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while accepted_so_far(&url) < 1000.0 {
+        assert!(std::time::Instant::now() < deadline, "the simulator's records never arrived");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(server); // SIGKILL
+    let server = start();
+    let output = simulate.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["accepted"], RECORDS, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert!(report["retries"].as_u64().unwrap() > 0, "the kill interrupted requests: {report}");
+
+    let ids = wait_rows(data.path(), "patients", RECORDS);
+    drop(server);
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (RECORDS, RECORDS), "every record once in the warehouse");
+    let spool = sluice_log::SqliteSpool::open(sluice_log::SpoolConfig::new(data.path().join("spool.db"))).unwrap();
+    let logged: usize = (0..spool.partitions()).map(|p| spool.read("patients", p, 0, 100_000).unwrap().len()).sum();
+    assert_eq!(logged, RECORDS, "every record once in the log");
+}

@@ -58,6 +58,10 @@ pub(crate) fn object<'a>(text: &'a [u8], at: usize, names: &FieldNames<'_>, slot
         at = skip_whitespace(text, at);
         let (value, after_value) = scalar(text, at)?;
         if let Some(index) = index {
+            if !matches!(slots[index], Raw::Missing) {
+                // A field named twice: the general reader decides whether that is ambiguous.
+                return None;
+            }
             slots[index] = value;
             expected = index + 1;
         }

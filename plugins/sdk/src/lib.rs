@@ -41,6 +41,7 @@ mod plugin;
 pub mod records;
 mod schema;
 mod settings;
+mod structure;
 mod tabular;
 pub mod values;
 

@@ -85,13 +85,29 @@ fn parse_bool(text: &str) -> Option<bool> {
 }
 
 /// Parses the timestamp layouts seen in clinical feeds into microseconds since
-/// 1970-01-01 00:00:00, wall clock:
-/// `YYYY-MM-DD[ T]HH:MM[:SS[.f…]]`, `YYYY-MM-DD`, `M/D/YYYY[ H:MM[:SS]]`.
+/// 1970-01-01 00:00:00:
+/// `YYYY-MM-DD[ T]HH:MM[:SS[.f…]]`, `YYYY-MM-DD`, `M/D/YYYY[ H:MM[:SS]]`, each time optionally
+/// followed by a zone: `Z`, `UTC`, `GMT` or an offset `±HH:MM`, `±HHMM`, `±HH` (what
+/// JavaScript's `toISOString`, Java's `Instant` and FHIR instants write).
+///
+/// A value without a zone is kept as written (the sender's wall clock, as the seed's sources
+/// send it); a value with a zone names an instant and is stored as that instant's UTC wall clock
+/// (`2021-06-01T08:05:00+02:00` → `2021-06-01 06:05:00`), so no offset is dropped silently.
 pub fn parse_timestamp(text: &str) -> Result<i64, &'static str> {
     let text = trim(text);
     if let Some(micros) = fixed_layout_timestamp(text.as_bytes()) {
         return Ok(micros);
     }
+    let (text, offset_seconds) = split_zone(text)?;
+    let local = match fixed_layout_timestamp(text.as_bytes()) {
+        Some(micros) => micros,
+        None => wall_clock(text)?,
+    };
+    Ok(local - offset_seconds * 1_000_000)
+}
+
+/// A timestamp without a zone, in any of the layouts [`parse_timestamp`] reads.
+fn wall_clock(text: &str) -> Result<i64, &'static str> {
     let (date_part, time_part) = match text.find([' ', 'T']) {
         Some(at) => (&text[..at], Some(text[at + 1..].trim())),
         None => (text, None),
@@ -102,6 +118,48 @@ pub fn parse_timestamp(text: &str) -> Result<i64, &'static str> {
         Some(time) => parse_time(time)?,
     };
     Ok(NaiveDateTime::new(date, time).and_utc().timestamp_micros())
+}
+
+/// Splits a zone designator off the time of `text`: the text without it and the zone's offset
+/// from UTC in seconds (0 when there is none).
+fn split_zone(text: &str) -> Result<(&str, i64), &'static str> {
+    const BAD: &str = "has a time zone that is not Z, UTC or an offset ±HH:MM, ±HHMM or ±HH";
+    let Some(time_at) = text.find([' ', 'T']).map(|at| at + 1) else {
+        return Ok((text, 0));
+    };
+    let time = &text[time_at..];
+    if let Some(rest) = time.strip_suffix(['Z', 'z']) {
+        return Ok((text[..time_at + rest.len()].trim_end(), 0));
+    }
+    let upper_tail = time.get(time.len().saturating_sub(3)..).unwrap_or("");
+    if upper_tail.eq_ignore_ascii_case("utc") || upper_tail.eq_ignore_ascii_case("gmt") {
+        return Ok((text[..text.len() - 3].trim_end(), 0));
+    }
+    let Some(sign_at) = time.rfind(['+', '-']) else {
+        return Ok((text, 0));
+    };
+    let offset = &time[sign_at + 1..];
+    let (hours, minutes) = match offset.len() {
+        2 => (offset, "00"),
+        4 => (&offset[..2], &offset[2..]),
+        5 if offset.as_bytes()[2] == b':' => (&offset[..2], &offset[3..]),
+        _ => return Err(BAD),
+    };
+    let (Some(hours), Some(minutes)) = (two_digits(hours), two_digits(minutes)) else {
+        return Err(BAD);
+    };
+    if hours > 23 || minutes > 59 {
+        return Err("has an impossible time zone offset (beyond ±23:59)");
+    }
+    let seconds = i64::from(hours * 3600 + minutes * 60);
+    let sign = if time.as_bytes()[sign_at] == b'-' { -1 } else { 1 };
+    Ok((text[..time_at + sign_at].trim_end(), sign * seconds))
+}
+
+/// Exactly two ASCII digits as a number.
+fn two_digits(text: &str) -> Option<u32> {
+    (text.len() == 2).then_some(())?;
+    digits(text)
 }
 
 /// The common layout `YYYY-MM-DD HH:MM:SS[.fff…]` (space or `T`, up to 9 fraction digits), read
@@ -194,7 +252,7 @@ fn parse_calendar_date(text: &str) -> Result<NaiveDate, &'static str> {
 }
 
 fn parse_time(text: &str) -> Result<NaiveTime, &'static str> {
-    const BAD: &str = "has a time that is not HH:MM[:SS[.fff]]";
+    const BAD: &str = "has a time that is not HH:MM[:SS[.fff]] (optionally followed by Z or an offset ±HH:MM)";
     let (clock, fraction) = match text.split_once('.') {
         Some((clock, fraction)) => (clock, Some(fraction)),
         None => (text, None),
@@ -306,5 +364,50 @@ mod tests {
         assert_eq!(convert(&Raw::Float(2.5), ColumnType::Float64), Ok(Value::Float64(2.5)));
         assert_eq!(convert(&Raw::Int(3), ColumnType::String), Err("must be text"));
         assert_eq!(convert(&Raw::Nested, ColumnType::String), Err("must be a single value, not an object or array"));
+    }
+
+    #[test]
+    fn zoned_timestamps_are_stored_as_utc_wall_clock() {
+        let utc = ts(2021, 6, 1, 8, 5, 0, 0);
+        for text in [
+            "2021-06-01T08:05:00Z",
+            "2021-06-01T08:05:00z",
+            "2021-06-01 08:05:00 UTC",
+            "2021-06-01T10:05:00+02:00",
+            "2021-06-01T10:05:00+0200",
+            "2021-06-01T10:05:00+02",
+            "2021-06-01T03:35:00-04:30",
+            "2021-06-01T08:05:00+00:00",
+            "2021-06-01T08:05Z",
+            "2021-06-01 10:05:00 +02:00",
+        ] {
+            assert_eq!(parse_timestamp(text), Ok(utc), "{text}");
+        }
+        assert_eq!(parse_timestamp("2021-06-01T08:05:00.123Z"), Ok(ts(2021, 6, 1, 8, 5, 0, 123_000)));
+        assert_eq!(parse_timestamp("2021-06-01T00:30:00.5+01:00"), Ok(ts(2021, 5, 31, 23, 30, 0, 500_000)));
+        assert_eq!(parse_timestamp("6/1/2021 8:05:00 -01:00"), Ok(ts(2021, 6, 1, 9, 5, 0, 0)));
+        // Without a zone the wall clock is kept as written.
+        assert_eq!(parse_timestamp("2021-06-01T08:05:00"), Ok(utc));
+    }
+
+    #[test]
+    fn a_bad_zone_is_named_precisely() {
+        let bad_zone = "has a time zone that is not Z, UTC or an offset ±HH:MM, ±HHMM or ±HH";
+        assert_eq!(parse_timestamp("2021-06-01T08:05:00+2"), Err(bad_zone));
+        assert_eq!(parse_timestamp("2021-06-01T08:05:00+02:0"), Err(bad_zone));
+        assert_eq!(parse_timestamp("2021-06-01T08:05:00+ab:cd"), Err(bad_zone));
+        assert_eq!(
+            parse_timestamp("2021-06-01T08:05:00+24:00"),
+            Err("has an impossible time zone offset (beyond ±23:59)")
+        );
+        assert_eq!(
+            parse_timestamp("2021-06-01T08:05:00+02:60"),
+            Err("has an impossible time zone offset (beyond ±23:59)")
+        );
+        assert_eq!(
+            parse_timestamp("2021-06-01T08h05Z"),
+            Err("has a time that is not HH:MM[:SS[.fff]] (optionally followed by Z or an offset ±HH:MM)")
+        );
+        assert_eq!(parse_timestamp("2021-06-01T25:00:00Z"), Err("has an impossible time of day"));
     }
 }

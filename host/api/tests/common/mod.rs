@@ -14,7 +14,9 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use sluice_api::{ApiLimits, ApiState, SourceTable};
 use sluice_auth::{AuthPolicy, AuthStore};
-use sluice_log::{BoxFuture, LogError, LogRecord, Position, Provenance, RecordLog, SpoolConfig, SqliteSpool};
+use sluice_log::{
+    BoxFuture, LogError, LogRecord, Position, Provenance, RecordLog, Remembered, SpoolConfig, SqliteSpool,
+};
 use sluice_runtime::{BundledPlugin, PluginEngine, PluginRegistry};
 use tower::ServiceExt;
 
@@ -32,9 +34,26 @@ pub fn bundled() -> Vec<BundledPlugin> {
 }
 
 pub fn harness_with(limits: ApiLimits, policy: AuthPolicy, log: Option<Arc<dyn RecordLog>>) -> Harness {
+    harness_with_plugins(limits, policy, log, &[])
+}
+
+/// A harness whose plugin directory holds copies of `plugins` (paths of `.wasm` files) beside
+/// the bundled plugins.
+pub fn harness_with_plugins(
+    limits: ApiLimits,
+    policy: AuthPolicy,
+    log: Option<Arc<dyn RecordLog>>,
+    plugins: &[&str],
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
+    let plugins_dir = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins_dir).unwrap();
+    for plugin in plugins {
+        let path = std::path::Path::new(plugin);
+        std::fs::copy(path, plugins_dir.join(path.file_name().unwrap())).unwrap();
+    }
     let engine = PluginEngine::new(Default::default(), None).unwrap();
-    let registry = PluginRegistry::open(&engine, None, &bundled()).unwrap();
+    let registry = PluginRegistry::open(&engine, Some(&plugins_dir), &bundled()).unwrap();
     let sources = SourceTable::new(registry, HashMap::new()).unwrap();
     let auth = Arc::new(AuthStore::open(&dir.path().join("auth.db"), policy).unwrap());
     auth.add_user("hospital", PASSWORD).unwrap();
@@ -103,6 +122,23 @@ impl RecordLog for DownLog {
         _: &'a Provenance,
         _: Vec<LogRecord>,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
+        Box::pin(async { Err(LogError::Unavailable("broker unreachable".into())) })
+    }
+    fn append_remembered<'a>(
+        &'a self,
+        source: &'a str,
+        provenance: &'a Provenance,
+        records: Vec<LogRecord>,
+        _: Remembered,
+    ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
+        self.append(source, provenance, records)
+    }
+    fn remembered<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Remembered>, LogError>> {
         Box::pin(async { Err(LogError::Unavailable("broker unreachable".into())) })
     }
     fn is_ready(&self) -> bool {

@@ -14,6 +14,16 @@ fn open(paths: &Paths) -> anyhow::Result<AuthStore> {
         .with_context(|| format!("cannot open the auth database {}", path.display()))
 }
 
+/// Whether this process has a controlling terminal to prompt on (rpassword reads `/dev/tty`).
+fn has_terminal() -> bool {
+    if cfg!(unix) {
+        std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").is_ok()
+    } else {
+        use std::io::IsTerminal;
+        std::io::stdin().is_terminal()
+    }
+}
+
 /// Reads a password from standard input (first line) or from a prompt, asked twice.
 fn read_password(args: &PasswordArgs, user: &str) -> anyhow::Result<String> {
     if args.password_stdin {
@@ -24,6 +34,12 @@ fn read_password(args: &PasswordArgs, user: &str) -> anyhow::Result<String> {
             bail!("no password on standard input");
         }
         return Ok(password);
+    }
+    if !has_terminal() {
+        bail!(
+            "no terminal to ask for the password of {user}: pass it on standard input with --password-stdin \
+             (e.g. `printf '%s\\n' \"$PASSWORD\" | sluice users add {user} --password-stdin`)"
+        );
     }
     let first = rpassword::prompt_password(format!("password for {user}: ")).context("cannot read the password")?;
     let second = rpassword::prompt_password("again: ").context("cannot read the password")?;

@@ -4,10 +4,13 @@ use std::collections::HashSet;
 
 use anyhow::Context;
 use serde_json::json;
+use sluice_api::SourceTable;
 use sluice_log::{LogRecord, Position, StoredDeadLetter, StreamLog};
 
 use crate::cli::{DlqCommand, Format};
 use crate::commands::log;
+use crate::commands::plugin::loaded;
+use crate::commands::serve::bindings;
 use crate::config::Config;
 use crate::paths::Paths;
 use crate::render::timestamp_text;
@@ -22,16 +25,31 @@ pub fn run(paths: &Paths, command: DlqCommand) -> anyhow::Result<()> {
         match command {
             DlqCommand::List { source, config, all, format } => {
                 let config = Config::load(config.as_deref())?;
+                ensure_known(paths, &config, &source)?;
                 let log = log::open(paths, &config).await?;
                 list(&*log, &source, all, format).await
             }
             DlqCommand::Replay { source, config } => {
                 let config = Config::load(config.as_deref())?;
+                ensure_known(paths, &config, &source)?;
                 let log = log::open(paths, &config).await?;
                 replay(&*log, &source).await
             }
         }
     })
+}
+
+/// Fails unless `source` is a source sluice knows now: a loaded plugin or a `[sources]` binding.
+fn ensure_known(paths: &Paths, config: &Config, source: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(sluice_auth::is_valid_name(source), "`{source}` is not a valid source name");
+    let sources = SourceTable::new(loaded(paths)?, bindings(config)).context("invalid [sources] configuration")?;
+    let names = sources.names();
+    anyhow::ensure!(
+        names.iter().any(|name| name == source),
+        "no source `{source}` (sources: {})",
+        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+    );
+    Ok(())
 }
 
 async fn read_all(log: &dyn StreamLog, source: &str, from: u64) -> anyhow::Result<Vec<StoredDeadLetter>> {

@@ -13,11 +13,18 @@ use crate::paths::Paths;
 pub async fn open(paths: &Paths, config: &Config) -> anyhow::Result<Arc<dyn StreamLog>> {
     Ok(match config.log.kind {
         LogKind::Spool => {
-            let spool_config = SpoolConfig { partitions: config.log.partitions, ..SpoolConfig::new(paths.spool()) };
+            let spool_config = SpoolConfig {
+                partitions: config.log.partitions,
+                idempotency_window: config.log.idempotency_window(),
+                ..SpoolConfig::new(paths.spool())
+            };
             let spool = SqliteSpool::open(spool_config)
                 .with_context(|| format!("cannot open the spool {}", paths.spool().display()))?;
             Arc::new(spool)
         }
-        LogKind::Kafka => Arc::new(KafkaLog::connect(config.log.kafka()).await?),
+        LogKind::Kafka => {
+            let index = paths.data_dir().join("kafka-idempotency.db");
+            Arc::new(KafkaLog::connect(config.log.kafka(Some(index))).await?)
+        }
     })
 }

@@ -45,6 +45,13 @@ pub fn run(paths: &Paths, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Result<()> {
+    // Bound before anything starts, so that a taken port is the one line the operator sees.
+    let listener = std::net::TcpListener::bind(address).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot listen on {address}: {error} (is another sluice running? choose another address with \
+             --listen or server.listen)"
+        )
+    })?;
     std::fs::create_dir_all(paths.data_dir())
         .with_context(|| format!("cannot create the data directory {}", paths.data_dir().display()))?;
     let plugins_dir = config.plugins.dir.clone().unwrap_or_else(|| paths.plugins_dir());
@@ -79,7 +86,6 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     let log_kind = log.kind();
     let state = ApiState::new(sources.clone(), auth.clone(), log, limits);
 
-    let listener = std::net::TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let tls = config.server.tls_cert.as_ref().zip(config.server.tls_key.as_ref());
@@ -91,10 +97,15 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     // Status lines go to stdout; a closed stdout (a supervisor that stopped reading) must not
     // stop the server, so write errors are ignored.
     let mut banner = format!(
-        "sluice listening on {scheme}://{local}\ndata directory {}, plugins from {}\nlog: {}, warehouse: {warehouse_url}\nsources: {}\n",
+        "sluice listening on {scheme}://{local}\ndata directory {}, plugins from {}\nlog: {}, warehouse: {warehouse_url}, catalog: {}\nsources: {}\n",
         paths.data_dir().display(),
         plugins_dir.display(),
         log_kind,
+        if config.catalog.trino_url.is_empty() {
+            "off".to_string()
+        } else {
+            format!("Trino at {}", config.catalog.trino_url)
+        },
         sources.names().join(", ")
     );
     if auth.list_users()?.is_empty() {

@@ -154,15 +154,18 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
-    let report = runtime.block_on(drive(
-        args.url.trim_end_matches('/').to_string(),
-        users,
-        plan,
-        args.connections.max(1),
-        args.rate,
+    let settings = Drive {
+        url: args.url.trim_end_matches('/').to_string(),
+        connections: args.connections.max(1),
+        rate: args.rate,
         total,
-        args.json,
-    ))?;
+        quiet: args.json,
+        timeout: args.timeout,
+        retries: args.retries,
+        // Keys are unique to this run: running the simulator again sends new requests.
+        run: fastrand::u64(..),
+    };
+    let report = runtime.block_on(drive(settings, users, plan))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.json(seed))?);
     } else {
@@ -172,15 +175,26 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn drive(
+/// How to send the requests.
+struct Drive {
     url: String,
-    users: Vec<String>,
-    plan: Plan,
     connections: usize,
     rate: u64,
     total: Option<u64>,
     quiet: bool,
-) -> anyhow::Result<Report> {
+    timeout: Duration,
+    retries: u32,
+    /// Part of every idempotency key of this run.
+    run: u64,
+}
+
+/// Whether a request that got `status` may be sent again under its key.
+fn worth_retrying(status: u16) -> bool {
+    matches!(status, 409 | 429 | 502 | 503 | 504)
+}
+
+async fn drive(settings: Drive, users: Vec<String>, plan: Plan) -> anyhow::Result<Report> {
+    let Drive { url, connections, rate, total, quiet, timeout, retries, run } = settings;
     let progress = match total {
         Some(total) if !quiet => indicatif::ProgressBar::new(total),
         _ if !quiet => indicatif::ProgressBar::new_spinner(),
@@ -191,7 +205,8 @@ async fn drive(
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let client = reqwest::Client::builder().timeout(timeout).build()?;
+    let sequence = Arc::new(AtomicU64::new(0));
     let plan = Arc::new(Mutex::new(plan));
     let report = Arc::new(Mutex::new(Report::default()));
     let scheduled = Arc::new(AtomicU64::new(0));
@@ -199,7 +214,7 @@ async fn drive(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (client, plan, report, scheduled, users, url, progress) = (
+        let (client, plan, report, scheduled, users, url, progress, sequence) = (
             client.clone(),
             plan.clone(),
             report.clone(),
@@ -207,6 +222,7 @@ async fn drive(
             users.clone(),
             url.clone(),
             progress.clone(),
+            sequence.clone(),
         );
         tasks.push(tokio::spawn(async move {
             loop {
@@ -221,17 +237,35 @@ async fn drive(
                     Some(i) => users[i % users.len()].clone(),
                     None => format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("hacker:letmein")),
                 };
+                let key = format!("sim-{run:016x}-{}", sequence.fetch_add(1, Ordering::Relaxed));
                 let sent = Instant::now();
-                let response = client
-                    .post(format!("{url}/v1/sources/{}/records", request.source))
-                    .header("authorization", auth)
-                    .header("content-type", request.content_type)
-                    .body(request.body)
-                    .send()
-                    .await;
+                let mut attempt = 0;
+                let response = loop {
+                    let response = client
+                        .post(format!("{url}/v1/sources/{}/records", request.source))
+                        .header("authorization", &auth)
+                        .header("content-type", request.content_type)
+                        .header("idempotency-key", &key)
+                        .body(request.body.clone())
+                        .send()
+                        .await;
+                    let again = match &response {
+                        Ok(response) => worth_retrying(response.status().as_u16()),
+                        Err(error) => error.is_timeout() || error.is_connect() || error.is_request(),
+                    };
+                    if !again || attempt >= retries || request.user.is_none() {
+                        break response;
+                    }
+                    attempt += 1;
+                    report.lock().unwrap_or_else(|e| e.into_inner()).retries += 1;
+                    tokio::time::sleep(sluice_log::backoff(attempt - 1)).await;
+                };
                 let outcome = match response {
                     Ok(response) => {
                         let status = response.status().as_u16();
+                        if response.headers().contains_key("idempotent-replayed") {
+                            report.lock().unwrap_or_else(|e| e.into_inner()).replayed += 1;
+                        }
                         let body: serde_json::Value = response.json().await.unwrap_or_default();
                         match status {
                             202 | 422 => Outcome::Answered {

@@ -24,6 +24,10 @@ pub struct Report {
     pub rejected: u64,
     pub unauthorized: u64,
     pub errors: u64,
+    /// Requests sent again after a timeout, a cut connection or a 503 (same idempotency key).
+    pub retries: u64,
+    /// Answers sluice gave again for a retried request it had already stored.
+    pub replayed: u64,
     pub first_errors: Vec<String>,
     pub per_source: BTreeMap<String, (u64, u64)>,
     latencies_us: Vec<u64>,
@@ -77,6 +81,8 @@ impl Report {
             "rejected": self.rejected,
             "unauthorized": self.unauthorized,
             "errors": self.errors,
+            "retries": self.retries,
+            "replayed": self.replayed,
             "first_errors": self.first_errors,
             "sources": self.per_source.iter().map(|(s, (a, r))| (s.clone(), json!({"accepted": a, "rejected": r}))).collect::<serde_json::Map<_, _>>(),
             "latency_ms": {
@@ -92,7 +98,8 @@ impl Report {
     pub fn text(&self, seed: u64) -> String {
         let mut out = format!(
             "{} requests in {:.2} s ({:.0} requests/s), {} records ({:.0} records/s), seed {seed}\n\
-             accepted {}, rejected {}, unauthorized requests {}, failed requests {}\n\
+             accepted {}, rejected {}, unauthorized requests {}, failed requests {}, retries {} ({} answered from \
+             sluice's memory of the key)\n\
              latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             self.requests,
             self.elapsed.as_secs_f64(),
@@ -103,6 +110,8 @@ impl Report {
             self.rejected,
             self.unauthorized,
             self.errors,
+            self.retries,
+            self.replayed,
             self.percentile_ms(0.5),
             self.percentile_ms(0.9),
             self.percentile_ms(0.99),

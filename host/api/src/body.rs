@@ -1,0 +1,222 @@
+//! What the API knows of a request body before and after the plugin reads it: the checks made
+//! before (not empty, UTF-8, well-formed JSON that is not too deep), how many records the body
+//! holds in the shapes every standard reader agrees on, and the accounting that makes sure every
+//! one of those records is either accepted or named in `rejected`.
+
+use serde::de::IgnoredAny;
+
+use crate::error::ApiError;
+use crate::ingest::RejectedRecord;
+use crate::limits::json_depth;
+
+/// How deep a JSON string may hold another JSON document (the SDK's readers decode as deep).
+const MAX_ENCODING_DEPTH: u8 = 2;
+
+/// Checks what can be checked before the plugin sees the body (not empty, UTF-8, and for JSON
+/// well-formed and not nested too deep) and answers how many records it holds
+/// ([`records_sent`]).
+pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Option<usize>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest("request body is empty".into()));
+    }
+    if let Err(error) = std::str::from_utf8(bytes) {
+        return Err(ApiError::BadRequest(format!("request body is not valid UTF-8 (at byte {})", error.valid_up_to())));
+    }
+    if essence.contains("json") {
+        let depth = json_depth(bytes, max_depth);
+        if depth > max_depth {
+            return Err(ApiError::BadRequest(format!("JSON is nested deeper than the limit of {max_depth} levels")));
+        }
+    }
+    if essence == "application/json" {
+        let body = strip_bom(bytes);
+        // The usual body, an array, is checked and counted in one pass.
+        if first_byte(body) == Some(b'[')
+            && let Ok(elements) = serde_json::from_slice::<Vec<IgnoredAny>>(body)
+        {
+            return Ok(Some(elements.len()));
+        }
+        if let Some(Err(error)) = json_values(body).find(Result::is_err) {
+            return Err(ApiError::BadRequest(format!("malformed JSON: {error}")));
+        }
+    }
+    Ok(records_sent(essence, bytes))
+}
+
+/// The number of records a body of content type `essence` holds, as every reader of the
+/// standard shapes counts them (docs/design.md's record shapes): one per element of a top-level JSON
+/// array, per document when several follow one another, per non-blank NDJSON line, per CSV or
+/// TSV row after the header; a JSON string holding a document counts what it holds. `None` for
+/// content types only the plugin understands.
+///
+/// Values are not parsed here, only delimited, so a value a reader refuses still counts as the
+/// record it belongs to. A plugin may find more records than this (a wrapper object, say); it
+/// may not find fewer.
+pub fn records_sent(essence: &str, body: &[u8]) -> Option<usize> {
+    let body = strip_bom(body);
+    match essence {
+        "application/json" => Some(json_records(body, 0)),
+        "application/x-ndjson" | "application/ndjson" => Some(ndjson_records(body)),
+        "text/csv" => Some(delimited_records(body, b',')),
+        "text/tab-separated-values" => Some(delimited_records(body, b'\t')),
+        "text/plain" => {
+            if matches!(first_byte(body), Some(b'{' | b'[' | b'"')) {
+                Some(json_records(body, 0))
+            } else {
+                let header = body.split(|&b| b == b'\n').next().unwrap_or_default();
+                Some(delimited_records(body, if header.contains(&b'\t') { b'\t' } else { b',' }))
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The first byte of `body` that is not whitespace.
+fn first_byte(body: &[u8]) -> Option<u8> {
+    body.iter().find(|b| !b.is_ascii_whitespace()).copied()
+}
+
+/// The records of a JSON body: see [`records_sent`].
+fn json_records(body: &[u8], depth: u8) -> usize {
+    match first_byte(body) {
+        Some(b'[') => {
+            if let Ok(elements) = serde_json::from_slice::<Vec<IgnoredAny>>(body) {
+                return elements.len();
+            }
+        }
+        Some(b'"') if depth < MAX_ENCODING_DEPTH => {
+            if let Ok(inner) = serde_json::from_slice::<String>(body) {
+                return json_records(inner.as_bytes(), depth + 1);
+            }
+        }
+        _ => {}
+    }
+    // Several documents one after another (NDJSON sent as JSON) are a record each; anything
+    // else, malformed JSON included (which only a text/plain body brings this far), is one.
+    let mut values = 0;
+    for value in json_values(body) {
+        if value.is_err() {
+            return 1;
+        }
+        values += 1;
+    }
+    values.max(1)
+}
+
+/// The JSON documents in `body`, read without checking numbers' range or escapes' meaning.
+fn json_values(body: &[u8]) -> impl Iterator<Item = Result<IgnoredAny, serde_json::Error>> + '_ {
+    serde_json::Deserializer::from_slice(body).into_iter::<IgnoredAny>()
+}
+
+/// The non-blank lines of an NDJSON body.
+fn ndjson_records(body: &[u8]) -> usize {
+    body.split(|&b| b == b'\n').filter(|line| !line.iter().all(u8::is_ascii_whitespace)).count()
+}
+
+/// The rows after the header of a CSV or TSV body (a first line `sep=X`, Excel's, sets the
+/// delimiter and is not a row).
+fn delimited_records(body: &[u8], delimiter: u8) -> usize {
+    let (body, delimiter) = excel_separator_line(body).unwrap_or((body, delimiter));
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(true).flexible(true).from_reader(body);
+    let mut row = csv::ByteRecord::new();
+    let mut rows = 0;
+    loop {
+        match reader.read_byte_record(&mut row) {
+            Ok(false) => return rows,
+            Ok(true) => rows += 1,
+            Err(error) if matches!(error.kind(), csv::ErrorKind::Io(_)) => return rows,
+            Err(_) => rows += 1,
+        }
+    }
+}
+
+/// A body whose first line is Excel's `sep=X`: the rest of the body and the delimiter `X`.
+fn excel_separator_line(body: &[u8]) -> Option<(&[u8], u8)> {
+    let line_end = body.iter().position(|&b| b == b'\n')?;
+    let line = body[..line_end].strip_suffix(b"\r").unwrap_or(&body[..line_end]);
+    match line {
+        [s, e, p, b'=', delimiter] if [*s, *e, *p].eq_ignore_ascii_case(b"sep") => {
+            Some((&body[line_end + 1..], *delimiter))
+        }
+        _ => None,
+    }
+}
+
+fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
+/// The records of the body the plugin gave no outcome for: neither accepted (`accepted` holds
+/// the index of each accepted record) nor in `rejected`. Counted up to the number of records
+/// sent (when the API can count them) and up to the highest index the plugin named, so a
+/// plugin that stops early, skips one, or drops everything cannot make the API answer for
+/// records it lost.
+pub(crate) fn unaccounted(sent: Option<usize>, accepted: &[u32], rejected: &[RejectedRecord]) -> Vec<u32> {
+    let outcomes = accepted.len() + rejected.len();
+    let highest = accepted.iter().chain(rejected.iter().map(|r| &r.index)).max().map_or(0, |&i| i as usize + 1);
+    // A plugin may find more records than the API counts; the gaps below its highest index are
+    // still records it lost, but an absurd index cannot make this allocate without bound.
+    let known = sent.unwrap_or(0);
+    let count = known.max(highest.min(known.max(outcomes) * 2 + 16));
+    let mut seen = vec![false; count];
+    for index in accepted.iter().chain(rejected.iter().map(|r| &r.index)) {
+        if let Some(seen) = seen.get_mut(*index as usize) {
+            *seen = true;
+        }
+    }
+    seen.iter().enumerate().filter(|(_, seen)| !**seen).map(|(index, _)| index as u32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(essence: &str, body: &str) -> Option<usize> {
+        records_sent(essence, body.as_bytes())
+    }
+
+    #[test]
+    fn json_bodies_count_their_records() {
+        let json = "application/json";
+        assert_eq!(count(json, r#"{"a": 1}"#), Some(1));
+        assert_eq!(count(json, r#"[{"a": 1e400}, {"a": "\ud83d"}, 5, [], "x"]"#), Some(5));
+        assert_eq!(count(json, "[]"), Some(0));
+        assert_eq!(count(json, "\u{feff} [ ] "), Some(0));
+        assert_eq!(count(json, "{\"a\":1}\n{\"a\":2}\n[1,2]\n"), Some(3));
+        assert_eq!(count(json, r#""[{\"a\":1},{\"a\":2}]""#), Some(2));
+        assert_eq!(count(json, r#""\"[{},{},{}]\"""#), Some(3));
+        assert_eq!(count(json, r#""\"\\\"[{},{},{}]\\\"\"""#), Some(1), "a third encoding is one record");
+        assert_eq!(count(json, r#""not json""#), Some(1));
+        assert_eq!(count(json, r#""\ud83d""#), Some(1));
+        assert_eq!(count("text/plain", " [1, 2]"), Some(2));
+    }
+
+    #[test]
+    fn line_and_delimited_bodies_count_their_records() {
+        assert_eq!(count("application/x-ndjson", "{}\r\n\n  \n{\"a\": 1e400}\n{"), Some(3));
+        assert_eq!(count("text/csv", "a,b\r\n1,2\r\n3\r\n\r\n\"x\ny\",4\n"), Some(3));
+        assert_eq!(count("text/csv", "a,b\n"), Some(0));
+        assert_eq!(count("text/csv", "sep=;\na;b\n1;2\n3;4\n"), Some(2));
+        assert_eq!(count("text/tab-separated-values", "a\tb\n1\t2\n"), Some(1));
+        assert_eq!(count("text/plain", "a\tb\n1\t2\n3\t4\n"), Some(2));
+        assert_eq!(count("application/hl7-v2", "MSH|..."), None);
+    }
+
+    fn rejected(indices: &[u32]) -> Vec<RejectedRecord> {
+        indices.iter().map(|&index| RejectedRecord { index, reason: "bad".into(), field: None }).collect()
+    }
+
+    #[test]
+    fn records_without_an_outcome_are_found() {
+        assert_eq!(unaccounted(Some(5), &[0, 1, 3], &rejected(&[4])), [2]);
+        assert_eq!(
+            unaccounted(Some(100), &(0..10).collect::<Vec<_>>(), &rejected(&[10])),
+            (11..100).collect::<Vec<_>>()
+        );
+        assert_eq!(unaccounted(Some(3), &[], &[]), [0, 1, 2]);
+        assert_eq!(unaccounted(Some(2), &[0, 1, 2, 3], &[]), [] as [u32; 0], "more records than counted is fine");
+        assert_eq!(unaccounted(None, &[0, 2], &rejected(&[4])), [1, 3]);
+        let absurd = unaccounted(None, &[0, u32::MAX], &[]);
+        assert!(absurd.len() < 32 && absurd[0] == 1, "an absurd index allocates next to nothing: {absurd:?}");
+    }
+}

@@ -1,0 +1,123 @@
+//! The `Idempotency-Key` request header (IETF httpapi draft): a sender that retries a request
+//! whose answer it lost gets the original answer again and nothing is stored twice.
+//!
+//! A key belongs to one user and one source. The answer of an accepted request is written to
+//! the log in the same atomic write as its records (see `sluice_log::Remembered`), so it holds
+//! across restarts and crashes; the log forgets it after its idempotency window (a day by
+//! default). The same key with different content is a 422; a key whose first request is still
+//! being handled is a 409. Requests that stored nothing (every record rejected, bad requests)
+//! are not remembered: sending them again gives the same answer anyway.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+
+/// The longest key accepted, in bytes.
+const MAX_KEY_BYTES: usize = 255;
+
+/// The request's idempotency key, if it sent one: 1 to 255 visible ASCII characters, bare or
+/// as a structured-field string (`"…"`, as the draft writes it).
+pub(crate) fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(HEADER).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(ApiError::InvalidIdempotencyKey("the Idempotency-Key header is given more than once".into()));
+    }
+    let text = value.to_str().unwrap_or("").trim();
+    let key = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
+    if key.is_empty() || key.len() > MAX_KEY_BYTES || !key.bytes().all(|b| b.is_ascii_graphic()) || key.contains('"') {
+        return Err(ApiError::InvalidIdempotencyKey(format!(
+            "an Idempotency-Key is 1 to {MAX_KEY_BYTES} visible ASCII characters (a UUID, say)"
+        )));
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// What identifies a request's content: the hex SHA-256 of its content type and decoded body.
+pub(crate) fn fingerprint(content_type: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(content_type.as_bytes());
+    hash.update([0]);
+    hash.update(body);
+    hex::encode(hash.finalize())
+}
+
+/// The keys whose first request is being handled now, in this process.
+#[derive(Clone, Default)]
+pub(crate) struct InFlight {
+    keys: Arc<Mutex<HashSet<(String, String, String)>>>,
+}
+
+/// Holds a key as in flight until dropped.
+pub(crate) struct Claim {
+    keys: Arc<Mutex<HashSet<(String, String, String)>>>,
+    entry: (String, String, String),
+}
+
+impl InFlight {
+    /// Claims (`source`, `user`, `key`); a 409 while another request holds it.
+    pub(crate) fn claim(&self, source: &str, user: &str, key: &str) -> Result<Claim, ApiError> {
+        let entry = (source.to_string(), user.to_string(), key.to_string());
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if !keys.insert(entry.clone()) {
+            return Err(ApiError::IdempotencyKeyInUse);
+        }
+        Ok(Claim { keys: self.keys.clone(), entry })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(HEADER, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn keys_are_read_bare_or_quoted_and_checked() {
+        assert_eq!(key(&headers(&[])).unwrap(), None);
+        assert_eq!(key(&headers(&["abc-123"])).unwrap().as_deref(), Some("abc-123"));
+        assert_eq!(key(&headers(&["\"8e03978e-40d5\""])).unwrap().as_deref(), Some("8e03978e-40d5"));
+        for bad in ["", "\"\"", "has space", &"x".repeat(256)] {
+            assert!(matches!(key(&headers(&[bad])), Err(ApiError::InvalidIdempotencyKey(_))), "{bad:?}");
+        }
+        assert!(key(&headers(&["a", "b"])).is_err());
+    }
+
+    #[test]
+    fn a_claimed_key_is_in_use_until_released() {
+        let in_flight = InFlight::default();
+        let claim = in_flight.claim("s", "u", "k").unwrap();
+        assert!(matches!(in_flight.claim("s", "u", "k"), Err(ApiError::IdempotencyKeyInUse)));
+        assert!(in_flight.claim("s", "other", "k").is_ok(), "keys belong to their user");
+        drop(claim);
+        assert!(in_flight.claim("s", "u", "k").is_ok());
+    }
+
+    #[test]
+    fn fingerprints_tell_content_apart() {
+        assert_eq!(fingerprint("text/csv", b"a"), fingerprint("text/csv", b"a"));
+        assert_ne!(fingerprint("text/csv", b"a"), fingerprint("text/csv", b"b"));
+        assert_ne!(fingerprint("text/csv", b"a"), fingerprint("application/json", b"a"));
+    }
+}

@@ -1,0 +1,240 @@
+//! What real senders send: values only some readers refuse, plugins that lose records, zoned
+//! timestamps, ambiguous headers, compressed bodies. Every record sent is accepted or named in
+//! `rejected`, and a refused request writes nothing.
+
+mod common;
+
+use std::io::Write;
+
+use common::{PASSWORD, basic, harness, harness_with_plugins};
+use serde_json::{Value, json};
+use sluice_api::ApiLimits;
+use sluice_auth::AuthPolicy;
+
+const LAB_URL: &str = "/v1/sources/lab_results/records";
+
+fn lab(i: usize, value: &str) -> String {
+    format!(
+        r#"{{"PatientID": "p{i}", "AdmissionID": 1, "LabName": "CBC: HEMOGLOBIN", "LabValue": {value}, "LabUnits": "gm/dl", "LabDateTime": "2012-06-26 08:05:00"}}"#
+    )
+}
+
+fn rejected_indices(json: &Value) -> Vec<u64> {
+    json["rejected"].as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect()
+}
+
+/// A value serde_json refuses inside an otherwise well-formed array rejects that record alone;
+/// the records after it are stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_the_reader_refuses_rejects_only_its_record() {
+    for (bad, reason) in [
+        ("1e400", "malformed JSON: number out of range"),
+        (r#""\ud83d""#, "malformed JSON: unexpected end of hex escape"),
+        (r#""\udc00""#, "malformed JSON: lone leading surrogate in hex escape"),
+    ] {
+        let h = harness();
+        let records: Vec<String> = (0..100).map(|i| lab(i, if i == 10 { bad } else { "12.5" })).collect();
+        let body = format!("[{}]", records.join(","));
+        let (status, json, _) =
+            h.post(LAB_URL, Some(&basic("lab", "lab-password")), Some("application/json"), body).await;
+        assert_eq!(status, 202, "{bad}: {json}");
+        assert_eq!(json["accepted"], 99, "{bad}: {json}");
+        assert_eq!(rejected_indices(&json), [10], "{bad}: {json}");
+        let message = json["rejected"][0]["reason"].as_str().unwrap();
+        assert!(message.starts_with(reason), "{bad}: {message}");
+        assert_eq!(h.spooled("lab_results").len(), 99, "{bad}");
+    }
+}
+
+/// A plugin that says nothing of some records (a bug in any language) cannot make them vanish:
+/// the API names each of them in `rejected` and stores only what the plugin accepted.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_a_plugin_gives_no_outcome_for_are_rejected_by_name() {
+    let plugin = sluice_plugin_artifacts::testing::DROPS_RECORDS;
+    let h = harness_with_plugins(ApiLimits::default(), AuthPolicy::default(), None, &[plugin]);
+    h.auth.grant("lab", "drops-records").unwrap();
+    let body = "\"a\"\n\"b\"\n\"c\"\n\"d\"\n\"e\"\n\"f\"\n";
+    let url = "/v1/sources/drops-records/records";
+    let (status, json, _) = h.post(url, Some(&basic("lab", "lab-password")), Some("application/json"), body).await;
+    assert_eq!(status, 202, "{json}");
+    assert_eq!(json["accepted"], 2);
+    let lost = "the plugin `drops-records@0.1.0` gave no outcome for this record, so it was not stored (a defect of \
+                the plugin; send it again once the plugin is fixed)";
+    assert_eq!(
+        json["rejected"],
+        json!([
+            {"index": 2, "reason": lost, "field": null},
+            {"index": 3, "reason": "the fourth is refused", "field": null},
+            {"index": 4, "reason": lost, "field": null},
+            {"index": 5, "reason": lost, "field": null},
+        ])
+    );
+    assert_eq!(h.spooled("drops-records").len(), 2);
+
+    // Nothing accepted and the rest lost: 422, every record named.
+    let (status, json, _) =
+        h.post(url, Some(&basic("lab", "lab-password")), Some("application/json"), "[1, 2, 3, 4, 5]").await;
+    assert_eq!(status, 202, "one line holds the whole array: the plugin accepts it as record 0 {json}");
+    assert_eq!(rejected_indices(&json), [1, 2, 3, 4]);
+}
+
+/// Timestamps with a zone, as JavaScript, Java and FHIR write them, are accepted and stored as
+/// UTC wall clock.
+#[tokio::test(flavor = "multi_thread")]
+async fn zoned_timestamps_are_accepted() {
+    let h = harness();
+    let zoned =
+        ["2021-06-01T08:05:00Z", "2021-06-01T08:05:00.123Z", "2021-06-01T10:05:00+02:00", "2021-06-01T10:05:00+0200"];
+    let records: Vec<String> =
+        zoned.iter().enumerate().map(|(i, t)| lab(i, "1").replace("2012-06-26 08:05:00", t)).collect();
+    let body = format!("[{}]", records.join(","));
+    let (status, json, _) = h.post(LAB_URL, Some(&basic("lab", "lab-password")), Some("application/json"), body).await;
+    assert_eq!((status, json["accepted"].clone()), (202, json!(4)), "{json}");
+    let bad = lab(0, "1").replace("2012-06-26 08:05:00", "2021-06-01T08:05:00+25:00");
+    let (status, json, _) = h.post(LAB_URL, Some(&basic("lab", "lab-password")), Some("application/json"), bad).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        json["rejected"][0]["reason"], "LabDateTime has an impossible time zone offset (beyond ±23:59)",
+        "{json}"
+    );
+}
+
+/// A header naming a field twice, or none, is refused for every row with one reason that says
+/// why; a JSON record whose keys differ only in case is refused by name.
+#[tokio::test(flavor = "multi_thread")]
+async fn ambiguous_and_foreign_headers_are_refused_with_one_clear_reason() {
+    let h = harness();
+    let auth = basic("hospital", PASSWORD);
+    let url = "/v1/sources/patients/records";
+    let body = "PatientID,PatientGender,patientid\nA1,Male,A2\nB1,Female,\n";
+    let (status, json, _) = h.post(url, Some(&auth), Some("text/csv"), body).await;
+    assert_eq!(status, 422, "{json}");
+    let reason = "the header names column `PatientID` 2 times (`PatientID`, `patientid`; column names are matched \
+                  case-insensitively): keep one";
+    assert_eq!(json["rejected"].as_array().unwrap().len(), 2);
+    assert!(json["rejected"].as_array().unwrap().iter().all(|r| r["reason"] == reason), "{json}");
+
+    let body = "PatientID;PatientGender\nA1;Male\n";
+    let (status, json, _) = h.post(url, Some(&auth), Some("text/csv"), body).await;
+    assert_eq!(status, 422);
+    let reason = json["rejected"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("no column of the header names a field this source reads (expected PatientID, "),
+        "{reason}"
+    );
+    assert!(reason.ends_with("start the body with the line `sep=;` or use commas"), "{reason}");
+
+    let body = "sep=;\nPatientID;PatientGender\nA1;Male\n";
+    let (status, json, _) = h.post(url, Some(&auth), Some("text/csv"), body).await;
+    assert_eq!((status, json["accepted"].clone()), (202, json!(1)), "{json}");
+
+    let body = r#"{"PatientID": "A1", "patientID": "A2"}"#;
+    let (status, json, _) = h.post(url, Some(&auth), Some("application/json"), body).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        json["rejected"][0]["reason"],
+        "keys `PatientID`, `patientID` all name field `PatientID` (keys are matched case-insensitively): send it once"
+    );
+    assert_eq!(h.spooled("patients").len(), 1);
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Compressed bodies are decoded, the limit applies to the decoded size, and codings sluice
+/// does not decode are a 415 that lists those it does.
+#[tokio::test(flavor = "multi_thread")]
+async fn content_encodings_are_decoded_or_refused() {
+    let limits = ApiLimits { max_body_bytes: 64 * 1024, ..ApiLimits::default() };
+    let h = common::harness_with(limits, AuthPolicy::default(), None);
+    let auth = basic("lab", "lab-password");
+    let body = format!("[{}]", (0..20).map(|i| lab(i, "1")).collect::<Vec<_>>().join(","));
+    let send = |coding: &'static str, body: Vec<u8>| {
+        let request = axum::http::Request::post(LAB_URL)
+            .header("authorization", auth.clone())
+            .header("content-type", "application/json")
+            .header("content-encoding", coding)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        h.send(request)
+    };
+    let (status, json, _) = send("gzip", gzip(body.as_bytes())).await;
+    assert_eq!((status, json["accepted"].clone()), (202, json!(20)), "{json}");
+
+    let (status, json, _) = send("br", body.clone().into_bytes()).await;
+    assert_eq!(status, 400, "a plain body labelled br is not taken as plain: {json}");
+    assert!(json["error"]["message"].as_str().unwrap().starts_with("the body is not valid br data"), "{json}");
+
+    let (status, json, response) = send("compress", gzip(body.as_bytes())).await;
+    assert_eq!(status, 415);
+    assert_eq!(json["error"]["code"], "unsupported_content_encoding");
+    assert_eq!(response.headers()["accept-encoding"], "gzip, deflate, br, zstd");
+
+    let bomb = gzip(&vec![b' '; 16 << 20]);
+    let (status, json, _) = send("gzip", bomb).await;
+    assert_eq!((status, json["error"]["code"].as_str()), (413, Some("body_too_large")), "{json}");
+    assert_eq!(h.spooled("lab_results").len(), 20, "only the first request stored anything");
+}
+
+fn with_key(
+    path: &str,
+    auth: &str,
+    key: &str,
+    content_type: &str,
+    body: &str,
+) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::post(path)
+        .header("authorization", auth)
+        .header("content-type", content_type)
+        .header("idempotency-key", key)
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// A retry under the same key gets the original answer and stores nothing; the same key with
+/// other content is a 422; keys belong to their user; bad keys are a 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_under_the_same_idempotency_key_stores_nothing_new() {
+    let h = harness();
+    let lab_auth = basic("lab", "lab-password");
+    let body = format!("[{},{}]", lab(1, "1"), lab(2, "1e400"));
+    let (status, first, response) = h.send(with_key(LAB_URL, &lab_auth, "key-1", "application/json", &body)).await;
+    assert_eq!((status, first["accepted"].clone()), (202, json!(1)), "{first}");
+    assert!(!response.headers().contains_key("idempotent-replayed"));
+    let (status, again, response) = h.send(with_key(LAB_URL, &lab_auth, "key-1", "application/json", &body)).await;
+    assert_eq!(status, 202);
+    assert_eq!(again, first, "the original answer, request id and rejections included");
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    assert_eq!(h.spooled("lab_results").len(), 1, "stored once");
+
+    let other = format!("[{}]", lab(3, "1"));
+    let (status, json, _) = h.send(with_key(LAB_URL, &lab_auth, "key-1", "application/json", &other)).await;
+    assert_eq!((status, json["error"]["code"].as_str()), (422, Some("idempotency_key_reused")), "{json}");
+    let (status, _, _) = h.send(with_key(LAB_URL, &lab_auth, "\"key-1\"", "application/json", &body)).await;
+    assert_eq!(status, 202, "a quoted key is the same key");
+    assert_eq!(h.spooled("lab_results").len(), 1);
+
+    // Another user's key of the same name is another request.
+    h.auth.grant("hospital", "lab_results").unwrap();
+    let (status, json, _) =
+        h.send(with_key(LAB_URL, &basic("hospital", PASSWORD), "key-1", "application/json", &body)).await;
+    assert_eq!((status, json["accepted"].clone()), (202, json!(1)));
+    assert_ne!(json["request_id"], first["request_id"]);
+    assert_eq!(h.spooled("lab_results").len(), 2);
+
+    // Nothing stored, nothing remembered: the same request is handled again.
+    let none = format!("[{}]", lab(4, "\"x\""));
+    for _ in 0..2 {
+        let (status, _, response) = h.send(with_key(LAB_URL, &lab_auth, "key-2", "application/json", &none)).await;
+        assert_eq!(status, 422);
+        assert!(!response.headers().contains_key("idempotent-replayed"));
+    }
+    let (status, json, _) = h.send(with_key(LAB_URL, &lab_auth, "has space", "application/json", &body)).await;
+    assert_eq!((status, json["error"]["code"].as_str()), (400, Some("invalid_idempotency_key")));
+    assert_eq!(h.spooled("lab_results").len(), 2);
+    let audit = h.auth.recent_audit(20).unwrap();
+    assert_eq!(audit.iter().filter(|a| a.outcome == sluice_auth::Outcome::Replayed).count(), 2);
+}
