@@ -2,7 +2,6 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use sluice_auth::AuthError;
 
 /// Everything a request can fail with. User errors say exactly what is wrong; internal errors
@@ -127,13 +126,29 @@ impl ApiError {
     }
 }
 
+/// How every error is answered: `{"error": {"code": …, "message": …}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The error of an [`ErrorBody`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code (`unauthorized`, `body_too_large`, `idempotency_key_reused`, ...).
+    pub code: String,
+    /// What is wrong, for people; never internals.
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
         let status = self.status();
-        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let body = ErrorBody { error: ErrorDetail { code: self.code().to_string(), message: self.to_string() } };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {

@@ -16,7 +16,7 @@ use sluice_runtime::{Batch, SourceError};
 use crate::auth::{authenticate, now_rfc3339};
 use crate::body::{check_body, unaccounted};
 use crate::encoding::Coding;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::idempotency;
 use crate::state::ApiState;
 
@@ -62,19 +62,37 @@ struct Answer {
 #[utoipa::path(
     post,
     path = "/v1/sources/{source}/records",
-    params(("source" = String, Path, description = "Source name")),
-    request_body(content = String, description = "Records in any shape the source's plugin accepts", content_type = "application/json"),
+    tag = "ingest",
+    params(
+        ("source" = String, Path, description = "Source name"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters (a UUID, say): a retry under the same key within the idempotency window gets the original answer and stores nothing (docs/configuration.md)"),
+        ("Content-Encoding" = Option<String>, Header, description = "gzip, deflate, br or zstd; the size limit applies to the decoded body"),
+    ),
+    request_body(
+        description = "Records in any shape the source's plugin reads: for the bundled plugins a JSON object, a JSON string holding one, a JSON array, NDJSON, or CSV/TSV with a header row (text/plain is sniffed). `GET /v1/sources` lists each source's content types.",
+        content(
+            (String = "application/json"),
+            (String = "application/x-ndjson"),
+            (String = "application/ndjson"),
+            (String = "text/csv"),
+            (String = "text/tab-separated-values"),
+            (String = "text/plain"),
+        ),
+    ),
     responses(
-        (status = 202, description = "Accepted records are durable", body = IngestResponse),
-        (status = 400, description = "Malformed request"),
-        (status = 401, description = "Missing or bad credentials"),
-        (status = 403, description = "Source not granted"),
-        (status = 404, description = "Unknown source"),
-        (status = 413, description = "Body or record count over the limit"),
-        (status = 415, description = "Content type not accepted by the source, or a content encoding sluice does not decode (the answer's `Accept-Encoding` lists those it does)"),
-        (status = 422, description = "No record was acceptable", body = IngestResponse),
-        (status = 429, description = "Too many failed logins"),
-        (status = 503, description = "The log is unavailable; nothing accepted"),
+        (status = 202, description = "Accepted records are durable; every other record is in `rejected` with its reason", body = IngestResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the remembered answer of an earlier request with the same Idempotency-Key"))),
+        (status = 400, description = "Malformed request: empty body, invalid UTF-8, malformed JSON, JSON nested too deep, an invalid source name or Idempotency-Key, data not valid in its Content-Encoding", body = ErrorBody),
+        (status = 401, description = "Missing or bad credentials", body = ErrorBody),
+        (status = 403, description = "Source not granted", body = ErrorBody),
+        (status = 404, description = "Unknown source", body = ErrorBody),
+        (status = 409, description = "A request with this Idempotency-Key is still being handled", body = ErrorBody),
+        (status = 413, description = "Body (decoded) or record count over the limit", body = ErrorBody),
+        (status = 415, description = "Content type not read by the source's plugin, or a content encoding sluice does not decode", body = ErrorBody,
+            headers(("Accept-Encoding" = String, description = "The content encodings sluice decodes (with a 415 for an encoding)"))),
+        (status = 422, description = "No record was acceptable (the body lists each with its reason), or the Idempotency-Key was used for other content (an error body)", body = IngestResponse),
+        (status = 429, description = "Too many failed logins", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds"))),
+        (status = 503, description = "The log is unavailable; nothing accepted", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds"))),
     ),
     security(("basic" = []), ("bearer" = []))
 )]
@@ -88,14 +106,80 @@ pub async fn post_records(
     ingest(state, source, client.ip(), headers, body, None).await
 }
 
-/// The seed's `POST /api_patient`, `/api_admissions`, `/api_lab_results`.
-pub async fn seed_route(
-    state: ApiState,
-    source: &'static str,
-    client: IpAddr,
+/// `POST /api_patient`: the seed's route for source `patients`.
+#[utoipa::path(
+    post,
+    path = "/api_patient",
+    tag = "seed",
+    request_body(description = "The seed's body: a JSON object, or a JSON string holding one (its double encoding). The content type defaults to JSON.", content((String = "application/json"))),
+    responses(
+        (status = 202, description = "As for POST /v1/sources/patients/records", body = IngestResponse),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Missing or bad credentials", body = ErrorBody),
+        (status = 403, description = "Source not granted", body = ErrorBody),
+        (status = 422, description = "No record was acceptable", body = IngestResponse),
+    ),
+    security(("basic" = []))
+)]
+pub async fn api_patient(
+    State(state): State<ApiState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    seed_route(state, "patients", client.ip(), headers, body).await
+}
+
+/// `POST /api_admissions`: the seed's route for source `admissions`.
+#[utoipa::path(
+    post,
+    path = "/api_admissions",
+    tag = "seed",
+    request_body(description = "The seed's body: a JSON object, or a JSON string holding one.", content((String = "application/json"))),
+    responses(
+        (status = 202, description = "As for POST /v1/sources/admissions/records", body = IngestResponse),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Missing or bad credentials", body = ErrorBody),
+        (status = 403, description = "Source not granted", body = ErrorBody),
+        (status = 422, description = "No record was acceptable", body = IngestResponse),
+    ),
+    security(("basic" = []))
+)]
+pub async fn api_admissions(
+    State(state): State<ApiState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    seed_route(state, "admissions", client.ip(), headers, body).await
+}
+
+/// `POST /api_lab_results`: the seed's route for source `lab_results`.
+#[utoipa::path(
+    post,
+    path = "/api_lab_results",
+    tag = "seed",
+    request_body(description = "The seed's body: a JSON object, or a JSON string holding one.", content((String = "application/json"))),
+    responses(
+        (status = 202, description = "As for POST /v1/sources/lab_results/records", body = IngestResponse),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Missing or bad credentials", body = ErrorBody),
+        (status = 403, description = "Source not granted", body = ErrorBody),
+        (status = 422, description = "No record was acceptable", body = IngestResponse),
+    ),
+    security(("basic" = []))
+)]
+pub async fn api_lab_results(
+    State(state): State<ApiState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    seed_route(state, "lab_results", client.ip(), headers, body).await
+}
+
+/// The seed's routes: its source, JSON unless the request says otherwise.
+async fn seed_route(state: ApiState, source: &'static str, client: IpAddr, headers: HeaderMap, body: Body) -> Response {
     ingest(state, source.to_string(), client, headers, body, Some("application/json")).await
 }
 

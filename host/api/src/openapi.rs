@@ -6,14 +6,28 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "sluice ingestion API", description = "Push clinical records to sluice."),
+    tags(
+        (name = "ingest", description = "Send records"),
+        (name = "seed", description = "The seed project's routes, kept so its generator works unchanged"),
+        (name = "sources", description = "What can be sent where"),
+        (name = "status", description = "Health, readiness and metrics"),
+    ),
     paths(
         crate::ingest::post_records,
+        crate::ingest::api_patient,
+        crate::ingest::api_admissions,
+        crate::ingest::api_lab_results,
         crate::routes::list_sources,
         crate::routes::healthz,
         crate::routes::readyz,
         crate::routes::metrics,
     ),
-    components(schemas(crate::ingest::IngestResponse, crate::ingest::RejectedRecord)),
+    components(schemas(
+        crate::ingest::IngestResponse,
+        crate::ingest::RejectedRecord,
+        crate::error::ErrorBody,
+        crate::error::ErrorDetail
+    )),
     modifiers(&Security)
 )]
 struct ApiDoc;
@@ -28,9 +42,7 @@ impl Modify for Security {
     }
 }
 
-/// The document served at `/openapi.json`. The seed-compatible routes (`/api_patient`,
-/// `/api_admissions`, `/api_lab_results`) are described in the README, not here: they exist only
-/// for the seed's generator.
+/// The document served at `/openapi.json`: every route, the seed-compatible ones included.
 pub(crate) fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }

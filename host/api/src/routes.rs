@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::authenticate;
 use crate::error::ApiError;
-use crate::ingest::{self, seed_route};
+use crate::ingest;
 use crate::state::ApiState;
 
 /// The API's router.
@@ -26,21 +25,11 @@ pub fn app(state: ApiState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .route("/api_patient", post(|s, c, h, b| seed(s, c, h, b, "patients")))
-        .route("/api_admissions", post(|s, c, h, b| seed(s, c, h, b, "admissions")))
-        .route("/api_lab_results", post(|s, c, h, b| seed(s, c, h, b, "lab_results")))
+        .route("/api_patient", post(ingest::api_patient))
+        .route("/api_admissions", post(ingest::api_admissions))
+        .route("/api_lab_results", post(ingest::api_lab_results))
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
-}
-
-async fn seed(
-    State(state): State<ApiState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
-    source: &'static str,
-) -> Response {
-    seed_route(state, source, client.ip(), headers, body).await
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves.
@@ -60,7 +49,7 @@ pub async fn serve(
 }
 
 /// `GET /v1/sources`: every source with its plugin, content types and table schemas.
-#[utoipa::path(get, path = "/v1/sources", responses((status = 200, description = "Sources and schemas"), (status = 401, description = "Missing or bad credentials")), security(("basic" = []), ("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/sources", tag = "sources", responses((status = 200, description = "Sources and schemas"), (status = 401, description = "Missing or bad credentials")), security(("basic" = []), ("bearer" = [])))]
 pub async fn list_sources(
     State(state): State<ApiState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -93,13 +82,13 @@ pub async fn list_sources(
 }
 
 /// `GET /healthz`: the process is up.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "status", responses((status = 200, description = "Alive")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /readyz`: ready to accept records (the log is reachable).
-#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Ready"), (status = 503, description = "The log is unavailable")))]
+#[utoipa::path(get, path = "/readyz", tag = "status", responses((status = 200, description = "Ready"), (status = 503, description = "The log is unavailable")))]
 pub async fn readyz(State(state): State<ApiState>) -> Response {
     let ready = state.log.is_ready();
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -107,7 +96,7 @@ pub async fn readyz(State(state): State<ApiState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "status", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<ApiState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }

@@ -249,3 +249,59 @@ async fn status_endpoints() {
     assert!(metrics.contains("sluice_records_accepted_total{source=\"patients\"}"), "{metrics}");
     assert!(metrics.contains("sluice_http_request_duration_seconds_bucket"), "{metrics}");
 }
+
+/// The OpenAPI document describes the API as it is: every route (the seed's included) under a
+/// named tag, every content type the bundled plugins read, the Idempotency-Key and
+/// Content-Encoding headers, and JSON errors. Written to `target/openapi.json`, where
+/// `tests/openapi.sh` validates it with a real OpenAPI validator.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_describes_the_real_api() {
+    let h = harness();
+    let get = |path: &str| axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap();
+    let (status, openapi, _) = h.send(get("/openapi.json")).await;
+    assert_eq!(status, 200);
+    let paths = openapi["paths"].as_object().unwrap();
+    let mut routes: Vec<&str> = paths.keys().map(String::as_str).collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            "/api_admissions",
+            "/api_lab_results",
+            "/api_patient",
+            "/healthz",
+            "/metrics",
+            "/readyz",
+            "/v1/sources",
+            "/v1/sources/{source}/records"
+        ]
+    );
+    for (route, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            let tags = operation["tags"].as_array().unwrap_or_else(|| panic!("{method} {route} has no tag"));
+            assert!(tags.iter().all(|t| !t.as_str().unwrap().contains("::")), "{method} {route}: {tags:?}");
+        }
+    }
+    let ingest = &paths["/v1/sources/{source}/records"]["post"];
+    let content_types: Vec<&String> = ingest["requestBody"]["content"].as_object().unwrap().keys().collect();
+    for content_type in sluice_plugin_sdk::records::CONTENT_TYPES {
+        assert!(content_types.iter().any(|c| c == content_type), "{content_type} in {content_types:?}");
+    }
+    let headers: Vec<&str> = ingest["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "header")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(headers, ["Idempotency-Key", "Content-Encoding"]);
+    for status in ["400", "401", "409", "413", "415", "503"] {
+        assert_eq!(
+            ingest["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "{status}"
+        );
+    }
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/openapi.json");
+    std::fs::write(target, serde_json::to_vec_pretty(&openapi).unwrap()).unwrap();
+}

@@ -81,7 +81,8 @@ impl Plan {
     }
 }
 
-/// Requests of one file: SOURCE=FILE, CSV/TSV (header repeated in every request) or NDJSON.
+/// Requests of one file: SOURCE=FILE, CSV/TSV (header repeated in every request), NDJSON, or
+/// JSON (an array, its elements sent `batch` at a time as arrays; anything else as one request).
 fn replay_requests(source: &str, file: &Path, batch: u64) -> anyhow::Result<Vec<Request>> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
@@ -90,7 +91,8 @@ fn replay_requests(source: &str, file: &Path, batch: u64) -> anyhow::Result<Vec<
         "csv" => ("text/csv", true),
         "tsv" | "tab" => ("text/tab-separated-values", true),
         "ndjson" | "jsonl" => ("application/x-ndjson", false),
-        other => anyhow::bail!("{}: unknown file type `.{other}` (use .csv, .tsv or .ndjson)", file.display()),
+        "json" => return json_requests(source, file, text, batch),
+        other => anyhow::bail!("{}: unknown file type `.{other}` (use .csv, .tsv, .ndjson or .json)", file.display()),
     };
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let head = if header { Some(lines.next().with_context(|| format!("{} is empty", file.display()))?) } else { None };
@@ -104,6 +106,26 @@ fn replay_requests(source: &str, file: &Path, batch: u64) -> anyhow::Result<Vec<
             Request { source: source.to_string(), content_type, body, records: chunk.len() as u64, user: Some(0) }
         })
         .collect())
+}
+
+/// Requests of a JSON file: an array's elements `batch` at a time, or the whole document.
+fn json_requests(source: &str, file: &Path, text: &str, batch: u64) -> anyhow::Result<Vec<Request>> {
+    let document: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let request = |body: String, records: u64| Request {
+        source: source.to_string(),
+        content_type: "application/json",
+        body,
+        records,
+        user: Some(0),
+    };
+    Ok(match document {
+        serde_json::Value::Array(elements) => elements
+            .chunks(batch.max(1) as usize)
+            .map(|chunk| request(serde_json::to_string(chunk).expect("JSON serializes"), chunk.len() as u64))
+            .collect(),
+        _ => vec![request(text.to_string(), 1)],
+    })
 }
 
 /// Runs the simulator.
