@@ -32,4 +32,9 @@ for _ in $(seq 1 100); do
 done
 [[ -n "$url" ]] || { cat "$data/serve.err" >&2; exit 1; }
 auth="Authorization: Basic $(printf '%s' "fuzz:$password" | base64 -w0)"
-"$venv/bin/schemathesis" run "$url/openapi.json" --checks all -H "$auth" --max-examples 50 "$@"
+# positive_data_acceptance is left out: the document says a body is text in one of the
+# accepted content types, but which records are acceptable is the source plugin's decision (a
+# JSON string `""` is well-formed and still no record), so such bodies get their 422 with the
+# reasons by design (docs/api.md).
+"$venv/bin/schemathesis" run "$url/openapi.json" --checks all --exclude-checks positive_data_acceptance \
+    -H "$auth" --max-examples 50 "$@"

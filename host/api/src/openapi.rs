@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         crate::ingest::IngestResponse,
         crate::ingest::RejectedRecord,
+        crate::ingest::ContentCoding,
         crate::error::ErrorBody,
         crate::error::ErrorDetail
     )),
