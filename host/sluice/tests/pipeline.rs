@@ -109,8 +109,12 @@ impl Deployment {
 
     /// Starts `sluice serve` and waits for its banner.
     fn start(&self) -> Server {
-        let mut child =
-            self.sluice().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+        self.start_on("127.0.0.1:0")
+    }
+
+    /// Starts `sluice serve` on `address` and waits for its banner.
+    fn start_on(&self, address: &str) -> Server {
+        let mut child = self.sluice().args(["serve", "--listen", address]).stdout(Stdio::piped()).spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
@@ -479,6 +483,60 @@ fn sigkill_at_random_moments_neither_loses_nor_duplicates_accepted_records() {
         "crash test: {rows} rows in {elapsed:.1?} with {kills} SIGKILLs: {:.0} records/s end to end",
         rows as f64 / elapsed.as_secs_f64()
     );
+}
+
+/// `sluice_records_accepted_total` as the server's /metrics reports it (0 before the first).
+fn accepted_so_far(url: &str) -> f64 {
+    let Ok(response) = reqwest::blocking::get(format!("{url}/metrics")) else { return 0.0 };
+    let text = response.text().unwrap_or_default();
+    text.lines()
+        .filter(|line| line.starts_with("sluice_records_accepted_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// With the Kafka log: a sender retrying under idempotency keys (the simulator) gets every
+/// record onto HDFS exactly once, though sluice is SIGKILLed mid-run and started again.
+#[test]
+fn retries_under_idempotency_keys_land_exactly_once_across_a_kill_with_kafka() {
+    let _serial = serial();
+    let deployment = deployment_with("retry", "", false);
+    let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let server = deployment.start_on(&address);
+    let url = server.url.clone();
+    const RECORDS: usize = 8000;
+    let simulate = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["simulate", "--url", &url, "--user", &format!("feeder:{PASSWORD}"), "--generate", "patients"])
+        .args(["--count", &RECORDS.to_string(), "--batch", "20", "--connections", "4", "--retries", "100"])
+        .args(["--timeout", "10s", "--seed", "5", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while accepted_so_far(&url) < 1500.0 {
+        assert!(Instant::now() < deadline, "the simulator's records never arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill();
+    let server = deployment.start_on(&address);
+    let output = simulate.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((report["accepted"].as_u64(), report["errors"].as_u64()), (Some(RECORDS as u64), Some(0)), "{report}");
+    assert!(report["retries"].as_u64().unwrap() > 0, "the kill interrupted requests: {report}");
+    deployment.wait_rows("patients", RECORDS, Duration::from_secs(180));
+    server.stop();
+    let batches = deployment.wait_rows("patients", RECORDS, Duration::from_secs(60));
+    let ids: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let column = b.column_by_name("patientid").unwrap().as_string::<i32>().clone();
+            (0..column.len()).map(move |i| column.value(i).to_string()).collect::<Vec<_>>()
+        })
+        .collect();
+    let distinct: HashSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (RECORDS, RECORDS), "every record once: {report}");
 }
 
 #[test]

@@ -37,6 +37,9 @@ pub(crate) fn object<'a>(text: &'a [u8], at: usize, names: &FieldNames<'_>, slot
     }
     // Senders usually keep one field order: try the field after the last match first.
     let mut expected = 0;
+    // Whether a key was found out of the declared order. Until one is, the fields named are
+    // strictly increasing and none can be named twice, so the usual record pays no check.
+    let mut out_of_order = false;
     loop {
         if text.get(at) != Some(&b'"') {
             return None;
@@ -53,12 +56,14 @@ pub(crate) fn object<'a>(text: &'a [u8], at: usize, names: &FieldNames<'_>, slot
                 return None;
             }
             at += 1;
-            field_for_key(fields, expected, key)
+            let index = field_for_key(fields, expected, key);
+            out_of_order |= index.is_some();
+            index
         };
         at = skip_whitespace(text, at);
         let (value, after_value) = scalar(text, at)?;
         if let Some(index) = index {
-            if !matches!(slots[index], Raw::Missing) {
+            if out_of_order && !matches!(slots[index], Raw::Missing) {
                 // A field named twice: the general reader decides whether that is ambiguous.
                 return None;
             }

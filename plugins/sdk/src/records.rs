@@ -226,9 +226,16 @@ impl Decoder<'_, '_, '_> {
     /// its own, so a value serde_json refuses (`1e400`, a lone surrogate) rejects its record and
     /// nothing else: every record in the body is either emitted or rejected.
     fn json_document(&mut self, body: &[u8], depth: u8) {
-        if self.flat_document(body) {
-            return;
+        if !self.flat_document(body) {
+            self.general_document(body, depth);
         }
+    }
+
+    /// [`json_document`](Self::json_document) for what the fast reader does not take; kept out
+    /// of line so that the usual record's path stays small (in Wasm, size and calls cost).
+    #[inline(never)]
+    #[cold]
+    fn general_document(&mut self, body: &[u8], depth: u8) {
         let start = flat::skip_whitespace(body, 0);
         if body.get(start) == Some(&b'[')
             && let Some(elements) = structure::array_elements(body, start)
