@@ -441,6 +441,9 @@ async fn handle(
             tracing::warn!(%error, source = source_name, "log append failed");
             ApiError::Unavailable
         })?;
+        if let Some(delay) = state.answer_delay {
+            tokio::time::sleep(delay).await;
+        }
         Ok(Answer { status: StatusCode::ACCEPTED, body: response, replayed: false })
     }
 }

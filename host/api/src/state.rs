@@ -19,11 +19,29 @@ pub struct ApiState {
     pub(crate) metrics: PrometheusHandle,
     /// Idempotency keys whose first request is being handled.
     pub(crate) in_flight: crate::idempotency::InFlight,
+    /// Fault injection for tests: how long to hold an answer after the records are durable.
+    pub(crate) answer_delay: Option<std::time::Duration>,
 }
 
 impl ApiState {
     /// State over the given sources, auth store and log.
     pub fn new(sources: SourceTable, auth: Arc<AuthStore>, log: Arc<dyn RecordLog>, limits: ApiLimits) -> Self {
-        Self { sources, auth, log, limits, metrics: crate::metrics::handle(), in_flight: Default::default() }
+        Self {
+            sources,
+            auth,
+            log,
+            limits,
+            metrics: crate::metrics::handle(),
+            in_flight: Default::default(),
+            answer_delay: None,
+        }
+    }
+
+    /// Fault injection for crash tests: holds every answer this long after its records are
+    /// durable, so that a process killed meanwhile has stored records whose answers are lost
+    /// (what a sender's retries must survive). Never set in production.
+    pub fn with_answer_delay(mut self, delay: std::time::Duration) -> Self {
+        self.answer_delay = Some(delay);
+        self
     }
 }

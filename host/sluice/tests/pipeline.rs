@@ -114,7 +114,14 @@ impl Deployment {
 
     /// Starts `sluice serve` on `address` and waits for its banner.
     fn start_on(&self, address: &str) -> Server {
-        let mut child = self.sluice().args(["serve", "--listen", address]).stdout(Stdio::piped()).spawn().unwrap();
+        self.start_with(address, &[])
+    }
+
+    /// Starts `sluice serve` on `address` with extra environment variables.
+    fn start_with(&self, address: &str, env: &[(&str, &str)]) -> Server {
+        let mut command = self.sluice();
+        command.envs(env.iter().copied());
+        let mut child = command.args(["serve", "--listen", address]).stdout(Stdio::piped()).spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
@@ -502,29 +509,39 @@ fn retries_under_idempotency_keys_land_exactly_once_across_a_kill_with_kafka() {
     let _serial = serial();
     let deployment = deployment_with("retry", "", false);
     let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    let server = deployment.start_on(&address);
+    // Answers are held 50 ms after the records are durable, so that every kill loses answers of
+    // stored records (without that, the window is microseconds and a kill rarely hits it).
+    let fault = [("SLUICE_FAULT_ANSWER_DELAY_MS", "50")];
+    let mut server = deployment.start_with(&address, &fault);
     let url = server.url.clone();
-    const RECORDS: usize = 8000;
+    const RECORDS: usize = 20_000;
     let simulate = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["simulate", "--url", &url, "--user", &format!("feeder:{PASSWORD}"), "--generate", "patients"])
-        .args(["--count", &RECORDS.to_string(), "--batch", "20", "--connections", "4", "--retries", "100"])
+        .args(["--count", &RECORDS.to_string(), "--batch", "25", "--connections", "12", "--retries", "100"])
         .args(["--timeout", "10s", "--seed", "5", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while accepted_so_far(&url) < 1500.0 {
-        assert!(Instant::now() < deadline, "the simulator's records never arrived");
-        std::thread::sleep(Duration::from_millis(20));
+    // Three kills, each once the restarted server has taken another few thousand records: each
+    // catches requests whose records Kafka had taken and whose answers were lost.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    for kill in 1..=3 {
+        let mut accepted = 0.0;
+        while accepted < 2000.0 {
+            assert!(Instant::now() < deadline, "kill {kill}: the simulator's records never arrived");
+            std::thread::sleep(Duration::from_millis(20));
+            accepted = accepted_so_far(&server.url);
+        }
+        server.kill();
+        server = deployment.start_with(&address, &fault);
     }
-    server.kill();
-    let server = deployment.start_on(&address);
     let output = simulate.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!((report["accepted"].as_u64(), report["errors"].as_u64()), (Some(RECORDS as u64), Some(0)), "{report}");
     assert!(report["retries"].as_u64().unwrap() > 0, "the kill interrupted requests: {report}");
+    assert!(report["replayed"].as_u64().unwrap() > 0, "some retries were of stored requests: {report}");
     deployment.wait_rows("patients", RECORDS, Duration::from_secs(180));
     server.stop();
     let batches = deployment.wait_rows("patients", RECORDS, Duration::from_secs(60));

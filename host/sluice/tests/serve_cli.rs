@@ -409,6 +409,8 @@ fn records_sent_with_retries_land_exactly_once_across_a_kill() {
     let start = || {
         let mut child = sluice(data.path())
             .env("SLUICE__STREAM__ROLL_MS", "100")
+            // Answers held 50 ms after the records are durable: the kill loses some of them.
+            .env("SLUICE_FAULT_ANSWER_DELAY_MS", "50")
             .args(["serve", "--listen", &address])
             .stdout(Stdio::piped())
             .spawn()
@@ -444,6 +446,7 @@ fn records_sent_with_retries_land_exactly_once_across_a_kill() {
     assert_eq!(report["accepted"], RECORDS, "{report}");
     assert_eq!(report["errors"], 0, "{report}");
     assert!(report["retries"].as_u64().unwrap() > 0, "the kill interrupted requests: {report}");
+    assert!(report["replayed"].as_u64().unwrap() > 0, "some retries were of stored requests: {report}");
 
     let ids = wait_rows(data.path(), "patients", RECORDS);
     drop(server);

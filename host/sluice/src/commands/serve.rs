@@ -84,7 +84,12 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         max_json_depth: config.server.max_json_depth,
     };
     let log_kind = log.kind();
-    let state = ApiState::new(sources.clone(), auth.clone(), log, limits);
+    let mut state = ApiState::new(sources.clone(), auth.clone(), log, limits);
+    // Fault injection for the crash tests of retries (tests/README.md); never set otherwise.
+    if let Some(ms) = std::env::var("SLUICE_FAULT_ANSWER_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        tracing::warn!(ms, "fault injection: every answer is held after its records are durable");
+        state = state.with_answer_delay(Duration::from_millis(ms));
+    }
 
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
