@@ -36,9 +36,17 @@ pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Optio
         {
             return Ok(Some(elements.len()));
         }
-        if let Some(Err(error)) = json_values(body).find(Result::is_err) {
-            return Err(ApiError::BadRequest(format!("malformed JSON: {error}")));
+        // Anything else is checked and counted in one pass too; only the seed's double encoding
+        // (one JSON string) is read again, to count what it holds.
+        let mut values = 0;
+        for value in json_values(body) {
+            value.map_err(|error| ApiError::BadRequest(format!("malformed JSON: {error}")))?;
+            values += 1;
         }
+        return Ok(Some(match (values, first_byte(body)) {
+            (1, Some(b'"')) => json_records(body, 0),
+            (values, _) => values.max(1),
+        }));
     }
     Ok(records_sent(essence, bytes))
 }

@@ -12,8 +12,9 @@ use crate::error::ApiError;
 /// The codings sluice decodes, as `Accept-Encoding` lists them.
 pub const SUPPORTED: &str = "gzip, deflate, br, zstd";
 
-/// How a request body is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a request body is encoded (also the `Content-Encoding` schema of the OpenAPI document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = ContentCoding, rename_all = "lowercase")]
 pub(crate) enum Coding {
     /// Not encoded (no header, or `identity`).
     Identity,
@@ -22,6 +23,7 @@ pub(crate) enum Coding {
     /// `deflate`: zlib (RFC 1950); raw deflate data is accepted too, as browsers do.
     Deflate,
     /// `br`.
+    #[schema(rename = "br")]
     Brotli,
     /// `zstd`.
     Zstd,

@@ -50,24 +50,6 @@ pub struct IngestResponse {
     pub rejected: Vec<RejectedRecord>,
 }
 
-/// The `Content-Encoding` values sluice decodes (for the OpenAPI document; `encoding.rs` reads
-/// the header).
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum ContentCoding {
-    /// Not encoded.
-    Identity,
-    /// gzip.
-    Gzip,
-    /// zlib or raw deflate.
-    Deflate,
-    /// Brotli.
-    Br,
-    /// Zstandard.
-    Zstd,
-}
-
 /// What a handled request answers.
 struct Answer {
     status: StatusCode,
@@ -84,7 +66,7 @@ struct Answer {
     params(
         ("source" = String, Path, description = "Source name: lowercase letters, digits, `_`, `-` and `.` (`GET /v1/sources` lists them)", example = "patients", pattern = r"^[a-z0-9][a-z0-9_.-]{0,63}$"),
         ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters (a UUID, say), bare or quoted: a retry under the same key within the idempotency window gets the original answer and stores nothing (docs/configuration.md)", pattern = r"^[!#-~]{1,255}$"),
-        ("Content-Encoding" = Option<ContentCoding>, Header, description = "How the body is compressed; the size limit applies to the decoded body"),
+        ("Content-Encoding" = Option<Coding>, Header, description = "How the body is compressed; the size limit applies to the decoded body"),
     ),
     request_body(
         description = "Records in any shape the source's plugin reads: for the bundled plugins a JSON object, a JSON string holding one, a JSON array, NDJSON, or CSV/TSV with a header row (text/plain is sniffed). `GET /v1/sources` lists each source's content types.",

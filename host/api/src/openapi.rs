@@ -25,7 +25,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         crate::ingest::IngestResponse,
         crate::ingest::RejectedRecord,
-        crate::ingest::ContentCoding,
+        crate::encoding::Coding,
         crate::error::ErrorBody,
         crate::error::ErrorDetail
     )),

@@ -409,7 +409,7 @@ impl Decoder<'_, '_, '_> {
 }
 
 /// A body whose first line is Excel's `sep=X`: the rest of the body and the delimiter `X`.
-pub fn excel_separator_line(body: &[u8]) -> Option<(&[u8], u8)> {
+fn excel_separator_line(body: &[u8]) -> Option<(&[u8], u8)> {
     let line_end = body.iter().position(|&b| b == b'\n')?;
     let line = body[..line_end].strip_suffix(b"\r").unwrap_or(&body[..line_end]);
     match line {
