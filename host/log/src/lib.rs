@@ -9,6 +9,7 @@
 mod dead_letter;
 mod record;
 mod remembered;
+mod retention;
 mod spool;
 
 use std::future::Future;
@@ -18,7 +19,8 @@ use std::time::Duration;
 pub use dead_letter::{DeadLetter, StoredDeadLetter};
 pub use record::{LogRecord, Position, Provenance, StoredRecord, partition_for};
 pub use remembered::{DEFAULT_IDEMPOTENCY_WINDOW, Remembered, RememberedIndex, now_us};
-pub use spool::{SpoolConfig, SqliteSpool};
+pub use retention::Trimmed;
+pub use spool::{DEFAULT_RETENTION, SpoolConfig, SqliteSpool};
 
 /// A boxed future, so that the log traits can be used as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -14,6 +14,7 @@ use tokio::sync::{oneshot, watch};
 use crate::dead_letter::{DeadLetter, DeadLetterMeta, StoredDeadLetter};
 use crate::record::{LogRecord, Position, Provenance, StoredRecord, partition_for};
 use crate::remembered::{self, Remembered};
+use crate::retention::{self, Trimmed};
 use crate::{BoxFuture, LogConsumer, LogError, RecordLog, StreamLog};
 
 /// Settings of the spool.
@@ -25,12 +26,24 @@ pub struct SpoolConfig {
     pub partitions: u32,
     /// How long answers given under an idempotency key are remembered (default a day).
     pub idempotency_window: Duration,
+    /// How long a record is kept after every consumer has passed it (default an hour; zero
+    /// trims as soon as the stream has committed it to the warehouse).
+    pub retention: Duration,
+    /// How often the trimmer runs (default every 10 s; `None`: never, trim with
+    /// [`SqliteSpool::trim`]).
+    pub trim_every: Option<Duration>,
 }
 
 impl SpoolConfig {
     /// Defaults with the given file.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), partitions: 4, idempotency_window: crate::DEFAULT_IDEMPOTENCY_WINDOW }
+        Self {
+            path: path.into(),
+            partitions: 4,
+            idempotency_window: crate::DEFAULT_IDEMPOTENCY_WINDOW,
+            retention: DEFAULT_RETENTION,
+            trim_every: Some(Duration::from_secs(10)),
+        }
     }
 }
 
@@ -43,6 +56,9 @@ struct Append {
     reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
 }
 
+/// How long a committed record stays in the spool by default.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
+
 /// The SQLite-backed log.
 pub struct SqliteSpool {
     tx: mpsc::Sender<Append>,
@@ -54,6 +70,9 @@ pub struct SqliteSpool {
     /// A connection for the stream core's small writes (dead letters, positions).
     side: Arc<Mutex<Connection>>,
     idempotency_window: Duration,
+    retention: Duration,
+    /// Dropped with the spool: the trimmer thread stops.
+    _trimmer: Option<mpsc::Sender<()>>,
 }
 
 const SCHEMA: &str = "
@@ -65,7 +84,14 @@ CREATE TABLE IF NOT EXISTS records (
     content_type TEXT NOT NULL,
     payload      BLOB NOT NULL,
     provenance   TEXT NOT NULL,
+    appended_us  INTEGER,
     PRIMARY KEY (source, partition, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partition_ends (
+    source    TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next      INTEGER NOT NULL,
+    PRIMARY KEY (source, partition)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS consumer_positions (
     source    TEXT NOT NULL,
@@ -102,12 +128,65 @@ async fn blocking<T: Send + 'static>(
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Only takes effect on a new file (before its first table): trimmed space can then be
+    // handed back to the file system.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // The write-ahead log is cut back to this size after a checkpoint.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(remembered::SCHEMA)?;
     Ok(conn)
+}
+
+/// Brings a spool written by an older sluice up to date: records get their append time, and
+/// every partition's next offset is kept apart from its records (so trimming never lets an
+/// offset be reused).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_time: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('records') WHERE name = 'appended_us')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_time {
+        conn.execute_batch("ALTER TABLE records ADD COLUMN appended_us INTEGER")?;
+    }
+    conn.execute_batch(
+        "INSERT OR IGNORE INTO partition_ends (source, partition, next)
+         SELECT source, partition, MAX(offset) + 1 FROM records GROUP BY source, partition",
+    )
+}
+
+/// Trims every `every` until the spool is dropped.
+fn start_trimmer(path: PathBuf, retention: Duration, every: Duration) -> Result<mpsc::Sender<()>, LogError> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    thread::Builder::new()
+        .name("sluice-spool-trim".into())
+        .spawn(move || {
+            let mut conn = None;
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                let result = match &conn {
+                    Some(conn) => retention::trim(conn, retention),
+                    None => open(&path).and_then(|c| retention::trim(conn.insert(c), retention)),
+                };
+                match result {
+                    Ok(trimmed) if trimmed.records + trimmed.dead_letters > 0 => {
+                        tracing::debug!(
+                            records = trimmed.records,
+                            dead_letters = trimmed.dead_letters,
+                            pages_freed = trimmed.pages_freed,
+                            "trimmed the spool"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "trimming the spool failed; trying again later"),
+                }
+            }
+        })
+        .map_err(|e| LogError::Unavailable(e.to_string()))?;
+    Ok(stop)
 }
 
 impl SqliteSpool {
@@ -117,6 +196,7 @@ impl SqliteSpool {
             std::fs::create_dir_all(dir).map_err(|e| LogError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
         let conn = open(&config.path).map_err(LogError::unavailable)?;
+        migrate(&conn).map_err(LogError::unavailable)?;
         let (tx, rx) = mpsc::channel::<Append>();
         let ready = Arc::new(AtomicBool::new(true));
         let (notify, appended) = watch::channel(0u64);
@@ -135,6 +215,10 @@ impl SqliteSpool {
             .spawn(move || writer.run(&rx))
             .map_err(|e| LogError::Unavailable(e.to_string()))?;
         let side = Arc::new(Mutex::new(open(&config.path).map_err(LogError::unavailable)?));
+        let trimmer = match config.trim_every {
+            Some(every) => Some(start_trimmer(config.path.clone(), config.retention, every)?),
+            None => None,
+        };
         Ok(Self {
             tx,
             ready,
@@ -143,7 +227,26 @@ impl SqliteSpool {
             appended,
             side,
             idempotency_window: config.idempotency_window,
+            retention: config.retention,
+            _trimmer: trimmer,
         })
+    }
+
+    /// Deletes now what every consumer has passed and the retention no longer keeps, and hands
+    /// the space back (the trimmer does this every `trim_every`).
+    pub async fn trim(&self) -> Result<Trimmed, LogError> {
+        let retention = self.retention;
+        blocking(&self.side, move |conn| retention::trim(conn, retention).map_err(LogError::unavailable)).await
+    }
+
+    /// Records the spool holds now, across sources.
+    pub async fn stored_records(&self) -> Result<u64, LogError> {
+        blocking(&self.side, |conn| {
+            conn.query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(LogError::unavailable)
+        })
+        .await
     }
 
     /// Reads up to `max` records of `source` from `partition` starting at offset `from`.
@@ -539,12 +642,16 @@ impl Writer {
         let mut next: HashMap<(String, u32), u64> = HashMap::new();
         {
             let mut max = tx.prepare_cached(
-                "SELECT COALESCE(MAX(offset) + 1, 0) FROM records WHERE source = ?1 AND partition = ?2",
+                "SELECT COALESCE(
+                    (SELECT next FROM partition_ends WHERE source = ?1 AND partition = ?2),
+                    (SELECT MAX(offset) + 1 FROM records WHERE source = ?1 AND partition = ?2),
+                    0)",
             )?;
             let mut insert = tx.prepare_cached(
-                "INSERT INTO records (source, partition, offset, key, content_type, payload, provenance)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO records (source, partition, offset, key, content_type, payload, provenance, appended_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
+            let appended_us = remembered::now_us();
             for append in group {
                 let provenance = serde_json::to_string(&append.provenance).expect("provenance serializes");
                 let mut positions = Vec::with_capacity(append.records.len());
@@ -567,7 +674,8 @@ impl Writer {
                         record.key,
                         record.content_type,
                         record.payload,
-                        provenance
+                        provenance,
+                        appended_us
                     ])?;
                     positions.push(Position { partition, offset });
                 }
@@ -575,6 +683,13 @@ impl Writer {
                     remembered::insert(&tx, answer)?;
                 }
                 all.push(positions);
+            }
+            let mut end = tx.prepare_cached(
+                "INSERT INTO partition_ends (source, partition, next) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (source, partition) DO UPDATE SET next = excluded.next",
+            )?;
+            for ((source, partition), next) in &next {
+                end.execute(params![source, partition, *next as i64])?;
             }
         }
         // Expired answers go once a minute, in the transaction that is being written anyway.
