@@ -1,7 +1,14 @@
 //! The audit log: one row per request or failed login, never record contents. Rows are written
 //! by a background thread in groups (one transaction per 50 ms under load) so that auditing costs
 //! a request no disk wait. [`AuthStore::flush_audit`](crate::AuthStore::flush_audit) waits for them.
+//!
+//! A row is never dropped: when the database cannot be written (disk full, locked by another
+//! process) the rows stay queued and are written again until they are, and meanwhile
+//! [`AuthStore::audit_writable`](crate::AuthStore::audit_writable) says no, so that the API
+//! refuses requests it could not audit.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -71,7 +78,21 @@ pub(crate) struct AuditWriter {
     tx: Sender<Message>,
     /// The writer thread, unparked by a flush (entries never wake it: see `write_loop`).
     writer: thread::Thread,
+    health: Arc<Health>,
 }
+
+/// Whether rows are being written.
+#[derive(Debug, Default)]
+struct Health {
+    /// Rows queued and not yet written.
+    pending: AtomicUsize,
+    /// The last write failed.
+    failing: AtomicBool,
+}
+
+/// Queued rows beyond which requests are refused even while writes succeed (the writer is far
+/// behind).
+const MAX_PENDING: usize = 100_000;
 
 enum Message {
     Entry(AuditEntry),
@@ -82,17 +103,32 @@ impl AuditWriter {
     /// Starts the writer on its own connection to the database at `path`.
     pub(crate) fn start(conn: Connection) -> Self {
         let (tx, rx) = mpsc::channel();
+        let health = Arc::new(Health::default());
+        let writer_health = health.clone();
         let writer = thread::Builder::new()
             .name("sluice-audit".into())
-            .spawn(move || write_loop(&conn, &rx))
+            .spawn(move || write_loop(&conn, &rx, &writer_health))
             .expect("audit thread")
             .thread()
             .clone();
-        Self { tx, writer }
+        Self { tx, writer, health }
     }
 
     pub(crate) fn record(&self, entry: AuditEntry) {
-        let _ = self.tx.send(Message::Entry(entry));
+        self.health.pending.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(Message::Entry(entry)).is_err() {
+            self.health.pending.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the rows are being written (the last write succeeded and the queue is short).
+    pub(crate) fn writable(&self) -> bool {
+        !self.health.failing.load(Ordering::SeqCst) && self.health.pending.load(Ordering::SeqCst) < MAX_PENDING
+    }
+
+    /// Rows queued and not yet written.
+    pub(crate) fn pending(&self) -> usize {
+        self.health.pending.load(Ordering::SeqCst)
     }
 
     /// Waits until every entry sent so far is written.
@@ -115,12 +151,25 @@ const MAX_GROUP: usize = 1000;
 /// Waits for an entry, gathers for [`GATHER_FOR`], writes the group; until every sender is
 /// gone. While gathering the thread sleeps (parked) instead of waiting on the channel, so that
 /// sending an entry does not wake it: under load that was a thread wake-up per request.
-fn write_loop(conn: &Connection, rx: &Receiver<Message>) {
-    while let Ok(first) = rx.recv() {
+fn write_loop(conn: &Connection, rx: &Receiver<Message>, health: &Health) {
+    // Rows a failed write left, written first next time.
+    let mut carried: Vec<AuditEntry> = Vec::new();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let first = if carried.is_empty() {
+            match rx.recv() {
+                Ok(first) => Ok(first),
+                Err(_) => return,
+            }
+        } else {
+            // Wait before writing again, taking what arrives meanwhile.
+            thread::park_timeout(backoff);
+            rx.try_recv()
+        };
         let until = Instant::now() + GATHER_FOR;
-        let mut entries = Vec::new();
+        let mut entries = std::mem::take(&mut carried);
         let mut waiters = Vec::new();
-        let mut next = Ok(first);
+        let mut next = first;
         loop {
             match next {
                 Ok(Message::Entry(e)) => entries.push(e),
@@ -140,8 +189,20 @@ fn write_loop(conn: &Connection, rx: &Receiver<Message>) {
             }
             next = rx.try_recv();
         }
-        if let Err(error) = write(conn, &entries) {
-            tracing::error!(%error, count = entries.len(), "audit entries could not be written");
+        match write(conn, &entries) {
+            Ok(()) => {
+                health.pending.fetch_sub(entries.len(), Ordering::SeqCst);
+                health.failing.store(false, Ordering::SeqCst);
+                backoff = Duration::from_millis(100);
+            }
+            Err(error) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                if !health.failing.swap(true, Ordering::SeqCst) {
+                    tracing::error!(%error, queued = entries.len(), "audit rows cannot be written; requests are refused until they can");
+                }
+                carried = entries;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
         }
         for waiter in waiters {
             let _ = waiter.send(());

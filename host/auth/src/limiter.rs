@@ -20,6 +20,10 @@ pub struct AuthPolicy {
     pub lock_for: Duration,
     /// How long a successful verification is cached (default 60 s).
     pub cache_for: Duration,
+    /// How long credentials that verified skip the failure limits (default a day): a client
+    /// behind the same address as an attacker keeps logging in. Any change to users, grants or
+    /// tokens forgets them.
+    pub trust_for: Duration,
 }
 
 impl Default for AuthPolicy {
@@ -31,15 +35,38 @@ impl Default for AuthPolicy {
             lock_after: 10,
             lock_for: Duration::from_secs(15 * 60),
             cache_for: Duration::from_secs(60),
+            trust_for: Duration::from_secs(24 * 3600),
         }
     }
 }
 
-/// Recent failures per key.
+/// Recent failures per user name and per client address, and the credentials that verified
+/// recently.
+///
+/// An attempt is counted as a failure *before* its password is checked ([`begin`]), under one
+/// lock, so that concurrent guesses cannot all pass the check before any is counted; a success
+/// takes its count back ([`succeeded`]). Credentials that verified within
+/// [`AuthPolicy::trust_for`] skip the limits: a known-good client behind the same address as an
+/// attacker (a hospital's NAT, a proxy) is not throttled with them. The lock after consecutive
+/// failures still applies to everyone.
+///
+/// [`begin`]: FailureLimiter::begin
+/// [`succeeded`]: FailureLimiter::succeeded
 #[derive(Debug, Default)]
 pub(crate) struct FailureLimiter {
     by_user: HashMap<String, VecDeque<Instant>>,
     by_client: HashMap<IpAddr, VecDeque<Instant>>,
+    /// Credentials (their cache key) that verified, and when.
+    trusted: HashMap<[u8; 32], Instant>,
+}
+
+/// A verification under way, counted as a failure until it succeeds.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    user: Option<String>,
+    client: IpAddr,
+    at: Instant,
+    counted: bool,
 }
 
 fn retry_after(times: &mut VecDeque<Instant>, window: Duration, max: usize, now: Instant) -> Option<Duration> {
@@ -49,10 +76,29 @@ fn retry_after(times: &mut VecDeque<Instant>, window: Duration, max: usize, now:
     (times.len() >= max).then(|| window.saturating_sub(now.duration_since(*times.front().expect("non-empty"))))
 }
 
+fn forget(times: Option<&mut VecDeque<Instant>>, at: Instant) {
+    if let Some(times) = times
+        && let Some(i) = times.iter().rposition(|t| *t == at)
+    {
+        times.remove(i);
+    }
+}
+
 impl FailureLimiter {
-    /// Whether another attempt is allowed now; if not, how long to wait.
-    pub(crate) fn check(&mut self, policy: &AuthPolicy, user: Option<&str>, client: IpAddr) -> Option<Duration> {
+    /// Starts a verification of `credentials` (their cache key) claiming `user` from `client`:
+    /// refused with how long to wait when the limits are reached, else counted as a failure
+    /// until [`succeeded`](Self::succeeded) is called.
+    pub(crate) fn begin(
+        &mut self,
+        policy: &AuthPolicy,
+        credentials: &[u8; 32],
+        user: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Attempt, Duration> {
         let now = Instant::now();
+        if self.trusted.get(credentials).is_some_and(|at| now.duration_since(*at) < policy.trust_for) {
+            return Ok(Attempt { user: None, client, at: now, counted: false });
+        }
         let by_client = self
             .by_client
             .get_mut(&client)
@@ -60,12 +106,9 @@ impl FailureLimiter {
         let by_user = user
             .and_then(|u| self.by_user.get_mut(u))
             .and_then(|t| retry_after(t, policy.failure_window, policy.max_failures_per_user, now));
-        by_client.max(by_user)
-    }
-
-    /// Records a failure.
-    pub(crate) fn record(&mut self, user: Option<&str>, client: IpAddr) {
-        let now = Instant::now();
+        if let Some(wait) = by_client.max(by_user) {
+            return Err(wait);
+        }
         self.by_client.entry(client).or_default().push_back(now);
         if let Some(user) = user {
             self.by_user.entry(user.to_string()).or_default().push_back(now);
@@ -75,5 +118,31 @@ impl FailureLimiter {
             self.by_user.clear();
             self.by_client.clear();
         }
+        Ok(Attempt { user: user.map(str::to_string), client, at: now, counted: true })
+    }
+
+    /// The attempt verified: its failure count is taken back and the credentials are trusted.
+    pub(crate) fn succeeded(&mut self, attempt: Attempt, credentials: [u8; 32]) {
+        if attempt.counted {
+            forget(self.by_client.get_mut(&attempt.client), attempt.at);
+            forget(attempt.user.as_deref().and_then(|u| self.by_user.get_mut(u)), attempt.at);
+        }
+        if self.trusted.len() > 100_000 {
+            self.trusted.clear();
+        }
+        self.trusted.insert(credentials, Instant::now());
+    }
+
+    /// The attempt did not count after all (a locked user: no password was checked).
+    pub(crate) fn not_counted(&mut self, attempt: Attempt) {
+        if attempt.counted {
+            forget(self.by_client.get_mut(&attempt.client), attempt.at);
+            forget(attempt.user.as_deref().and_then(|u| self.by_user.get_mut(u)), attempt.at);
+        }
+    }
+
+    /// Forgets trusted credentials: a password, grant or token changed, or a user was locked.
+    pub(crate) fn distrust_all(&mut self) {
+        self.trusted.clear();
     }
 }

@@ -62,6 +62,11 @@ CREATE TRIGGER tokens_added AFTER INSERT ON tokens BEGIN UPDATE auth_generation 
 CREATE TRIGGER tokens_changed AFTER UPDATE ON tokens BEGIN UPDATE auth_generation SET generation = generation + 1; END;
 CREATE TRIGGER tokens_removed AFTER DELETE ON tokens BEGIN UPDATE auth_generation SET generation = generation + 1; END;
 "#,
+    r#"
+-- A lock takes effect at the user's next request, cached login or not.
+CREATE TRIGGER users_locked AFTER UPDATE OF locked_until ON users WHEN NEW.locked_until IS NOT NULL
+BEGIN UPDATE auth_generation SET generation = generation + 1; END;
+"#,
 ];
 
 /// Opens pragmas and applies pending migrations.

@@ -281,9 +281,20 @@ impl AuthStore {
         self.audit.record(entry);
     }
 
-    /// Waits until every audit row queued so far is written (at shutdown).
+    /// Waits until every audit row queued so far is written, or a write of them failed (at
+    /// shutdown: the rows still queued then are counted in the log).
     pub fn flush_audit(&self) {
         self.audit.flush();
+        let pending = self.audit.pending();
+        if pending > 0 {
+            tracing::error!(pending, "audit rows could not be written before shutdown");
+        }
+    }
+
+    /// Whether audit rows are being written now: when not, requests should be refused, since
+    /// they could not be audited.
+    pub fn audit_writable(&self) -> bool {
+        self.audit.writable()
     }
 
     /// The newest `limit` audit rows, newest first (waits for queued rows first).

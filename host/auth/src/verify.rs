@@ -167,17 +167,20 @@ impl AuthStore {
             return Ok(principal);
         }
         let claimed = credentials.claimed_user().map(str::to_string);
-        if let Some(retry_after) =
-            self.limiter.lock().unwrap_or_else(|e| e.into_inner()).check(&self.policy, claimed.as_deref(), client)
-        {
-            return Err(AuthError::RateLimited { retry_after });
-        }
+        // Counted before the (expensive) check, atomically: concurrent guesses cannot all pass.
+        let attempt = self
+            .limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .begin(&self.policy, &key, claimed.as_deref(), client)
+            .map_err(|retry_after| AuthError::RateLimited { retry_after })?;
         let result = match credentials {
             Credentials::Basic { user, password } => self.verify_password(user, password),
             Credentials::Bearer(token) => self.verify_token(token),
         };
         match result {
             Ok((principal, valid_for)) => {
+                self.limiter.lock().unwrap_or_else(|e| e.into_inner()).succeeded(attempt, key);
                 let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                 if cache.entries.len() > 100_000 {
                     cache.clear();
@@ -186,8 +189,8 @@ impl AuthStore {
                 Ok(principal)
             }
             Err(error) => {
-                if !matches!(error, AuthError::Locked { .. }) {
-                    self.limiter.lock().unwrap_or_else(|e| e.into_inner()).record(claimed.as_deref(), client);
+                if matches!(error, AuthError::Locked { .. }) {
+                    self.limiter.lock().unwrap_or_else(|e| e.into_inner()).not_counted(attempt);
                 }
                 Err(error)
             }
@@ -210,6 +213,7 @@ impl AuthStore {
         if cache.data_version != version {
             cache.clear();
             cache.data_version = version;
+            self.limiter.lock().unwrap_or_else(|e| e.into_inner()).distrust_all();
         }
         let (principal, until) = cache.entries.get(key)?;
         if Instant::now() < *until {
@@ -248,17 +252,25 @@ impl AuthStore {
         }
         self.password_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !self.check_password(password, &hash) {
-            let failed = failed + 1;
-            let conn = self.conn();
-            if failed >= i64::from(self.policy.lock_after) {
-                let until = Utc::now() + chrono::TimeDelta::from_std(self.policy.lock_for).unwrap_or_default();
-                let _ = conn.execute(
-                    "UPDATE users SET failed_logins = 0, locked_until = ?2 WHERE id = ?1",
-                    params![id, until.to_rfc3339()],
-                );
+            // One statement: concurrent failures each count, and exactly one of them locks.
+            let until =
+                (Utc::now() + chrono::TimeDelta::from_std(self.policy.lock_for).unwrap_or_default()).to_rfc3339();
+            let locked: bool = self
+                .conn()
+                .query_row(
+                    "UPDATE users SET
+                        failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0 ELSE failed_logins + 1 END,
+                        locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END
+                     WHERE id = ?1 RETURNING locked_until IS ?3",
+                    params![id, i64::from(self.policy.lock_after), until],
+                    |r| r.get(0),
+                )
+                .unwrap_or(false);
+            if locked {
                 tracing::warn!(user, "user locked after repeated failed logins");
-            } else {
-                let _ = conn.execute("UPDATE users SET failed_logins = ?2 WHERE id = ?1", params![id, failed]);
+                // Cached logins of the user end now (other processes see the generation change).
+                self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                self.limiter.lock().unwrap_or_else(|e| e.into_inner()).distrust_all();
             }
             return Err(AuthError::BadPassword);
         }
