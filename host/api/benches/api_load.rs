@@ -188,9 +188,10 @@ fn main() {
     };
     let state = ApiState::new(sources, auth, log, ApiLimits::default());
 
-    let listener = server_runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
-    server_runtime.spawn(sluice_api::serve(listener, state, std::future::pending()));
+    let limits = sluice_api::ServerLimits::default();
+    server_runtime.spawn(async move { sluice_api::serve(listener, None, state, limits, std::future::pending()).await });
 
     let client_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

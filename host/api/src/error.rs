@@ -63,6 +63,12 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// The body did not arrive in time (408; the connection is closed).
+    #[error("the request body did not arrive within {} s", timeout.as_secs())]
+    BodyTimeout {
+        /// The limit.
+        timeout: std::time::Duration,
+    },
     /// More records than the per-request limit.
     #[error("request holds {count} records, more than the limit of {limit} per request")]
     TooManyRecords {
@@ -77,6 +83,13 @@ pub enum ApiError {
     /// The log cannot take records now; nothing was accepted.
     #[error("the log is unavailable; nothing was accepted, retry later")]
     Unavailable,
+    /// The disk holding the log is below its free-space floor; nothing was accepted (507).
+    #[error("the server's disk is nearly full; nothing was accepted, retry later")]
+    InsufficientStorage,
+    /// The audit log cannot be written now, so the request could not be audited; nothing was
+    /// accepted.
+    #[error("the audit log cannot be written; nothing was accepted, retry later")]
+    AuditUnavailable,
     /// Anything else: the cause is logged, the client sees a generic message.
     #[error("internal error")]
     Internal(String),
@@ -97,7 +110,9 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             Self::BodyTooLarge { .. } | Self::TooManyRecords { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::Unavailable | Self::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,9 +133,12 @@ impl ApiError {
             Self::IdempotencyKeyInUse => "idempotency_key_in_use",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::BodyTooLarge { .. } => "body_too_large",
+            Self::BodyTimeout { .. } => "body_timeout",
             Self::TooManyRecords { .. } => "too_many_records",
             Self::BadRequest(_) => "bad_request",
             Self::Unavailable => "log_unavailable",
+            Self::AuditUnavailable => "audit_unavailable",
+            Self::InsufficientStorage => "insufficient_storage",
             Self::Internal(_) => "internal",
         }
     }
@@ -162,11 +180,17 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(r#"Basic realm="sluice", charset="UTF-8", Bearer realm="sluice""#),
                 );
             }
-            Self::Unavailable => {
+            Self::Unavailable | Self::AuditUnavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::InsufficientStorage => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
             }
             Self::IdempotencyKeyInUse => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::BodyTimeout { .. } => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             Self::UnsupportedContentEncoding { .. } => {
                 headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(crate::encoding::SUPPORTED));

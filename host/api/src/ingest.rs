@@ -87,12 +87,14 @@ struct Answer {
         (status = 403, description = "Source not granted", body = ErrorBody),
         (status = 404, description = "Unknown source", body = ErrorBody),
         (status = 409, description = "A request with this Idempotency-Key is still being handled", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within the body timeout; the connection is closed", body = ErrorBody),
         (status = 413, description = "Body (decoded) or record count over the limit", body = ErrorBody),
         (status = 415, description = "Content type not read by the source's plugin, or a content encoding sluice does not decode", body = ErrorBody,
             headers(("Accept-Encoding" = String, description = "The content encodings sluice decodes (with a 415 for an encoding)"))),
         (status = 422, description = "No record was acceptable (the body lists each with its reason), or the Idempotency-Key was used for other content (an error body)", body = IngestResponse),
         (status = 429, description = "Too many failed logins", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds"))),
-        (status = 503, description = "The log is unavailable; nothing accepted", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds"))),
+        (status = 507, description = "The disk holding the log is nearly full; nothing accepted (the stream keeps the room it needs to drain)", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds"))),
+        (status = 503, description = "The log or the audit log is unavailable; nothing accepted", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds"))),
     ),
     security(("basic" = []), ("bearer" = []))
 )]
@@ -200,6 +202,11 @@ async fn ingest(
     let request_id = request_id();
     let received_at_us = chrono::Utc::now().timestamp_micros();
     let mut user = None;
+    // A request that could not be audited is not taken (and not audited: counted instead).
+    if !state.auth.audit_writable() {
+        metrics::counter!(crate::metrics::REQUESTS, "route" => "ingest", "status" => "503").increment(1);
+        return ApiError::AuditUnavailable.into_response();
+    }
     let result =
         handle(&state, &source, client, &headers, body, default_content_type, &request_id, received_at_us, &mut user)
             .await;
@@ -222,7 +229,7 @@ async fn ingest(
             let outcome = match &error {
                 ApiError::Auth(_) => None, // audited where it failed, with the claimed user
                 ApiError::Forbidden { .. } => Some(Outcome::Forbidden),
-                ApiError::Unavailable => Some(Outcome::Unavailable),
+                ApiError::Unavailable | ApiError::InsufficientStorage => Some(Outcome::Unavailable),
                 _ => Some(Outcome::BadRequest),
             };
             (error.into_response(), outcome.map(|o| (0, 0, o)))
@@ -290,8 +297,15 @@ async fn handle(
         }
         let coding = Coding::of(headers)?;
         let idempotency_key = idempotency::key(headers)?;
+        if state.disk.as_ref().is_some_and(|disk| !disk.has_room()) {
+            return Err(ApiError::InsufficientStorage);
+        }
         let limit = state.limits.max_body_bytes;
-        let bytes = to_bytes(body, limit).await.map_err(|_| ApiError::BodyTooLarge { limit })?;
+        let timeout = state.limits.body_timeout;
+        let bytes = tokio::time::timeout(timeout, to_bytes(body, limit))
+            .await
+            .map_err(|_| ApiError::BodyTimeout { timeout })?
+            .map_err(|_| ApiError::BodyTooLarge { limit })?;
         let bytes = match coding {
             Coding::Identity => bytes,
             coding if bytes.len() <= INLINE_SPLIT_BYTES => coding.decode(&bytes, limit)?.into(),

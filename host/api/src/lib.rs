@@ -6,6 +6,7 @@
 
 mod auth;
 mod body;
+mod disk;
 mod encoding;
 mod error;
 mod idempotency;
@@ -14,11 +15,15 @@ mod limits;
 mod metrics;
 mod openapi;
 mod routes;
+mod server;
 mod state;
 
+pub use axum_server::tls_rustls::RustlsConfig;
 pub use body::{check_body, records_sent};
+pub use disk::DiskGuard;
 pub use error::ApiError;
 pub use limits::ApiLimits;
-pub use routes::{app, serve};
+pub use routes::app;
+pub use server::{ServerLimits, serve};
 pub use sluice_runtime::{SourceBinding, SourceTable};
 pub use state::ApiState;

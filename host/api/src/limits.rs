@@ -9,11 +9,19 @@ pub struct ApiLimits {
     pub max_records: usize,
     /// Deepest JSON nesting accepted (default 32); deeper is 400.
     pub max_json_depth: usize,
+    /// How long the body may take to arrive once the headers have (default 60 s); longer is
+    /// 408 and the connection is closed.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for ApiLimits {
     fn default() -> Self {
-        Self { max_body_bytes: 8 << 20, max_records: 10_000, max_json_depth: 32 }
+        Self {
+            max_body_bytes: 8 << 20,
+            max_records: 10_000,
+            max_json_depth: 32,
+            body_timeout: std::time::Duration::from_secs(60),
+        }
     }
 }
 

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use crate::auth::authenticate;
 use crate::error::ApiError;
@@ -30,22 +29,6 @@ pub fn app(state: ApiState) -> Router {
         .route("/api_lab_results", post(ingest::api_lab_results))
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
-}
-
-/// Serves `app(state)` on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    state: ApiState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt as _;
-    // Answers leave at once instead of waiting on Nagle's algorithm for the client's ACK.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// `GET /v1/sources`: every source with its plugin, content types and table schemas.
@@ -90,9 +73,13 @@ pub async fn healthz() -> Json<Value> {
 /// `GET /readyz`: ready to accept records (the log is reachable).
 #[utoipa::path(get, path = "/readyz", tag = "status", responses((status = 200, description = "Ready"), (status = 503, description = "The log is unavailable")))]
 pub async fn readyz(State(state): State<ApiState>) -> Response {
-    let ready = state.log.is_ready();
+    let log = state.log.is_ready();
+    let disk = state.disk.as_ref().is_none_or(|disk| disk.has_room());
+    let audit = state.auth.audit_writable();
+    let ready = log && disk && audit;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "ready": ready, "log": state.log.kind() }))).into_response()
+    let body = json!({ "ready": ready, "log": state.log.kind(), "log_ready": log, "disk_room": disk, "audit_writable": audit });
+    (status, Json(body)).into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.

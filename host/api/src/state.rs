@@ -21,6 +21,8 @@ pub struct ApiState {
     pub(crate) in_flight: crate::idempotency::InFlight,
     /// Fault injection for tests: how long to hold an answer after the records are durable.
     pub(crate) answer_delay: Option<std::time::Duration>,
+    /// The floor on free disk space below which requests are refused.
+    pub(crate) disk: Option<crate::DiskGuard>,
 }
 
 impl ApiState {
@@ -34,7 +36,14 @@ impl ApiState {
             metrics: crate::metrics::handle(),
             in_flight: Default::default(),
             answer_delay: None,
+            disk: None,
         }
+    }
+
+    /// Refuses requests (507) while the disk `guard` watches is below its floor.
+    pub fn with_disk_guard(mut self, guard: crate::DiskGuard) -> Self {
+        self.disk = Some(guard);
+        self
     }
 
     /// Fault injection for crash tests: holds every answer this long after its records are

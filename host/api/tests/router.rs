@@ -127,7 +127,7 @@ async fn authorization_and_routing_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn body_errors_have_their_own_status_and_message() {
-    let limits = ApiLimits { max_body_bytes: 4096, max_records: 3, max_json_depth: 8 };
+    let limits = ApiLimits { max_body_bytes: 4096, max_records: 3, max_json_depth: 8, ..ApiLimits::default() };
     let h = harness_with(limits, AuthPolicy::default(), None);
     let auth = basic("hospital", PASSWORD);
     let json_ct = Some("application/json");
@@ -304,4 +304,38 @@ async fn the_openapi_document_describes_the_real_api() {
     }
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/openapi.json");
     std::fs::write(target, serde_json::to_vec_pretty(&openapi).unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn below_the_free_space_floor_requests_get_507_and_readyz_says_why() {
+    let h = harness();
+    let get = || axum::http::Request::get("/readyz").body(axum::body::Body::empty()).unwrap();
+    // A floor no disk can meet: the data directory's disk is "full".
+    let full = common::Harness {
+        state: h.state.clone().with_disk_guard(sluice_api::DiskGuard::new(h.dir.path(), u64::MAX)),
+        ..h
+    };
+    let (status, json, response) =
+        full.post(URL, Some(&basic("hospital", PASSWORD)), Some("application/json"), PATIENT).await;
+    assert_eq!(
+        (status, error(&json)),
+        (507, ("insufficient_storage", "the server's disk is nearly full; nothing was accepted, retry later"))
+    );
+    assert_eq!(response.headers()["retry-after"], "10");
+    assert!(full.spooled("patients").is_empty(), "nothing was stored");
+    let (status, json, _) = full.send(get()).await;
+    assert_eq!(
+        (status, json["ready"].clone(), json["disk_room"].clone()),
+        (503, Value::Bool(false), Value::Bool(false))
+    );
+
+    // Free space above the floor: taken again.
+    let roomy = common::Harness {
+        state: full.state.clone().with_disk_guard(sluice_api::DiskGuard::new(full.dir.path(), 1)),
+        ..full
+    };
+    let (status, _, _) = roomy.post(URL, Some(&basic("hospital", PASSWORD)), Some("application/json"), PATIENT).await;
+    assert_eq!(status, 202);
+    assert_eq!(roomy.spooled("patients").len(), 1);
+    assert_eq!(roomy.send(get()).await.0, 200);
 }

@@ -7,10 +7,10 @@ use common::{PASSWORD, basic, harness};
 #[tokio::test(flavor = "multi_thread")]
 async fn records_posted_over_http_are_accepted() {
     let h = harness();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(sluice_api::serve(listener, h.state.clone(), async {
+    let server = tokio::spawn(sluice_api::serve(listener, None, h.state.clone(), Default::default(), async {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();
@@ -31,4 +31,147 @@ async fn records_posted_over_http_are_accepted() {
     assert_eq!(unauthorized.status().as_u16(), 401);
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sluice_api::{ApiLimits, ServerLimits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A connection from the loopback address `source` (127.0.0.x: another client address).
+async fn connect_from(source: [u8; 4], server: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// Everything the server sends until it closes the connection (a test failure after 30 s).
+async fn until_closed(mut stream: TcpStream) -> String {
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "the server kept the connection open; it sent {:?}", String::from_utf8_lossy(&out));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A server under `limits` with a one-second body timeout; stops when the sender is dropped.
+fn start(
+    limits: ServerLimits,
+) -> (SocketAddr, common::Harness, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let h = common::harness_with(
+        ApiLimits { body_timeout: Duration::from_secs(1), ..ApiLimits::default() },
+        Default::default(),
+        None,
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(sluice_api::serve(listener, None, h.state.clone(), limits, async {
+        let _ = stopped.await;
+    }));
+    (address, h, stop, server)
+}
+
+async fn post_patient(client: &reqwest::Client, address: SocketAddr) -> u16 {
+    client
+        .post(format!("http://{address}/v1/sources/patients/records"))
+        .header("authorization", basic("hospital", PASSWORD))
+        .header("content-type", "application/json")
+        .body(r#"{"PatientID": "good-client"}"#)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_slow_and_excess_connections_are_closed_while_a_good_client_is_served() {
+    let limits = ServerLimits {
+        header_timeout: Duration::from_secs(1),
+        max_connections: 40,
+        max_connections_per_address: 10,
+        drain: Duration::from_secs(10),
+    };
+    let (address, h, _stop, _server) = start(limits);
+
+    // 30 idle connections from one address: 10 are held (until the header timeout), 20 refused.
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        idle.push(connect_from([127, 0, 0, 2], address).await);
+    }
+    // A slowloris: headers trickle in, never complete.
+    let mut trickle = connect_from([127, 0, 0, 3], address).await;
+    trickle.write_all(b"POST /v1/sources/patients/records HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    let trickler = tokio::spawn(async move {
+        let started = Instant::now();
+        while trickle.write_all(b"x-slow: 1\r\n").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        started.elapsed()
+    });
+    // A body that never arrives in full.
+    let mut slow_body = connect_from([127, 0, 0, 4], address).await;
+    let headers = format!(
+        "POST /v1/sources/patients/records HTTP/1.1\r\nhost: x\r\nauthorization: {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"Pati",
+        basic("hospital", PASSWORD)
+    );
+    slow_body.write_all(headers.as_bytes()).await.unwrap();
+
+    // Meanwhile a good client from another address is served.
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        assert_eq!(post_patient(&client, address).await, 202);
+    }
+
+    let answers: Vec<String> = futures_join(idle.into_iter().map(until_closed)).await;
+    let refused =
+        answers.iter().filter(|a| a.starts_with("HTTP/1.1 503") && a.contains("too_many_connections")).count();
+    let timed_out = answers.iter().filter(|a| a.is_empty()).count();
+    assert_eq!((refused, timed_out), (20, 10), "{answers:?}");
+
+    let answer = until_closed(slow_body).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"body_timeout""#), "{answer}");
+    let trickled =
+        tokio::time::timeout(Duration::from_secs(30), trickler).await.expect("the slowloris was cut").unwrap();
+    assert!(trickled < Duration::from_secs(10), "the slowloris held on for {trickled:?}");
+
+    // An idle keep-alive connection is closed too, after a request was served on it.
+    let mut kept = connect_from([127, 0, 0, 5], address).await;
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let answer = until_closed(kept).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(h.spooled("patients").len(), 5, "only the good client's records were stored");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_waits_for_a_half_sent_request_no_longer_than_the_drain() {
+    let limits = ServerLimits {
+        header_timeout: Duration::from_secs(600),
+        drain: Duration::from_secs(1),
+        ..ServerLimits::default()
+    };
+    let (address, _h, stop, server) = start(limits);
+    let mut half = connect_from([127, 0, 0, 1], address).await;
+    half.write_all(b"POST /v1/sources/patients/records HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    let client = reqwest::Client::new();
+    let _ = client.get(format!("http://{address}/healthz")).send().await.unwrap();
+    stop.send(()).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(30), server).await;
+    assert!(stopped.is_ok(), "the server still waits for the half-sent request");
+    stopped.unwrap().unwrap().unwrap();
+    assert_eq!(until_closed(half).await, "", "the half-sent request was cut");
+}
+
+async fn futures_join<F: std::future::Future<Output = String> + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<String> {
+    let tasks: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
 }

@@ -172,6 +172,7 @@ fn run_once(settings: &Settings, run: usize) -> Value {
             .arg(&data)
             .args(args)
             .env("SLUICE_CONFIG", &config_path)
+            .env("SLUICE_PASSWORD", "bench-password-1")
             .env_remove("SLUICE_PLUGINS_DIR")
             .env_remove("RUST_LOG");
         command
@@ -234,7 +235,7 @@ fn run_once(settings: &Settings, run: usize) -> Value {
         "--url",
         &url,
         "--user",
-        &format!("bench:{password}"),
+        "bench",
         "--duration",
         &format!("{}s", settings.seconds),
         "--connections",

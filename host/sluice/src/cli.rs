@@ -55,9 +55,17 @@ pub struct SimulateArgs {
     /// Base URL of the sluice to post to.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// A user to post as, `NAME:PASSWORD` (repeat for several; requests rotate between them).
-    #[arg(long = "user", required = true, value_name = "NAME:PASSWORD")]
+    /// A user to post as (repeat for several; requests rotate between them). Passwords never
+    /// go on the command line, where every local user sees them in `ps`: they come from
+    /// --password-file, --password-stdin or the environment variable SLUICE_PASSWORD.
+    #[arg(long = "user", required = true, value_name = "NAME")]
     pub users: Vec<String>,
+    /// A file of `NAME:PASSWORD` lines, one per --user.
+    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
+    pub password_file: Option<PathBuf>,
+    /// Read one password, for every --user, from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
     /// Sources to generate EMRBots-shaped records for (admissions and lab results refer to
     /// generated patients).
     #[arg(long, value_delimiter = ',', default_value = "patients,admissions,lab_results")]

@@ -52,11 +52,27 @@ pub struct ServerConfig {
     pub max_records_per_request: usize,
     /// Deepest JSON nesting accepted.
     pub max_json_depth: usize,
+    /// A request's headers must arrive within this; an idle keep-alive connection is closed
+    /// after it too (a duration: `"30s"`).
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this once its headers have (408 otherwise).
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// Client connections held at once (0: derived from the open-file limit, keeping a quarter
+    /// of it, at least 256, for sluice's own files and sockets; at most 8,192).
+    pub max_connections: usize,
+    /// Client connections held at once from one address.
+    pub max_connections_per_address: usize,
+    /// At shutdown, how long requests in progress may take before their connections are cut.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         let limits = sluice_api::ApiLimits::default();
+        let connections = sluice_api::ServerLimits::default();
         Self {
             listen: "127.0.0.1:8080".into(),
             tls_cert: None,
@@ -64,6 +80,36 @@ impl Default for ServerConfig {
             max_body_bytes: limits.max_body_bytes,
             max_records_per_request: limits.max_records,
             max_json_depth: limits.max_json_depth,
+            header_timeout: connections.header_timeout,
+            body_timeout: limits.body_timeout,
+            max_connections: 0,
+            max_connections_per_address: connections.max_connections_per_address,
+            drain_timeout: connections.drain,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The per-request limits.
+    pub fn limits(&self) -> sluice_api::ApiLimits {
+        sluice_api::ApiLimits {
+            max_body_bytes: self.max_body_bytes,
+            max_records: self.max_records_per_request,
+            max_json_depth: self.max_json_depth,
+            body_timeout: self.body_timeout,
+        }
+    }
+
+    /// The connection limits, under an open-file limit of `open_files`.
+    pub fn connection_limits(&self, open_files: u64) -> sluice_api::ServerLimits {
+        sluice_api::ServerLimits {
+            header_timeout: self.header_timeout,
+            max_connections: match self.max_connections {
+                0 => sluice_api::ServerLimits::for_open_files(open_files),
+                n => n,
+            },
+            max_connections_per_address: self.max_connections_per_address,
+            drain: self.drain_timeout,
         }
     }
 }
@@ -126,6 +172,9 @@ pub struct AuthConfig {
     pub lock_secs: u64,
     /// How long a successful verification is cached, seconds.
     pub cache_secs: u64,
+    /// How long credentials that verified skip the failure limits, seconds (a client behind
+    /// the same address as an attacker keeps logging in).
+    pub trust_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -138,6 +187,7 @@ impl Default for AuthConfig {
             lock_after: p.lock_after,
             lock_secs: p.lock_for.as_secs(),
             cache_secs: p.cache_for.as_secs(),
+            trust_secs: p.trust_for.as_secs(),
         }
     }
 }
@@ -152,6 +202,7 @@ impl AuthConfig {
             lock_after: self.lock_after,
             lock_for: Duration::from_secs(self.lock_secs),
             cache_for: Duration::from_secs(self.cache_secs),
+            trust_for: Duration::from_secs(self.trust_secs),
         }
     }
 }
@@ -178,6 +229,14 @@ pub struct LogConfig {
     /// How long the answer to a request sent with an `Idempotency-Key` is remembered, seconds
     /// (default a day): a retry within it gets the original answer and stores nothing.
     pub idempotency_window_secs: u64,
+    /// How long the embedded spool keeps a record after the stream has committed it to the
+    /// warehouse (a duration: `"24h"`, `"30m"`; `"0s"` trims at once). Kafka keeps its topics'
+    /// own retention.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// Free space, in MiB, kept on the data directory's file system: below it the API answers
+    /// 507 (and /readyz 503) so that the stream always has room to commit and trim (0: no floor).
+    pub min_free_mib: u64,
     /// `[log.kafka]`
     pub kafka: KafkaSettings,
 }
@@ -188,6 +247,8 @@ impl Default for LogConfig {
             kind: LogKind::Spool,
             partitions: 4,
             idempotency_window_secs: sluice_log::DEFAULT_IDEMPOTENCY_WINDOW.as_secs(),
+            retention: sluice_log::DEFAULT_RETENTION,
+            min_free_mib: 256,
             kafka: KafkaSettings::default(),
         }
     }
@@ -262,6 +323,9 @@ pub struct WarehouseSettings {
     pub compression: String,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
+    /// A local warehouse's files are created group-readable (0640, directories 0750) for
+    /// Trino's readers, instead of private (0600/0700). The data directory stays 0700.
+    pub group_readable: bool,
     /// `[warehouse.tables.NAME]`: per-table layout.
     pub tables: BTreeMap<String, TableSettings>,
 }
@@ -273,6 +337,7 @@ impl Default for WarehouseSettings {
             url: String::new(),
             compression: "zstd".into(),
             row_group_rows: d.row_group_rows,
+            group_readable: false,
             tables: BTreeMap::new(),
         }
     }
@@ -466,6 +531,15 @@ mod tests {
             let config = Config::load(Some(&file)).unwrap();
             assert_eq!(config.server.max_json_depth, 12);
             assert_eq!(config.plugins.sandbox().call_timeout, Duration::from_millis(250));
+            assert_eq!(config.log.retention, sluice_log::DEFAULT_RETENTION);
+            jail.set_env("SLUICE__LOG__RETENTION", "0s");
+            assert_eq!(Config::load(Some(&file)).unwrap().log.retention, Duration::ZERO);
+            jail.set_env("SLUICE__LOG__RETENTION", "24h");
+            assert_eq!(Config::load(Some(&file)).unwrap().log.retention, Duration::from_secs(86_400));
+            jail.set_env("SLUICE__LOG__RETENTION", "a day");
+            let error = Config::load(Some(&file)).unwrap_err().to_string();
+            assert!(error.contains(r#"invalid value string "a day", expected a duration for key "LOG.RETENTION""#), "{error}");
+            jail.set_env("SLUICE__LOG__RETENTION", "1h");
             jail.set_env("SLUICE__SERVER__LISTN", "x");
             let error = Config::load(Some(&file)).unwrap_err().to_string();
             assert!(error.contains("unknown field: found `listn`"), "{error}");

@@ -3,7 +3,9 @@
 mod cli;
 mod commands;
 mod config;
+mod open_files;
 mod paths;
+mod permissions;
 mod render;
 
 use clap::Parser;
@@ -36,7 +38,11 @@ fn main() -> std::process::ExitCode {
         cli::Command::Serve(_) => SERVE_LOG_FILTER,
         _ => "warn",
     };
+    permissions::private_by_default();
+    // Colour only for a person at a terminal: log files and journals get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
+        .with_ansi(ansi)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| default_filter.into()),
         )

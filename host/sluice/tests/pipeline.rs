@@ -516,7 +516,8 @@ fn retries_under_idempotency_keys_land_exactly_once_across_a_kill_with_kafka() {
     let url = server.url.clone();
     const RECORDS: usize = 20_000;
     let simulate = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["simulate", "--url", &url, "--user", &format!("feeder:{PASSWORD}"), "--generate", "patients"])
+        .env("SLUICE_PASSWORD", PASSWORD)
+        .args(["simulate", "--url", &url, "--user", "feeder", "--generate", "patients"])
         .args(["--count", &RECORDS.to_string(), "--batch", "25", "--connections", "12", "--retries", "100"])
         .args(["--timeout", "10s", "--seed", "5", "--json"])
         .stdout(Stdio::piped())
@@ -710,7 +711,8 @@ fn the_seed_queries_in_trino_match_what_was_sent_and_accepted() {
     let files = [patients.write(dir, "patients"), admissions.write(dir, "admissions"), labs.write(dir, "lab_results")];
     let output = deployment
         .sluice()
-        .args(["simulate", "--url", &server.url, "--user", &format!("feeder:{PASSWORD}"), "--json", "--seed", "42"])
+        .env("SLUICE_PASSWORD", PASSWORD)
+        .args(["simulate", "--url", &server.url, "--user", "feeder", "--json", "--seed", "42"])
         .args(["--batch", "50", "--unauthorized-share", "0.2", "--connections", "2"])
         .arg("--replay")
         .arg(format!("patients={}", files[0].display()))

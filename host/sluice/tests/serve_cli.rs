@@ -275,14 +275,18 @@ fn the_simulator_generates_related_records_for_several_users_and_reports_them() 
     let server =
         Server { url: first.trim().strip_prefix("sluice listening on ").unwrap().to_string(), child, _stdout: stdout };
 
+    let passwords = data.path().join("passwords");
+    std::fs::write(&passwords, "# NAME:PASSWORD\nnorth:north-password\nsouth:south-password\n").unwrap();
     let args = [
         "simulate",
         "--url",
         &server.url,
         "--user",
-        "north:north-password",
+        "north",
         "--user",
-        "south:south-password",
+        "south",
+        "--password-file",
+        passwords.to_str().unwrap(),
         "--count",
         "900",
         "--batch",
@@ -425,7 +429,8 @@ fn records_sent_with_retries_land_exactly_once_across_a_kill() {
     let url = server.url.clone();
     const RECORDS: usize = 6000;
     let simulate = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["simulate", "--url", &url, "--user", "lab:kill-test-password", "--generate", "patients"])
+        .env("SLUICE_PASSWORD", "kill-test-password")
+        .args(["simulate", "--url", &url, "--user", "lab", "--generate", "patients"])
         .args(["--count", &RECORDS.to_string(), "--batch", "20", "--connections", "4", "--retries", "100"])
         .args(["--timeout", "10s", "--seed", "11", "--json"])
         .stdout(Stdio::piped())
@@ -455,4 +460,105 @@ fn records_sent_with_retries_land_exactly_once_across_a_kill() {
     let spool = sluice_log::SqliteSpool::open(sluice_log::SpoolConfig::new(data.path().join("spool.db"))).unwrap();
     let logged: usize = (0..spool.partitions()).map(|p| spool.read("patients", p, 0, 100_000).unwrap().len()).sum();
     assert_eq!(logged, RECORDS, "every record once in the log");
+}
+
+/// Every file and directory under `dir`, with its permission bits.
+fn modes(dir: &Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push((path.clone(), std::fs::metadata(&path).unwrap().permissions().mode() & 0o777));
+        if path.is_dir() {
+            out.extend(modes(&path));
+        }
+    }
+    out
+}
+
+/// Left running, the server keeps its data private (0700 directories, 0600 files: password
+/// hashes, spooled records, Parquet files) and its spool trimmed to what the warehouse has not
+/// yet committed (`log.retention = "0s"`); wider modes found at start are warned about.
+#[test]
+fn a_server_left_running_keeps_its_data_private_and_its_spool_trimmed() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    assert!(admin(&data, &["users", "add", "lab", "--password-stdin"], Some("private-password\n")).0);
+    assert!(admin(&data, &["grants", "add", "lab", "patients"], None).0);
+    let start = |data: &Path| {
+        let mut child = sluice(data)
+            .env("SLUICE__STREAM__ROLL_MS", "100")
+            .env("SLUICE__LOG__RETENTION", "0s")
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let url = first.trim().strip_prefix("sluice listening on ").expect("banner").to_string();
+        Server { child, url, _stdout: stdout }
+    };
+    let mut server = start(&data);
+    let body: String =
+        (0..500).map(|i| format!("{{\"PatientID\": \"p{i}\", \"PatientGender\": \"Female\"}}\n")).collect();
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/sources/patients/records", server.url))
+        .header("authorization", basic("lab", "private-password"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(wait_rows(&data, "patients", 500).len(), 500);
+
+    // The trimmer (every 10 s) removes what the warehouse has committed.
+    let spool = sluice_log::SqliteSpool::open(sluice_log::SpoolConfig {
+        trim_every: None,
+        ..sluice_log::SpoolConfig::new(data.join("spool.db"))
+    })
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while runtime.block_on(spool.stored_records()).unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the spool still holds committed records");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    drop(spool);
+
+    let all = modes(&data);
+    assert!(all.iter().any(|(p, _)| p.extension().is_some_and(|e| e == "parquet")), "{all:?}");
+    assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+    for (path, mode) in &all {
+        let wanted = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(*mode, wanted, "{} is {mode:04o}", path.display());
+    }
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    drop(server);
+
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(data.join("auth.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut server = start(&data);
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut server.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(
+        warnings,
+        vec![
+            format!(
+                "warning: {0} is readable by other users (mode 0755, expected 0700): run `chmod 700 {0}`",
+                data.display()
+            ),
+            format!(
+                "warning: {0} is readable by other users (mode 0644, expected 0600): run `chmod 600 {0}`",
+                data.join("auth.db").display()
+            ),
+        ],
+        "{stderr}"
+    );
 }

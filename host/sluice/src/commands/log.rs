@@ -16,6 +16,7 @@ pub async fn open(paths: &Paths, config: &Config) -> anyhow::Result<Arc<dyn Stre
             let spool_config = SpoolConfig {
                 partitions: config.log.partitions,
                 idempotency_window: config.log.idempotency_window(),
+                retention: config.log.retention,
                 ..SpoolConfig::new(paths.spool())
             };
             let spool = SqliteSpool::open(spool_config)

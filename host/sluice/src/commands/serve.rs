@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sluice_api::{ApiLimits, ApiState, SourceBinding, SourceTable};
+use sluice_api::{ApiState, SourceBinding, SourceTable};
 use sluice_auth::AuthStore;
 use sluice_catalog::{CatalogSync, TrinoClient};
 use sluice_log::RecordLog;
@@ -19,6 +19,7 @@ use crate::commands::plugin::bundled;
 use crate::commands::{catalog, log};
 use crate::config::Config;
 use crate::paths::Paths;
+use crate::permissions;
 
 /// The `[sources]` bindings of `config`.
 pub fn bindings(config: &Config) -> HashMap<String, SourceBinding> {
@@ -54,6 +55,10 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     })?;
     std::fs::create_dir_all(paths.data_dir())
         .with_context(|| format!("cannot create the data directory {}", paths.data_dir().display()))?;
+    for warning in permissions::wider_than_private(paths.data_dir()) {
+        tracing::warn!(%warning, "data directory permissions");
+        eprintln!("warning: {warning}");
+    }
     let plugins_dir = config.plugins.dir.clone().unwrap_or_else(|| paths.plugins_dir());
     let engine = PluginEngine::new(config.plugins.sandbox(), Some(paths.compile_cache()))?;
     let registry = PluginRegistry::open(&engine, Some(&plugins_dir), &bundled())?;
@@ -67,6 +72,11 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     let stream_log = log::open(paths, &config).await?;
     let log: Arc<dyn RecordLog> = stream_log.clone();
     let warehouse_url = config.warehouse.url(paths.data_dir())?;
+    if config.warehouse.group_readable {
+        // After the auth store and the spool are open: only what is created from here on
+        // (warehouse files and directories) is shared with the group.
+        permissions::group_readable();
+    }
     let warehouse = Warehouse::open(&warehouse_url, config.warehouse.config()?)?;
     let stream = StreamCore::start(stream_log, warehouse.clone(), sources.clone(), config.stream.config()?);
     if !config.catalog.trino_url.is_empty() {
@@ -78,13 +88,12 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         let tables = move || catalog::tables(&table_sources, &table_config, &table_url);
         tokio::spawn(sync.run(tables, stream.commits(), Duration::from_secs(settings.rescan_secs.max(1))));
     }
-    let limits = ApiLimits {
-        max_body_bytes: config.server.max_body_bytes,
-        max_records: config.server.max_records_per_request,
-        max_json_depth: config.server.max_json_depth,
-    };
+    let limits = config.server.limits();
     let log_kind = log.kind();
     let mut state = ApiState::new(sources.clone(), auth.clone(), log, limits);
+    if config.log.min_free_mib > 0 {
+        state = state.with_disk_guard(sluice_api::DiskGuard::new(paths.data_dir(), config.log.min_free_mib << 20));
+    }
     // Fault injection for the crash tests of retries (tests/README.md); never set otherwise.
     if let Some(ms) = std::env::var("SLUICE_FAULT_ANSWER_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
         tracing::warn!(ms, "fault injection: every answer is held after its records are durable");
@@ -118,28 +127,24 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     }
     say(&banner);
 
-    match tls {
-        None => {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            sluice_api::serve(listener, state, shutdown_signal()).await?;
-        }
+    let tls = match tls {
+        None => None,
         Some((cert, key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
+            Some(sluice_api::RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
                 format!("cannot load the TLS certificate {} and key {}", cert.display(), key.display())
-            })?;
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-            });
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(sluice_api::app(state).into_make_service_with_connect_info::<SocketAddr>())
-                .await?;
+            })?)
         }
-    }
+    };
+    let open_files = crate::open_files::raise_open_file_limit();
+    let connection_limits = config.server.connection_limits(open_files);
+    tracing::info!(
+        open_files,
+        max_connections = connection_limits.max_connections,
+        per_address = connection_limits.max_connections_per_address,
+        "connection limits"
+    );
+    sluice_api::serve(listener, tls, state, connection_limits, shutdown_signal()).await?;
     // The API has stopped taking records: commit what the stream holds, then stop.
     stream.shutdown().await;
     tokio::task::spawn_blocking(move || auth.flush_audit()).await?;

@@ -128,9 +128,55 @@ fn json_requests(source: &str, file: &Path, text: &str, batch: u64) -> anyhow::R
     })
 }
 
+/// `NAME:PASSWORD` for every `--user`, the passwords from `--password-file`,
+/// `--password-stdin` or `SLUICE_PASSWORD` (in that order).
+fn credentials(args: &SimulateArgs) -> anyhow::Result<Vec<String>> {
+    anyhow::ensure!(!args.users.is_empty(), "give at least one --user NAME");
+    if let Some(user) = args.users.iter().find(|u| u.contains(':')) {
+        let name = user.split(':').next().unwrap_or_default();
+        anyhow::bail!(
+            "--user takes a name only (`--user {name}`): a password on the command line is shown to every local \
+             user by `ps`; give it in SLUICE_PASSWORD, with --password-stdin or in a --password-file of NAME:PASSWORD lines"
+        );
+    }
+    let mut from_file = std::collections::HashMap::new();
+    if let Some(file) = &args.password_file {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (name, password) = line
+                .split_once(':')
+                .with_context(|| format!("{} line {}: expected NAME:PASSWORD", file.display(), number + 1))?;
+            from_file.insert(name.to_string(), password.to_string());
+        }
+    }
+    let shared = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+        Some(line.trim_end_matches(['\r', '\n']).to_string())
+    } else {
+        std::env::var("SLUICE_PASSWORD").ok()
+    };
+    args.users
+        .iter()
+        .map(|name| {
+            let password = from_file.get(name).or(shared.as_ref()).with_context(|| match &args.password_file {
+                Some(file) => format!("no password for `{name}` in {}", file.display()),
+                None => {
+                    format!("no password for `{name}`: set SLUICE_PASSWORD, or use --password-stdin or --password-file")
+                }
+            })?;
+            Ok(format!("{name}:{password}"))
+        })
+        .collect()
+}
+
 /// Runs the simulator.
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(!args.users.is_empty(), "give at least one --user NAME:PASSWORD");
+    let users = credentials(&args)?;
     anyhow::ensure!((0.0..=1.0).contains(&args.unauthorized_share), "--unauthorized-share must be between 0 and 1");
     anyhow::ensure!((0.0..=1.0).contains(&args.malformed_share), "--malformed-share must be between 0 and 1");
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
@@ -165,7 +211,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         Feed::Generated { remaining, .. } => *remaining,
     };
     let users: Vec<String> =
-        args.users.iter().map(|u| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(u))).collect();
+        users.iter().map(|u| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(u))).collect();
     let plan = Plan {
         feed,
         planned: 0,
