@@ -2,11 +2,19 @@
 // trait, so each plugin is only its behaviour in `transform`.
 
 /// Defines `$plugin` named `$name` whose `transform` runs `$body` (with the batch as `$batch`),
-/// and exports it. `split` returns nothing, unless a `split` body is given as well.
+/// and exports it. `split` takes every non-empty line as one record (so the API accepts what
+/// the hostile `transform` then gets, end to end), unless a `split` body is given as well.
 macro_rules! hostile_plugin {
     ($plugin:ident, $name:literal, |$batch:ident| $body:block) => {
-        hostile_plugin!($plugin, $name, |$batch| $body, split: |_batch| {
-            sluice_plugin_sdk::SplitOutput::default()
+        hostile_plugin!($plugin, $name, |$batch| $body, split: |batch| {
+            let mut out = sluice_plugin_sdk::SplitOutput::new("application/json");
+            for (input, payload) in batch.payloads() {
+                let lines = payload.split(|b| *b == b'\n').filter(|line| !line.is_empty());
+                for (record, line) in lines.enumerate() {
+                    out.push(line, sluice_plugin_sdk::Origin { input, record: record as u32, key: None });
+                }
+            }
+            out
         });
     };
     ($plugin:ident, $name:literal, |$batch:ident| $body:block, split: |$split_batch:ident| $split_body:block) => {

@@ -28,8 +28,13 @@ impl Plugin for Swap {
     fn configure(_: &Settings) -> Result<Self, String> {
         Ok(Self)
     }
-    fn split(&self, _: &Batch<'_>) -> SplitOutput {
-        SplitOutput::default()
+    /// Each payload is one record (so the API accepts it, end to end).
+    fn split(&self, batch: &Batch<'_>) -> SplitOutput {
+        let mut out = SplitOutput::new("text/plain");
+        for (input, payload) in batch.payloads() {
+            out.push(payload, sluice_plugin_sdk::Origin { input, record: 0, key: None });
+        }
+        out
     }
     fn transform(&self, batch: &Batch<'_>) -> Output {
         let manifest = Self::manifest();

@@ -83,6 +83,23 @@ pub enum ApiError {
     /// The log cannot take records now; nothing was accepted.
     #[error("the log is unavailable; nothing was accepted, retry later")]
     Unavailable,
+    /// The source's plugin failed on this request: which limit it hit, never its internals
+    /// (500; `code` names the failure: `plugin_timeout`, `plugin_memory_limit`, `plugin_trap`,
+    /// `plugin_output_too_large`, `plugin_invalid_output`, `plugin_unavailable`).
+    #[error("{message}; nothing was accepted")]
+    Plugin {
+        /// The stable code.
+        code: &'static str,
+        /// What happened, for people.
+        message: String,
+    },
+    /// The plugins are at a host-wide limit now (concurrent calls of the source, memory of all
+    /// plugins together): 503, retry later.
+    #[error("{reason}; nothing was accepted, retry later")]
+    PluginBusy {
+        /// Which limit.
+        reason: &'static str,
+    },
     /// The disk holding the log is below its free-space floor; nothing was accepted (507).
     #[error("the server's disk is nearly full; nothing was accepted, retry later")]
     InsufficientStorage,
@@ -111,9 +128,9 @@ impl ApiError {
             }
             Self::BodyTooLarge { .. } | Self::TooManyRecords { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable | Self::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::AuditUnavailable | Self::PluginBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::Plugin { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -139,6 +156,8 @@ impl ApiError {
             Self::Unavailable => "log_unavailable",
             Self::AuditUnavailable => "audit_unavailable",
             Self::InsufficientStorage => "insufficient_storage",
+            Self::Plugin { code, .. } => code,
+            Self::PluginBusy { .. } => "plugin_busy",
             Self::Internal(_) => "internal",
         }
     }
@@ -180,7 +199,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(r#"Basic realm="sluice", charset="UTF-8", Bearer realm="sluice""#),
                 );
             }
-            Self::Unavailable | Self::AuditUnavailable => {
+            Self::Unavailable | Self::AuditUnavailable | Self::PluginBusy { .. } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             Self::InsufficientStorage => {

@@ -444,9 +444,36 @@ async fn handle(
     }
 }
 
+/// A plugin failure as the client sees it: which limit was hit, with a stable code; the full
+/// error (trap message, plugin output) goes to the server's log only.
 fn split_error(error: SourceError) -> ApiError {
-    match error {
-        SourceError::Unloaded(e) => ApiError::Internal(e.to_string()),
-        SourceError::Call(e) => ApiError::Internal(e.to_string()),
-    }
+    use sluice_runtime::CallError;
+    tracing::warn!(%error, "the plugin failed on a request");
+    let (code, message) = match &error {
+        SourceError::Call(CallError::Timeout { limit, .. }) => {
+            ("plugin_timeout", format!("the source's plugin ran longer than its limit of {} ms", limit.as_millis()))
+        }
+        SourceError::Call(CallError::MemoryLimit { limit, .. }) => (
+            "plugin_memory_limit",
+            format!("the source's plugin needed more memory than its limit of {} MiB", limit >> 20),
+        ),
+        SourceError::Call(CallError::HostMemoryLimit { .. }) => {
+            return ApiError::PluginBusy { reason: "the plugins together hold all the memory they may" };
+        }
+        SourceError::Call(CallError::Busy { .. }) => {
+            return ApiError::PluginBusy { reason: "the source's plugin already runs as many calls as it may" };
+        }
+        SourceError::Call(CallError::Trap { .. }) => ("plugin_trap", "the source's plugin crashed".to_string()),
+        SourceError::Call(CallError::OutputTooLarge { limit, .. }) => (
+            "plugin_output_too_large",
+            format!("the source's plugin returned more than its limit of {} MiB", limit >> 20),
+        ),
+        SourceError::Call(CallError::InvalidOutput { .. }) => {
+            ("plugin_invalid_output", "the source's plugin returned output that breaks the plugin contract".to_string())
+        }
+        SourceError::Call(_) | SourceError::Unloaded(_) => {
+            ("plugin_unavailable", "the source's plugin could not be run".to_string())
+        }
+    };
+    ApiError::Plugin { code, message }
 }

@@ -10,6 +10,14 @@ use std::time::Duration;
 pub struct SandboxConfig {
     /// Most linear memory one instance may grow to, in bytes (default 256 MiB).
     pub max_memory_bytes: usize,
+    /// Most linear memory all instances of all plugins may hold together, in bytes (default
+    /// 1 GiB): a growth past it fails the call as a memory limit, whatever the instance's own.
+    pub max_total_memory_bytes: usize,
+    /// `split` calls one source may run at once for the API (default: half the cores, at least
+    /// one): the other sources keep the rest of the machine, however many clients hammer one
+    /// of them. A request waits for a turn for at most `call_timeout`, then gets 503. (The
+    /// stream's `transform` calls are bounded by the source's log partitions instead.)
+    pub max_concurrent_calls_per_source: usize,
     /// Deadline of one call (`describe`, `configure`, `split`, `transform`); default 10 s.
     pub call_timeout: Duration,
     /// Most bytes one call may return, counting every value and offset (default 128 MiB).
@@ -27,6 +35,8 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             max_memory_bytes: 256 << 20,
+            max_total_memory_bytes: 1 << 30,
+            max_concurrent_calls_per_source: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             call_timeout: Duration::from_secs(10),
             max_output_bytes: 128 << 20,
             max_wasm_bytes: 64 << 20,

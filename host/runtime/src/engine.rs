@@ -30,6 +30,7 @@ struct EngineInner {
     linker: Linker<SandboxState>,
     config: SandboxConfig,
     cache: CompileCache,
+    memory: sandbox::MemoryBudget,
 }
 
 impl PluginEngine {
@@ -51,12 +52,22 @@ impl PluginEngine {
         sandbox::link(&mut linker).map_err(|e| internal("linker", e))?;
         let cache = CompileCache::open(cache_dir, &engine)?;
         start_epoch_ticker(&engine);
-        Ok(Self { inner: Arc::new(EngineInner { engine, linker, config, cache }) })
+        let memory = sandbox::MemoryBudget::new(config.max_total_memory_bytes);
+        Ok(Self { inner: Arc::new(EngineInner { engine, linker, config, cache, memory }) })
     }
 
     /// The limits plugin calls run under.
     pub fn config(&self) -> &SandboxConfig {
         &self.inner.config
+    }
+
+    /// Linear memory all plugin instances hold now, in bytes.
+    pub fn memory_in_use(&self) -> usize {
+        self.inner.memory.in_use()
+    }
+
+    pub(crate) fn memory_budget(&self) -> &sandbox::MemoryBudget {
+        &self.inner.memory
     }
 
     pub(crate) fn engine(&self) -> &Engine {

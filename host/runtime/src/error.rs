@@ -129,6 +129,23 @@ pub enum CallError {
         /// The configured cap.
         limit: usize,
     },
+    /// The memory all plugin instances hold together would have passed its cap (other calls
+    /// hold it now): the call may succeed later.
+    #[error("plugin {plugin} needed memory while all plugins together held their limit of {limit} bytes")]
+    HostMemoryLimit {
+        /// `name@version`.
+        plugin: String,
+        /// The configured cap on all instances.
+        limit: usize,
+    },
+    /// The source already runs as many calls as it may at once, and none finished in time.
+    #[error("plugin {plugin} is busy: {limit} calls already run for its source")]
+    Busy {
+        /// `name@version`.
+        plugin: String,
+        /// Calls one source may run at once.
+        limit: usize,
+    },
     /// The plugin trapped (a panic, `unreachable`, an out-of-bounds access...).
     #[error("plugin {plugin} trapped: {message}")]
     Trap {

@@ -200,7 +200,8 @@ pub(crate) struct Instance {
 
 impl Instance {
     fn new(engine: &PluginEngine, pre: &PluginPre<SandboxState>, digest: &str, id: &str) -> Result<Self, LoadError> {
-        let mut store = Store::new(engine.engine(), SandboxState::new(engine.config().max_memory_bytes));
+        let state = SandboxState::new(engine.config().max_memory_bytes, engine.memory_budget().clone());
+        let mut store = Store::new(engine.engine(), state);
         store.limiter(|state| state.limiter());
         store.set_epoch_deadline(engine.config().deadline_ticks());
         let bindings = pre.instantiate(&mut store).map_err(|e| LoadError::Compile {
@@ -275,8 +276,14 @@ fn classify(id: &str, engine: &PluginEngine, store: &Store<SandboxState>, error:
     if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
         return CallError::Timeout { plugin, limit: engine.config().call_timeout };
     }
-    if store.data().memory_refused() {
-        return CallError::MemoryLimit { plugin, limit: engine.config().max_memory_bytes };
+    match store.data().memory_refused() {
+        Some(sandbox::Refusal::Instance) => {
+            return CallError::MemoryLimit { plugin, limit: engine.config().max_memory_bytes };
+        }
+        Some(sandbox::Refusal::Host) => {
+            return CallError::HostMemoryLimit { plugin, limit: engine.config().max_total_memory_bytes };
+        }
+        None => {}
     }
     let mut message = match error.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),

@@ -8,6 +8,8 @@
 //! and a monotonic clock stuck at zero, and a deterministic random source. Every other import —
 //! sockets, HTTP, anything outside WASI — is refused when the plugin loads.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wasmtime::ResourceLimiter;
@@ -60,8 +62,9 @@ pub(crate) struct SandboxState {
 }
 
 impl SandboxState {
-    /// A fresh sandbox whose memory may grow to `max_memory_bytes`.
-    pub(crate) fn new(max_memory_bytes: usize) -> Self {
+    /// A fresh sandbox whose memory may grow to `max_memory_bytes`, within what `budget` (shared
+    /// by every instance) has left.
+    pub(crate) fn new(max_memory_bytes: usize, budget: MemoryBudget) -> Self {
         let output = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
         let wasi = WasiCtxBuilder::new()
             .stdout(output.clone())
@@ -76,7 +79,7 @@ impl SandboxState {
         Self {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryCap { max_bytes: max_memory_bytes, current_bytes: 0, refused: false },
+            limiter: MemoryCap { max_bytes: max_memory_bytes, current_bytes: 0, refused: None, budget },
             output,
         }
     }
@@ -91,8 +94,8 @@ impl SandboxState {
         self.limiter.current_bytes
     }
 
-    /// Whether a memory growth was refused since the store was created.
-    pub(crate) fn memory_refused(&self) -> bool {
+    /// Which cap refused a memory growth since the store was created, if one did.
+    pub(crate) fn memory_refused(&self) -> Option<Refusal> {
         self.limiter.refused
     }
 
@@ -119,23 +122,74 @@ pub(crate) fn link(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)
 }
 
-/// Caps linear memory and remembers when it refused a growth, so that the resulting trap can be
-/// reported as a memory limit rather than a generic trap.
+/// Linear memory held by every plugin instance together, against its cap. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct MemoryBudget {
+    in_use: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+impl MemoryBudget {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Self { in_use: Arc::default(), max_bytes }
+    }
+
+    /// Bytes held now.
+    pub(crate) fn in_use(&self) -> usize {
+        self.in_use.load(Ordering::SeqCst)
+    }
+
+    /// Takes `bytes` if they fit under the cap.
+    fn take(&self, bytes: usize) -> bool {
+        self.in_use
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.max_bytes)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.in_use.fetch_sub(bytes, Ordering::SeqCst);
+    }
+}
+
+/// Which cap refused a memory growth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The instance's own cap.
+    Instance,
+    /// The cap on all instances together.
+    Host,
+}
+
+/// Caps linear memory, per instance and against the host-wide budget, and remembers when it
+/// refused a growth, so that the resulting trap is reported as a memory limit rather than a
+/// generic trap. Gives its memory back to the budget when the store is dropped.
 struct MemoryCap {
     max_bytes: usize,
     current_bytes: usize,
-    refused: bool,
+    refused: Option<Refusal>,
+    budget: MemoryBudget,
+}
+
+impl Drop for MemoryCap {
+    fn drop(&mut self) {
+        self.budget.give_back(self.current_bytes);
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.max_bytes;
-        if allowed {
-            self.current_bytes = desired;
-        } else {
-            self.refused = true;
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.refused = Some(Refusal::Instance);
+            return Ok(false);
         }
-        Ok(allowed)
+        if !self.budget.take(desired.saturating_sub(current)) {
+            self.refused = Some(Refusal::Host);
+            return Ok(false);
+        }
+        self.current_bytes += desired.saturating_sub(current);
+        Ok(true)
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {

@@ -1,6 +1,7 @@
 //! A source: a plugin bound to settings, running batches on a pool of reused instances.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
 use crate::config::SandboxConfig;
@@ -37,6 +38,63 @@ pub struct Source {
     plugin: PluginHandle,
     settings: Vec<(String, String)>,
     idle: Mutex<Vec<Instance>>,
+    turns: Turns,
+}
+
+/// How long a call waits for one of its source's turns.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// Not at all (a call on an async thread).
+    No,
+    /// Up to the sandbox's call timeout (the API: its client gets a 503 after that).
+    CallTimeout,
+    /// Takes no turn: the stream's `transform` calls, bounded by the source's log partitions
+    /// (one call per partition at most), must make progress and have no client waiting.
+    Untimed,
+}
+
+/// The `split` calls a source may run at once (`SandboxConfig::max_concurrent_calls_per_source`):
+/// the API's side, where clients decide how many calls come.
+struct Turns {
+    limit: usize,
+    taken: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// One call's turn, given back when dropped.
+struct Turn<'a>(&'a Turns);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.taken.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
+impl Turns {
+    fn new(limit: usize) -> Self {
+        Self { limit: limit.max(1), taken: Mutex::new(0), freed: Condvar::new() }
+    }
+
+    fn take(&self, wait: Wait, timeout: Duration) -> Option<Turn<'_>> {
+        let deadline = Instant::now() + timeout;
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        while *taken >= self.limit {
+            taken = match wait {
+                Wait::No => return None,
+                Wait::Untimed => unreachable!("untimed calls take no turn"),
+                Wait::CallTimeout => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    self.freed.wait_timeout(taken, left).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        }
+        *taken += 1;
+        Some(Turn(self))
+    }
 }
 
 /// Why a source could not run a batch: its plugin is gone, or the call failed.
@@ -80,7 +138,8 @@ impl Source {
         let current = plugin.current()?;
         check_setting_names(&current, &settings)?;
         let instance = current.instantiate(&settings)?;
-        Ok(Self { plugin, settings, idle: Mutex::new(vec![instance]) })
+        let turns = Turns::new(current.engine().config().max_concurrent_calls_per_source);
+        Ok(Self { plugin, settings, idle: Mutex::new(vec![instance]), turns })
     }
 
     /// The plugin the next batch will run on.
@@ -90,22 +149,22 @@ impl Source {
 
     /// Transforms `batch` into rows per table and rejections.
     pub fn transform(&self, batch: &Batch) -> Result<Handled<Transformed>, SourceError> {
-        self.run(batch, |instance, plugin| instance.transform(plugin, batch))
+        self.run(batch, Wait::Untimed, |instance, plugin| instance.transform(plugin, batch))
     }
 
     /// Splits `batch` into single canonical records (the API's edge validation).
     pub fn split(&self, batch: &Batch) -> Result<Handled<SplitRecords>, SourceError> {
-        self.run(batch, |instance, plugin| instance.split(plugin, batch, Deadline::Configured))
+        self.run(batch, Wait::CallTimeout, |instance, plugin| instance.split(plugin, batch, Deadline::Configured))
     }
 
     /// Splits `batch` like [`split`](Self::split), but interrupts the plugin after 10–20 ms
     /// instead of at the sandbox's call timeout: for small batches split right on an async
     /// thread, which a slow or stuck plugin must not hold. `Ok(None)` when the plugin ran out of
     /// that time: nothing was split, and [`split`](Self::split) (on a thread that may block) can
-    /// try again under the full deadline.
+    /// try again under the full deadline. Also `Ok(None)` when the source has no free turn.
     pub fn split_briefly(&self, batch: &Batch) -> Result<Option<Handled<SplitRecords>>, SourceError> {
-        match self.run(batch, |instance, plugin| instance.split(plugin, batch, Deadline::Brief)) {
-            Err(SourceError::Call(CallError::Timeout { .. })) => Ok(None),
+        match self.run(batch, Wait::No, |instance, plugin| instance.split(plugin, batch, Deadline::Brief)) {
+            Err(SourceError::Call(CallError::Timeout { .. } | CallError::Busy { .. })) => Ok(None),
             other => other.map(Some),
         }
     }
@@ -113,6 +172,7 @@ impl Source {
     fn run<T>(
         &self,
         batch: &Batch,
+        wait: Wait,
         call: impl FnOnce(&mut Instance, &Plugin) -> Result<T, CallError>,
     ) -> Result<Handled<T>, SourceError> {
         let plugin = self.plugin.current()?;
@@ -125,7 +185,16 @@ impl Source {
             }
             .into());
         }
-        batch.check().map_err(|reason| CallError::InvalidBatch { plugin: id, reason })?;
+        batch.check().map_err(|reason| CallError::InvalidBatch { plugin: id.clone(), reason })?;
+        let config = plugin.engine().config();
+        let _turn = match wait {
+            Wait::Untimed => None,
+            wait => Some(
+                self.turns
+                    .take(wait, config.call_timeout)
+                    .ok_or(CallError::Busy { plugin: id, limit: self.turns.limit })?,
+            ),
+        };
         let mut instance = match self.take_idle(plugin.digest()) {
             Some(instance) => instance,
             None => plugin.instantiate(&self.settings)?,

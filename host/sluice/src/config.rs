@@ -122,6 +122,10 @@ pub struct PluginsConfig {
     pub dir: Option<PathBuf>,
     /// Memory cap per plugin instance, MiB.
     pub max_memory_mib: usize,
+    /// Memory cap of all plugin instances together, MiB.
+    pub max_total_memory_mib: usize,
+    /// `split` calls one source may run at once for the API (0: half the cores, at least one).
+    pub max_concurrent_calls_per_source: usize,
     /// Deadline per plugin call, milliseconds.
     pub call_timeout_ms: u64,
     /// Most output per call, MiB.
@@ -136,6 +140,8 @@ impl Default for PluginsConfig {
         Self {
             dir: None,
             max_memory_mib: d.max_memory_bytes >> 20,
+            max_total_memory_mib: d.max_total_memory_bytes >> 20,
+            max_concurrent_calls_per_source: 0,
             call_timeout_ms: d.call_timeout.as_millis() as u64,
             max_output_mib: d.max_output_bytes >> 20,
             max_wasm_mib: d.max_wasm_bytes >> 20,
@@ -148,6 +154,11 @@ impl PluginsConfig {
     pub fn sandbox(&self) -> sluice_runtime::SandboxConfig {
         sluice_runtime::SandboxConfig {
             max_memory_bytes: self.max_memory_mib << 20,
+            max_total_memory_bytes: self.max_total_memory_mib << 20,
+            max_concurrent_calls_per_source: match self.max_concurrent_calls_per_source {
+                0 => sluice_runtime::SandboxConfig::default().max_concurrent_calls_per_source,
+                n => n,
+            },
             call_timeout: Duration::from_millis(self.call_timeout_ms),
             max_output_bytes: self.max_output_mib << 20,
             max_wasm_bytes: self.max_wasm_mib << 20,
@@ -538,7 +549,10 @@ mod tests {
             assert_eq!(Config::load(Some(&file)).unwrap().log.retention, Duration::from_secs(86_400));
             jail.set_env("SLUICE__LOG__RETENTION", "a day");
             let error = Config::load(Some(&file)).unwrap_err().to_string();
-            assert!(error.contains(r#"invalid value string "a day", expected a duration for key "LOG.RETENTION""#), "{error}");
+            assert!(
+                error.contains(r#"invalid value string "a day", expected a duration for key "LOG.RETENTION""#),
+                "{error}"
+            );
             jail.set_env("SLUICE__LOG__RETENTION", "1h");
             jail.set_env("SLUICE__SERVER__LISTN", "x");
             let error = Config::load(Some(&file)).unwrap_err().to_string();

@@ -45,6 +45,17 @@ pub fn harness_with_plugins(
     log: Option<Arc<dyn RecordLog>>,
     plugins: &[&str],
 ) -> Harness {
+    harness_with_sandbox(limits, policy, log, plugins, Default::default())
+}
+
+/// [`harness_with_plugins`] under the plugin limits `sandbox`.
+pub fn harness_with_sandbox(
+    limits: ApiLimits,
+    policy: AuthPolicy,
+    log: Option<Arc<dyn RecordLog>>,
+    plugins: &[&str],
+    sandbox: sluice_runtime::SandboxConfig,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let plugins_dir = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins_dir).unwrap();
@@ -52,7 +63,7 @@ pub fn harness_with_plugins(
         let path = std::path::Path::new(plugin);
         std::fs::copy(path, plugins_dir.join(path.file_name().unwrap())).unwrap();
     }
-    let engine = PluginEngine::new(Default::default(), None).unwrap();
+    let engine = PluginEngine::new(sandbox, None).unwrap();
     let registry = PluginRegistry::open(&engine, Some(&plugins_dir), &bundled()).unwrap();
     let sources = SourceTable::new(registry, HashMap::new()).unwrap();
     let auth = Arc::new(AuthStore::open(&dir.path().join("auth.db"), policy).unwrap());
