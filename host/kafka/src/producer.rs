@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
 use sluice_log::{
@@ -36,6 +36,8 @@ struct Append {
     messages: Vec<Planned>,
     /// The answer to remember in the same transaction: topic, key and JSON value.
     answer: Option<(String, String, Vec<u8>)>,
+    /// When the append's timeout ends: its transaction is not committed after it.
+    deadline: Instant,
     reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
 }
 
@@ -44,7 +46,10 @@ pub struct KafkaLog {
     pub(crate) config: KafkaConfig,
     pub(crate) topics: Arc<Topics>,
     appends: mpsc::Sender<Append>,
+    /// The last append (or probe after a failed one) reached the brokers.
     ready: Arc<AtomicBool>,
+    /// The brokers answered the health probe (every half second): what /readyz reports.
+    healthy: Arc<AtomicBool>,
     appended: AtomicU64,
     /// Sends appends that fit in one message (one message is atomic without a transaction);
     /// replaced when it fails fatally.
@@ -97,7 +102,19 @@ impl KafkaLog {
                 .spawn(move || writer.run(&rx))
                 .map_err(LogError::unavailable)?;
         }
-        Ok(Self { config, topics, appends, ready, appended: AtomicU64::new(0), direct, dead_letters, remembered })
+        let healthy = Arc::new(AtomicBool::new(true));
+        start_health_probe(config.idempotency_topic(), probe, Arc::downgrade(&healthy))?;
+        Ok(Self {
+            config,
+            topics,
+            appends,
+            ready,
+            healthy,
+            appended: AtomicU64::new(0),
+            direct,
+            dead_letters,
+            remembered,
+        })
     }
 
     /// The settings.
@@ -148,17 +165,26 @@ impl KafkaLog {
         records: Vec<LogRecord>,
         answer: Option<&Remembered>,
     ) -> Result<Vec<Position>, LogError> {
-        if !self.is_ready() {
+        if !self.ready.load(Ordering::SeqCst) {
             return Err(LogError::Unavailable(format!("Kafka at {} is unreachable", self.config.brokers)));
         }
+        let timeout = self.config.append_timeout;
+        let deadline = Instant::now() + timeout;
         let topic = self.config.topic(source);
-        let partitions = self.topics.ensure(&topic, self.config.partitions, self.config.replication).await?;
+        let late = || LogError::Unavailable(format!("Kafka did not take the records within {timeout:?}"));
+        let partitions =
+            tokio::time::timeout(timeout, self.topics.ensure(&topic, self.config.partitions, self.config.replication))
+                .await
+                .map_err(|_| late())??;
         let fallback = self.appended.fetch_add(1, Ordering::Relaxed);
         let messages = envelope::plan(&records, partitions, fallback);
         let count = records.len();
         drop(records);
         if let ([message], None) = (&messages[..], answer) {
-            return self.append_direct(&topic, provenance, count, message).await;
+            let left = deadline.saturating_duration_since(Instant::now());
+            return tokio::time::timeout(left, self.append_direct(&topic, provenance, count, message))
+                .await
+                .map_err(|_| late())?;
         }
         let answer = answer
             .map(|a| {
@@ -171,7 +197,8 @@ impl KafkaLog {
             })
             .transpose()?;
         let (reply, wait) = oneshot::channel();
-        let append = Append { topic, provenance: provenance.clone(), records: count, messages, answer, reply };
+        let append =
+            Append { topic, provenance: provenance.clone(), records: count, messages, answer, deadline, reply };
         self.appends.send(append).map_err(|_| LogError::unavailable("the Kafka writer stopped"))?;
         wait.await.map_err(|_| LogError::unavailable("the Kafka writer stopped"))?
     }
@@ -219,7 +246,7 @@ impl RecordLog for KafkaLog {
     }
 
     fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst) && self.healthy.load(Ordering::SeqCst)
     }
 
     fn kind(&self) -> &'static str {
@@ -265,6 +292,37 @@ fn kafka_record<'a>(topic: &'a str, provenance: &Provenance, message: &'a Planne
         .headers(record_headers(envelope::CONTENT_TYPE, provenance))
 }
 
+/// How often the brokers are asked whether they answer, and how long an answer may take.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Asks the brokers for `topic`'s metadata every [`PROBE_EVERY`] and records whether they
+/// answered within [`PROBE_TIMEOUT`], until the log is dropped: /readyz says a broker is gone
+/// within about a second and a half, so that a load balancer stops routing here.
+fn start_health_probe(
+    topic: String,
+    probe: Arc<BaseProducer>,
+    healthy: std::sync::Weak<AtomicBool>,
+) -> Result<(), LogError> {
+    thread::Builder::new()
+        .name("sluice-kafka-probe".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(PROBE_EVERY);
+                let answered = probe.client().fetch_metadata(Some(&topic), PROBE_TIMEOUT).is_ok();
+                let Some(healthy) = healthy.upgrade() else { return };
+                let was = healthy.swap(answered, Ordering::SeqCst);
+                if was && !answered {
+                    tracing::warn!("Kafka does not answer; /readyz reports not ready");
+                } else if !was && answered {
+                    tracing::info!("Kafka answers again");
+                }
+            }
+        })
+        .map(|_| ())
+        .map_err(LogError::unavailable)
+}
+
 /// The idempotent producer of appends that fit in one message.
 fn direct_producer(config: &KafkaConfig) -> Result<FutureProducer, LogError> {
     config
@@ -290,7 +348,7 @@ impl Writer {
     fn run(mut self, rx: &Mutex<mpsc::Receiver<Append>>) {
         // Fence what a previous run left open under this id now, not at the first append: an
         // open transaction holds back every read_committed consumer of its partitions.
-        if let Err(error) = self.producer() {
+        if let Err(error) = self.producer(None) {
             tracing::warn!(%error, "Kafka transactions not ready yet");
         }
         loop {
@@ -316,6 +374,15 @@ impl Writer {
                 }
                 group
             };
+            // Appends whose time ran out while they waited are answered now, not written.
+            let now = Instant::now();
+            let (group, expired): (Vec<Append>, Vec<Append>) = group.into_iter().partition(|a| a.deadline > now);
+            for append in expired {
+                let _ = append.reply.send(Err(LogError::unavailable("Kafka did not take the records in time")));
+            }
+            if group.is_empty() {
+                continue;
+            }
             match self.write(&group) {
                 Ok(positions) => {
                     self.ready.store(true, Ordering::SeqCst);
@@ -347,9 +414,12 @@ impl Writer {
         }
     }
 
-    fn producer(&mut self) -> Result<&FutureProducer, String> {
+    fn producer(&mut self, deadline: Option<Instant>) -> Result<&FutureProducer, String> {
         if self.producer.is_none() {
-            let timeout = self.config.append_timeout;
+            let timeout = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => self.config.append_timeout,
+            };
             let producer: FutureProducer = self
                 .config
                 .client()
@@ -369,7 +439,9 @@ impl Writer {
 
     fn write(&mut self, group: &[Append]) -> Result<Vec<Vec<Position>>, String> {
         let timeout = self.config.append_timeout;
-        let producer = self.producer()?;
+        // Nothing is committed after the first append's timeout: its client has its 503 by then.
+        let deadline = group.iter().map(|a| a.deadline).min().expect("a group is never empty");
+        let producer = self.producer(Some(deadline))?;
         let begun = std::time::Instant::now();
         producer.begin_transaction().map_err(|e| format!("cannot begin a Kafka transaction: {e}"))?;
         // Per append, the delivery of each of its messages.
@@ -418,7 +490,6 @@ impl Writer {
             })
             .collect::<Result<Vec<_>, String>>()?;
         // A report is handed over just before its message leaves the queue: wait for that step.
-        let deadline = sent + timeout;
         while producer.in_flight_count() > 0 {
             if std::time::Instant::now() > deadline {
                 return Err(format!("Kafka did not acknowledge the records within {timeout:?}"));
@@ -426,7 +497,11 @@ impl Writer {
             std::thread::yield_now();
         }
         tracing::debug!(flush = ?sent.elapsed(), "records acknowledged");
-        producer.commit_transaction(timeout).map_err(|e| format!("Kafka did not commit the records: {e}"))?;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(format!("Kafka did not acknowledge the records within {timeout:?}"));
+        }
+        producer.commit_transaction(left).map_err(|e| format!("Kafka did not commit the records: {e}"))?;
         tracing::debug!(appends = group.len(), commit = ?sent.elapsed(), "transaction committed");
         Ok(positions)
     }

@@ -577,18 +577,35 @@ fn hdfs_and_kafka_outages_lose_and_duplicate_nothing_and_the_api_says_503_while_
     }
     service("hdfs.sh", "start");
 
-    // Kafka down: the API answers 503 and accepts nothing.
+    // Kafka down: /readyz says so within a couple of seconds, the API answers 503 within its
+    // append timeout (5 s here) and accepts nothing.
     service("kafka.sh", "stop");
+    let stopped = Instant::now();
+    loop {
+        let ready = reqwest::blocking::get(format!("{}/readyz", server.url)).unwrap().status().as_u16();
+        if ready == 503 {
+            break;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(5),
+            "/readyz still said 200 {:?} after Kafka stopped",
+            stopped.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("/readyz said 503 {:?} after Kafka stopped", stopped.elapsed());
     let before = feeder.unavailable.load(Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(60);
     while feeder.unavailable.load(Ordering::SeqCst) < before + 3 {
         assert!(Instant::now() < deadline, "no 503 while Kafka was down");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let asked = Instant::now();
     match post(&server.url, "lab_results", "application/json", lab_results(-10, 1)) {
         Posted::Status(503, body) => assert!(body.contains("unavailable"), "{body}"),
         other => panic!("expected 503 while Kafka is down, got {other:?}"),
     }
+    assert!(asked.elapsed() < Duration::from_secs(6), "a 503 took {:?}, past the 5 s append timeout", asked.elapsed());
     service("kafka.sh", "start");
     let resumed = feeder.acked.lock().unwrap().len();
     let deadline = Instant::now() + Duration::from_secs(120);
