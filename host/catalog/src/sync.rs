@@ -74,7 +74,9 @@ impl CatalogSync {
         let wanted: BTreeSet<&str> = table.schema.fields().iter().map(|f| f.name().as_str()).collect();
         for name in existing.keys() {
             if name != &table.partition_key && !wanted.contains(name.as_str()) {
-                return Err(incompatible(format!("column `{name}` was removed")));
+                // Kept: older files hold it, newer ones read it as NULL (the stream refuses
+                // versions that drop a required column).
+                tracing::debug!(table = %table.name, column = %name, "column kept though the plugin no longer writes it");
             }
         }
         for field in table.schema.fields() {

@@ -97,6 +97,14 @@ pub enum LoadError {
         /// What wasmtime reported.
         message: String,
     },
+    /// The host refused the version (see `registry::Admission`).
+    #[error("plugin {path} was not loaded: {reason}")]
+    NotAdmitted {
+        /// The file.
+        path: PathBuf,
+        /// Why the host refused it (the previous version, if any, keeps running).
+        reason: String,
+    },
     /// No loaded plugin has this name.
     #[error("no plugin named `{0}` is loaded")]
     UnknownPlugin(String),

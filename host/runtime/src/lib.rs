@@ -32,6 +32,6 @@ pub use error::{CallError, LoadError};
 pub use manifest::{ColumnSchema, ColumnType, Manifest, SettingSchema, TableSchema};
 pub use output::{Cell, ColumnData, ColumnValues, Origin, Rejection, SplitRecords, TableRows, Transformed};
 pub use plugin::{Plugin, PluginOrigin, SUPPORTED_CONTRACTS};
-pub use registry::{BundledPlugin, PluginRegistry, RegistryEvent};
+pub use registry::{Admission, BundledPlugin, PluginRegistry, RegistryEvent};
 pub use source::{Handled, Source, SourceError};
 pub use source_table::{SourceBinding, SourceTable};

@@ -46,6 +46,11 @@ pub enum RegistryEvent {
     Rescanned,
 }
 
+/// Decides whether a plugin version read from the directory may run: `Err(reason)` keeps
+/// whatever ran before live and reports the file as failed (e.g. a table schema the warehouse's
+/// files cannot follow, which the stream would refuse after records were accepted).
+pub type Admission = Arc<dyn Fn(&Plugin) -> Result<(), String> + Send + Sync>;
+
 /// Loaded plugins, by name. Cheap to clone; clones share state.
 #[derive(Clone)]
 pub struct PluginRegistry {
@@ -63,6 +68,7 @@ struct Inner {
     subscribers: Mutex<Vec<Sender<RegistryEvent>>>,
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
     rescan_lock: Mutex<()>,
+    admission: RwLock<Option<Admission>>,
 }
 
 #[derive(Clone)]
@@ -104,6 +110,7 @@ impl PluginRegistry {
                 subscribers: Mutex::default(),
                 watcher: Mutex::default(),
                 rescan_lock: Mutex::default(),
+                admission: RwLock::default(),
             }),
         };
         registry.rescan()?;
@@ -129,6 +136,12 @@ impl PluginRegistry {
     /// The plugin directory, if any.
     pub fn dir(&self) -> Option<&Path> {
         self.inner.dir.as_deref()
+    }
+
+    /// Checks every plugin version read from the directory from now on with `admission`
+    /// before it replaces what runs.
+    pub fn set_admission(&self, admission: Admission) {
+        *self.inner.admission.write().unwrap_or_else(|e| e.into_inner()) = Some(admission);
     }
 
     /// A channel receiving every later change.
@@ -189,7 +202,15 @@ impl PluginRegistry {
                 }
                 continue;
             }
-            match Plugin::load(&inner.engine, PluginOrigin::File(path.clone()), &bytes) {
+            let admission = inner.admission.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let loaded =
+                Plugin::load(&inner.engine, PluginOrigin::File(path.clone()), &bytes).and_then(
+                    |plugin| match admission.as_ref().map_or(Ok(()), |admit| admit(&plugin)) {
+                        Ok(()) => Ok(plugin),
+                        Err(reason) => Err(LoadError::NotAdmitted { path: path.clone(), reason }),
+                    },
+                );
+            match loaded {
                 Ok(plugin) => {
                     files.insert(path.clone(), FileState { digest, plugin: Some(Arc::new(plugin)) });
                 }

@@ -126,3 +126,30 @@ fn a_file_in_the_directory_overrides_the_bundled_plugin_of_the_same_name_until_d
     registry.rescan().unwrap();
     assert!(matches!(registry.get("patients").unwrap().origin(), sluice_runtime::PluginOrigin::Bundled(_)));
 }
+
+#[test]
+fn a_version_the_host_does_not_admit_leaves_the_running_one_live_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    install(testing::SWAP_V1, dir.path(), "swap.wasm");
+    let engine = common::engine(Default::default());
+    let registry = PluginRegistry::open(&engine, Some(dir.path()), &[]).unwrap();
+    registry.set_admission(Arc::new(|plugin: &sluice_runtime::Plugin| {
+        if plugin.manifest().version == "2.0.0" {
+            Err("table `handled`: incompatible schema change: column `version` changed from Utf8 to Int64".into())
+        } else {
+            Ok(())
+        }
+    }));
+    install(testing::SWAP_V2, dir.path(), "swap.wasm");
+    registry.rescan().unwrap();
+    assert_eq!(registry.get("swap").unwrap().manifest().version, "1.0.0", "the running version stays");
+    let failures = registry.failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        failures[0].1,
+        format!(
+            "plugin {} was not loaded: table `handled`: incompatible schema change: column `version` changed from Utf8 to Int64",
+            dir.path().join("swap.wasm").display()
+        )
+    );
+}

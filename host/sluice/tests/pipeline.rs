@@ -859,7 +859,14 @@ fn the_catalog_adds_compatible_columns_and_refuses_incompatible_changes() {
     let retyped = vec![Field::new("value", DataType::Int64, true), Field::new("score", DataType::Float64, true)];
     let error = runtime.block_on(sync.ensure_table(&table(retyped))).unwrap_err().to_string();
     assert_eq!(error, "table `events`: incompatible schema change: column `value` changed from varchar to bigint");
-    let removed = vec![Field::new("value", DataType::Utf8, true)];
-    let error = runtime.block_on(sync.ensure_table(&table(removed))).unwrap_err().to_string();
-    assert_eq!(error, "table `events`: incompatible schema change: column `score` was removed");
+    // A version without `score` (a rollback): the column stays, its new rows read NULL.
+    let rolled_back = vec![Field::new("value", DataType::Utf8, true)];
+    runtime.block_on(sync.ensure_table(&table(rolled_back))).unwrap();
+    let after: Vec<String> = runtime
+        .block_on(sync.client().execute(&format!("describe hive.{schema}.events")))
+        .unwrap()
+        .into_iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(after, vec!["value", "score", "ingest_date"]);
 }

@@ -84,7 +84,9 @@ pub fn table_schema(table: &TableSchema) -> SchemaRef {
 }
 
 /// Whether files of schema `new` may join a table whose files have schema `old`: every old
-/// column kept with its type, and every new column nullable (old files read it as NULL).
+/// column keeps its type, a required old column is kept, and every new column is nullable (old
+/// files read it as NULL). A nullable old column may be missing: its new files read it as NULL
+/// (a plugin rolled back to a version from before the column was added).
 pub fn check_evolution(old: &arrow::datatypes::Schema, new: &arrow::datatypes::Schema) -> Result<(), String> {
     for field in old.fields() {
         match new.field_with_name(field.name()) {
@@ -97,7 +99,8 @@ pub fn check_evolution(old: &arrow::datatypes::Schema, new: &arrow::datatypes::S
                     now.data_type()
                 ));
             }
-            Err(_) => return Err(format!("column `{}` was removed", field.name())),
+            Err(_) if field.is_nullable() => {}
+            Err(_) => return Err(format!("required column `{}` was removed", field.name())),
         }
     }
     for field in new.fields() {
@@ -106,6 +109,15 @@ pub fn check_evolution(old: &arrow::datatypes::Schema, new: &arrow::datatypes::S
         }
     }
     Ok(())
+}
+
+/// The table's schema once files of `new` have joined files of `old` (checked with
+/// [`check_evolution`]): `old`'s columns, then the columns only `new` has. Later versions are
+/// checked against it, so that a column missing from one version cannot come back retyped.
+pub fn merged(old: &arrow::datatypes::Schema, new: &arrow::datatypes::Schema) -> arrow::datatypes::Schema {
+    let mut fields: Vec<Field> = old.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(new.fields().iter().filter(|f| old.field_with_name(f.name()).is_err()).map(|f| f.as_ref().clone()));
+    arrow::datatypes::Schema::new(fields)
 }
 
 #[cfg(test)]
@@ -124,6 +136,13 @@ mod tests {
         assert_eq!(check_evolution(&old, &required), Err("column `b` was added as required (NOT NULL)".into()));
         let retyped = Schema::new(vec![Field::new("a", DataType::Int64, true)]);
         assert_eq!(check_evolution(&old, &retyped), Err("column `a` changed from Int32 to Int64".into()));
-        assert_eq!(check_evolution(&added, &old), Err("column `b` was removed".into()));
+        // A nullable column may be missing (a rollback); a required one may not.
+        assert_eq!(check_evolution(&added, &old), Ok(()));
+        assert_eq!(merged(&added, &old), added);
+        let required_a = Schema::new(vec![Field::new("a", DataType::Int32, false)]);
+        assert_eq!(
+            check_evolution(&required_a, &Schema::new(vec![Field::new("b", DataType::Utf8, true)])),
+            Err("required column `a` was removed".into())
+        );
     }
 }

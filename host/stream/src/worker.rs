@@ -247,6 +247,10 @@ impl SourceStream {
                 refused = Some(format!("table `{table}`: incompatible schema change: {reason}; nothing was written"));
                 break;
             }
+            let merged = crate::schema::merged(&old, &schema);
+            if merged != *old {
+                schemas.insert(table.clone(), Some(Arc::new(merged)));
+            }
         }
         if let Some(reason) = refused {
             tracing::error!(source = %self.name, %reason, "rows refused");

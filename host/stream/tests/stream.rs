@@ -366,3 +366,49 @@ async fn rows_of_an_incompatible_schema_change_are_dead_lettered_and_nothing_is_
         );
     }
 }
+
+/// A plugin rolled back to a version without a nullable column a later version added: its rows
+/// are written (the column reads NULL in them), not dead-lettered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_to_a_version_without_a_nullable_column_keeps_writing() {
+    use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema};
+    let h = harness_with(1);
+    // Existing files come from a later version: the poison plugin's columns plus `score`.
+    let plugin = h.sources.get("poison").unwrap().plugin().unwrap();
+    let current = sluice_stream::table_schema(&plugin.manifest().tables[0]);
+    let mut fields: Vec<Field> = current.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.insert(1, Field::new("score", DataType::Float64, true));
+    let columns: Vec<ArrayRef> = fields
+        .iter()
+        .map(|field| -> ArrayRef {
+            match field.data_type() {
+                DataType::Float64 => Arc::new(Float64Array::from(vec![1.5])),
+                DataType::Int32 => Arc::new(Int32Array::from(vec![0])),
+                DataType::Int64 => Arc::new(Int64Array::from(vec![0])),
+                DataType::Timestamp(..) => {
+                    Arc::new(TimestampMicrosecondArray::from(vec![1_795_780_800_000_000]).with_timezone("UTC"))
+                }
+                _ => Arc::new(StringArray::from(vec!["from v2"])),
+            }
+        })
+        .collect();
+    let later = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    let segment = sluice_warehouse::Segment {
+        source: "legacy".into(),
+        partition: 0,
+        first: 0,
+        last: 0,
+        tables: vec![("events".into(), vec![later])],
+    };
+    h.warehouse.commit(&segment).await.unwrap();
+
+    let core = StreamCore::start(h.spool.clone(), h.warehouse.clone(), h.sources.clone(), config());
+    h.submit_payloads("poison", &[r#""one""#, r#""two""#], "r1").await;
+    h.settled(&core, "poison").await;
+    core.shutdown().await;
+
+    assert!(h.spool.dead_letters("poison", 0, 10).await.unwrap().is_empty(), "nothing was dead-lettered");
+    assert_eq!(h.warehouse.row_count("events").await.unwrap(), 3);
+    assert_eq!(h.warehouse.files("events").await.unwrap().len(), 2);
+}

@@ -78,6 +78,7 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         permissions::group_readable();
     }
     let warehouse = Warehouse::open(&warehouse_url, config.warehouse.config()?)?;
+    registry.set_admission(schema_admission(warehouse.clone()));
     let stream = StreamCore::start(stream_log, warehouse.clone(), sources.clone(), config.stream.config()?);
     if !config.catalog.trino_url.is_empty() {
         let settings = &config.catalog;
@@ -150,6 +151,24 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     tokio::task::spawn_blocking(move || auth.flush_audit()).await?;
     say("sluice stopped\n");
     Ok(())
+}
+
+/// Refuses a plugin version whose tables the warehouse's files cannot follow (the check the
+/// stream makes before writing), so that the version running keeps running instead of every
+/// record accepted after the swap going to the dead-letter queue. A warehouse that cannot be
+/// read admits the version: the stream's own check still holds.
+fn schema_admission(warehouse: Warehouse) -> sluice_runtime::Admission {
+    let runtime = tokio::runtime::Handle::current();
+    Arc::new(move |plugin: &sluice_runtime::Plugin| {
+        for table in &plugin.manifest().tables {
+            let new = sluice_warehouse::file_schema(&sluice_stream::table_schema(table));
+            // The registry's watcher thread is not a runtime thread: it may wait here.
+            let Ok(Some(old)) = runtime.block_on(warehouse.latest_schema(&table.name)) else { continue };
+            sluice_stream::check_evolution(&old, &new)
+                .map_err(|reason| format!("table `{}`: incompatible schema change: {reason}", table.name))?;
+        }
+        Ok(())
+    })
 }
 
 fn say(text: &str) {
