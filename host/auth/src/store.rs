@@ -85,8 +85,11 @@ impl AuthStore {
         }
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // The write-ahead log shrinks back to this after a checkpoint (see the spool).
+        conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
         crate::schema::migrate(&mut conn)?;
         let audit_conn = Connection::open(path)?;
+        audit_conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
         audit_conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let data_version = crate::verify::data_version(&conn)?;
         Ok(Self {

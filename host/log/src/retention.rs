@@ -62,7 +62,35 @@ pub(crate) fn trim(conn: &Connection, retention: Duration) -> rusqlite::Result<T
     if trimmed.records + trimmed.dead_letters > 0 {
         trimmed.pages_freed = vacuum(conn)?;
     }
+    shrink_wal(conn)?;
     Ok(trimmed)
+}
+
+/// The size the write-ahead log is cut back to (also the spool's `journal_size_limit`).
+pub(crate) const WAL_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// Cuts the write-ahead log back to nothing when it has grown past [`WAL_LIMIT`] (a burst of
+/// load while readers held old snapshots). SQLite only shortens it when a write restarts it, and
+/// with the API refusing records at the free-space floor no write may come: on a nearly full
+/// disk that space is what the stream needs. The checkpoint does not wait: if a reader or the
+/// writer is busy, it is tried again next time.
+fn shrink_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let Some(path) = conn.path().filter(|p| !p.is_empty()) else { return Ok(()) };
+    let wal = std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len());
+    if wal <= WAL_LIMIT {
+        return Ok(());
+    }
+    conn.busy_timeout(std::time::Duration::ZERO)?;
+    let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    match result {
+        Ok(_)
+        | Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error { code: rusqlite::ErrorCode::DatabaseBusy, .. },
+            _,
+        )) => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// Deletes one partition's passed, expired records, a chunk of offsets per transaction, oldest

@@ -134,8 +134,10 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    // The write-ahead log is cut back to this size after a checkpoint.
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // The write-ahead log is cut back to this size when it restarts after a checkpoint (it
+    // grows past it under load, while readers hold old snapshots); without it, it keeps its
+    // largest size for good, and on a nearly full disk that is the room the stream needs.
+    conn.pragma_update(None, "journal_size_limit", retention::WAL_LIMIT as i64)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(remembered::SCHEMA)?;
     Ok(conn)

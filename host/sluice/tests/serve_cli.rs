@@ -562,3 +562,170 @@ fn a_server_left_running_keeps_its_data_private_and_its_spool_trimmed() {
         "{stderr}"
     );
 }
+
+/// The data directory's file system fills up under load (another program takes every byte):
+/// the API answers 507 instead of taking the stream's room, and once space is freed, while the
+/// load goes on, every acknowledged record lands exactly once. Needs root (a small tmpfs is
+/// mounted for the data directory); skipped with a message otherwise.
+#[test]
+fn a_full_disk_under_load_recovers_once_space_is_freed_and_loses_nothing() {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=48m,mode=0700", "tmpfs"]).arg(&data).status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(data.clone());
+    assert!(admin(&data, &["users", "add", "lab", "--password-stdin"], Some("disk-full-password\n")).0);
+    assert!(admin(&data, &["grants", "add", "lab", "patients"], None).0);
+    let mut child = sluice(&data)
+        .env("SLUICE__STREAM__ROLL_MS", "100")
+        .env("SLUICE__LOG__RETENTION", "0s")
+        .env("SLUICE__LOG__MIN_FREE_MIB", "12")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let url = first.trim().strip_prefix("sluice listening on ").expect("banner").to_string();
+    let server = Server { child, url: url.clone(), _stdout: stdout };
+
+    // The load: 100 patients per request, each id once; a 507 is retried later with new ids.
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::<u16, usize>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let (acked, statuses, stop) = (acked.clone(), statuses.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::new();
+            let mut next = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let ids: Vec<String> = (next..next + 100).map(|i| format!("p{i:08}")).collect();
+                next += 100;
+                let body: String = ids
+                    .iter()
+                    .map(|id| format!("{{\"PatientID\": \"{id}\", \"PatientLanguage\": \"{}\"}}\n", "x".repeat(200)))
+                    .collect();
+                let status = client
+                    .post(format!("{url}/v1/sources/patients/records"))
+                    .header("authorization", basic("lab", "disk-full-password"))
+                    .header("content-type", "application/x-ndjson")
+                    .body(body)
+                    .send()
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                *statuses.lock().unwrap().entry(status).or_default() += 1;
+                match status {
+                    202 => acked.lock().unwrap().extend(ids),
+                    // Nothing accepted: 507 below the free-space floor, 503 when the log or the
+                    // audit log could not be written at all.
+                    503 | 507 => std::thread::sleep(std::time::Duration::from_millis(50)),
+                    other => panic!("unexpected answer {other} under a full disk"),
+                }
+            }
+        })
+    };
+    let sizes = |dir: &Path| -> Vec<(String, u64)> {
+        modes(dir)
+            .into_iter()
+            .filter(|(p, _)| p.is_file())
+            .map(|(p, _)| {
+                (p.strip_prefix(dir).unwrap().display().to_string(), std::fs::metadata(&p).map_or(0, |m| m.len()))
+            })
+            .filter(|(_, size)| *size > 1 << 20)
+            .collect()
+    };
+    let wait_acked = |count: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while acked.lock().unwrap().len() < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the API stopped taking records: {:?}; files over 1 MiB: {:?}",
+                statuses.lock().unwrap(),
+                sizes(&data)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait_acked(5_000);
+
+    // Another program takes every free byte.
+    let filler = data.join("filler");
+    {
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![7u8; 1 << 20];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.write_all(&block[..4096]);
+    }
+    let refused = || {
+        let statuses = statuses.lock().unwrap();
+        statuses.get(&503).copied().unwrap_or(0) + statuses.get(&507).copied().unwrap_or(0)
+    };
+    let refused_before = refused();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while refused() < refused_before + 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "records were still taken on a full disk: {:?}",
+            statuses.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let during = acked.lock().unwrap().len();
+
+    // Space comes back while the load goes on: the API takes records again.
+    std::fs::remove_file(&filler).unwrap();
+    wait_acked(during + 5_000);
+
+    // Space runs short again, just above the floor: the API stops at the floor (507), the
+    // stream keeps the room to commit and trim, and the API takes records again on its own.
+    let available = || -> u64 {
+        let out = Command::new("df").args(["--output=avail", "-B1"]).arg(&data).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse().unwrap()
+    };
+    let short = data.join("filler-short");
+    {
+        let mut file = std::fs::File::create(&short).unwrap();
+        let mut left = available().saturating_sub(14 << 20);
+        let block = vec![7u8; 1 << 20];
+        while left >= block.len() as u64 {
+            file.write_all(&block).unwrap();
+            left -= block.len() as u64;
+        }
+    }
+    let floor_before = statuses.lock().unwrap().get(&507).copied().unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while statuses.lock().unwrap().get(&507).copied().unwrap_or(0) < floor_before + 3 {
+        assert!(std::time::Instant::now() < deadline, "no 507 at the free-space floor: {:?}", statuses.lock().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let at_floor = acked.lock().unwrap().len();
+    wait_acked(at_floor + 3_000);
+    stop.store(true, Ordering::SeqCst);
+    feeder.join().unwrap();
+
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    let ids = wait_rows(&data, "patients", acked.len());
+    drop(server);
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (acked.len(), acked.len()), "every acknowledged record once");
+    assert_eq!(distinct, acked.iter().collect::<BTreeSet<_>>());
+    println!(
+        "full disk: {:?} answers by status, {} records acknowledged and landed",
+        statuses.lock().unwrap(),
+        acked.len()
+    );
+}
