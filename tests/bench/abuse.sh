@@ -11,7 +11,7 @@ rustup target add wasm32-wasip2 >/dev/null
 cargo build --release -p sluice >/dev/null
 sluice="$PWD/target/release/sluice"
 data="$(mktemp -d)"
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
+trap 'kill "$server" 2>/dev/null && wait "$server" 2>/dev/null; rm -rf "$data"' EXIT
 export SLUICE_PASSWORD='abuse-bench-password'
 printf '%s\n' "$SLUICE_PASSWORD" | "$sluice" --data-dir "$data" users add bench --password-stdin >/dev/null
 "$sluice" --data-dir "$data" grants add bench patients >/dev/null
