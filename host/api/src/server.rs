@@ -104,53 +104,17 @@ impl Gate {
     }
 }
 
-/// A client connection holding its place under the limits.
-pub struct Limited {
-    stream: TcpStream,
-    _admitted: Admitted,
-}
-
-impl AsyncRead for Limited {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Limited {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-}
-
-/// A connection that must send its first byte within a deadline. hyper's header timeout only
-/// starts once it reads a request's first byte; a client that connects and sends nothing is
-/// closed by this one.
-pub struct FirstByteWithin<S> {
+/// A client connection as the acceptors hand it on: holding its place under the limits
+/// (the TCP stream), or bound to send its first byte before a deadline (the outermost stream,
+/// TLS or not: hyper's header timeout only starts once it reads a request's first byte, so a
+/// client that connects and sends nothing is closed by this one).
+pub struct Watched<S> {
     inner: S,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    _admitted: Option<Admitted>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for FirstByteWithin<S> {
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
@@ -169,7 +133,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for FirstByteWithin<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for FirstByteWithin<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
@@ -195,7 +159,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FirstByteWithin<S> {
     }
 }
 
-/// Wraps what `inner` accepts in [`FirstByteWithin`].
+/// Wraps what `inner` accepts in a [`Watched`] with a first-byte deadline.
 #[derive(Clone)]
 struct FirstByteAcceptor<A> {
     inner: A,
@@ -209,7 +173,7 @@ where
     A::Stream: Send + 'static,
     A::Service: Send + 'static,
 {
-    type Stream = FirstByteWithin<A::Stream>;
+    type Stream = Watched<A::Stream>;
     type Service = A::Service;
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, A::Service)>> + Send>>;
 
@@ -219,7 +183,7 @@ where
         Box::pin(async move {
             let (inner, service) = accepted.await?;
             let deadline = Some(Box::pin(tokio::time::sleep(within)));
-            Ok((FirstByteWithin { inner, deadline }, service))
+            Ok((Watched { inner, deadline, _admitted: None }, service))
         })
     }
 }
@@ -233,9 +197,9 @@ struct LimitAcceptor {
 }
 
 impl<S: Send + 'static> Accept<TcpStream, S> for LimitAcceptor {
-    type Stream = Limited;
+    type Stream = Watched<TcpStream>;
     type Service = S;
-    type Future = Pin<Box<dyn Future<Output = io::Result<(Limited, S)>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(Watched<TcpStream>, S)>> + Send>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let (gate, plain) = (self.gate.clone(), self.plain);
@@ -251,7 +215,7 @@ impl<S: Send + 'static> Accept<TcpStream, S> for LimitAcceptor {
             };
             // Answers leave at once instead of waiting on Nagle's algorithm for the client's ACK.
             let _ = stream.set_nodelay(true);
-            Ok((Limited { stream, _admitted: admitted }, service))
+            Ok((Watched { inner: stream, deadline: None, _admitted: Some(admitted) }, service))
         })
     }
 }

@@ -41,9 +41,14 @@ impl Drop for Server {
 }
 
 fn start(data: &Path) -> Server {
-    let mut child = sluice(data).args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
-    let mut first = String::new();
+    serving(sluice(data).args(["serve", "--listen", "127.0.0.1:0"]))
+}
+
+/// Spawns `command` (a `sluice serve`) and waits for the banner line naming its address.
+fn serving(command: &mut Command) -> Server {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     let url = first.trim().strip_prefix("sluice listening on ").expect("banner names the address").to_string();
     Server { child, url, _stdout: stdout }
@@ -411,19 +416,13 @@ fn records_sent_with_retries_land_exactly_once_across_a_kill() {
     // A fixed address, so that the simulator's retries reach the restarted server.
     let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
     let start = || {
-        let mut child = sluice(data.path())
-            .env("SLUICE__STREAM__ROLL_MS", "100")
-            // Answers held 50 ms after the records are durable: the kill loses some of them.
-            .env("SLUICE_FAULT_ANSWER_DELAY_MS", "50")
-            .args(["serve", "--listen", &address])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let url = first.trim().strip_prefix("sluice listening on ").expect("banner").to_string();
-        Server { child, url, _stdout: stdout }
+        serving(
+            sluice(data.path())
+                .env("SLUICE__STREAM__ROLL_MS", "100")
+                // Answers held 50 ms after the records are durable: the kill loses some of them.
+                .env("SLUICE_FAULT_ANSWER_DELAY_MS", "50")
+                .args(["serve", "--listen", &address]),
+        )
     };
     let server = start();
     let url = server.url.clone();
@@ -487,19 +486,13 @@ fn a_server_left_running_keeps_its_data_private_and_its_spool_trimmed() {
     assert!(admin(&data, &["users", "add", "lab", "--password-stdin"], Some("private-password\n")).0);
     assert!(admin(&data, &["grants", "add", "lab", "patients"], None).0);
     let start = |data: &Path| {
-        let mut child = sluice(data)
-            .env("SLUICE__STREAM__ROLL_MS", "100")
-            .env("SLUICE__LOG__RETENTION", "0s")
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let url = first.trim().strip_prefix("sluice listening on ").expect("banner").to_string();
-        Server { child, url, _stdout: stdout }
+        serving(
+            sluice(data)
+                .env("SLUICE__STREAM__ROLL_MS", "100")
+                .env("SLUICE__LOG__RETENTION", "0s")
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .stderr(Stdio::piped()),
+        )
     };
     let mut server = start(&data);
     let body: String =
@@ -589,19 +582,14 @@ fn a_full_disk_under_load_recovers_once_space_is_freed_and_loses_nothing() {
     let _unmount = Unmount(data.clone());
     assert!(admin(&data, &["users", "add", "lab", "--password-stdin"], Some("disk-full-password\n")).0);
     assert!(admin(&data, &["grants", "add", "lab", "patients"], None).0);
-    let mut child = sluice(&data)
-        .env("SLUICE__STREAM__ROLL_MS", "100")
-        .env("SLUICE__LOG__RETENTION", "0s")
-        .env("SLUICE__LOG__MIN_FREE_MIB", "12")
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let url = first.trim().strip_prefix("sluice listening on ").expect("banner").to_string();
-    let server = Server { child, url: url.clone(), _stdout: stdout };
+    let server = serving(
+        sluice(&data)
+            .env("SLUICE__STREAM__ROLL_MS", "100")
+            .env("SLUICE__LOG__RETENTION", "0s")
+            .env("SLUICE__LOG__MIN_FREE_MIB", "12")
+            .args(["serve", "--listen", "127.0.0.1:0"]),
+    );
+    let url = server.url.clone();
 
     // The load: 100 patients per request, each id once; a 507 is retried later with new ids.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
