@@ -10,6 +10,7 @@ mod dead_letter;
 mod record;
 mod remembered;
 mod retention;
+mod run;
 mod spool;
 
 use std::future::Future;

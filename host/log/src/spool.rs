@@ -15,6 +15,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterMeta, StoredDeadLetter};
 use crate::record::{LogRecord, Position, Provenance, StoredRecord, partition_for};
 use crate::remembered::{self, Remembered};
 use crate::retention::{self, Trimmed};
+use crate::run::{PackedRun, StoredRun};
 use crate::{BoxFuture, LogConsumer, LogError, RecordLog, StreamLog};
 
 /// Settings of the spool.
@@ -76,17 +77,19 @@ pub struct SqliteSpool {
 }
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS records (
+CREATE TABLE IF NOT EXISTS runs (
     source       TEXT NOT NULL,
     partition    INTEGER NOT NULL,
-    offset       INTEGER NOT NULL,
-    key          TEXT,
+    first        INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
     content_type TEXT NOT NULL,
-    payload      BLOB NOT NULL,
+    keys         BLOB,
+    payloads     BLOB NOT NULL,
+    ends         BLOB NOT NULL,
     provenance   TEXT NOT NULL,
-    appended_us  INTEGER,
-    PRIMARY KEY (source, partition, offset)
-) WITHOUT ROWID;
+    appended_us  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS runs_by_position ON runs (source, partition, first);
 CREATE TABLE IF NOT EXISTS partition_ends (
     source    TEXT NOT NULL,
     partition INTEGER NOT NULL,
@@ -126,12 +129,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(LogError::unavailable)?
 }
 
-fn open(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    // Only takes effect on a new file (before its first table): trimmed space can then be
-    // handed back to the file system.
-    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     // The write-ahead log is cut back to this size when it restarts after a checkpoint (it
@@ -143,23 +143,81 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Brings a spool written by an older sluice up to date: records get their append time, and
-/// every partition's next offset is kept apart from its records (so trimming never lets an
-/// offset be reused).
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_time: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('records') WHERE name = 'appended_us')",
+/// Brings a spool written by an older sluice up to date: every partition's next offset is kept
+/// apart from its records (so trimming never lets an offset be reused), and records stored one
+/// row each (before runs) become runs of one record, a chunk per transaction.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let has_records: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records')",
         [],
         |r| r.get(0),
     )?;
-    if !has_time {
-        conn.execute_batch("ALTER TABLE records ADD COLUMN appended_us INTEGER")?;
+    if has_records {
+        let has_time: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('records') WHERE name = 'appended_us')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_time {
+            conn.execute_batch("ALTER TABLE records ADD COLUMN appended_us INTEGER")?;
+        }
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO partition_ends (source, partition, next)
+             SELECT source, partition, MAX(offset) + 1 FROM records GROUP BY source, partition",
+        )?;
+        while move_records_to_runs(conn)? > 0 {}
+        conn.execute_batch("DROP TABLE records")?;
     }
     conn.execute_batch(
         "INSERT OR IGNORE INTO partition_ends (source, partition, next)
-         SELECT source, partition, MAX(offset) + 1 FROM records GROUP BY source, partition",
+         SELECT source, partition, MAX(first + count) FROM runs GROUP BY source, partition",
     )
 }
+
+/// Moves up to 20,000 records of the old one-row-per-record table into runs of one.
+fn move_records_to_runs(conn: &mut Connection) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let moved = {
+        let mut select = tx.prepare(
+            "SELECT source, partition, offset, key, content_type, payload, provenance, COALESCE(appended_us, 0)
+             FROM records ORDER BY source, partition, offset LIMIT 20000",
+        )?;
+        let mut insert = tx.prepare(INSERT_RUN)?;
+        let mut delete = tx.prepare("DELETE FROM records WHERE source = ?1 AND partition = ?2 AND offset = ?3")?;
+        let mut rows = select.query([])?;
+        let mut moved = 0;
+        while let Some(row) = rows.next()? {
+            let (source, partition, offset): (String, u32, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            let record = LogRecord { key: row.get(3)?, content_type: row.get(4)?, payload: row.get(5)? };
+            let mut run = PackedRun::default();
+            run.push(&record);
+            let provenance: String = row.get(6)?;
+            let appended_us: i64 = row.get(7)?;
+            insert.execute(params![
+                source,
+                partition,
+                offset,
+                1,
+                record.content_type,
+                run.keys,
+                run.payloads,
+                run.ends,
+                provenance,
+                appended_us
+            ])?;
+            delete.execute(params![source, partition, offset])?;
+            moved += 1;
+        }
+        moved
+    };
+    tx.commit()?;
+    Ok(moved)
+}
+
+/// Stores one run (see [`crate::run`]).
+const INSERT_RUN: &str = "INSERT INTO runs
+    (source, partition, first, count, content_type, keys, payloads, ends, provenance, appended_us)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 /// Trims every `every` until the spool is dropped.
 fn start_trimmer(path: PathBuf, retention: Duration, every: Duration) -> Result<mpsc::Sender<()>, LogError> {
@@ -168,10 +226,12 @@ fn start_trimmer(path: PathBuf, retention: Duration, every: Duration) -> Result<
         .name("sluice-spool-trim".into())
         .spawn(move || {
             let mut conn = None;
+            let mut pacing = retention::Pacing::default();
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                let started = std::time::Instant::now();
                 let result = match &conn {
-                    Some(conn) => retention::trim(conn, retention),
-                    None => open(&path).and_then(|c| retention::trim(conn.insert(c), retention)),
+                    Some(conn) => retention::trim(conn, retention, &mut pacing),
+                    None => open(&path).and_then(|c| retention::trim(conn.insert(c), retention, &mut pacing)),
                 };
                 match result {
                     Ok(trimmed) if trimmed.records + trimmed.dead_letters > 0 => {
@@ -179,6 +239,7 @@ fn start_trimmer(path: PathBuf, retention: Duration, every: Duration) -> Result<
                             records = trimmed.records,
                             dead_letters = trimmed.dead_letters,
                             pages_freed = trimmed.pages_freed,
+                            took_ms = started.elapsed().as_millis() as u64,
                             "trimmed the spool"
                         );
                     }
@@ -197,8 +258,8 @@ impl SqliteSpool {
         if let Some(dir) = config.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| LogError::Unavailable(format!("{}: {e}", dir.display())))?;
         }
-        let conn = open(&config.path).map_err(LogError::unavailable)?;
-        migrate(&conn).map_err(LogError::unavailable)?;
+        let mut conn = open(&config.path).map_err(LogError::unavailable)?;
+        migrate(&mut conn).map_err(LogError::unavailable)?;
         let (tx, rx) = mpsc::channel::<Append>();
         let ready = Arc::new(AtomicBool::new(true));
         let (notify, appended) = watch::channel(0u64);
@@ -238,13 +299,16 @@ impl SqliteSpool {
     /// the space back (the trimmer does this every `trim_every`).
     pub async fn trim(&self) -> Result<Trimmed, LogError> {
         let retention = self.retention;
-        blocking(&self.side, move |conn| retention::trim(conn, retention).map_err(LogError::unavailable)).await
+        blocking(&self.side, move |conn| {
+            retention::trim(conn, retention, &mut retention::Pacing::default()).map_err(LogError::unavailable)
+        })
+        .await
     }
 
     /// Records the spool holds now, across sources.
     pub async fn stored_records(&self) -> Result<u64, LogError> {
         blocking(&self.side, |conn| {
-            conn.query_row("SELECT COUNT(*) FROM records", [], |r| r.get::<_, i64>(0))
+            conn.query_row("SELECT COALESCE(SUM(count), 0) FROM runs", [], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)
                 .map_err(LogError::unavailable)
         })
@@ -270,37 +334,47 @@ fn read_records(
     from: u64,
     max: usize,
 ) -> Result<Vec<StoredRecord>, LogError> {
+    // The run holding `from` and the ones after it; a run's payloads are only read once it
+    // is known to hold records at or after `from`.
     let mut statement = conn
         .prepare_cached(
-            "SELECT offset, key, content_type, payload, provenance FROM records
-             WHERE source = ?1 AND partition = ?2 AND offset >= ?3 ORDER BY offset LIMIT ?4",
+            "SELECT first, count, content_type, keys, payloads, ends, provenance FROM runs
+             WHERE source = ?1 AND partition = ?2
+               AND first >= COALESCE(
+                   (SELECT MAX(first) FROM runs WHERE source = ?1 AND partition = ?2 AND first <= ?3), 0)
+               AND first + count > ?3
+             ORDER BY first",
         )
         .map_err(LogError::unavailable)?;
-    let rows = statement
-        .query_map(params![source, partition, from as i64, max as i64], |r| {
-            let provenance: String = r.get(4)?;
-            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, provenance))
-        })
-        .map_err(LogError::unavailable)?;
+    let mut rows = statement.query(params![source, partition, from as i64]).map_err(LogError::unavailable)?;
     let mut out = Vec::new();
-    // The records of one request are stored side by side with the same provenance: parse it
-    // once and share it.
+    // Runs of one request carry the same provenance: parse it once and share it.
     let mut last: Option<(String, Arc<Provenance>)> = None;
-    for row in rows {
-        let (offset, key, content_type, payload, text) = row.map_err(LogError::unavailable)?;
-        let position = Position { partition, offset: offset as u64 };
+    while out.len() < max {
+        let Some(row) = rows.next().map_err(LogError::unavailable)? else { break };
+        let first: i64 = row.get(0).map_err(LogError::unavailable)?;
+        let at = || format!("{source}/{partition}/{first}");
+        let text: String = row.get(6).map_err(LogError::unavailable)?;
         let provenance = match &last {
             Some((previous, parsed)) if *previous == text => parsed.clone(),
             _ => {
-                let parsed: Arc<Provenance> = Arc::new(
-                    serde_json::from_str(&text)
-                        .map_err(|e| LogError::Corrupt(format!("{source}/{partition}/{offset}"), e.to_string()))?,
-                );
+                let parsed: Arc<Provenance> =
+                    Arc::new(serde_json::from_str(&text).map_err(|e| LogError::Corrupt(at(), e.to_string()))?);
                 last = Some((text, parsed.clone()));
                 parsed
             }
         };
-        out.push(StoredRecord { position, record: LogRecord { key, content_type, payload }, provenance });
+        let run = StoredRun {
+            partition,
+            first: first as u64,
+            count: row.get::<_, i64>(1).map_err(LogError::unavailable)? as u64,
+            content_type: row.get(2).map_err(LogError::unavailable)?,
+            keys: row.get(3).map_err(LogError::unavailable)?,
+            payloads: row.get(4).map_err(LogError::unavailable)?,
+            ends: row.get(5).map_err(LogError::unavailable)?,
+            provenance,
+        };
+        run.unpack_into(from, max, &mut out).map_err(|e| LogError::Corrupt(at(), e.to_string()))?;
     }
     Ok(out)
 }
@@ -646,17 +720,17 @@ impl Writer {
             let mut max = tx.prepare_cached(
                 "SELECT COALESCE(
                     (SELECT next FROM partition_ends WHERE source = ?1 AND partition = ?2),
-                    (SELECT MAX(offset) + 1 FROM records WHERE source = ?1 AND partition = ?2),
+                    (SELECT MAX(first + count) FROM runs WHERE source = ?1 AND partition = ?2),
                     0)",
             )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO records (source, partition, offset, key, content_type, payload, provenance, appended_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
+            let mut insert = tx.prepare_cached(INSERT_RUN)?;
             let appended_us = remembered::now_us();
             for append in group {
                 let provenance = serde_json::to_string(&append.provenance).expect("provenance serializes");
                 let mut positions = Vec::with_capacity(append.records.len());
+                // The request's open run in each partition: its first offset and records.
+                let mut open: HashMap<u32, (u64, &str, PackedRun)> = HashMap::new();
+                let mut runs: Vec<(u32, u64, &str, PackedRun)> = Vec::new();
                 for record in &append.records {
                     self.round_robin += 1;
                     let partition = partition_for(record.key.as_deref(), self.partitions, self.round_robin);
@@ -669,17 +743,33 @@ impl Writer {
                     };
                     let offset = *slot;
                     *slot += 1;
+                    positions.push(Position { partition, offset });
+                    let run =
+                        open.entry(partition).or_insert_with(|| (offset, &record.content_type, PackedRun::default()));
+                    if run.1 != record.content_type || !run.2.has_room_for(record) {
+                        let (first, content_type, packed) =
+                            std::mem::replace(run, (offset, &record.content_type, PackedRun::default()));
+                        runs.push((partition, first, content_type, packed));
+                    }
+                    run.2.push(record);
+                }
+                runs.extend(
+                    open.into_iter()
+                        .map(|(partition, (first, content_type, packed))| (partition, first, content_type, packed)),
+                );
+                for (partition, first, content_type, packed) in runs {
                     insert.execute(params![
                         append.source,
                         partition,
-                        offset as i64,
-                        record.key,
-                        record.content_type,
-                        record.payload,
+                        first as i64,
+                        packed.count as i64,
+                        content_type,
+                        packed.keys,
+                        packed.payloads,
+                        packed.ends,
                         provenance,
                         appended_us
                     ])?;
-                    positions.push(Position { partition, offset });
                 }
                 if let Some(answer) = &append.answer {
                     remembered::insert(&tx, answer)?;
