@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sluice_auth::{AuditEntry, Outcome};
-use sluice_log::{LogRecord, Provenance, Remembered};
+use sluice_log::{Provenance, Remembered, Run};
 use sluice_runtime::{Batch, SourceError};
 
 use crate::auth::{authenticate, now_rfc3339};
@@ -406,17 +406,11 @@ async fn handle(
             received_at_us,
             request_id: request_id.to_string(),
         };
-        let content_type = split.records.content_type().to_string();
-        let records: Vec<LogRecord> = split
-            .records
-            .iter()
-            .zip(&split.origins)
-            .map(|(payload, origin)| LogRecord {
-                key: origin.key.clone(),
-                content_type: content_type.clone(),
-                payload: payload.to_vec(),
-            })
-            .collect();
+        // The plugin's packed records become the log's run as they are: nothing is copied.
+        let keys = split.origins.into_iter().map(|origin| origin.key).collect();
+        let (content_type, payloads, ends) = split.records.into_parts();
+        let records =
+            Run::from_parts(content_type, payloads, ends, keys).map_err(|e| ApiError::Internal(e.to_string()))?;
         response.accepted = count;
         let appended = match remember {
             None => state.log.append(source_name, &provenance, records).await,

@@ -8,10 +8,10 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use sluice_log::{BoxFuture, LogConsumer, LogError, StoredRecord};
+use sluice_log::{BoxFuture, LogConsumer, LogError, StoredRun};
 
 use crate::envelope;
-use crate::headers::stored_records;
+use crate::headers::stored_runs;
 use crate::producer::KafkaLog;
 
 /// Runs blocking client work off the async threads.
@@ -30,7 +30,7 @@ pub(crate) struct KafkaConsumer {
     /// records before it.
     from: Vec<u64>,
     /// Records read but not returned yet (a message held more than a poll asked for).
-    pending: VecDeque<StoredRecord>,
+    pending: VecDeque<StoredRun>,
     assignment: TopicPartitionList,
     /// Whether `assignment` changed since it was last handed to the client. Seeks are applied
     /// in one `assign` at the next poll: assigning repeatedly while partitions are still
@@ -93,7 +93,7 @@ impl LogConsumer for KafkaConsumer {
             }
             self.assignment = assignment;
             self.reassign = true;
-            self.pending.retain(|r| r.position.partition != partition);
+            self.pending.retain(|r| r.partition != partition);
             if let Some(from) = self.from.get_mut(partition as usize) {
                 *from = offset;
             }
@@ -101,27 +101,30 @@ impl LogConsumer for KafkaConsumer {
         })
     }
 
-    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRecord>, LogError>> {
+    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRun>, LogError>> {
         if !self.pending.is_empty() {
-            let take = max.min(self.pending.len());
-            return Box::pin(std::future::ready(Ok(self.pending.drain(..take).collect())));
+            let taken = take_runs(&mut self.pending, max);
+            return Box::pin(std::future::ready(Ok(taken)));
         }
         // Seeks and polls take turns (`&mut self`): the poll reads a copy of the start positions.
         let (consumer, from) = (self.consumer.clone(), self.from.clone());
         let assignment = std::mem::take(&mut self.reassign).then(|| self.assignment.clone());
         Box::pin(async move {
-            let mut read = blocking(move || {
+            let read = blocking(move || {
                 if let Some(assignment) = assignment {
                     consumer.assign(&assignment).map_err(LogError::unavailable)?;
                 }
                 let mut out = Vec::new();
+                let mut records = 0;
                 let mut timeout = wait;
-                while out.len() < max {
+                while records < max {
                     match consumer.poll(timeout) {
                         None => break,
                         Some(Ok(message)) => {
                             let start = from.get(message.partition() as usize).copied().unwrap_or(0);
-                            stored_records(&message, start, &mut out)?;
+                            let before = out.len();
+                            stored_runs(&message, start, &mut out)?;
+                            records += out[before..].iter().map(StoredRun::len).sum::<usize>();
                         }
                         Some(Err(error)) => {
                             if out.is_empty() {
@@ -135,10 +138,8 @@ impl LogConsumer for KafkaConsumer {
                 Ok(out)
             })
             .await?;
-            if read.len() > max {
-                self.pending.extend(read.drain(max..));
-            }
-            Ok(read)
+            self.pending.extend(read);
+            Ok(take_runs(&mut self.pending, max))
         })
     }
 
@@ -183,4 +184,20 @@ impl LogConsumer for KafkaConsumer {
                 .collect())
         }))
     }
+}
+
+/// Runs from the front of `pending`, at most `max` records (the last one cut there; its rest
+/// stays in front).
+fn take_runs(pending: &mut VecDeque<StoredRun>, max: usize) -> Vec<StoredRun> {
+    let mut taken = Vec::new();
+    let mut records = 0;
+    while records < max {
+        let Some(mut run) = pending.pop_front() else { break };
+        if records + run.len() > max {
+            pending.push_front(run.split_off(max - records));
+        }
+        records += run.len();
+        taken.push(run);
+    }
+    taken
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use sluice_log::{LogError, LogRecord, Position, Provenance, StoredRecord};
+use sluice_log::{LogError, LogRecord, Position, Provenance, StoredRecord, StoredRun};
 
 use crate::envelope;
 
@@ -85,31 +85,23 @@ pub(crate) fn stored_record(message: &BorrowedMessage<'_>) -> Result<StoredRecor
     })
 }
 
-/// The records of a message of a raw topic (see [`envelope`]), at or after position `from`,
-/// appended to `out`. They share the message's provenance.
-pub(crate) fn stored_records(
-    message: &BorrowedMessage<'_>,
-    from: u64,
-    out: &mut impl Extend<StoredRecord>,
-) -> Result<(), LogError> {
+/// The runs of a message of a raw topic (see [`envelope`]), from position `from` on (a run
+/// holding `from` is cut to start there), appended to `out`. They share the message's
+/// provenance.
+pub(crate) fn stored_runs(message: &BorrowedMessage<'_>, from: u64, out: &mut Vec<StoredRun>) -> Result<(), LogError> {
     let (content_type, provenance) = content_type_and_provenance(message)?;
-    if content_type != envelope::CONTENT_TYPE {
-        return Err(LogError::Corrupt(
-            at(message),
-            format!("content type `{content_type}`, not `{}` (not written by this sluice)", envelope::CONTENT_TYPE),
-        ));
-    }
-    let entries =
-        envelope::decode(message.payload().unwrap_or_default()).map_err(|e| LogError::Corrupt(at(message), e))?;
+    let runs = envelope::decode(content_type, message.payload().unwrap_or_default())
+        .map_err(|e| LogError::Corrupt(at(message), e))?;
     let provenance = Arc::new(provenance);
     let (partition, offset) = (message.partition() as u32, message.offset() as u64);
-    out.extend(entries.iter().enumerate().filter_map(|(index, entry)| {
-        let position = envelope::position(partition, offset, index);
-        (position.offset >= from).then(|| StoredRecord {
-            position,
-            record: entry.to_record(),
-            provenance: provenance.clone(),
-        })
-    }));
+    for (index, run) in runs {
+        let first = envelope::position(partition, offset, index).offset;
+        let end = first + run.len() as u64;
+        if end <= from {
+            continue;
+        }
+        let run = if from > first { run.tail((from - first) as usize) } else { run };
+        out.push(StoredRun { partition, first: first.max(from), run, provenance: provenance.clone() });
+    }
     Ok(())
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
 use sluice_log::{
-    BoxFuture, DeadLetter, LogConsumer, LogError, LogRecord, Position, Provenance, RecordLog, Remembered,
-    RememberedIndex, StoredDeadLetter, StreamLog,
+    BoxFuture, DeadLetter, LogConsumer, LogError, Position, Provenance, RecordLog, Remembered, RememberedIndex, Run,
+    StoredDeadLetter, StreamLog,
 };
 use tokio::sync::oneshot;
 
@@ -162,7 +162,7 @@ impl KafkaLog {
         &self,
         source: &str,
         provenance: &Provenance,
-        records: Vec<LogRecord>,
+        run: Run,
         answer: Option<&Remembered>,
     ) -> Result<Vec<Position>, LogError> {
         if !self.ready.load(Ordering::SeqCst) {
@@ -177,9 +177,9 @@ impl KafkaLog {
                 .await
                 .map_err(|_| late())??;
         let fallback = self.appended.fetch_add(1, Ordering::Relaxed);
-        let messages = envelope::plan(&records, partitions, fallback);
-        let count = records.len();
-        drop(records);
+        let messages = envelope::plan(&run, partitions, fallback);
+        let count = run.len();
+        drop(run);
         if let ([message], None) = (&messages[..], answer) {
             let left = deadline.saturating_duration_since(Instant::now());
             return tokio::time::timeout(left, self.append_direct(&topic, provenance, count, message))
@@ -209,20 +209,20 @@ impl RecordLog for KafkaLog {
         &'a self,
         source: &'a str,
         provenance: &'a Provenance,
-        records: Vec<LogRecord>,
+        run: Run,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
-        Box::pin(self.append_with(source, provenance, records, None))
+        Box::pin(self.append_with(source, provenance, run, None))
     }
 
     fn append_remembered<'a>(
         &'a self,
         source: &'a str,
         provenance: &'a Provenance,
-        records: Vec<LogRecord>,
+        run: Run,
         answer: Remembered,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
         Box::pin(async move {
-            let positions = self.append_with(source, provenance, records, Some(&answer)).await?;
+            let positions = self.append_with(source, provenance, run, Some(&answer)).await?;
             // The topic holds the answer now; should the index miss it, the next start reads
             // it from there.
             let index = self.remembered.clone();

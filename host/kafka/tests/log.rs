@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sluice_kafka::{KafkaConfig, KafkaLog};
-use sluice_log::{LogConsumer, LogRecord, Position, Provenance, RecordLog, StoredRecord, StreamLog};
+use sluice_log::{LogConsumer, LogRecord, Position, Provenance, RecordLog, Run, StoredRecord, StoredRun, StreamLog};
 
 fn config() -> KafkaConfig {
     let brokers = std::env::var("SLUICE_TEST_KAFKA").unwrap_or_else(|_| {
@@ -34,6 +34,15 @@ fn provenance(request_id: &str) -> Provenance {
     }
 }
 
+/// One run of `records` (all JSON).
+fn run(records: &[LogRecord]) -> Run {
+    let mut run = Run::new("application/json");
+    for record in records {
+        run.push(record.key.clone(), &record.payload);
+    }
+    run
+}
+
 fn record(key: Option<&str>, n: usize) -> LogRecord {
     LogRecord {
         key: key.map(str::to_string),
@@ -49,8 +58,9 @@ async fn read(consumer: &mut Box<dyn LogConsumer>, count: usize, max: usize) -> 
     while out.len() < count {
         assert!(std::time::Instant::now() < deadline, "only {} of {count} records came back", out.len());
         let polled = consumer.poll(max, Duration::from_millis(200)).await.unwrap();
-        assert!(polled.len() <= max, "a poll returned {} records, more than {max}", polled.len());
-        out.extend(polled);
+        let records: Vec<StoredRecord> = polled.iter().flat_map(StoredRun::records).collect();
+        assert!(records.len() <= max, "a poll returned {} records, more than {max}", records.len());
+        out.extend(records);
     }
     out
 }
@@ -62,8 +72,8 @@ async fn records_of_a_request_come_back_in_order_with_their_positions() {
     let first: Vec<LogRecord> =
         (0..40).map(|n| record(if n % 10 == 9 { None } else { Some(["p1", "p2", "p3", "p4"][n % 4]) }, n)).collect();
     let second: Vec<LogRecord> = (40..45).map(|n| record(Some("p1"), n)).collect();
-    let positions_1 = log.append("labs", &provenance("req-1"), first.clone()).await.unwrap();
-    let positions_2 = log.append("labs", &provenance("req-2"), second.clone()).await.unwrap();
+    let positions_1 = log.append("labs", &provenance("req-1"), run(&first)).await.unwrap();
+    let positions_2 = log.append("labs", &provenance("req-2"), run(&second)).await.unwrap();
     assert_eq!(positions_1.len(), first.len());
     let expected: BTreeMap<Position, (LogRecord, &str)> = positions_1
         .iter()
@@ -138,7 +148,7 @@ async fn answers_are_remembered_with_their_records_across_a_reconnect() {
         response: r#"{"accepted":1}"#.into(),
         at_us: sluice_log::now_us(),
     };
-    log.append_remembered("labs", &provenance("r1"), vec![record(Some("p"), 1)], answer.clone()).await.unwrap();
+    log.append_remembered("labs", &provenance("r1"), run(&[record(Some("p"), 1)]), answer.clone()).await.unwrap();
     assert_eq!(log.remembered("labs", "alice", "k1").await.unwrap(), Some(answer.clone()));
     drop(log);
 

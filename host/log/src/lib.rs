@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use dead_letter::{DeadLetter, StoredDeadLetter};
-pub use record::{LogRecord, Position, Provenance, StoredRecord, partition_for};
+pub use record::{BadRun, LogRecord, Position, Provenance, Run, StoredRecord, StoredRun, partition_for};
 pub use remembered::{DEFAULT_IDEMPOTENCY_WINDOW, Remembered, RememberedIndex, now_us};
 pub use retention::Trimmed;
 pub use spool::{DEFAULT_RETENTION, SpoolConfig, SqliteSpool};
@@ -49,13 +49,15 @@ impl LogError {
 
 /// A durable, partitioned, append-only log with one stream per source.
 pub trait RecordLog: Send + Sync {
-    /// Appends `records` of `source`, all with `provenance`, and resolves once they are durable.
-    /// Either every record is appended or none is.
+    /// Appends the records of `run` to `source`'s stream, all with `provenance`, and resolves
+    /// once they are durable with each record's position, in order. Either every record is
+    /// appended or none is. Records go to their key's partition (keyless ones spread), and the
+    /// records one append puts in one partition stay one run there.
     fn append<'a>(
         &'a self,
         source: &'a str,
         provenance: &'a Provenance,
-        records: Vec<LogRecord>,
+        run: Run,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>>;
 
     /// Appends like [`append`](Self::append) and, in the same atomic write, remembers `answer`
@@ -64,7 +66,7 @@ pub trait RecordLog: Send + Sync {
         &'a self,
         source: &'a str,
         provenance: &'a Provenance,
-        records: Vec<LogRecord>,
+        run: Run,
         answer: Remembered,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>>;
 
@@ -116,9 +118,10 @@ pub trait LogConsumer: Send {
     /// Reads `partition` from `offset` on (forgetting anything read before).
     fn seek(&mut self, partition: u32, offset: u64) -> BoxFuture<'_, Result<(), LogError>>;
 
-    /// The next records of any partition, at most `max`; waits up to `wait` when there are none
-    /// (an empty result then means nothing arrived in time).
-    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRecord>, LogError>>;
+    /// The next runs of any partition, at most `max` records in all (a stored run is cut where
+    /// the limit falls, or where the consumer's position is); waits up to `wait` when there are
+    /// none (an empty result then means nothing arrived in time).
+    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRun>, LogError>>;
 
     /// Stores the consumer position: every record of `partition` below `next` is processed.
     fn commit(&mut self, partition: u32, next: u64) -> BoxFuture<'_, Result<(), LogError>>;

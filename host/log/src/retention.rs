@@ -167,7 +167,7 @@ fn trim_partition(conn: &Connection, source: &str, partition: u32, next: i64, cu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LogRecord, Provenance, RecordLog, SpoolConfig, SqliteSpool, StreamLog};
+    use crate::{Provenance, RecordLog, Run, SpoolConfig, SqliteSpool, StreamLog};
 
     async fn append_and_commit(spool: &SqliteSpool, upto: u64) {
         let provenance = Provenance {
@@ -178,10 +178,11 @@ mod tests {
             received_at_us: 1,
             request_id: "r".into(),
         };
-        let records: Vec<_> = (0..6_000)
-            .map(|_| LogRecord { key: None, content_type: "text/csv".into(), payload: vec![7; 1000] })
-            .collect();
-        spool.append("labs", &provenance, records).await.unwrap();
+        let mut run = Run::new("text/csv");
+        for _ in 0..6_000 {
+            run.push(None, &[7; 1000]);
+        }
+        spool.append("labs", &provenance, run).await.unwrap();
         spool.consumer("labs").await.unwrap().commit(0, upto).await.unwrap();
     }
 

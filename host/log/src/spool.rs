@@ -12,10 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
 use crate::dead_letter::{DeadLetter, DeadLetterMeta, StoredDeadLetter};
-use crate::record::{LogRecord, Position, Provenance, StoredRecord, partition_for};
+use crate::record::{LogRecord, Position, Provenance, Run, StoredRecord, StoredRun, partition_for};
 use crate::remembered::{self, Remembered};
 use crate::retention::{self, Trimmed};
-use crate::run::{PackedRun, StoredRun};
+use crate::run;
 use crate::{BoxFuture, LogConsumer, LogError, RecordLog, StreamLog};
 
 /// Settings of the spool.
@@ -51,7 +51,7 @@ impl SpoolConfig {
 struct Append {
     source: String,
     provenance: Provenance,
-    records: Vec<LogRecord>,
+    run: Run,
     /// The answer to remember with the records, if the request had an idempotency key.
     answer: Option<Remembered>,
     reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
@@ -188,9 +188,9 @@ fn move_records_to_runs(conn: &mut Connection) -> rusqlite::Result<usize> {
         let mut moved = 0;
         while let Some(row) = rows.next()? {
             let (source, partition, offset): (String, u32, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-            let record = LogRecord { key: row.get(3)?, content_type: row.get(4)?, payload: row.get(5)? };
-            let mut run = PackedRun::default();
-            run.push(&record);
+            let content_type: String = row.get(4)?;
+            let payload: Vec<u8> = row.get(5)?;
+            let run = Run::single(row.get(3)?, content_type, &payload);
             let provenance: String = row.get(6)?;
             let appended_us: i64 = row.get(7)?;
             insert.execute(params![
@@ -198,10 +198,10 @@ fn move_records_to_runs(conn: &mut Connection) -> rusqlite::Result<usize> {
                 partition,
                 offset,
                 1,
-                record.content_type,
-                run.keys,
+                run.content_type,
+                run::keys_blob(&run.keys),
                 run.payloads,
-                run.ends,
+                run::ends_blob(&run.ends),
                 provenance,
                 appended_us
             ])?;
@@ -318,7 +318,8 @@ impl SqliteSpool {
     /// Reads up to `max` records of `source` from `partition` starting at offset `from`.
     pub fn read(&self, source: &str, partition: u32, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
         let conn = self.side.lock().unwrap_or_else(|e| e.into_inner());
-        read_records(&conn, source, partition, from, max)
+        let runs = read_runs(&conn, source, partition, from, max)?;
+        Ok(runs.iter().flat_map(StoredRun::records).collect())
     }
 
     /// The number of partitions per source.
@@ -327,13 +328,15 @@ impl SqliteSpool {
     }
 }
 
-fn read_records(
+/// Reads `source`'s runs of `partition` from offset `from` on, at most `max` records (the
+/// first run cut to start at `from`, the last one to end at the limit).
+fn read_runs(
     conn: &Connection,
     source: &str,
     partition: u32,
     from: u64,
     max: usize,
-) -> Result<Vec<StoredRecord>, LogError> {
+) -> Result<Vec<StoredRun>, LogError> {
     // The run holding `from` and the ones after it; a run's payloads are only read once it
     // is known to hold records at or after `from`.
     let mut statement = conn
@@ -347,12 +350,13 @@ fn read_records(
         )
         .map_err(LogError::unavailable)?;
     let mut rows = statement.query(params![source, partition, from as i64]).map_err(LogError::unavailable)?;
-    let mut out = Vec::new();
+    let mut out: Vec<StoredRun> = Vec::new();
+    let mut records = 0;
     // Runs of one request carry the same provenance: parse it once and share it.
     let mut last: Option<(String, Arc<Provenance>)> = None;
-    while out.len() < max {
+    while records < max {
         let Some(row) = rows.next().map_err(LogError::unavailable)? else { break };
-        let first: i64 = row.get(0).map_err(LogError::unavailable)?;
+        let first = row.get::<_, i64>(0).map_err(LogError::unavailable)? as u64;
         let at = || format!("{source}/{partition}/{first}");
         let text: String = row.get(6).map_err(LogError::unavailable)?;
         let provenance = match &last {
@@ -364,17 +368,25 @@ fn read_records(
                 parsed
             }
         };
-        let run = StoredRun {
-            partition,
-            first: first as u64,
-            count: row.get::<_, i64>(1).map_err(LogError::unavailable)? as u64,
-            content_type: row.get(2).map_err(LogError::unavailable)?,
-            keys: row.get(3).map_err(LogError::unavailable)?,
-            payloads: row.get(4).map_err(LogError::unavailable)?,
-            ends: row.get(5).map_err(LogError::unavailable)?,
-            provenance,
-        };
-        run.unpack_into(from, max, &mut out).map_err(|e| LogError::Corrupt(at(), e.to_string()))?;
+        let count = row.get::<_, i64>(1).map_err(LogError::unavailable)? as usize;
+        let stored = run::from_row(
+            row.get(2).map_err(LogError::unavailable)?,
+            count,
+            row.get(3).map_err(LogError::unavailable)?,
+            row.get(4).map_err(LogError::unavailable)?,
+            row.get(5).map_err(LogError::unavailable)?,
+        )
+        .map_err(|e| LogError::Corrupt(at(), e.to_string()))?;
+        let mut stored = StoredRun { partition, first, run: stored, provenance };
+        if from > first {
+            let skip = (from - first) as usize;
+            stored = StoredRun { first: from, run: stored.run.tail(skip), ..stored };
+        }
+        if records + stored.len() > max {
+            stored.split_off(max - records);
+        }
+        records += stored.len();
+        out.push(stored);
     }
     Ok(out)
 }
@@ -385,11 +397,11 @@ impl SqliteSpool {
         &self,
         source: &str,
         provenance: &Provenance,
-        records: Vec<LogRecord>,
+        run: Run,
         answer: Option<Remembered>,
     ) -> Result<Vec<Position>, LogError> {
         let (reply, wait) = oneshot::channel();
-        let request = Append { source: source.to_string(), provenance: provenance.clone(), records, answer, reply };
+        let request = Append { source: source.to_string(), provenance: provenance.clone(), run, answer, reply };
         self.tx.send(request).map_err(|_| LogError::Unavailable("the spool writer stopped".into()))?;
         wait.await.map_err(|_| LogError::Unavailable("the spool writer stopped".into()))?
     }
@@ -400,19 +412,19 @@ impl RecordLog for SqliteSpool {
         &'a self,
         source: &'a str,
         provenance: &'a Provenance,
-        records: Vec<LogRecord>,
+        run: Run,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
-        Box::pin(self.send(source, provenance, records, None))
+        Box::pin(self.send(source, provenance, run, None))
     }
 
     fn append_remembered<'a>(
         &'a self,
         source: &'a str,
         provenance: &'a Provenance,
-        records: Vec<LogRecord>,
+        run: Run,
         answer: Remembered,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
-        Box::pin(self.send(source, provenance, records, Some(answer)))
+        Box::pin(self.send(source, provenance, run, Some(answer)))
     }
 
     fn remembered<'a>(
@@ -585,28 +597,31 @@ struct SpoolConsumer {
 }
 
 impl SpoolConsumer {
-    async fn read_once(&mut self, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+    async fn read_once(&mut self, max: usize) -> Result<Vec<StoredRun>, LogError> {
         let source = self.source.clone();
         let next = self.next.clone();
         let start = self.start;
         self.start = (self.start + 1) % next.len().max(1);
-        let records = blocking(&self.conn, move |conn| {
-            let mut out = Vec::new();
+        let runs = blocking(&self.conn, move |conn| {
+            let mut out: Vec<StoredRun> = Vec::new();
+            let mut records = 0;
             for i in 0..next.len() {
                 let partition = (start + i) % next.len();
                 let Some(from) = next[partition] else { continue };
-                if out.len() >= max {
+                if records >= max {
                     break;
                 }
-                out.extend(read_records(conn, &source, partition as u32, from, max - out.len())?);
+                let runs = read_runs(conn, &source, partition as u32, from, max - records)?;
+                records += runs.iter().map(StoredRun::len).sum::<usize>();
+                out.extend(runs);
             }
             Ok(out)
         })
         .await?;
-        for record in &records {
-            self.next[record.position.partition as usize] = Some(record.position.offset + 1);
+        for run in &runs {
+            self.next[run.partition as usize] = Some(run.end());
         }
-        Ok(records)
+        Ok(runs)
     }
 }
 
@@ -626,7 +641,7 @@ impl LogConsumer for SpoolConsumer {
         })
     }
 
-    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRecord>, LogError>> {
+    fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRun>, LogError>> {
         Box::pin(async move {
             self.appended.borrow_and_update();
             let records = self.read_once(max).await?;
@@ -727,13 +742,14 @@ impl Writer {
             let appended_us = remembered::now_us();
             for append in group {
                 let provenance = serde_json::to_string(&append.provenance).expect("provenance serializes");
-                let mut positions = Vec::with_capacity(append.records.len());
-                // The request's open run in each partition: its first offset and records.
-                let mut open: HashMap<u32, (u64, &str, PackedRun)> = HashMap::new();
-                let mut runs: Vec<(u32, u64, &str, PackedRun)> = Vec::new();
-                for record in &append.records {
+                let run = &append.run;
+                let mut positions = Vec::with_capacity(run.len());
+                // The request's records of each partition, in order.
+                let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); self.partitions as usize];
+                for index in 0..run.len() {
                     self.round_robin += 1;
-                    let partition = partition_for(record.key.as_deref(), self.partitions, self.round_robin);
+                    let partition = partition_for(run.key(index), self.partitions, self.round_robin);
+                    by_partition[partition as usize].push(index);
                     let slot = match next.entry((append.source.clone(), partition)) {
                         std::collections::hash_map::Entry::Occupied(slot) => slot.into_mut(),
                         std::collections::hash_map::Entry::Vacant(slot) => {
@@ -741,32 +757,32 @@ impl Writer {
                             slot.insert(first as u64)
                         }
                     };
-                    let offset = *slot;
+                    positions.push(Position { partition, offset: *slot });
                     *slot += 1;
-                    positions.push(Position { partition, offset });
-                    let run =
-                        open.entry(partition).or_insert_with(|| (offset, &record.content_type, PackedRun::default()));
-                    if run.1 != record.content_type || !run.2.has_room_for(record) {
-                        let (first, content_type, packed) =
-                            std::mem::replace(run, (offset, &record.content_type, PackedRun::default()));
-                        runs.push((partition, first, content_type, packed));
-                    }
-                    run.2.push(record);
                 }
-                runs.extend(
-                    open.into_iter()
-                        .map(|(partition, (first, content_type, packed))| (partition, first, content_type, packed)),
-                );
-                for (partition, first, content_type, packed) in runs {
+                for indexes in by_partition.iter().filter(|indexes| !indexes.is_empty()) {
+                    let first = positions[indexes[0]];
+                    // All of the request in one partition: its run is stored as it came.
+                    let part;
+                    let stored = if indexes.len() == run.len() {
+                        run
+                    } else {
+                        let mut own = Run::new(run.content_type.clone());
+                        for &index in indexes {
+                            own.push(run.keys[index].clone(), run.payload(index));
+                        }
+                        part = own;
+                        &part
+                    };
                     insert.execute(params![
                         append.source,
-                        partition,
-                        first as i64,
-                        packed.count as i64,
-                        content_type,
-                        packed.keys,
-                        packed.payloads,
-                        packed.ends,
+                        first.partition,
+                        first.offset as i64,
+                        stored.len() as i64,
+                        stored.content_type,
+                        run::keys_blob(&stored.keys),
+                        stored.payloads,
+                        run::ends_blob(&stored.ends),
                         provenance,
                         appended_us
                     ])?;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sluice_log::{DeadLetter, LogRecord, Provenance, RecordLog, SpoolConfig, SqliteSpool, StreamLog, now_us};
+use sluice_log::{DeadLetter, Provenance, RecordLog, Run, SpoolConfig, SqliteSpool, StreamLog, now_us};
 
 fn provenance() -> Provenance {
     Provenance {
@@ -16,10 +16,12 @@ fn provenance() -> Provenance {
     }
 }
 
-fn records(n: usize, size: usize) -> Vec<LogRecord> {
-    (0..n)
-        .map(|i| LogRecord { key: Some(format!("k{i}")), content_type: "text/csv".into(), payload: vec![b'x'; size] })
-        .collect()
+fn records(n: usize, size: usize) -> Run {
+    let mut run = Run::new("text/csv");
+    for i in 0..n {
+        run.push(Some(format!("k{i}")), &vec![b'x'; size]);
+    }
+    run
 }
 
 fn spool(path: &std::path::Path, retention: Duration) -> SqliteSpool {

@@ -1,6 +1,6 @@
 //! The SQLite spool: durable appends, keyed partitions, gap-free offsets across reopen.
 
-use sluice_log::{LogRecord, Position, Provenance, RecordLog, SpoolConfig, SqliteSpool};
+use sluice_log::{LogRecord, Position, Provenance, RecordLog, Run, SpoolConfig, SqliteSpool, StoredRecord, StoredRun};
 
 fn provenance(request: &str) -> Provenance {
     Provenance {
@@ -17,6 +17,22 @@ fn record(key: &str, body: &str) -> LogRecord {
     LogRecord { key: Some(key.into()), content_type: "application/json".into(), payload: body.as_bytes().to_vec() }
 }
 
+/// One run of `records` (all of one content type).
+fn run(records: impl IntoIterator<Item = LogRecord>) -> Run {
+    let mut records = records.into_iter().peekable();
+    let mut run = Run::new(records.peek().map(|r| r.content_type.clone()).unwrap_or_default());
+    for record in records {
+        assert_eq!(record.content_type, run.content_type);
+        run.push(record.key, &record.payload);
+    }
+    run
+}
+
+/// The records of polled runs, one by one.
+fn flat(runs: &[StoredRun]) -> Vec<StoredRecord> {
+    runs.iter().flat_map(StoredRun::records).collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn appended_records_read_back_in_key_order_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -25,8 +41,8 @@ async fn appended_records_read_back_in_key_order_after_reopen() {
         let spool = SqliteSpool::open(SpoolConfig::new(&path)).unwrap();
         assert!(spool.is_ready());
         let first =
-            spool.append("patients", &provenance("r1"), vec![record("p1", "a"), record("p1", "b")]).await.unwrap();
-        let second = spool.append("patients", &provenance("r2"), vec![record("p1", "c")]).await.unwrap();
+            spool.append("patients", &provenance("r1"), run(vec![record("p1", "a"), record("p1", "b")])).await.unwrap();
+        let second = spool.append("patients", &provenance("r2"), run(vec![record("p1", "c")])).await.unwrap();
         [first, second].concat()
     };
     let partition = positions[0].partition;
@@ -34,7 +50,7 @@ async fn appended_records_read_back_in_key_order_after_reopen() {
     assert_eq!(positions.iter().map(|p| p.offset).collect::<Vec<_>>(), vec![0, 1, 2]);
 
     let spool = SqliteSpool::open(SpoolConfig::new(&path)).unwrap();
-    let more = spool.append("patients", &provenance("r3"), vec![record("p1", "d")]).await.unwrap();
+    let more = spool.append("patients", &provenance("r3"), run(vec![record("p1", "d")])).await.unwrap();
     assert_eq!(more, vec![Position { partition, offset: 3 }], "offsets continue after a restart");
     let stored = spool.read("patients", partition, 0, 10).unwrap();
     let bodies: Vec<&[u8]> = stored.iter().map(|s| s.record.payload.as_slice()).collect();
@@ -52,7 +68,7 @@ async fn concurrent_appends_get_distinct_gap_free_offsets() {
     for i in 0..50 {
         let spool = spool.clone();
         tasks.push(tokio::spawn(async move {
-            let records = (0..10).map(|j| record(&format!("k{}", (i * 10 + j) % 7), "x")).collect();
+            let records = run((0..10).map(|j| record(&format!("k{}", (i * 10 + j) % 7), "x")));
             spool.append("labs", &provenance(&format!("r{i}")), records).await.unwrap()
         }));
     }
@@ -76,21 +92,24 @@ async fn a_consumer_reads_from_its_seek_position_wakes_on_appends_and_keeps_comm
     let path = dir.path().join("spool.db");
     let spool =
         std::sync::Arc::new(SqliteSpool::open(SpoolConfig { partitions: 1, ..SpoolConfig::new(&path) }).unwrap());
-    spool.append("labs", &provenance("r1"), vec![record("a", "0"), record("a", "1"), record("a", "2")]).await.unwrap();
+    spool
+        .append("labs", &provenance("r1"), run(vec![record("a", "0"), record("a", "1"), record("a", "2")]))
+        .await
+        .unwrap();
     let mut consumer = spool.consumer("labs").await.unwrap();
     assert_eq!(consumer.partitions(), 1);
     let wait = std::time::Duration::from_secs(30);
     assert!(consumer.poll(10, std::time::Duration::ZERO).await.unwrap().is_empty(), "nothing before a seek");
     consumer.seek(0, 1).await.unwrap();
-    let read = consumer.poll(10, wait).await.unwrap();
+    let read = flat(&consumer.poll(10, wait).await.unwrap());
     assert_eq!(read.iter().map(|r| r.position.offset).collect::<Vec<_>>(), vec![1, 2]);
 
     // A poll with nothing to read returns as soon as a record is appended.
     let appender = {
         let spool = spool.clone();
-        tokio::spawn(async move { spool.append("labs", &provenance("r2"), vec![record("a", "3")]).await.unwrap() })
+        tokio::spawn(async move { spool.append("labs", &provenance("r2"), run(vec![record("a", "3")])).await.unwrap() })
     };
-    let read = consumer.poll(10, wait).await.unwrap();
+    let read = flat(&consumer.poll(10, wait).await.unwrap());
     appender.await.unwrap();
     assert_eq!(read.iter().map(|r| r.record.payload.clone()).collect::<Vec<_>>(), vec![b"3".to_vec()]);
     assert_eq!(read[0].provenance.request_id, "r2");
@@ -115,7 +134,7 @@ async fn dead_letters_keep_payload_reason_and_position_and_the_replay_cursor_per
     let dir = tempfile::tempdir().unwrap();
     let spool = SqliteSpool::open(SpoolConfig::new(dir.path().join("spool.db"))).unwrap();
     let positions =
-        spool.append("labs", &provenance("r1"), vec![record("a", "bad"), record("b", "worse")]).await.unwrap();
+        spool.append("labs", &provenance("r1"), run(vec![record("a", "bad"), record("b", "worse")])).await.unwrap();
     let stored: Vec<_> =
         positions.iter().map(|p| spool.read("labs", p.partition, p.offset, 1).unwrap().remove(0)).collect();
     let letters = stored
@@ -161,12 +180,12 @@ async fn answers_are_remembered_with_their_records_until_the_window_ends() {
         let spool = SqliteSpool::open(SpoolConfig::new(&path)).unwrap();
         assert_eq!(spool.remembered("patients", "hospital", "k1").await.unwrap(), None);
         spool
-            .append_remembered("patients", &provenance("r1"), vec![record("p1", "a")], answer("k1", now))
+            .append_remembered("patients", &provenance("r1"), run(vec![record("p1", "a")]), answer("k1", now))
             .await
             .unwrap();
         let old = now - 3_600_000_000;
         spool
-            .append_remembered("patients", &provenance("r2"), vec![record("p1", "b")], answer("k2", old))
+            .append_remembered("patients", &provenance("r2"), run(vec![record("p1", "b")]), answer("k2", old))
             .await
             .unwrap();
     }
@@ -220,25 +239,25 @@ async fn a_spool_written_one_row_per_record_opens_with_every_record_intact() {
         ]
     );
     assert_eq!(spool.stored_records().await.unwrap(), 3);
-    let next = spool.append("patients", &provenance("r3"), vec![record("p3", "d")]).await.unwrap();
+    let next = spool.append("patients", &provenance("r3"), run(vec![record("p3", "d")])).await.unwrap();
     assert_eq!(next, vec![Position { partition: 0, offset: 3 }]);
 }
 
-/// One request's records of several content types and partitions read back in order, each
-/// with its own content type and key.
+/// A request's records spread over partitions read back in order, each with its key, and a
+/// consumer positioned in the middle of a run reads from there.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_request_of_mixed_content_types_reads_back_record_by_record() {
+async fn a_request_over_several_partitions_reads_back_record_by_record() {
     let dir = tempfile::tempdir().unwrap();
     let spool =
         SqliteSpool::open(SpoolConfig { partitions: 2, ..SpoolConfig::new(dir.path().join("spool.db")) }).unwrap();
     let records: Vec<LogRecord> = (0..40)
         .map(|i| LogRecord {
             key: (i % 3 != 0).then(|| format!("k{}", i % 7)),
-            content_type: if i % 5 < 2 { "text/csv" } else { "application/json" }.into(),
+            content_type: "text/csv".into(),
             payload: format!("record {i}").into_bytes(),
         })
         .collect();
-    let positions = spool.append("patients", &provenance("r1"), records.clone()).await.unwrap();
+    let positions = spool.append("patients", &provenance("r1"), run(records.clone())).await.unwrap();
     let mut back = Vec::new();
     for partition in 0..2 {
         back.extend(spool.read("patients", partition, 0, 100).unwrap());
@@ -252,4 +271,21 @@ async fn a_request_of_mixed_content_types_reads_back_record_by_record() {
     let middle = positions[20];
     let from = spool.read("patients", middle.partition, middle.offset, 1).unwrap();
     assert_eq!(from[0].record, records[20]);
+    let mut consumer = sluice_log::StreamLog::consumer(&spool, "patients").await.unwrap();
+    consumer.seek(middle.partition, middle.offset).await.unwrap();
+    let polled = consumer.poll(1, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(polled[0].first, middle.offset);
+    assert_eq!(polled[0].run.record(0), records[20]);
+    assert_eq!(
+        polled.iter().map(StoredRun::len).sum::<usize>(),
+        1,
+        "a poll stops at its limit, in the middle of a run"
+    );
+    let rest = consumer.poll(100, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(rest[0].first, middle.offset + 1, "and the next one goes on from there");
+    assert_eq!(
+        rest[0].run.record(0),
+        records
+            [positions.iter().position(|p| p.partition == middle.partition && p.offset == middle.offset + 1).unwrap()]
+    );
 }

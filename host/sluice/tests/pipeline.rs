@@ -16,7 +16,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use base64::Engine as _;
-use sluice_log::{LogRecord, Position, Provenance, StoredRecord};
+use sluice_log::{Provenance, Run, StoredRun};
 use sluice_runtime::{BatchBuilder, BundledPlugin, PluginEngine, PluginRegistry, SourceTable};
 use sluice_warehouse::{Warehouse, WarehouseConfig};
 
@@ -300,21 +300,15 @@ fn expected_rows(source: &str, content_type: &str, body: &[u8]) -> (sluice_runti
         received_at_us: 0,
         request_id: String::new(),
     });
-    let records: Vec<StoredRecord> = split
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, payload)| StoredRecord {
-            position: Position { partition: 0, offset: i as u64 },
-            record: LogRecord {
-                key: None,
-                content_type: split.records.content_type().into(),
-                payload: payload.to_vec(),
-            },
-            provenance: provenance.clone(),
-        })
-        .collect();
-    let outcome = sluice_stream::transform(&source_handle, &records).unwrap();
+    let keys = vec![None; split.records.len()];
+    let (content_type, payloads, ends) = split.records.into_parts();
+    let run = StoredRun {
+        partition: 0,
+        first: 0,
+        run: Run::from_parts(content_type, payloads, ends, keys).unwrap(),
+        provenance: provenance.clone(),
+    };
+    let outcome = sluice_stream::transform(&source_handle, &[run]).unwrap();
     let plugin = source_handle.plugin().unwrap();
     let table = plugin.manifest().tables[0].clone();
     let batches: Vec<RecordBatch> = outcome.tables.into_iter().map(|(_, b)| b).collect();

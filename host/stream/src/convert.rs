@@ -9,7 +9,7 @@ use arrow::array::{
 use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::Int32Type;
 use arrow::error::ArrowError;
-use sluice_log::StoredRecord;
+use sluice_log::{Position, Provenance};
 use sluice_runtime::{ColumnData, ColumnValues, TableRows, TableSchema};
 
 use crate::schema::batch_schema;
@@ -46,14 +46,24 @@ fn column_array(column: ColumnData) -> Result<ArrayRef, ArrowError> {
     })
 }
 
+/// Where one input of a `transform` call came from: its log position and its request's
+/// provenance.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// The record's position in the log.
+    pub position: Position,
+    /// The provenance of the request it came in.
+    pub provenance: &'a Provenance,
+}
+
 /// A provenance string per row, dictionary-encoded: rows of one request follow each other and
 /// share one value.
-fn repeated<'a>(rows: &[u32], inputs: &[&'a StoredRecord], field: impl Fn(&'a StoredRecord) -> &'a str) -> ArrayRef {
+fn repeated<'a>(rows: &[u32], inputs: &[Input<'a>], field: impl Fn(&Input<'a>) -> &'a str) -> ArrayRef {
     let mut values: Vec<&str> = Vec::new();
     let keys: Vec<i32> = rows
         .iter()
         .map(|&i| {
-            let value = field(inputs[i as usize]);
+            let value = field(&inputs[i as usize]);
             if values.last() != Some(&value) {
                 values.push(value);
             }
@@ -75,7 +85,7 @@ fn constant(value: &str, count: usize) -> ArrayRef {
 pub fn table_batch(
     table: &TableSchema,
     rows: TableRows,
-    inputs: &[&StoredRecord],
+    inputs: &[Input<'_>],
     producer: &Producer,
 ) -> Result<RecordBatch, ArrowError> {
     let schema = batch_schema(table);
@@ -85,11 +95,11 @@ pub fn table_batch(
         columns.push(column_array(column)?);
     }
     let input = &rows.inputs;
-    columns.push(repeated(input, inputs, |r| &r.provenance.source));
+    columns.push(repeated(input, inputs, |r| r.provenance.source.as_str()));
     columns.push(constant(&producer.plugin, count));
     columns.push(constant(&producer.digest, count));
-    columns.push(repeated(input, inputs, |r| &r.provenance.user));
-    columns.push(repeated(input, inputs, |r| &r.provenance.request_id));
+    columns.push(repeated(input, inputs, |r| r.provenance.user.as_str()));
+    columns.push(repeated(input, inputs, |r| r.provenance.request_id.as_str()));
     let received: Vec<i64> = input.iter().map(|&i| inputs[i as usize].provenance.received_at_us).collect();
     columns.push(Arc::new(TimestampMicrosecondArray::from(received).with_timezone("UTC")));
     let partitions: Vec<i32> = input.iter().map(|&i| inputs[i as usize].position.partition as i32).collect();

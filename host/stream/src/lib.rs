@@ -24,7 +24,7 @@ use sluice_warehouse::{PartitionDir, Warehouse};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use convert::{Producer, table_batch};
+pub use convert::{Input, Producer, table_batch};
 pub use schema::{
     INGEST_OFFSET, INGEST_PARTITION, INGEST_PLUGIN, INGEST_PLUGIN_DIGEST, INGEST_RECEIVED_AT, INGEST_REQUEST_ID,
     INGEST_SOURCE, INGEST_USER, arrow_type, batch_schema, check_evolution, provenance_fields, table_schema,

@@ -2,12 +2,12 @@
 //! what the plugin rejects, and record-by-record retry of a batch that fails as a whole.
 
 use arrow::array::RecordBatch;
-use sluice_log::{DeadLetter, StoredRecord};
+use sluice_log::{DeadLetter, StoredRun};
 use sluice_runtime::{BatchBuilder, LoadError, Source, SourceError};
 
-use crate::convert::{Producer, table_batch};
+use crate::convert::{Input, Producer, table_batch};
 
-/// What a chunk of records became.
+/// What a chunk of runs became.
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// Rows per table, in the order produced.
@@ -23,31 +23,58 @@ pub(crate) fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
-/// Transforms `records` (one log partition, in offset order). Blocking: call from a blocking
-/// thread. Fails only when the source's plugin is not loaded (nothing can be done then).
-pub fn transform(source: &Source, records: &[StoredRecord]) -> Result<Outcome, LoadError> {
+/// One record of a run.
+#[derive(Clone, Copy)]
+struct Record<'a> {
+    run: &'a StoredRun,
+    index: usize,
+}
+
+impl Record<'_> {
+    fn payload(&self) -> &[u8] {
+        self.run.run.payload(self.index)
+    }
+
+    fn input(&self) -> Input<'_> {
+        Input { position: self.run.position(self.index), provenance: &self.run.provenance }
+    }
+
+    fn dead(&self, reason: String, field: Option<String>, plugin: &str) -> DeadLetter {
+        DeadLetter {
+            record: self.run.record(self.index),
+            reason,
+            field,
+            plugin: plugin.to_string(),
+            failed_at_us: now_us(),
+        }
+    }
+}
+
+/// Transforms `runs` (one log partition, in offset order): each stretch of runs of one content
+/// type goes to the plugin as one batch, the runs' payloads copied side by side once. Blocking:
+/// call from a blocking thread. Fails only when the source's plugin is not loaded (nothing can
+/// be done then).
+pub fn transform(source: &Source, runs: &[StoredRun]) -> Result<Outcome, LoadError> {
     let mut outcome = Outcome::default();
     let mut start = 0;
-    while start < records.len() {
-        let content_type = &records[start].record.content_type;
-        let end = records[start..]
-            .iter()
-            .position(|r| &r.record.content_type != content_type)
-            .map_or(records.len(), |n| start + n);
-        run(source, &records[start..end], &mut outcome)?;
+    while start < runs.len() {
+        let content_type = &runs[start].run.content_type;
+        let end =
+            runs[start..].iter().position(|r| &r.run.content_type != content_type).map_or(runs.len(), |n| start + n);
+        let records: Vec<Record<'_>> =
+            runs[start..end].iter().flat_map(|run| (0..run.len()).map(move |index| Record { run, index })).collect();
+        if !records.is_empty() {
+            call(source, content_type, &records, &mut outcome)?;
+        }
         start = end;
     }
     Ok(outcome)
 }
 
-fn dead(record: &StoredRecord, reason: String, field: Option<String>, plugin: &str) -> DeadLetter {
-    DeadLetter { record: record.clone(), reason, field, plugin: plugin.to_string(), failed_at_us: now_us() }
-}
-
-fn run(source: &Source, records: &[StoredRecord], outcome: &mut Outcome) -> Result<(), LoadError> {
-    let mut builder = BatchBuilder::new(&records[0].record.content_type);
+fn call(source: &Source, content_type: &str, records: &[Record<'_>], outcome: &mut Outcome) -> Result<(), LoadError> {
+    let mut builder = BatchBuilder::new(content_type);
     for record in records {
-        builder.push(&record.record.payload);
+        builder.push(record.payload());
     }
     let batch = builder.finish();
     match source.transform(&batch) {
@@ -58,10 +85,10 @@ fn run(source: &Source, records: &[StoredRecord], outcome: &mut Outcome) -> Resu
             for rejection in handled.output.rejected {
                 let input = rejection.input as usize;
                 if !std::mem::replace(&mut refused[input], true) {
-                    outcome.dead.push(dead(&records[input], rejection.reason, rejection.field, &producer.plugin));
+                    outcome.dead.push(records[input].dead(rejection.reason, rejection.field, &producer.plugin));
                 }
             }
-            let inputs: Vec<&StoredRecord> = records.iter().collect();
+            let inputs: Vec<Input<'_>> = records.iter().map(Record::input).collect();
             for rows in handled.output.tables {
                 let table = manifest.table(&rows.table).expect("validated: the table is in the manifest").clone();
                 let name = rows.table.clone();
@@ -69,7 +96,7 @@ fn run(source: &Source, records: &[StoredRecord], outcome: &mut Outcome) -> Resu
                     Ok(batch) => outcome.tables.push((name, batch)),
                     Err(error) => {
                         let reason = format!("cannot build rows of table `{name}`: {error}");
-                        outcome.dead.extend(records.iter().map(|r| dead(r, reason.clone(), None, &producer.plugin)));
+                        outcome.dead.extend(records.iter().map(|r| r.dead(reason.clone(), None, &producer.plugin)));
                     }
                 }
             }
@@ -80,13 +107,13 @@ fn run(source: &Source, records: &[StoredRecord], outcome: &mut Outcome) -> Resu
             tracing::warn!(%error, records = records.len(), "batch failed; retrying record by record");
             outcome.retried_batches += 1;
             for one in records.chunks(1) {
-                run(source, one, outcome)?;
+                call(source, content_type, one, outcome)?;
             }
             Ok(())
         }
         Err(SourceError::Call(error)) => {
             let plugin = source.plugin().map(|p| p.id()).unwrap_or_default();
-            outcome.dead.push(dead(&records[0], error.to_string(), None, &plugin));
+            outcome.dead.push(records[0].dead(error.to_string(), None, &plugin));
             Ok(())
         }
     }

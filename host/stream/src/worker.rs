@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_log::{LogConsumer, LogError, StoredRecord, StreamLog, backoff};
+use sluice_log::{LogConsumer, LogError, StoredRun, StreamLog, backoff};
 use sluice_runtime::SourceTable;
 use sluice_warehouse::{Warehouse, WarehouseError};
 use tokio::sync::watch;
@@ -156,9 +156,9 @@ impl SourceStream {
                 _ = stop.wait_for(|s| *s) => continue,
             };
             match polled {
-                Ok(records) => {
+                Ok(runs) => {
                     failures = 0;
-                    self.handle(&mut *consumer, records).await?;
+                    self.handle(&mut *consumer, runs).await?;
                 }
                 Err(error) if log_transient(&error) => {
                     tracing::warn!(source = %name, %error, "reading the log failed; retrying");
@@ -183,17 +183,17 @@ impl SourceStream {
         self.segments.iter().flatten().map(|s| s.deadline(self.cx.config.roll_interval)).min()
     }
 
-    async fn handle(&mut self, consumer: &mut dyn LogConsumer, records: Vec<StoredRecord>) -> Result<(), StreamError> {
-        let mut by_partition: BTreeMap<u32, Vec<StoredRecord>> = BTreeMap::new();
-        for record in records {
-            by_partition.entry(record.position.partition).or_default().push(record);
+    async fn handle(&mut self, consumer: &mut dyn LogConsumer, runs: Vec<StoredRun>) -> Result<(), StreamError> {
+        let mut by_partition: BTreeMap<u32, Vec<StoredRun>> = BTreeMap::new();
+        for run in runs.into_iter().filter(|run| !run.is_empty()) {
+            by_partition.entry(run.partition).or_default().push(run);
         }
-        for (partition, records) in by_partition {
-            let records: Arc<[StoredRecord]> = records.into();
-            let mut outcome = self.transform(&records).await?;
-            self.gate_schemas(&records, &mut outcome).await?;
-            let first = records[0].position.offset;
-            let last = records[records.len() - 1].position.offset;
+        for (partition, runs) in by_partition {
+            let runs: Arc<[StoredRun]> = runs.into();
+            let mut outcome = self.transform(&runs).await?;
+            self.gate_schemas(&runs, &mut outcome).await?;
+            let first = runs[0].first;
+            let last = runs[runs.len() - 1].end() - 1;
             if !outcome.dead.is_empty() {
                 let dead = outcome.dead.len();
                 let letters = outcome.dead.clone();
@@ -218,7 +218,7 @@ impl SourceStream {
     /// Refuses rows whose table schema existing files cannot follow (see `check_evolution`):
     /// the chunk's records go to the dead-letter queue instead, and nothing is written under
     /// the old table.
-    async fn gate_schemas(&self, records: &[StoredRecord], outcome: &mut Outcome) -> Result<(), StreamError> {
+    async fn gate_schemas(&self, runs: &[StoredRun], outcome: &mut Outcome) -> Result<(), StreamError> {
         let cx = &self.cx;
         let mut refused = None;
         for (table, batch) in &outcome.tables {
@@ -261,9 +261,10 @@ impl SourceStream {
                 .or_else(|| self.cx.sources.get(&self.name).and_then(|s| s.plugin().ok()).map(|p| p.id()));
             let dead: std::collections::HashSet<sluice_log::Position> =
                 outcome.dead.iter().map(|d| d.record.position).collect();
-            for record in records.iter().filter(|r| !dead.contains(&r.position)) {
+            let records = runs.iter().flat_map(|run| (0..run.len()).map(move |index| (run, index)));
+            for (run, index) in records.filter(|(run, index)| !dead.contains(&run.position(*index))) {
                 outcome.dead.push(sluice_log::DeadLetter {
-                    record: record.clone(),
+                    record: run.record(index),
                     reason: reason.clone(),
                     field: None,
                     plugin: plugin.clone().unwrap_or_default(),
@@ -275,12 +276,12 @@ impl SourceStream {
         Ok(())
     }
 
-    async fn transform(&self, records: &Arc<[StoredRecord]>) -> Result<Outcome, StreamError> {
+    async fn transform(&self, runs: &Arc<[StoredRun]>) -> Result<Outcome, StreamError> {
         let mut attempt = 0;
         loop {
             if let Some(source) = self.cx.sources.get(&self.name) {
-                let records = records.clone();
-                let result = tokio::task::spawn_blocking(move || transform(&source, &records))
+                let runs = runs.clone();
+                let result = tokio::task::spawn_blocking(move || transform(&source, &runs))
                     .await
                     .expect("the transform task does not panic");
                 match result {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType};
-use sluice_log::{LogRecord, Provenance, RecordLog, SpoolConfig, SqliteSpool, StreamLog};
+use sluice_log::{Provenance, RecordLog, Run, SpoolConfig, SqliteSpool, StreamLog};
 use sluice_runtime::{BatchBuilder, BundledPlugin, PluginEngine, PluginRegistry, SourceTable};
 use sluice_stream::{StreamConfig, StreamCore};
 use sluice_warehouse::{Warehouse, WarehouseConfig};
@@ -72,20 +72,11 @@ impl Harness {
             batch.push(body.as_bytes());
         }
         let split = self.sources.get(source).unwrap().split(&batch.finish()).unwrap();
-        let content_type = split.output.records.content_type().to_string();
-        let records: Vec<LogRecord> = split
-            .output
-            .records
-            .iter()
-            .zip(&split.output.origins)
-            .map(|(payload, origin)| LogRecord {
-                key: origin.key.clone(),
-                content_type: content_type.clone(),
-                payload: payload.to_vec(),
-            })
-            .collect();
-        let count = records.len();
-        self.spool.append(source, &provenance(source, request), records).await.unwrap();
+        let keys = split.output.origins.iter().map(|origin| origin.key.clone()).collect();
+        let (content_type, payloads, ends) = split.output.records.into_parts();
+        let run = Run::from_parts(content_type, payloads, ends, keys).unwrap();
+        let count = run.len();
+        self.spool.append(source, &provenance(source, request), run).await.unwrap();
         count
     }
 

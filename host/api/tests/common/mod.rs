@@ -14,9 +14,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use sluice_api::{ApiLimits, ApiState, SourceTable};
 use sluice_auth::{AuthPolicy, AuthStore};
-use sluice_log::{
-    BoxFuture, LogError, LogRecord, Position, Provenance, RecordLog, Remembered, SpoolConfig, SqliteSpool,
-};
+use sluice_log::{BoxFuture, LogError, Position, Provenance, RecordLog, Remembered, Run, SpoolConfig, SqliteSpool};
 use sluice_runtime::{BundledPlugin, PluginEngine, PluginRegistry};
 use tower::ServiceExt;
 
@@ -127,19 +125,14 @@ impl Harness {
 pub struct DownLog;
 
 impl RecordLog for DownLog {
-    fn append<'a>(
-        &'a self,
-        _: &'a str,
-        _: &'a Provenance,
-        _: Vec<LogRecord>,
-    ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
+    fn append<'a>(&'a self, _: &'a str, _: &'a Provenance, _: Run) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
         Box::pin(async { Err(LogError::Unavailable("broker unreachable".into())) })
     }
     fn append_remembered<'a>(
         &'a self,
         source: &'a str,
         provenance: &'a Provenance,
-        records: Vec<LogRecord>,
+        records: Run,
         _: Remembered,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
         self.append(source, provenance, records)

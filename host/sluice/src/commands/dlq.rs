@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use anyhow::Context;
 use serde_json::json;
 use sluice_api::SourceTable;
-use sluice_log::{LogRecord, Position, StoredDeadLetter, StreamLog};
+use sluice_log::{Position, Run, StoredDeadLetter, StreamLog};
 
 use crate::cli::{DlqCommand, Format};
 use crate::commands::log;
@@ -149,12 +149,8 @@ async fn replay(log: &dyn StreamLog, source: &str) -> anyhow::Result<()> {
         if !seen.insert(record.position) {
             continue;
         }
-        let copy = LogRecord {
-            key: record.record.key.clone(),
-            content_type: record.record.content_type.clone(),
-            payload: record.record.payload.clone(),
-        };
-        log.append(source, &record.provenance, vec![copy]).await.context("cannot append to the log")?;
+        let copy = Run::single(record.record.key.clone(), record.record.content_type.clone(), &record.record.payload);
+        log.append(source, &record.provenance, copy).await.context("cannot append to the log")?;
         replayed += 1;
     }
     log.set_replay_cursor(source, last + 1).await.context("cannot store the replay cursor")?;
