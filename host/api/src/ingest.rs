@@ -286,7 +286,7 @@ async fn handle(
             .or(default_content_type)
             .unwrap_or("")
             .to_string();
-        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let essence = sluice_runtime::essence(&content_type);
         if !plugin.manifest().accepts(&essence) {
             let given = if content_type.is_empty() { "(none)".to_string() } else { content_type.clone() };
             return Err(ApiError::UnsupportedContentType {

@@ -31,15 +31,57 @@ pub(crate) fn keys_blob(keys: &[Option<String>]) -> Option<Vec<u8>> {
     }
     let mut blob = Vec::with_capacity(keys.iter().map(|k| 4 + k.as_ref().map_or(0, String::len)).sum());
     for key in keys {
-        match key {
-            Some(key) => {
-                blob.extend_from_slice(&(key.len() as u32 + 1).to_le_bytes());
-                blob.extend_from_slice(key.as_bytes());
-            }
-            None => blob.extend_from_slice(&0u32.to_le_bytes()),
-        }
+        push_key(&mut blob, key.as_deref());
     }
     Some(blob)
+}
+
+/// A row's blobs, packed straight from a run: all of it, or the records `indexes` of it.
+pub(crate) struct Blobs<'a> {
+    pub count: usize,
+    pub payloads: std::borrow::Cow<'a, [u8]>,
+    pub ends: Vec<u8>,
+    pub keys: Option<Vec<u8>>,
+}
+
+impl<'a> Blobs<'a> {
+    /// The blobs of the whole run (its payloads are not copied).
+    pub fn of(run: &'a Run) -> Self {
+        Self {
+            count: run.len(),
+            payloads: std::borrow::Cow::Borrowed(&run.payloads),
+            ends: ends_blob(&run.ends),
+            keys: keys_blob(&run.keys),
+        }
+    }
+
+    /// The blobs of records `indexes` of `run`, in that order.
+    pub fn part(run: &Run, indexes: &[usize]) -> Blobs<'static> {
+        let mut payloads = Vec::with_capacity(indexes.iter().map(|&i| run.payload(i).len()).sum());
+        let mut ends = Vec::with_capacity(4 * indexes.len());
+        for &index in indexes {
+            payloads.extend_from_slice(run.payload(index));
+            ends.extend_from_slice(&(payloads.len() as u32).to_le_bytes());
+        }
+        let keys = indexes.iter().any(|&i| run.keys[i].is_some()).then(|| {
+            let mut blob = Vec::new();
+            for &index in indexes {
+                push_key(&mut blob, run.key(index));
+            }
+            blob
+        });
+        Blobs { count: indexes.len(), payloads: std::borrow::Cow::Owned(payloads), ends, keys }
+    }
+}
+
+fn push_key(blob: &mut Vec<u8>, key: Option<&str>) {
+    match key {
+        Some(key) => {
+            blob.extend_from_slice(&(key.len() as u32 + 1).to_le_bytes());
+            blob.extend_from_slice(key.as_bytes());
+        }
+        None => blob.extend_from_slice(&0u32.to_le_bytes()),
+    }
 }
 
 /// The run a row holds.
@@ -100,6 +142,12 @@ mod tests {
         assert_eq!(back, run);
         assert_eq!(back.payload(2), b"ccc");
         assert_eq!(back.key(1), Some("k1"));
+
+        let part = Blobs::part(&run, &[1, 3]);
+        let back =
+            from_row(run.content_type.clone(), part.count, part.keys, part.payloads.into_owned(), part.ends).unwrap();
+        assert_eq!((back.record(0), back.record(1)), (run.record(1), run.record(3)));
+        assert!(Blobs::part(&run, &[0, 3]).keys.is_none(), "no key among them");
     }
 
     #[test]

@@ -182,7 +182,7 @@ fn move_records_to_runs(conn: &mut Connection) -> rusqlite::Result<usize> {
             "SELECT source, partition, offset, key, content_type, payload, provenance, COALESCE(appended_us, 0)
              FROM records ORDER BY source, partition, offset LIMIT 20000",
         )?;
-        let mut insert = tx.prepare(INSERT_RUN)?;
+        let mut insert = tx.prepare_cached(INSERT_RUN)?;
         let mut delete = tx.prepare("DELETE FROM records WHERE source = ?1 AND partition = ?2 AND offset = ?3")?;
         let mut rows = select.query([])?;
         let mut moved = 0;
@@ -193,18 +193,16 @@ fn move_records_to_runs(conn: &mut Connection) -> rusqlite::Result<usize> {
             let run = Run::single(row.get(3)?, content_type, &payload);
             let provenance: String = row.get(6)?;
             let appended_us: i64 = row.get(7)?;
-            insert.execute(params![
-                source,
-                partition,
-                offset,
-                1,
-                run.content_type,
-                run::keys_blob(&run.keys),
-                run.payloads,
-                run::ends_blob(&run.ends),
-                provenance,
-                appended_us
-            ])?;
+            let first = Position { partition, offset: offset as u64 };
+            insert_run(
+                &mut insert,
+                &source,
+                first,
+                &run.content_type,
+                &run::Blobs::of(&run),
+                &provenance,
+                appended_us,
+            )?;
             delete.execute(params![source, partition, offset])?;
             moved += 1;
         }
@@ -218,6 +216,31 @@ fn move_records_to_runs(conn: &mut Connection) -> rusqlite::Result<usize> {
 const INSERT_RUN: &str = "INSERT INTO runs
     (source, partition, first, count, content_type, keys, payloads, ends, provenance, appended_us)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// Stores a run of `source` at `first` with [`INSERT_RUN`].
+fn insert_run(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    source: &str,
+    first: Position,
+    content_type: &str,
+    blobs: &run::Blobs<'_>,
+    provenance: &str,
+    appended_us: i64,
+) -> rusqlite::Result<()> {
+    insert.execute(params![
+        source,
+        first.partition,
+        first.offset as i64,
+        blobs.count as i64,
+        content_type,
+        blobs.keys,
+        blobs.payloads.as_ref(),
+        blobs.ends,
+        provenance,
+        appended_us
+    ])?;
+    Ok(())
+}
 
 /// Trims every `every` until the spool is dropped.
 fn start_trimmer(path: PathBuf, retention: Duration, every: Duration) -> Result<mpsc::Sender<()>, LogError> {
@@ -761,31 +784,19 @@ impl Writer {
                     *slot += 1;
                 }
                 for indexes in by_partition.iter().filter(|indexes| !indexes.is_empty()) {
+                    // All of the request in one partition: its payloads are stored as they came.
+                    let blobs =
+                        if indexes.len() == run.len() { run::Blobs::of(run) } else { run::Blobs::part(run, indexes) };
                     let first = positions[indexes[0]];
-                    // All of the request in one partition: its run is stored as it came.
-                    let part;
-                    let stored = if indexes.len() == run.len() {
-                        run
-                    } else {
-                        let mut own = Run::new(run.content_type.clone());
-                        for &index in indexes {
-                            own.push(run.keys[index].clone(), run.payload(index));
-                        }
-                        part = own;
-                        &part
-                    };
-                    insert.execute(params![
-                        append.source,
-                        first.partition,
-                        first.offset as i64,
-                        stored.len() as i64,
-                        stored.content_type,
-                        run::keys_blob(&stored.keys),
-                        stored.payloads,
-                        run::ends_blob(&stored.ends),
-                        provenance,
-                        appended_us
-                    ])?;
+                    insert_run(
+                        &mut insert,
+                        &append.source,
+                        first,
+                        &run.content_type,
+                        &blobs,
+                        &provenance,
+                        appended_us,
+                    )?;
                 }
                 if let Some(answer) = &append.answer {
                     remembered::insert(&tx, answer)?;

@@ -112,8 +112,9 @@ impl BatchBuilder {
     }
 }
 
-/// The MIME essence of a content type: lowercase, without parameters or surrounding spaces.
-pub(crate) fn essence(content_type: &str) -> String {
+/// The MIME essence of a content type: lowercase, without parameters or surrounding spaces
+/// (`Text/CSV; charset=utf-8` is `text/csv`): what manifests declare and batches carry.
+pub fn essence(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 

@@ -25,7 +25,7 @@ mod sandbox;
 mod source;
 mod source_table;
 
-pub use batch::{Batch, BatchBuilder};
+pub use batch::{Batch, BatchBuilder, essence};
 pub use config::SandboxConfig;
 pub use engine::{PERFMAP_ENV, PluginEngine};
 pub use error::{CallError, LoadError};
