@@ -564,3 +564,71 @@ mod tests {
         assert_eq!(error, "invalid configuration: server.listen `nowhere` is not ADDRESS:PORT");
     }
 }
+
+#[cfg(test)]
+mod documented {
+    use super::*;
+
+    /// The `## Keys` block of docs/configuration.md: every line up to the example of an extra
+    /// source (not a default).
+    fn documented_block() -> &'static str {
+        let doc = include_str!("../../../docs/configuration.md");
+        let block = doc.split("## Keys").nth(1).and_then(|keys| keys.split("```toml").nth(1)).expect("a toml block");
+        let block = block.split("```").next().expect("a closed block");
+        block.split("\n# More sources").next().expect("the defaults")
+    }
+
+    /// Keys (`section.key`, `log.kafka.key`) of `value`, with whether each is an empty table.
+    fn keys(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, bool)>) {
+        let serde_json::Value::Object(map) = value else { return };
+        for (key, value) in map {
+            let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+            match value {
+                serde_json::Value::Object(inner) if !inner.is_empty() => keys(&path, value, out),
+                serde_json::Value::Object(_) => out.push((path, true)),
+                _ => out.push((path, false)),
+            }
+        }
+    }
+
+    /// Every key the block names, commented out or not, as `section.key`; tables named only in a
+    /// header (`# [warehouse.tables.admissions]`) as their path.
+    fn named(block: &str) -> Vec<String> {
+        let mut section = String::new();
+        let mut names = Vec::new();
+        for line in block.lines() {
+            let line = line.trim_start_matches('#').trim();
+            if let Some(header) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+                section = header.to_string();
+                names.push(section.clone());
+            } else if let Some((key, _)) = line.split_once('=') {
+                let key = key.trim();
+                if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    names.push(format!("{section}.{key}"));
+                }
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn the_documented_keys_are_the_defaults_and_every_key_is_documented() {
+        let block = documented_block();
+        let documented: Config = Figment::from(Toml::string(block))
+            .extract()
+            .unwrap_or_else(|e| panic!("docs/configuration.md names keys sluice refuses: {e}"));
+        assert_eq!(documented, Config::default(), "docs/configuration.md shows values that are not the defaults");
+        let mut all = Vec::new();
+        keys("", &serde_json::to_value(Config::default()).unwrap(), &mut all);
+        let names = named(block);
+        let missing: Vec<&str> = all
+            .iter()
+            .filter(|(path, empty_table)| {
+                !names.iter().any(|n| n == path || (*empty_table && n.starts_with(&format!("{path}."))))
+            })
+            .map(|(path, _)| path.as_str())
+            .filter(|path| *path != "sources")
+            .collect();
+        assert!(missing.is_empty(), "keys missing from docs/configuration.md: {missing:?}");
+    }
+}
