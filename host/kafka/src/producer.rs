@@ -77,25 +77,38 @@ impl KafkaLog {
             .set("message.timeout.ms", config.append_timeout.as_millis().to_string())
             .create()
             .map_err(LogError::unavailable)?;
-        let remembered = Arc::new(crate::remembered::open_index(&config, &topics).await?);
         let direct = Mutex::new(direct_producer(&config)?);
         let ready = Arc::new(AtomicBool::new(true));
-        let (appends, rx) = mpsc::channel();
-        let rx = Arc::new(Mutex::new(rx));
         let probe = Arc::new(probe);
+        // Each writer starts its transactions before anything is read: that fences the previous
+        // run's producers and ends their open transactions. Until then a `read_committed` reader
+        // stops at the first open transaction, and the answers the other writer committed after
+        // it would be missing from the index below: a retry of such a request, whose answer a
+        // kill lost, would then be appended a second time.
+        let mut writers = Vec::with_capacity(WRITERS);
         for index in 0..WRITERS {
             // The first writer keeps the configured id as it is; the others add their number.
             let transactional_id = match index {
                 0 => config.transactional_id.clone(),
                 n => format!("{}.{n}", config.transactional_id),
             };
-            let writer = Writer {
+            let mut writer = Writer {
                 config: config.clone(),
                 transactional_id,
                 producer: None,
                 probe: probe.clone(),
                 ready: ready.clone(),
             };
+            let writer = tokio::task::spawn_blocking(move || writer.producer(None).map(|_| ()).map(|()| writer))
+                .await
+                .map_err(LogError::unavailable)?
+                .map_err(LogError::Unavailable)?;
+            writers.push(writer);
+        }
+        let remembered = Arc::new(crate::remembered::open_index(&config, &topics).await?);
+        let (appends, rx) = mpsc::channel();
+        let rx = Arc::new(Mutex::new(rx));
+        for (index, writer) in writers.into_iter().enumerate() {
             let rx = rx.clone();
             thread::Builder::new()
                 .name(format!("sluice-kafka-{index}"))

@@ -162,3 +162,50 @@ async fn answers_are_remembered_with_their_records_across_a_reconnect() {
     let records = read(&mut consumer, 1, 10).await;
     assert_eq!(records[0].record.payload, b"{\"n\":1}");
 }
+
+/// A run killed while one writer had a transaction open, after the other writer had committed
+/// an answer behind it: a `read_committed` reader stops at the open transaction, so a fresh
+/// start must end it (by starting its own transactions) before reading the answers back, or a
+/// retry of that request would be appended a second time.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_committed_behind_a_killed_runs_open_transaction_are_remembered() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let config = config();
+    drop(KafkaLog::connect(config.clone()).await.unwrap());
+    let topic = config.idempotency_topic();
+    let wait = Duration::from_secs(30);
+    let transactional = |id: String| -> BaseProducer {
+        let producer: BaseProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("transactional.id", id)
+            .set("enable.idempotence", "true")
+            .create()
+            .unwrap();
+        producer.init_transactions(wait).unwrap();
+        producer.begin_transaction().unwrap();
+        producer
+    };
+    // The killed run's first writer: a transaction begun and never ended.
+    let open = transactional(config.transactional_id.clone());
+    open.send(BaseRecord::to(&topic).partition(0).key("in-flight").payload("{}")).unwrap();
+    open.flush(wait).unwrap();
+    // Its second writer committed an answer after that.
+    let answer = sluice_log::Remembered {
+        source: "labs".into(),
+        user: "alice".into(),
+        key: "k1".into(),
+        fingerprint: "f".repeat(64),
+        status: 202,
+        response: r#"{"accepted":1}"#.into(),
+        at_us: sluice_log::now_us(),
+    };
+    let committed = transactional(format!("{}.1", config.transactional_id));
+    let key = sluice_log::Remembered::log_key("labs", "alice", "k1");
+    let value = serde_json::to_vec(&answer).unwrap();
+    committed.send(BaseRecord::to(&topic).partition(0).key(&key).payload(&value)).unwrap();
+    committed.commit_transaction(wait).unwrap();
+
+    let restarted = KafkaLog::connect(config).await.unwrap();
+    assert_eq!(restarted.remembered("labs", "alice", "k1").await.unwrap(), Some(answer));
+    drop(open);
+}
