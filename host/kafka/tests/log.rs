@@ -43,6 +43,19 @@ fn run(records: &[LogRecord]) -> Run {
     run
 }
 
+/// An answer of alice's under key `k1` for source `labs`.
+fn answer() -> sluice_log::Remembered {
+    sluice_log::Remembered {
+        source: "labs".into(),
+        user: "alice".into(),
+        key: "k1".into(),
+        fingerprint: "f".repeat(64),
+        status: 202,
+        response: r#"{"accepted":1}"#.into(),
+        at_us: sluice_log::now_us(),
+    }
+}
+
 fn record(key: Option<&str>, n: usize) -> LogRecord {
     LogRecord {
         key: key.map(str::to_string),
@@ -139,15 +152,7 @@ async fn answers_are_remembered_with_their_records_across_a_reconnect() {
     let config = config();
     let log = KafkaLog::connect(config.clone()).await.unwrap();
     assert_eq!(log.remembered("labs", "alice", "k1").await.unwrap(), None);
-    let answer = sluice_log::Remembered {
-        source: "labs".into(),
-        user: "alice".into(),
-        key: "k1".into(),
-        fingerprint: "f".repeat(64),
-        status: 202,
-        response: r#"{"accepted":1}"#.into(),
-        at_us: sluice_log::now_us(),
-    };
+    let answer = answer();
     log.append_remembered("labs", &provenance("r1"), run(&[record(Some("p"), 1)]), answer.clone()).await.unwrap();
     assert_eq!(log.remembered("labs", "alice", "k1").await.unwrap(), Some(answer.clone()));
     drop(log);
@@ -190,15 +195,7 @@ async fn answers_committed_behind_a_killed_runs_open_transaction_are_remembered(
     open.send(BaseRecord::to(&topic).partition(0).key("in-flight").payload("{}")).unwrap();
     open.flush(wait).unwrap();
     // Its second writer committed an answer after that.
-    let answer = sluice_log::Remembered {
-        source: "labs".into(),
-        user: "alice".into(),
-        key: "k1".into(),
-        fingerprint: "f".repeat(64),
-        status: 202,
-        response: r#"{"accepted":1}"#.into(),
-        at_us: sluice_log::now_us(),
-    };
+    let answer = answer();
     let committed = transactional(format!("{}.1", config.transactional_id));
     let key = sluice_log::Remembered::log_key("labs", "alice", "k1");
     let value = serde_json::to_vec(&answer).unwrap();
