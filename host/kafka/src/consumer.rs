@@ -117,6 +117,11 @@ impl LogConsumer for KafkaConsumer {
                 let mut out = Vec::new();
                 let mut records = 0;
                 let mut timeout = wait;
+                // librdkafka queues an error event for every failed connection attempt while
+                // the brokers are away, and recovers by itself. Every queued event is drained
+                // here: taking one per poll (and backing off after each) left the stream
+                // minutes behind the errors of a 30 s outage once the brokers were back.
+                let mut error = None;
                 while records < max {
                     match consumer.poll(timeout) {
                         None => break,
@@ -126,16 +131,14 @@ impl LogConsumer for KafkaConsumer {
                             stored_runs(&message, start, &mut out)?;
                             records += out[before..].iter().map(StoredRun::len).sum::<usize>();
                         }
-                        Some(Err(error)) => {
-                            if out.is_empty() {
-                                return Err(LogError::unavailable(error));
-                            }
-                            break;
-                        }
+                        Some(Err(failed)) => error = Some(failed),
                     }
                     timeout = Duration::ZERO;
                 }
-                Ok(out)
+                match error {
+                    Some(error) if out.is_empty() => Err(LogError::unavailable(error)),
+                    _ => Ok(out),
+                }
             })
             .await?;
             self.pending.extend(read);
