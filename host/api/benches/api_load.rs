@@ -157,10 +157,7 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let engine = PluginEngine::new(Default::default(), None).unwrap();
-    let bundled: Vec<BundledPlugin> = sluice_plugin_artifacts::BUNDLED
-        .iter()
-        .map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm })
-        .collect();
+    let bundled: Vec<BundledPlugin> = sluice_plugin_artifacts::BUNDLED.to_vec();
     let registry = PluginRegistry::open(&engine, None, &bundled).unwrap();
     let sources = SourceTable::new(registry, HashMap::new()).unwrap();
     let auth = Arc::new(AuthStore::open(&dir.path().join("auth.db"), AuthPolicy::default()).unwrap());

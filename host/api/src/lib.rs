@@ -6,6 +6,7 @@
 
 mod auth;
 mod body;
+mod config;
 mod disk;
 mod encoding;
 mod error;
@@ -20,6 +21,7 @@ mod state;
 
 pub use axum_server::tls_rustls::RustlsConfig;
 pub use body::{check_body, records_sent};
+pub use config::{ServerConfig, ServerConfigError};
 pub use disk::DiskGuard;
 pub use error::ApiError;
 pub use limits::ApiLimits;

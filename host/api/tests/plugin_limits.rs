@@ -20,7 +20,7 @@ fn error(json: &Value) -> (&str, &str) {
 async fn a_failing_plugin_names_the_limit_it_hit_and_stores_nothing() {
     let sandbox = SandboxConfig {
         call_timeout: Duration::from_millis(300),
-        max_memory_bytes: 64 << 20,
+        max_memory: bytesize::ByteSize::mib(64),
         ..SandboxConfig::default()
     };
     let plugins = [testing::ENDLESS_LOOP, testing::MEMORY_BOMB];
@@ -58,8 +58,11 @@ async fn a_failing_plugin_names_the_limit_it_hit_and_stores_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_plugins_together_stay_under_the_host_memory_cap() {
-    let sandbox =
-        SandboxConfig { max_memory_bytes: 256 << 20, max_total_memory_bytes: 96 << 20, ..SandboxConfig::default() };
+    let sandbox = SandboxConfig {
+        max_memory: bytesize::ByteSize::mib(256),
+        max_total_memory: bytesize::ByteSize::mib(96),
+        ..SandboxConfig::default()
+    };
     let plugins = [testing::MEMORY_BOMB];
     let h = harness_with_sandbox(ApiLimits::default(), AuthPolicy::default(), None, &plugins, sandbox);
     h.auth.grant("lab", "memory-bomb").unwrap();

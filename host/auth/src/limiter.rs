@@ -5,10 +5,14 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-/// Thresholds for failed logins.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// `[auth]`: thresholds for failed logins, and how long verifications are cached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuthPolicy {
     /// Window over which failures are counted (default 60 s).
+    #[serde(with = "humantime_serde")]
     pub failure_window: Duration,
     /// Failures per user name within the window before 429 (default 5).
     pub max_failures_per_user: usize,
@@ -17,12 +21,15 @@ pub struct AuthPolicy {
     /// Consecutive failures after which the user is locked (default 10).
     pub lock_after: u32,
     /// How long a lock lasts (default 15 min).
+    #[serde(with = "humantime_serde")]
     pub lock_for: Duration,
     /// How long a successful verification is cached (default 60 s).
+    #[serde(with = "humantime_serde")]
     pub cache_for: Duration,
     /// How long credentials that verified skip the failure limits (default a day): a client
     /// behind the same address as an attacker keeps logging in. Any change to users, grants or
     /// tokens forgets them.
+    #[serde(with = "humantime_serde")]
     pub trust_for: Duration,
 }
 

@@ -1,21 +1,10 @@
 //! DDL for Trino's Hive connector and for Hive, from Arrow schemas.
 
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, TimeUnit};
 
 use crate::error::CatalogError;
 
-/// One warehouse table as the catalog sees it.
-#[derive(Debug, Clone)]
-pub struct TableDef {
-    /// Table name.
-    pub name: String,
-    /// Columns as written to Parquet (plugin columns, then provenance).
-    pub schema: SchemaRef,
-    /// The table's directory, e.g. `hdfs://namenode:9000/warehouse/lab_results`.
-    pub location: String,
-    /// The Hive partition key (`ingest_date`, or `event_date`); its values are dates.
-    pub partition_key: String,
-}
+pub use sluice_warehouse::TableDef;
 
 /// The Trino type of an Arrow type.
 pub fn trino_type(column: &str, data_type: &DataType) -> Result<&'static str, CatalogError> {

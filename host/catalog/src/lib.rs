@@ -6,11 +6,13 @@
 //! - [`CatalogSync`]: creates the schema and tables, adds columns a plugin added compatibly, and
 //!   registers new partition directories as the stream commits them.
 
+mod config;
 pub mod ddl;
 mod error;
 mod sync;
 mod trino;
 
+pub use config::CatalogConfig;
 pub use ddl::TableDef;
 pub use error::CatalogError;
 pub use sync::{CatalogSync, NewPartition};

@@ -3,32 +3,47 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How sluice uses Kafka.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// `[kafka]`: how sluice uses Kafka when `log.kind = "kafka"`. The partition count and the
+/// idempotency window come from `[log]` ([`KafkaConfig::with_log`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// Bootstrap servers, `host:port[,host:port...]`.
     pub brokers: String,
     /// Prefix of every topic name (default `sluice.`).
     pub topic_prefix: String,
-    /// Partitions of a raw topic created by sluice.
+    /// Partitions of a raw topic created by sluice (`log.partitions`).
+    #[serde(skip)]
     pub partitions: u32,
     /// Replication factor of topics created by sluice.
     pub replication: i16,
     /// The producer's transactional id: unique per sluice instance sharing a cluster.
     pub transactional_id: String,
     /// How long an append may wait for the broker before failing with 503.
+    #[serde(with = "humantime_serde")]
     pub append_timeout: Duration,
     /// Consumer group prefix: the stream of source `s` commits as `<prefix>.stream.<s>`.
     pub group_prefix: String,
     /// How long an append that fits in one message waits for others to share its Kafka request
     /// (librdkafka's `linger.ms`; default 1 ms). Zero answers a lone request ~1 ms sooner; under
     /// load, sharing requests saves librdkafka most of its CPU and the broker many requests.
+    #[serde(with = "humantime_serde")]
     pub linger: Duration,
-    /// How long answers given under an idempotency key are remembered (default a day).
+    /// How long answers given under an idempotency key are remembered (`log.idempotency_window`).
+    #[serde(skip)]
     pub idempotency_window: Duration,
     /// The local SQLite index of remembered answers (rebuilt from the topic when missing);
     /// `None` keeps it in memory, read again from the topic at every start.
+    #[serde(skip)]
     pub idempotency_index: Option<PathBuf>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self::new("127.0.0.1:9092")
+    }
 }
 
 impl KafkaConfig {
@@ -46,6 +61,12 @@ impl KafkaConfig {
             idempotency_window: sluice_log::DEFAULT_IDEMPOTENCY_WINDOW,
             idempotency_index: None,
         }
+    }
+
+    /// These settings with what `[log]` says for every backend, and the index of remembered
+    /// answers at `idempotency_index`.
+    pub fn with_log(self, log: &sluice_log::LogConfig, idempotency_index: Option<PathBuf>) -> Self {
+        Self { partitions: log.partitions, idempotency_window: log.idempotency_window, idempotency_index, ..self }
     }
 
     /// The raw topic of `source`.

@@ -19,6 +19,13 @@ pub struct DeadLetter {
     pub failed_at_us: i64,
 }
 
+impl DeadLetter {
+    /// `record`, refused now by `plugin` (`name@version`) for `reason`.
+    pub fn now(record: StoredRecord, reason: String, field: Option<String>, plugin: String) -> Self {
+        Self { record, reason, field, plugin, failed_at_us: crate::now_us() }
+    }
+}
+
 /// A dead letter as read back, with its sequence number in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDeadLetter {

@@ -6,6 +6,7 @@
 //! embedded default (no services needed); the Kafka log (`sluice-kafka`) implements the same
 //! interfaces.
 
+mod config;
 mod dead_letter;
 mod record;
 mod remembered;
@@ -17,6 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use config::{LogConfig, LogKind};
 pub use dead_letter::{DeadLetter, StoredDeadLetter};
 pub use record::{BadRun, LogRecord, Position, Provenance, Run, StoredRecord, StoredRun, partition_for};
 pub use remembered::{DEFAULT_IDEMPOTENCY_WINDOW, Remembered, RememberedIndex, now_us};

@@ -4,13 +4,6 @@
 //! - [`testing`]: paths of the test plugins (hostile ones among them), for host tests.
 //! - [`PLUGINS_DIR`]: a directory holding a copy of the bundled `.wasm` files.
 
-/// A plugin compiled into the binary: its file name and bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct BundledPlugin {
-    /// File name, e.g. `patients.wasm`.
-    pub file_name: &'static str,
-    /// The component bytes.
-    pub wasm: &'static [u8],
-}
+pub use sluice_contract::BundledPlugin;
 
 include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));

@@ -148,10 +148,7 @@ fn main() {
         .unwrap_or_else(|_| format!("{}/../../target/bench/{default_out}", env!("CARGO_MANIFEST_DIR")));
 
     let engine = PluginEngine::new(Default::default(), None).unwrap();
-    let bundled: Vec<BundledPlugin> = sluice_plugin_artifacts::BUNDLED
-        .iter()
-        .map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm })
-        .collect();
+    let bundled: Vec<BundledPlugin> = sluice_plugin_artifacts::BUNDLED.to_vec();
     let registry = PluginRegistry::open(&engine, None, &bundled).unwrap();
 
     let mut results = Vec::new();

@@ -82,7 +82,13 @@ impl BatchBuilder {
     /// An empty batch of the given content type. Parameters such as `; charset=utf-8` are
     /// dropped and the type is lowercased, as the contract requires.
     pub fn new(content_type: &str) -> Self {
-        Self { batch: types::Batch { content_type: essence(content_type), data: Vec::new(), ends: Vec::new() } }
+        Self {
+            batch: types::Batch {
+                content_type: sluice_contract::essence(content_type),
+                data: Vec::new(),
+                ends: Vec::new(),
+            },
+        }
     }
 
     /// Appends one payload.
@@ -110,12 +116,6 @@ impl BatchBuilder {
     pub fn finish(self) -> Batch {
         Batch(self.batch)
     }
-}
-
-/// The MIME essence of a content type: lowercase, without parameters or surrounding spaces
-/// (`Text/CSV; charset=utf-8` is `text/csv`): what manifests declare and batches carry.
-pub fn essence(content_type: &str) -> String {
-    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
 #[cfg(test)]

@@ -1,47 +1,58 @@
 //! Limits that every plugin call runs under.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// Sandbox limits applied to every plugin instance and call.
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+/// `[plugins]`: where plugins come from and the sandbox limits every instance and call runs
+/// under.
 ///
 /// The defaults suit batches of a few thousand seed-shaped records; raise them for plugins that
 /// handle large documents.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SandboxConfig {
-    /// Most linear memory one instance may grow to, in bytes (default 256 MiB).
-    pub max_memory_bytes: usize,
-    /// Most linear memory all instances of all plugins may hold together, in bytes (default
-    /// 1 GiB): a growth past it fails the call as a memory limit, whatever the instance's own.
-    pub max_total_memory_bytes: usize,
-    /// `split` calls one source may run at once for the API (default: half the cores, at least
-    /// one): the other sources keep the rest of the machine, however many clients hammer one
-    /// of them. A request waits for a turn for at most `call_timeout`, then gets 503. (The
+    /// Directory of plugin files loaded beside the bundled ones (default: `DATA_DIR/plugins`,
+    /// or `--plugins-dir`).
+    pub dir: Option<PathBuf>,
+    /// Most linear memory one instance may grow to (default 256 MiB).
+    pub max_memory: ByteSize,
+    /// Most linear memory all instances of all plugins may hold together (default 1 GiB): a
+    /// growth past it fails the call as a memory limit, whatever the instance's own.
+    pub max_total_memory: ByteSize,
+    /// `split` calls one source may run at once for the API (0, the default: half the cores, at
+    /// least one): the other sources keep the rest of the machine, however many clients hammer
+    /// one of them. A request waits for a turn for at most `call_timeout`, then gets 503. (The
     /// stream's `transform` calls are bounded by the source's log partitions instead.)
     pub max_concurrent_calls_per_source: usize,
     /// Deadline of one call (`describe`, `configure`, `split`, `transform`); default 10 s.
+    #[serde(with = "humantime_serde")]
     pub call_timeout: Duration,
-    /// Most bytes one call may return, counting every value and offset (default 128 MiB).
-    pub max_output_bytes: usize,
+    /// Most one call may return, counting every value and offset (default 128 MiB).
+    pub max_output: ByteSize,
     /// Largest `.wasm` file that is loaded at all (default 64 MiB).
-    pub max_wasm_bytes: u64,
+    pub max_wasm: ByteSize,
     /// Idle instances kept per source for reuse (default 4).
     pub max_idle_instances: usize,
     /// An instance whose linear memory grew past this (one huge batch) is dropped after its
     /// call instead of being kept idle: Wasm memory never shrinks (default 32 MiB).
-    pub max_idle_memory_bytes: usize,
+    pub max_idle_memory: ByteSize,
 }
 
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
-            max_memory_bytes: 256 << 20,
-            max_total_memory_bytes: 1 << 30,
-            max_concurrent_calls_per_source: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            dir: None,
+            max_memory: ByteSize::mib(256),
+            max_total_memory: ByteSize::gib(1),
+            max_concurrent_calls_per_source: 0,
             call_timeout: Duration::from_secs(10),
-            max_output_bytes: 128 << 20,
-            max_wasm_bytes: 64 << 20,
+            max_output: ByteSize::mib(128),
+            max_wasm: ByteSize::mib(64),
             max_idle_instances: 4,
-            max_idle_memory_bytes: 32 << 20,
+            max_idle_memory: ByteSize::mib(32),
         }
     }
 }
@@ -50,8 +61,22 @@ impl Default for SandboxConfig {
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 impl SandboxConfig {
+    /// `split` calls one source may run at once: `max_concurrent_calls_per_source`, or half the
+    /// cores (at least one) when it is 0.
+    pub fn concurrent_calls_per_source(&self) -> usize {
+        match self.max_concurrent_calls_per_source {
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            n => n,
+        }
+    }
+
     /// The call deadline in epoch ticks (at least one).
     pub(crate) fn deadline_ticks(&self) -> u64 {
         (self.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
+}
+
+/// `size` in bytes, as the address space counts them (saturating on 32-bit hosts).
+pub(crate) fn bytes(size: ByteSize) -> usize {
+    usize::try_from(size.as_u64()).unwrap_or(usize::MAX)
 }

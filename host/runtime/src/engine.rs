@@ -8,7 +8,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
 use crate::cache::CompileCache;
-use crate::config::{EPOCH_TICK, SandboxConfig};
+use crate::config::{EPOCH_TICK, SandboxConfig, bytes};
 use crate::error::LoadError;
 use crate::sandbox::{self, SandboxState};
 
@@ -52,7 +52,7 @@ impl PluginEngine {
         sandbox::link(&mut linker).map_err(|e| internal("linker", e))?;
         let cache = CompileCache::open(cache_dir, &engine)?;
         start_epoch_ticker(&engine);
-        let memory = sandbox::MemoryBudget::new(config.max_total_memory_bytes);
+        let memory = sandbox::MemoryBudget::new(bytes(config.max_total_memory));
         Ok(Self { inner: Arc::new(EngineInner { engine, linker, config, cache, memory }) })
     }
 

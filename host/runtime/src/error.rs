@@ -14,7 +14,7 @@ pub enum LoadError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The file is larger than `SandboxConfig::max_wasm_bytes`.
+    /// The file is larger than `SandboxConfig::max_wasm`.
     #[error("plugin {path} is {bytes} bytes, over the limit of {limit} bytes")]
     TooLarge {
         /// The plugin file.
@@ -162,7 +162,7 @@ pub enum CallError {
         /// The trap, and the plugin's panic message when it printed one.
         message: String,
     },
-    /// The result is larger than `SandboxConfig::max_output_bytes`.
+    /// The result is larger than `SandboxConfig::max_output`.
     #[error("plugin {plugin} returned {bytes} bytes, over the limit of {limit} bytes")]
     OutputTooLarge {
         /// `name@version`.

@@ -25,13 +25,15 @@ mod sandbox;
 mod source;
 mod source_table;
 
-pub use batch::{Batch, BatchBuilder, essence};
+pub use batch::{Batch, BatchBuilder};
 pub use config::SandboxConfig;
 pub use engine::{PERFMAP_ENV, PluginEngine};
 pub use error::{CallError, LoadError};
-pub use manifest::{ColumnSchema, ColumnType, Manifest, SettingSchema, TableSchema};
-pub use output::{Cell, ColumnData, ColumnValues, Origin, Rejection, SplitRecords, TableRows, Transformed};
+pub use output::{Cell, ColumnData, Origin, SplitRecords, TableRows, Transformed};
 pub use plugin::{Plugin, PluginOrigin, SUPPORTED_CONTRACTS};
-pub use registry::{Admission, BundledPlugin, PluginRegistry, RegistryEvent};
+pub use registry::{Admission, PluginRegistry, RegistryEvent};
+pub use sluice_contract::{
+    BundledPlugin, Column, ColumnType, ColumnValues, Manifest, Rejection, Setting, TableSchema, essence,
+};
 pub use source::{Handled, Source, SourceError};
 pub use source_table::{SourceBinding, SourceTable};

@@ -8,44 +8,7 @@ use serde::Serialize;
 
 use crate::batch::Batch;
 use crate::bindings::types;
-use crate::manifest::{ColumnType, Manifest};
-
-/// Why one record was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rejection {
-    /// Index of the payload in the batch.
-    pub input: u32,
-    /// Index of the record within the payload.
-    pub record: u32,
-    /// What is wrong.
-    pub reason: String,
-    /// The field at fault, when one is.
-    pub field: Option<String>,
-}
-
-/// The values of one column; see `column-values` in `wit/plugin.wit`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ColumnValues {
-    /// Booleans.
-    Boolean(Vec<bool>),
-    /// 32-bit integers.
-    Int32(Vec<i32>),
-    /// 64-bit integers.
-    Int64(Vec<i64>),
-    /// Doubles.
-    Float64(Vec<f64>),
-    /// UTF-8 strings: value `i` is `data[offsets[i]..offsets[i + 1]]`; validated.
-    String {
-        /// `rows + 1` offsets.
-        offsets: Vec<u32>,
-        /// UTF-8 bytes.
-        data: Vec<u8>,
-    },
-    /// Days since 1970-01-01.
-    Date(Vec<i32>),
-    /// Microseconds since 1970-01-01 00:00:00, wall clock.
-    Timestamp(Vec<i64>),
-}
+use sluice_contract::{ColumnValues, Manifest, Rejection};
 
 /// One value of a column, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,62 +29,32 @@ pub enum Cell<'a> {
     Timestamp(i64),
 }
 
-impl ColumnValues {
-    /// Number of values.
-    pub fn len(&self) -> usize {
-        match self {
-            Self::Boolean(v) => v.len(),
-            Self::Int32(v) | Self::Date(v) => v.len(),
-            Self::Int64(v) | Self::Timestamp(v) => v.len(),
-            Self::Float64(v) => v.len(),
-            Self::String { offsets, .. } => offsets.len().saturating_sub(1),
+/// Value `row` of `values`.
+fn value(values: &ColumnValues, row: usize) -> Cell<'_> {
+    match values {
+        ColumnValues::Boolean(v) => Cell::Boolean(v[row]),
+        ColumnValues::Int32(v) => Cell::Integer(v[row].into()),
+        ColumnValues::Int64(v) => Cell::Integer(v[row]),
+        ColumnValues::Float64(v) => Cell::Float(v[row]),
+        ColumnValues::Date(v) => Cell::Date(v[row]),
+        ColumnValues::Timestamp(v) => Cell::Timestamp(v[row]),
+        ColumnValues::String { offsets, data } => {
+            let bytes = &data[offsets[row] as usize..offsets[row + 1] as usize];
+            // Validated when the output was received.
+            Cell::String(std::str::from_utf8(bytes).unwrap_or_default())
         }
     }
+}
 
-    /// Whether there is no value.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The column type these values are for.
-    pub fn column_type(&self) -> ColumnType {
-        match self {
-            Self::Boolean(_) => ColumnType::Boolean,
-            Self::Int32(_) => ColumnType::Int32,
-            Self::Int64(_) => ColumnType::Int64,
-            Self::Float64(_) => ColumnType::Float64,
-            Self::String { .. } => ColumnType::String,
-            Self::Date(_) => ColumnType::Date,
-            Self::Timestamp(_) => ColumnType::Timestamp,
-        }
-    }
-
-    fn value(&self, row: usize) -> Cell<'_> {
-        match self {
-            Self::Boolean(v) => Cell::Boolean(v[row]),
-            Self::Int32(v) => Cell::Integer(v[row].into()),
-            Self::Int64(v) => Cell::Integer(v[row]),
-            Self::Float64(v) => Cell::Float(v[row]),
-            Self::Date(v) => Cell::Date(v[row]),
-            Self::Timestamp(v) => Cell::Timestamp(v[row]),
-            Self::String { offsets, data } => {
-                let bytes = &data[offsets[row] as usize..offsets[row + 1] as usize];
-                // Validated when the output was received.
-                Cell::String(std::str::from_utf8(bytes).unwrap_or_default())
-            }
-        }
-    }
-
-    fn from_wit(values: types::ColumnValues) -> Self {
-        match values {
-            types::ColumnValues::Boolean(v) => Self::Boolean(v),
-            types::ColumnValues::Int32(v) => Self::Int32(v),
-            types::ColumnValues::Int64(v) => Self::Int64(v),
-            types::ColumnValues::Float64(v) => Self::Float64(v),
-            types::ColumnValues::String(s) => Self::String { offsets: s.offsets, data: s.data },
-            types::ColumnValues::Date(v) => Self::Date(v),
-            types::ColumnValues::Timestamp(v) => Self::Timestamp(v),
-        }
+fn values_from_wit(values: types::ColumnValues) -> ColumnValues {
+    match values {
+        types::ColumnValues::Boolean(v) => ColumnValues::Boolean(v),
+        types::ColumnValues::Int32(v) => ColumnValues::Int32(v),
+        types::ColumnValues::Int64(v) => ColumnValues::Int64(v),
+        types::ColumnValues::Float64(v) => ColumnValues::Float64(v),
+        types::ColumnValues::String(s) => ColumnValues::String { offsets: s.offsets, data: s.data },
+        types::ColumnValues::Date(v) => ColumnValues::Date(v),
+        types::ColumnValues::Timestamp(v) => ColumnValues::Timestamp(v),
     }
 }
 
@@ -140,7 +73,7 @@ impl ColumnData {
     /// # Panics
     /// When `row` is out of range.
     pub fn cell(&self, row: usize) -> Cell<'_> {
-        if self.valid.get(row) == Some(&false) { Cell::Null } else { self.values.value(row) }
+        if self.valid.get(row) == Some(&false) { Cell::Null } else { value(&self.values, row) }
     }
 
     /// Number of NULL values.
@@ -234,7 +167,7 @@ pub(crate) fn transformed_size(output: &types::Transformed) -> usize {
         .map(|t| {
             t.table.len()
                 + t.inputs.len() * 4
-                + t.columns.iter().map(|c| c.valid.len() + ColumnValues::wit_byte_size(&c.values)).sum::<usize>()
+                + t.columns.iter().map(|c| c.valid.len() + wit_byte_size(&c.values)).sum::<usize>()
         })
         .sum();
     tables + rejections_size(&output.rejected)
@@ -248,15 +181,14 @@ pub(crate) fn split_size(output: &types::SplitRecords) -> usize {
         + rejections_size(&output.rejected)
 }
 
-impl ColumnValues {
-    fn wit_byte_size(values: &types::ColumnValues) -> usize {
-        match values {
-            types::ColumnValues::Boolean(v) => v.len(),
-            types::ColumnValues::Int32(v) | types::ColumnValues::Date(v) => v.len() * 4,
-            types::ColumnValues::Int64(v) | types::ColumnValues::Timestamp(v) => v.len() * 8,
-            types::ColumnValues::Float64(v) => v.len() * 8,
-            types::ColumnValues::String(s) => s.offsets.len() * 4 + s.data.len(),
-        }
+/// Bytes one column's values occupy as the plugin returned them.
+fn wit_byte_size(values: &types::ColumnValues) -> usize {
+    match values {
+        types::ColumnValues::Boolean(v) => v.len(),
+        types::ColumnValues::Int32(v) | types::ColumnValues::Date(v) => v.len() * 4,
+        types::ColumnValues::Int64(v) | types::ColumnValues::Timestamp(v) => v.len() * 8,
+        types::ColumnValues::Float64(v) => v.len() * 8,
+        types::ColumnValues::String(s) => s.offsets.len() * 4 + s.data.len(),
     }
 }
 
@@ -285,7 +217,7 @@ impl Transformed {
             }
             let mut columns = Vec::with_capacity(rows.columns.len());
             for (column, declared) in rows.columns.into_iter().zip(&schema.columns) {
-                let values = ColumnValues::from_wit(column.values);
+                let values = values_from_wit(column.values);
                 let at = format!("column `{}.{}`", rows.table, declared.name);
                 if values.column_type() != declared.column_type {
                     return Err(format!(

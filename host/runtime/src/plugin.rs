@@ -8,11 +8,12 @@ use wasmtime::Store;
 
 use crate::batch::Batch;
 use crate::bindings::{Plugin as PluginBindings, PluginPre};
+use crate::config::bytes;
 use crate::engine::PluginEngine;
 use crate::error::{CallError, LoadError};
-use crate::manifest::Manifest;
 use crate::output::{self, SplitRecords, Transformed};
 use crate::sandbox::{self, SandboxState};
+use sluice_contract::Manifest;
 
 /// Contract versions (`sluice:plugin@X`) this host loads plugins for.
 pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
@@ -69,7 +70,7 @@ impl fmt::Debug for Plugin {
 impl Plugin {
     /// Loads a plugin from a file.
     pub fn load_file(engine: &PluginEngine, path: &Path) -> Result<Self, LoadError> {
-        let limit = engine.config().max_wasm_bytes;
+        let limit = engine.config().max_wasm.as_u64();
         let read_error = |source| LoadError::Read { path: path.to_path_buf(), source };
         let size = std::fs::metadata(path).map_err(read_error)?.len();
         if size > limit {
@@ -83,7 +84,7 @@ impl Plugin {
     /// the compiled code from the cache), links, then calls `describe` in the sandbox.
     pub fn load(engine: &PluginEngine, origin: PluginOrigin, wasm: &[u8]) -> Result<Self, LoadError> {
         let path = origin.display_path();
-        let limit = engine.config().max_wasm_bytes;
+        let limit = engine.config().max_wasm.as_u64();
         if wasm.len() as u64 > limit {
             return Err(LoadError::TooLarge { path, bytes: wasm.len() as u64, limit });
         }
@@ -127,7 +128,8 @@ impl Plugin {
                 bindings.sluice_plugin_source().call_describe(store)
             })
             .map_err(|source| LoadError::Describe { path: path.clone(), source })?;
-        let manifest = Manifest::from_wit(described).map_err(|reason| LoadError::InvalidManifest { path, reason })?;
+        let manifest =
+            crate::manifest::from_wit(described).map_err(|reason| LoadError::InvalidManifest { path, reason })?;
         Ok(Self { engine: engine.clone(), pre, manifest, digest, origin, contract, from_cache })
     }
 
@@ -200,7 +202,7 @@ pub(crate) struct Instance {
 
 impl Instance {
     fn new(engine: &PluginEngine, pre: &PluginPre<SandboxState>, digest: &str, id: &str) -> Result<Self, LoadError> {
-        let state = SandboxState::new(engine.config().max_memory_bytes, engine.memory_budget().clone());
+        let state = SandboxState::new(bytes(engine.config().max_memory), engine.memory_budget().clone());
         let mut store = Store::new(engine.engine(), state);
         store.limiter(|state| state.limiter());
         store.set_epoch_deadline(engine.config().deadline_ticks());
@@ -243,7 +245,7 @@ impl Instance {
         let raw = self.call(&id, plugin.engine(), Deadline::Configured, |store, b| {
             b.sluice_plugin_source().call_transform(store, &batch.0)
         })?;
-        let limit = plugin.engine().config().max_output_bytes;
+        let limit = bytes(plugin.engine().config().max_output);
         let bytes = output::transformed_size(&raw);
         if bytes > limit {
             return Err(CallError::OutputTooLarge { plugin: id, bytes, limit });
@@ -262,7 +264,7 @@ impl Instance {
         let id = plugin.id();
         let raw =
             self.call(&id, plugin.engine(), deadline, |store, b| b.sluice_plugin_source().call_split(store, &batch.0))?;
-        let limit = plugin.engine().config().max_output_bytes;
+        let limit = bytes(plugin.engine().config().max_output);
         let bytes = output::split_size(&raw);
         if bytes > limit {
             return Err(CallError::OutputTooLarge { plugin: id, bytes, limit });
@@ -278,10 +280,10 @@ fn classify(id: &str, engine: &PluginEngine, store: &Store<SandboxState>, error:
     }
     match store.data().memory_refused() {
         Some(sandbox::Refusal::Instance) => {
-            return CallError::MemoryLimit { plugin, limit: engine.config().max_memory_bytes };
+            return CallError::MemoryLimit { plugin, limit: bytes(engine.config().max_memory) };
         }
         Some(sandbox::Refusal::Host) => {
-            return CallError::HostMemoryLimit { plugin, limit: engine.config().max_total_memory_bytes };
+            return CallError::HostMemoryLimit { plugin, limit: bytes(engine.config().max_total_memory) };
         }
         None => {}
     }

@@ -11,6 +11,8 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 
+use sluice_contract::BundledPlugin;
+
 use crate::engine::PluginEngine;
 use crate::error::LoadError;
 use crate::plugin::{Plugin, PluginOrigin};
@@ -75,15 +77,6 @@ struct Inner {
 struct FileState {
     digest: String,
     plugin: Option<Arc<Plugin>>,
-}
-
-/// A plugin compiled into the sluice binary: its file name and bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct BundledPlugin {
-    /// File name, e.g. `patients.wasm`.
-    pub file_name: &'static str,
-    /// The component.
-    pub wasm: &'static [u8],
 }
 
 impl PluginRegistry {
@@ -308,7 +301,7 @@ fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 fn read_limited(engine: &PluginEngine, path: &Path) -> Result<Vec<u8>, LoadError> {
-    let limit = engine.config().max_wasm_bytes;
+    let limit = engine.config().max_wasm.as_u64();
     let read_error = |source| LoadError::Read { path: path.to_path_buf(), source };
     let size = std::fs::metadata(path).map_err(read_error)?.len();
     if size > limit {

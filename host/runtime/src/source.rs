@@ -138,7 +138,7 @@ impl Source {
         let current = plugin.current()?;
         check_setting_names(&current, &settings)?;
         let instance = current.instantiate(&settings)?;
-        let turns = Turns::new(current.engine().config().max_concurrent_calls_per_source);
+        let turns = Turns::new(current.engine().config().concurrent_calls_per_source());
         Ok(Self { plugin, settings, idle: Mutex::new(vec![instance]), turns })
     }
 
@@ -212,7 +212,7 @@ impl Source {
     }
 
     fn put_idle(&self, instance: Instance, config: &SandboxConfig) {
-        if instance.memory_bytes() > config.max_idle_memory_bytes {
+        if instance.memory_bytes() > crate::config::bytes(config.max_idle_memory) {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,19 +1,23 @@
 //! Sources: named bindings of a plugin and its settings. By default every loaded plugin is also
 //! a source of the same name with default settings.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, RwLock};
 
 use crate::registry::PluginRegistry;
 use crate::source::{Source, SourceError};
 
-/// A configured source binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[sources.NAME]`: a source beyond the default one per plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SourceBinding {
     /// The plugin it runs.
     pub plugin: String,
-    /// Its settings.
-    pub settings: Vec<(String, String)>,
+    /// Its settings, by the names the plugin's manifest declares.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
 }
 
 /// The sources the API serves, resolved against the plugin registry at each request so that
@@ -28,8 +32,11 @@ pub struct SourceTable {
 impl SourceTable {
     /// Sources from `bindings` plus one per loaded plugin not shadowed by a binding. Each binding
     /// is checked now: an unknown plugin or bad settings is an error here, not on first request.
-    pub fn new(registry: PluginRegistry, bindings: HashMap<String, SourceBinding>) -> Result<Self, SourceError> {
-        let table = Self { registry, bindings: Arc::new(bindings), live: Arc::default() };
+    pub fn new(
+        registry: PluginRegistry,
+        bindings: impl IntoIterator<Item = (String, SourceBinding)>,
+    ) -> Result<Self, SourceError> {
+        let table = Self { registry, bindings: Arc::new(bindings.into_iter().collect()), live: Arc::default() };
         for name in table.bindings.keys() {
             table.build(name)?;
         }
@@ -38,7 +45,7 @@ impl SourceTable {
 
     fn build(&self, name: &str) -> Result<Arc<Source>, SourceError> {
         let (plugin, settings) = match self.bindings.get(name) {
-            Some(binding) => (binding.plugin.as_str(), binding.settings.clone()),
+            Some(binding) => (binding.plugin.as_str(), binding.settings.clone().into_iter().collect()),
             None => (name, Vec::new()),
         };
         let source = Arc::new(Source::from_registry(&self.registry, plugin, settings)?);

@@ -96,7 +96,7 @@ fn a_file_that_is_not_wasm_is_refused() {
 
 #[test]
 fn a_plugin_file_over_the_size_limit_is_refused_before_reading() {
-    let config = sluice_runtime::SandboxConfig { max_wasm_bytes: 1000, ..common::tight_config() };
+    let config = sluice_runtime::SandboxConfig { max_wasm: bytesize::ByteSize(1000), ..common::tight_config() };
     let engine = common::engine(config);
     let error = Plugin::load_file(&engine, Path::new(testing::PANICS)).unwrap_err();
     assert!(matches!(error, LoadError::TooLarge { limit: 1000, .. }), "{error:?}");

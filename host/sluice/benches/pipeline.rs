@@ -149,11 +149,11 @@ fn run_once(settings: &Settings, run: usize) -> Value {
         std::process::id(),
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
     );
-    let mut config = format!("[stream]\nroll_ms = {}\n", settings.roll_ms);
+    let mut config = format!("[stream]\nroll_interval = \"{}ms\"\n", settings.roll_ms);
     let warehouse_url = match &settings.kafka_hdfs {
         Some((kafka, hdfs)) => {
             config.push_str(&format!(
-                "[log]\nkind = \"kafka\"\n[log.kafka]\nbrokers = \"{kafka}\"\ntopic_prefix = \"{unique}.\"\n\
+                "[log]\nkind = \"kafka\"\n[kafka]\nbrokers = \"{kafka}\"\ntopic_prefix = \"{unique}.\"\n\
                  transactional_id = \"{unique}\"\ngroup_prefix = \"{unique}\"\n[warehouse]\nurl = \"{hdfs}/bench/{unique}\"\n"
             ));
             format!("{hdfs}/bench/{unique}")
@@ -161,7 +161,7 @@ fn run_once(settings: &Settings, run: usize) -> Value {
         None => format!("file://{}", data.join("warehouse").display()),
     };
     if let Some(trino) = &settings.trino {
-        config.push_str(&format!("[catalog]\ntrino_url = \"{trino}\"\nschema = \"{unique}\"\nrescan_secs = 2\n"));
+        config.push_str(&format!("[catalog]\ntrino_url = \"{trino}\"\nschema = \"{unique}\"\nrescan = \"2s\"\n"));
     }
     let config_path = dir.path().join("sluice.toml");
     std::fs::write(&config_path, config).unwrap();

@@ -6,479 +6,67 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use sluice_api::ServerConfig;
+use sluice_auth::AuthPolicy;
+use sluice_catalog::CatalogConfig;
+use sluice_kafka::KafkaConfig;
+use sluice_log::LogConfig;
+use sluice_runtime::{SandboxConfig, SourceBinding};
+use sluice_stream::StreamConfig;
+use sluice_warehouse::WarehouseConfig;
 
-/// Everything `sluice serve` can be told.
+/// Everything `sluice serve` can be told: one section per component, each owned (with its
+/// defaults and documentation) by the component's crate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The HTTP server.
+    /// `[server]`: the HTTP server (sluice-api).
     pub server: ServerConfig,
-    /// Plugin loading and sandbox limits.
-    pub plugins: PluginsConfig,
-    /// Login failure limits and verification caching.
-    pub auth: AuthConfig,
-    /// The log.
+    /// `[plugins]`: plugin loading and sandbox limits (sluice-runtime).
+    pub plugins: SandboxConfig,
+    /// `[auth]`: login failure limits and verification caching (sluice-auth).
+    pub auth: AuthPolicy,
+    /// `[log]`: which log, and what every backend shares (sluice-log).
     pub log: LogConfig,
-    /// The warehouse.
-    pub warehouse: WarehouseSettings,
-    /// The stream core.
-    pub stream: StreamSettings,
-    /// The catalog (Trino).
-    pub catalog: CatalogSettings,
-    /// Sources beyond the default one-per-plugin: name → plugin and settings.
-    pub sources: BTreeMap<String, SourceConfig>,
+    /// `[kafka]`: the Kafka log (sluice-kafka).
+    pub kafka: KafkaConfig,
+    /// `[warehouse]`: tables, layout and encoding (sluice-warehouse).
+    pub warehouse: WarehouseConfig,
+    /// `[stream]`: batching and file rolls (sluice-stream).
+    pub stream: StreamConfig,
+    /// `[catalog]`: Trino (sluice-catalog).
+    pub catalog: CatalogConfig,
+    /// `[sources.NAME]`: sources beyond the default one per plugin (sluice-runtime).
+    pub sources: BTreeMap<String, SourceBinding>,
 }
 
-/// `[server]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Address and port to listen on.
-    pub listen: String,
-    /// PEM certificate chain; with `tls_key`, serve HTTPS.
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key.
-    pub tls_key: Option<PathBuf>,
-    /// Largest request body, in bytes.
-    pub max_body_bytes: usize,
-    /// Most records per request.
-    pub max_records_per_request: usize,
-    /// Deepest JSON nesting accepted.
-    pub max_json_depth: usize,
-    /// A request's headers must arrive within this; an idle keep-alive connection is closed
-    /// after it too (a duration: `"30s"`).
-    #[serde(with = "humantime_serde")]
-    pub header_timeout: Duration,
-    /// A request's body must arrive within this once its headers have (408 otherwise).
-    #[serde(with = "humantime_serde")]
-    pub body_timeout: Duration,
-    /// Client connections held at once (0: derived from the open-file limit, keeping a quarter
-    /// of it, at least 256, for sluice's own files and sockets; at most 8,192).
-    pub max_connections: usize,
-    /// Client connections held at once from one address.
-    pub max_connections_per_address: usize,
-    /// At shutdown, how long requests in progress may take before their connections are cut.
-    #[serde(with = "humantime_serde")]
-    pub drain_timeout: Duration,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        let limits = sluice_api::ApiLimits::default();
-        let connections = sluice_api::ServerLimits::default();
-        Self {
-            listen: "127.0.0.1:8080".into(),
-            tls_cert: None,
-            tls_key: None,
-            max_body_bytes: limits.max_body_bytes,
-            max_records_per_request: limits.max_records,
-            max_json_depth: limits.max_json_depth,
-            header_timeout: connections.header_timeout,
-            body_timeout: limits.body_timeout,
-            max_connections: 0,
-            max_connections_per_address: connections.max_connections_per_address,
-            drain_timeout: connections.drain,
-        }
-    }
-}
-
-impl ServerConfig {
-    /// The per-request limits.
-    pub fn limits(&self) -> sluice_api::ApiLimits {
-        sluice_api::ApiLimits {
-            max_body_bytes: self.max_body_bytes,
-            max_records: self.max_records_per_request,
-            max_json_depth: self.max_json_depth,
-            body_timeout: self.body_timeout,
-        }
-    }
-
-    /// The connection limits, under an open-file limit of `open_files`.
-    pub fn connection_limits(&self, open_files: u64) -> sluice_api::ServerLimits {
-        sluice_api::ServerLimits {
-            header_timeout: self.header_timeout,
-            max_connections: match self.max_connections {
-                0 => sluice_api::ServerLimits::for_open_files(open_files),
-                n => n,
-            },
-            max_connections_per_address: self.max_connections_per_address,
-            drain: self.drain_timeout,
-        }
-    }
-}
-
-/// `[plugins]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginsConfig {
-    /// Directory of plugin files (default: DATA_DIR/plugins, or `--plugins-dir`).
-    pub dir: Option<PathBuf>,
-    /// Memory cap per plugin instance, MiB.
-    pub max_memory_mib: usize,
-    /// Memory cap of all plugin instances together, MiB.
-    pub max_total_memory_mib: usize,
-    /// `split` calls one source may run at once for the API (0: half the cores, at least one).
-    pub max_concurrent_calls_per_source: usize,
-    /// Deadline per plugin call, milliseconds.
-    pub call_timeout_ms: u64,
-    /// Most output per call, MiB.
-    pub max_output_mib: usize,
-    /// Largest `.wasm` loaded, MiB.
-    pub max_wasm_mib: u64,
-}
-
-impl Default for PluginsConfig {
-    fn default() -> Self {
-        let d = sluice_runtime::SandboxConfig::default();
-        Self {
-            dir: None,
-            max_memory_mib: d.max_memory_bytes >> 20,
-            max_total_memory_mib: d.max_total_memory_bytes >> 20,
-            max_concurrent_calls_per_source: 0,
-            call_timeout_ms: d.call_timeout.as_millis() as u64,
-            max_output_mib: d.max_output_bytes >> 20,
-            max_wasm_mib: d.max_wasm_bytes >> 20,
-        }
-    }
-}
-
-impl PluginsConfig {
-    /// The sandbox limits these settings describe.
-    pub fn sandbox(&self) -> sluice_runtime::SandboxConfig {
-        sluice_runtime::SandboxConfig {
-            max_memory_bytes: self.max_memory_mib << 20,
-            max_total_memory_bytes: self.max_total_memory_mib << 20,
-            max_concurrent_calls_per_source: match self.max_concurrent_calls_per_source {
-                0 => sluice_runtime::SandboxConfig::default().max_concurrent_calls_per_source,
-                n => n,
-            },
-            call_timeout: Duration::from_millis(self.call_timeout_ms),
-            max_output_bytes: self.max_output_mib << 20,
-            max_wasm_bytes: self.max_wasm_mib << 20,
-            ..sluice_runtime::SandboxConfig::default()
-        }
-    }
-}
-
-/// `[auth]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthConfig {
-    /// Window over which failed logins are counted, seconds.
-    pub failure_window_secs: u64,
-    /// Failed logins per user within the window before 429.
-    pub max_failures_per_user: usize,
-    /// Failed logins per client address within the window before 429.
-    pub max_failures_per_client: usize,
-    /// Consecutive failed logins that lock a user.
-    pub lock_after: u32,
-    /// How long a lock lasts, seconds.
-    pub lock_secs: u64,
-    /// How long a successful verification is cached, seconds.
-    pub cache_secs: u64,
-    /// How long credentials that verified skip the failure limits, seconds (a client behind
-    /// the same address as an attacker keeps logging in).
-    pub trust_secs: u64,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        let p = sluice_auth::AuthPolicy::default();
-        Self {
-            failure_window_secs: p.failure_window.as_secs(),
-            max_failures_per_user: p.max_failures_per_user,
-            max_failures_per_client: p.max_failures_per_client,
-            lock_after: p.lock_after,
-            lock_secs: p.lock_for.as_secs(),
-            cache_secs: p.cache_for.as_secs(),
-            trust_secs: p.trust_for.as_secs(),
-        }
-    }
-}
-
-impl AuthConfig {
-    /// The policy these settings describe.
-    pub fn policy(&self) -> sluice_auth::AuthPolicy {
-        sluice_auth::AuthPolicy {
-            failure_window: Duration::from_secs(self.failure_window_secs),
-            max_failures_per_user: self.max_failures_per_user,
-            max_failures_per_client: self.max_failures_per_client,
-            lock_after: self.lock_after,
-            lock_for: Duration::from_secs(self.lock_secs),
-            cache_for: Duration::from_secs(self.cache_secs),
-            trust_for: Duration::from_secs(self.trust_secs),
-        }
-    }
-}
-
-/// Which log holds accepted records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LogKind {
-    /// The embedded SQLite spool in the data directory.
-    #[default]
-    Spool,
-    /// Apache Kafka (`[log.kafka]`).
-    Kafka,
-}
-
-/// `[log]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `spool` (embedded, default) or `kafka`.
-    pub kind: LogKind,
-    /// Partitions per source (spool), or of each raw topic sluice creates (Kafka).
-    pub partitions: u32,
-    /// How long the answer to a request sent with an `Idempotency-Key` is remembered, seconds
-    /// (default a day): a retry within it gets the original answer and stores nothing.
-    pub idempotency_window_secs: u64,
-    /// How long the embedded spool keeps a record after the stream has committed it to the
-    /// warehouse (a duration: `"24h"`, `"30m"`; `"0s"` trims at once). Kafka keeps its topics'
-    /// own retention.
-    #[serde(with = "humantime_serde")]
-    pub retention: Duration,
-    /// Free space, in MiB, kept on the data directory's file system: below it the API answers
-    /// 507 (and /readyz 503) so that the stream always has room to commit and trim (0: no floor).
-    pub min_free_mib: u64,
-    /// `[log.kafka]`
-    pub kafka: KafkaSettings,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            kind: LogKind::Spool,
-            partitions: 4,
-            idempotency_window_secs: sluice_log::DEFAULT_IDEMPOTENCY_WINDOW.as_secs(),
-            retention: sluice_log::DEFAULT_RETENTION,
-            min_free_mib: 256,
-            kafka: KafkaSettings::default(),
-        }
-    }
-}
-
-/// `[log.kafka]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KafkaSettings {
-    /// Bootstrap servers.
-    pub brokers: String,
-    /// Prefix of topic names: `<prefix><source>` and `<prefix><source>.dlq`.
-    pub topic_prefix: String,
-    /// Replication factor of topics sluice creates.
-    pub replication: i16,
-    /// Transactional id of the producer: unique per sluice instance on a cluster.
-    pub transactional_id: String,
-    /// Prefix of consumer group names.
-    pub group_prefix: String,
-    /// How long an append waits for the brokers before the API answers 503, milliseconds.
-    pub append_timeout_ms: u64,
-    /// How long a single-message append waits for others to share its Kafka request,
-    /// milliseconds (0: send at once).
-    pub linger_ms: u64,
-}
-
-impl Default for KafkaSettings {
-    fn default() -> Self {
-        let d = sluice_kafka::KafkaConfig::new("127.0.0.1:9092");
-        Self {
-            brokers: d.brokers,
-            topic_prefix: d.topic_prefix,
-            replication: d.replication,
-            transactional_id: d.transactional_id,
-            group_prefix: d.group_prefix,
-            append_timeout_ms: d.append_timeout.as_millis() as u64,
-            linger_ms: d.linger.as_millis() as u64,
-        }
-    }
-}
-
-impl LogConfig {
-    /// How long idempotency answers are remembered.
-    pub fn idempotency_window(&self) -> Duration {
-        Duration::from_secs(self.idempotency_window_secs)
-    }
-
-    /// The Kafka log's settings; its index of idempotency answers at `idempotency_index`.
-    pub fn kafka(&self, idempotency_index: Option<PathBuf>) -> sluice_kafka::KafkaConfig {
-        sluice_kafka::KafkaConfig {
-            idempotency_window: self.idempotency_window(),
-            idempotency_index,
-            brokers: self.kafka.brokers.clone(),
-            topic_prefix: self.kafka.topic_prefix.clone(),
-            partitions: self.partitions,
-            replication: self.kafka.replication,
-            transactional_id: self.kafka.transactional_id.clone(),
-            append_timeout: Duration::from_millis(self.kafka.append_timeout_ms),
-            group_prefix: self.kafka.group_prefix.clone(),
-            linger: Duration::from_millis(self.kafka.linger_ms),
-        }
-    }
-}
-
-/// `[warehouse]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WarehouseSettings {
-    /// `hdfs://namenode:port/dir` or `file:///dir`; empty: `DATA_DIR/warehouse`.
-    pub url: String,
-    /// `zstd` or `snappy`.
-    pub compression: String,
-    /// Rows per Parquet row group.
-    pub row_group_rows: usize,
-    /// A local warehouse's files are created group-readable (0640, directories 0750) for
-    /// Trino's readers, instead of private (0600/0700). The data directory stays 0700.
-    pub group_readable: bool,
-    /// `[warehouse.tables.NAME]`: per-table layout.
-    pub tables: BTreeMap<String, TableSettings>,
-}
-
-impl Default for WarehouseSettings {
-    fn default() -> Self {
-        let d = sluice_warehouse::EncodeOptions::default();
-        Self {
-            url: String::new(),
-            compression: "zstd".into(),
-            row_group_rows: d.row_group_rows,
-            group_readable: false,
-            tables: BTreeMap::new(),
-        }
-    }
-}
-
-/// `[warehouse.tables.NAME]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TableSettings {
-    /// A date or timestamp column: partition by its date (`event_date=...`) instead of the
-    /// ingest date.
-    pub partition_by: String,
-}
-
-impl WarehouseSettings {
-    /// The warehouse URL, with the default for `data_dir`.
-    pub fn url(&self, data_dir: &Path) -> anyhow::Result<String> {
-        if !self.url.is_empty() {
-            return Ok(self.url.clone());
-        }
-        let dir = std::path::absolute(data_dir.join("warehouse"))
-            .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
-        Ok(format!("file://{}", dir.display()))
-    }
-
-    /// Layout and encoding.
-    pub fn config(&self) -> anyhow::Result<sluice_warehouse::WarehouseConfig> {
-        let compression = self
-            .compression
-            .parse()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: warehouse.compression: {e}"))?;
-        let partitioning = self
-            .tables
-            .iter()
-            .map(|(table, t)| {
-                (
-                    table.clone(),
-                    sluice_warehouse::PartitionSpec { key: "event_date".into(), column: t.partition_by.clone() },
-                )
-            })
-            .collect();
-        Ok(sluice_warehouse::WarehouseConfig {
-            encode: sluice_warehouse::EncodeOptions { compression, row_group_rows: self.row_group_rows },
-            partitioning,
-        })
-    }
-}
-
-/// `[catalog]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CatalogSettings {
-    /// Trino coordinator, e.g. `http://trino:8080`; empty: sluice does not touch the catalog.
-    pub trino_url: String,
-    /// Trino user sluice runs catalog statements as.
-    pub user: String,
-    /// Trino catalog of the Hive connector.
-    pub catalog: String,
-    /// Schema the tables go to.
-    pub schema: String,
-    /// How often tables of newly loaded plugins are looked for, seconds.
-    pub rescan_secs: u64,
-}
-
-impl Default for CatalogSettings {
-    fn default() -> Self {
-        Self {
-            trino_url: String::new(),
-            user: "sluice".into(),
-            catalog: "hive".into(),
-            schema: "sluice".into(),
-            rescan_secs: 30,
-        }
-    }
-}
-
-/// `[stream]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StreamSettings {
-    /// Records per plugin call.
-    pub batch_records: usize,
-    /// Commit a log partition's files at this many rows...
-    pub roll_records: usize,
-    /// ... or this much memory (MiB)...
-    pub roll_mib: usize,
-    /// ... or when the oldest row has waited this long, milliseconds.
-    pub roll_ms: u64,
-    /// Most memory (MiB) the open files of all sources hold together before they are committed.
-    pub memory_mib: usize,
-}
-
-impl Default for StreamSettings {
-    fn default() -> Self {
-        let d = sluice_stream::StreamConfig::default();
-        Self {
-            batch_records: d.batch_records,
-            roll_records: d.roll_records,
-            roll_mib: d.roll_bytes >> 20,
-            roll_ms: d.roll_interval.as_millis() as u64,
-            memory_mib: d.memory_budget >> 20,
-        }
-    }
-}
-
-impl StreamSettings {
-    /// The stream core's settings.
-    pub fn config(&self) -> anyhow::Result<sluice_stream::StreamConfig> {
-        anyhow::ensure!(self.roll_ms > 0, "invalid configuration: stream.roll_ms must be at least 1");
-        anyhow::ensure!(self.batch_records > 0, "invalid configuration: stream.batch_records must be at least 1");
-        Ok(sluice_stream::StreamConfig {
-            batch_records: self.batch_records,
-            roll_records: self.roll_records.max(1),
-            roll_bytes: (self.roll_mib << 20).max(1),
-            roll_interval: Duration::from_millis(self.roll_ms),
-            memory_budget: (self.memory_mib << 20).max(1),
-        })
-    }
-}
-
-/// `[sources.NAME]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    /// The plugin the source runs.
-    pub plugin: String,
-    /// The plugin's settings.
-    #[serde(default)]
-    pub settings: BTreeMap<String, String>,
-}
+/// Keys of sluice 0.1's first configuration format, and what replaced each: a file or an
+/// environment that still names one gets this instead of a bare "unknown field".
+const RENAMED: &[(&str, &str)] = &[
+    ("server.max_body_bytes", "server.max_body, a size such as \"8 MiB\""),
+    ("plugins.max_memory_mib", "plugins.max_memory, a size such as \"256 MiB\""),
+    ("plugins.max_total_memory_mib", "plugins.max_total_memory, a size such as \"1 GiB\""),
+    ("plugins.call_timeout_ms", "plugins.call_timeout, a duration such as \"10s\""),
+    ("plugins.max_output_mib", "plugins.max_output, a size such as \"128 MiB\""),
+    ("plugins.max_wasm_mib", "plugins.max_wasm, a size such as \"64 MiB\""),
+    ("auth.failure_window_secs", "auth.failure_window, a duration such as \"60s\""),
+    ("auth.lock_secs", "auth.lock_for, a duration such as \"15m\""),
+    ("auth.cache_secs", "auth.cache_for, a duration such as \"60s\""),
+    ("auth.trust_secs", "auth.trust_for, a duration such as \"24h\""),
+    ("log.idempotency_window_secs", "log.idempotency_window, a duration such as \"24h\""),
+    ("log.min_free_mib", "log.min_free, a size such as \"256 MiB\""),
+    ("log.kafka", "the section [kafka] (environment: SLUICE__KAFKA__*)"),
+    ("stream.roll_mib", "stream.roll_size, a size such as \"64 MiB\""),
+    ("stream.roll_ms", "stream.roll_interval, a duration such as \"30s\""),
+    ("stream.memory_mib", "stream.memory_budget, a size such as \"16 MiB\""),
+    ("catalog.rescan_secs", "catalog.rescan, a duration such as \"30s\""),
+];
 
 impl Config {
     /// Defaults, then the file (if any), then `SLUICE__*` environment variables.
@@ -489,38 +77,44 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment.merge(Env::prefixed("SLUICE__").split("__"));
+        if let Some((old, new)) = RENAMED.iter().find(|(old, _)| figment.find_value(old).is_ok()) {
+            anyhow::bail!("invalid configuration: `{old}` is now {new} (docs/configuration.md)");
+        }
         let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-        config.check()?;
+        config.check().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(config)
     }
 
+    /// What the types cannot say: each component's own checks, and valid source names.
     fn check(&self) -> anyhow::Result<()> {
-        self.listen_address()?;
-        self.warehouse.config()?;
-        self.stream.config()?;
-        anyhow::ensure!(
-            self.server.tls_cert.is_some() == self.server.tls_key.is_some(),
-            "invalid configuration: server.tls_cert and server.tls_key must be set together"
-        );
+        self.server.check()?;
+        self.stream.check()?;
         for name in self.sources.keys() {
-            anyhow::ensure!(
-                sluice_auth::is_valid_name(name),
-                "invalid configuration: source name `{name}` is not valid"
-            );
+            anyhow::ensure!(sluice_auth::is_valid_name(name), "source name `{name}` is not valid");
         }
         Ok(())
     }
 
     /// `server.listen` parsed.
     pub fn listen_address(&self) -> anyhow::Result<SocketAddr> {
-        self.server.listen.parse().with_context(|| {
-            format!("invalid configuration: server.listen `{}` is not ADDRESS:PORT", self.server.listen)
-        })
+        self.server.listen_address().context("invalid configuration")
+    }
+
+    /// The warehouse URL: `warehouse.url`, or `DATA_DIR/warehouse`.
+    pub fn warehouse_url(&self, data_dir: &Path) -> anyhow::Result<String> {
+        if !self.warehouse.url.is_empty() {
+            return Ok(self.warehouse.url.clone());
+        }
+        let dir = std::path::absolute(data_dir.join("warehouse"))
+            .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+        Ok(format!("file://{}", dir.display()))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -538,10 +132,12 @@ mod tests {
             assert_eq!(config.server.listen, "0.0.0.0:9000");
             assert_eq!(config.sources["hospital-b"].settings["drop-unknown"], "true");
             jail.set_env("SLUICE__SERVER__MAX_JSON_DEPTH", "12");
-            jail.set_env("SLUICE__PLUGINS__CALL_TIMEOUT_MS", "250");
+            jail.set_env("SLUICE__PLUGINS__CALL_TIMEOUT", "250ms");
+            jail.set_env("SLUICE__PLUGINS__MAX_MEMORY", "64 MiB");
             let config = Config::load(Some(&file)).unwrap();
             assert_eq!(config.server.max_json_depth, 12);
-            assert_eq!(config.plugins.sandbox().call_timeout, Duration::from_millis(250));
+            assert_eq!(config.plugins.call_timeout, Duration::from_millis(250));
+            assert_eq!(config.plugins.max_memory.as_u64(), 64 << 20);
             assert_eq!(config.log.retention, sluice_log::DEFAULT_RETENTION);
             jail.set_env("SLUICE__LOG__RETENTION", "0s");
             assert_eq!(Config::load(Some(&file)).unwrap().log.retention, Duration::ZERO);
@@ -557,6 +153,14 @@ mod tests {
             jail.set_env("SLUICE__SERVER__LISTN", "x");
             let error = Config::load(Some(&file)).unwrap_err().to_string();
             assert!(error.contains("unknown field: found `listn`"), "{error}");
+            // A key of the first format names its replacement.
+            jail.set_env("SLUICE__SERVER__LISTN", "");
+            jail.set_env("SLUICE__STREAM__ROLL_MS", "250");
+            let error = Config::load(Some(&file)).unwrap_err().to_string();
+            assert_eq!(
+                error,
+                "invalid configuration: `stream.roll_ms` is now stream.roll_interval, a duration such as \"30s\" (docs/configuration.md)"
+            );
             Ok(())
         });
         std::fs::write(&file, "[server]\nlisten = \"nowhere\"\n").unwrap();

@@ -1,5 +1,6 @@
 //! The `sluice` command line.
 
+mod assembly;
 mod cli;
 mod commands;
 mod config;

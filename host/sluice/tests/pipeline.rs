@@ -68,9 +68,9 @@ fn deployment_with(tag: &str, extra_config: &str, with_poison: bool) -> Deployme
     std::fs::write(
         &config,
         format!(
-            "[log]\nkind = \"kafka\"\npartitions = 4\n[log.kafka]\nbrokers = \"{kafka}\"\ntopic_prefix = \"{unique}.\"\n\
-             transactional_id = \"{unique}\"\ngroup_prefix = \"{unique}\"\nappend_timeout_ms = 5000\n\
-             [warehouse]\nurl = \"{warehouse_url}\"\n[stream]\nroll_ms = 300\n{extra_config}"
+            "[log]\nkind = \"kafka\"\npartitions = 4\n[kafka]\nbrokers = \"{kafka}\"\ntopic_prefix = \"{unique}.\"\n\
+             transactional_id = \"{unique}\"\ngroup_prefix = \"{unique}\"\nappend_timeout = \"5s\"\n\
+             [warehouse]\nurl = \"{warehouse_url}\"\n[stream]\nroll_interval = \"300ms\"\n{extra_config}"
         ),
     )
     .unwrap();
@@ -281,10 +281,7 @@ fn lab_results(first: i32, count: i32) -> String {
 /// The rows `source`'s plugin makes of `body`, run in-process: the expected content of the table
 /// (plugin columns only), as sorted display strings.
 fn expected_rows(source: &str, content_type: &str, body: &[u8]) -> (sluice_runtime::TableSchema, Vec<String>) {
-    let bundled: Vec<BundledPlugin> = sluice_plugin_artifacts::BUNDLED
-        .iter()
-        .map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm })
-        .collect();
+    let bundled: Vec<BundledPlugin> = sluice_plugin_artifacts::BUNDLED.to_vec();
     let engine = PluginEngine::new(Default::default(), None).unwrap();
     let registry = PluginRegistry::open(&engine, None, &bundled).unwrap();
     let sources = SourceTable::new(registry, HashMap::new()).unwrap();
@@ -713,7 +710,7 @@ fn the_seed_queries_in_trino_match_what_was_sent_and_accepted() {
     let schema = format!("s{}x{}", std::process::id(), now_us());
     let deployment = deployment_with(
         "trino",
-        &format!("[catalog]\ntrino_url = \"{trino}\"\nschema = \"{schema}\"\nrescan_secs = 2\n"),
+        &format!("[catalog]\ntrino_url = \"{trino}\"\nschema = \"{schema}\"\nrescan = \"2s\"\n"),
         false,
     );
     let server = deployment.start();

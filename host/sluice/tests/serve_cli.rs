@@ -216,7 +216,7 @@ fn the_embedded_default_lands_records_and_replays_dead_letters_after_a_fix() {
     assert!(admin(data.path(), &["grants", "add", "lab", "poison"], None).0);
     let start_with = |config: Option<&Path>| {
         let mut command = sluice(data.path());
-        command.env("SLUICE__STREAM__ROLL_MS", "100").args(["serve", "--listen", "127.0.0.1:0"]);
+        command.env("SLUICE__STREAM__ROLL_INTERVAL", "100ms").args(["serve", "--listen", "127.0.0.1:0"]);
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
@@ -272,7 +272,7 @@ fn the_simulator_generates_related_records_for_several_users_and_reports_them() 
         }
     }
     let mut command = sluice(data.path());
-    command.env("SLUICE__STREAM__ROLL_MS", "100").args(["serve", "--listen", "127.0.0.1:0"]);
+    command.env("SLUICE__STREAM__ROLL_INTERVAL", "100ms").args(["serve", "--listen", "127.0.0.1:0"]);
     let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
@@ -418,7 +418,7 @@ fn records_sent_with_retries_land_exactly_once_across_a_kill() {
     let start = || {
         serving(
             sluice(data.path())
-                .env("SLUICE__STREAM__ROLL_MS", "100")
+                .env("SLUICE__STREAM__ROLL_INTERVAL", "100ms")
                 // Answers held 50 ms after the records are durable: the kill loses some of them.
                 .env("SLUICE_FAULT_ANSWER_DELAY_MS", "50")
                 .args(["serve", "--listen", &address]),
@@ -488,7 +488,7 @@ fn a_server_left_running_keeps_its_data_private_and_its_spool_trimmed() {
     let start = |data: &Path| {
         serving(
             sluice(data)
-                .env("SLUICE__STREAM__ROLL_MS", "100")
+                .env("SLUICE__STREAM__ROLL_INTERVAL", "100ms")
                 .env("SLUICE__LOG__RETENTION", "0s")
                 .args(["serve", "--listen", "127.0.0.1:0"])
                 .stderr(Stdio::piped()),
@@ -584,9 +584,9 @@ fn a_full_disk_under_load_recovers_once_space_is_freed_and_loses_nothing() {
     assert!(admin(&data, &["grants", "add", "lab", "patients"], None).0);
     let server = serving(
         sluice(&data)
-            .env("SLUICE__STREAM__ROLL_MS", "100")
+            .env("SLUICE__STREAM__ROLL_INTERVAL", "100ms")
             .env("SLUICE__LOG__RETENTION", "0s")
-            .env("SLUICE__LOG__MIN_FREE_MIB", "12")
+            .env("SLUICE__LOG__MIN_FREE", "12 MiB")
             .args(["serve", "--listen", "127.0.0.1:0"]),
     );
     let url = server.url.clone();

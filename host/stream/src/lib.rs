@@ -18,6 +18,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
 use sluice_log::{StreamLog, backoff};
 use sluice_runtime::SourceTable;
 use sluice_warehouse::{PartitionDir, Warehouse};
@@ -27,7 +30,8 @@ use tokio::task::JoinSet;
 pub use convert::{Input, Producer, table_batch};
 pub use schema::{
     INGEST_OFFSET, INGEST_PARTITION, INGEST_PLUGIN, INGEST_PLUGIN_DIGEST, INGEST_RECEIVED_AT, INGEST_REQUEST_ID,
-    INGEST_SOURCE, INGEST_USER, arrow_type, batch_schema, check_evolution, provenance_fields, table_schema,
+    INGEST_SOURCE, INGEST_USER, arrow_type, batch_schema, check_evolution, provenance_fields, table_definition,
+    table_schema,
 };
 pub use transform::{Outcome, transform};
 pub use worker::StreamError;
@@ -35,21 +39,23 @@ pub use worker::StreamError;
 /// Per (source, log partition), the first offset not yet committed to the warehouse.
 pub type Positions = BTreeMap<(String, u32), u64>;
 
-/// How the stream batches and rolls files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[stream]`: how the stream batches records and rolls files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct StreamConfig {
     /// Records read from the log per plugin call.
     pub batch_records: usize,
-    /// Commit a partition's files once they hold this many rows.
+    /// Commit a log partition's files once they hold this many rows...
     pub roll_records: usize,
-    /// ... or this much Arrow memory.
-    pub roll_bytes: usize,
+    /// ... or this much Arrow memory...
+    pub roll_size: ByteSize,
     /// ... or once the oldest row waited this long (also when no more records arrive).
+    #[serde(with = "humantime_serde")]
     pub roll_interval: Duration,
     /// Most Arrow memory the open files of all sources may hold together; past it, each source
     /// commits what it holds, so that memory stays bounded however many sources and partitions
     /// there are.
-    pub memory_budget: usize,
+    pub memory_budget: ByteSize,
 }
 
 impl Default for StreamConfig {
@@ -57,9 +63,36 @@ impl Default for StreamConfig {
         Self {
             batch_records: 4096,
             roll_records: 1_000_000,
-            roll_bytes: 64 << 20,
+            roll_size: ByteSize::mib(64),
             roll_interval: Duration::from_secs(30),
-            memory_budget: 16 << 20,
+            memory_budget: ByteSize::mib(16),
+        }
+    }
+}
+
+/// A `[stream]` section the stream cannot run with.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("stream.{key} must be at least {least}")]
+pub struct StreamConfigError {
+    /// The key.
+    pub key: &'static str,
+    /// Its least value.
+    pub least: &'static str,
+}
+
+impl StreamConfig {
+    /// Checks what the types cannot: every threshold above zero.
+    pub fn check(&self) -> Result<(), StreamConfigError> {
+        let zero = [
+            ("batch_records", "1", self.batch_records == 0),
+            ("roll_records", "1", self.roll_records == 0),
+            ("roll_size", "1 B", self.roll_size.as_u64() == 0),
+            ("roll_interval", "1ms", self.roll_interval.is_zero()),
+            ("memory_budget", "1 B", self.memory_budget.as_u64() == 0),
+        ];
+        match zero.into_iter().find(|(_, _, zero)| *zero) {
+            Some((key, least, _)) => Err(StreamConfigError { key, least }),
+            None => Ok(()),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use sluice_runtime::{ColumnType, TableSchema};
+use sluice_warehouse::{TableDef, WarehouseConfig};
 
 /// Source name.
 pub const INGEST_SOURCE: &str = "ingest_source";
@@ -81,6 +82,18 @@ pub fn table_schema(table: &TableSchema) -> SchemaRef {
         table.columns.iter().map(|c| Field::new(c.name.clone(), arrow_type(c.column_type), c.nullable)).collect();
     fields.extend(provenance_fields());
     Arc::new(Schema::new(fields))
+}
+
+/// The one definition of `table` in the warehouse at `warehouse_url`: the plugin's columns and
+/// the provenance columns ([`table_schema`]), its directory, and its partitioning
+/// ([`WarehouseConfig::partitioning`], which the stream's files follow too).
+pub fn table_definition(table: &TableSchema, warehouse: &WarehouseConfig, warehouse_url: &str) -> TableDef {
+    TableDef {
+        name: table.name.clone(),
+        schema: table_schema(table),
+        location: format!("{}/{}", warehouse_url.trim_end_matches('/'), table.name),
+        partition_key: warehouse.partitioning(&table.name).key,
+    }
 }
 
 /// Whether files of schema `new` may join a table whose files have schema `old`: every old

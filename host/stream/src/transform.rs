@@ -18,11 +18,6 @@ pub struct Outcome {
     pub retried_batches: usize,
 }
 
-/// Now, in microseconds since 1970-01-01 UTC.
-pub(crate) fn now_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
-}
-
 /// One record of a run.
 #[derive(Clone, Copy)]
 struct Record<'a> {
@@ -40,13 +35,7 @@ impl Record<'_> {
     }
 
     fn dead(&self, reason: String, field: Option<String>, plugin: &str) -> DeadLetter {
-        DeadLetter {
-            record: self.run.record(self.index),
-            reason,
-            field,
-            plugin: plugin.to_string(),
-            failed_at_us: now_us(),
-        }
+        DeadLetter::now(self.run.record(self.index), reason, field, plugin.to_string())
     }
 }
 

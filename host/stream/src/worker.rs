@@ -263,13 +263,12 @@ impl SourceStream {
                 outcome.dead.iter().map(|d| d.record.position).collect();
             let records = runs.iter().flat_map(|run| (0..run.len()).map(move |index| (run, index)));
             for (run, index) in records.filter(|(run, index)| !dead.contains(&run.position(*index))) {
-                outcome.dead.push(sluice_log::DeadLetter {
-                    record: run.record(index),
-                    reason: reason.clone(),
-                    field: None,
-                    plugin: plugin.clone().unwrap_or_default(),
-                    failed_at_us: crate::transform::now_us(),
-                });
+                outcome.dead.push(sluice_log::DeadLetter::now(
+                    run.record(index),
+                    reason.clone(),
+                    None,
+                    plugin.clone().unwrap_or_default(),
+                ));
             }
             outcome.tables.clear();
         }
@@ -300,13 +299,14 @@ impl SourceStream {
     async fn flush_due(&mut self, consumer: &mut dyn LogConsumer) -> Result<(), StreamError> {
         let config = &self.cx.config;
         let now = Instant::now();
-        let over_budget = self.cx.held.load(std::sync::atomic::Ordering::Relaxed) > config.memory_budget;
+        let over_budget =
+            self.cx.held.load(std::sync::atomic::Ordering::Relaxed) > config.memory_budget.as_u64() as usize;
         let due: Vec<u32> = (0..self.segments.len() as u32)
             .filter(|&p| {
                 self.segments[p as usize].as_ref().is_some_and(|s| {
                     over_budget
                         || s.rows >= config.roll_records
-                        || s.bytes >= config.roll_bytes
+                        || s.bytes as u64 >= config.roll_size.as_u64()
                         || s.deadline(config.roll_interval) <= now
                 })
             })

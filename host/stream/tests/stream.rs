@@ -29,10 +29,7 @@ fn harness_with(partitions: u32) -> Harness {
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::copy(sluice_plugin_artifacts::testing::POISON, plugins.join("poison.wasm")).unwrap();
-    let bundled: Vec<BundledPlugin> = sluice_plugin_artifacts::BUNDLED
-        .iter()
-        .map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm })
-        .collect();
+    let bundled: Vec<BundledPlugin> = sluice_plugin_artifacts::BUNDLED.to_vec();
     let engine = PluginEngine::new(Default::default(), None).unwrap();
     let registry = PluginRegistry::open(&engine, Some(&plugins), &bundled).unwrap();
     let sources = SourceTable::new(registry, HashMap::new()).unwrap();
@@ -302,7 +299,7 @@ async fn past_the_memory_budget_rows_are_committed_without_waiting_for_a_roll() 
     let config = StreamConfig {
         roll_records: 1_000_000,
         roll_interval: Duration::from_secs(3600),
-        memory_budget: 1,
+        memory_budget: bytesize::ByteSize(1),
         ..StreamConfig::default()
     };
     let core = StreamCore::start(h.spool.clone(), h.warehouse.clone(), h.sources.clone(), config);

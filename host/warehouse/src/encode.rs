@@ -14,25 +14,14 @@ use parquet::file::properties::WriterProperties;
 use crate::error::WarehouseError;
 
 /// Parquet compression codec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// Zstandard, level 1: small files, fast enough to keep up with the stream.
     #[default]
     Zstd,
     /// Snappy: faster, larger.
     Snappy,
-}
-
-impl std::str::FromStr for Compression {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "zstd" => Ok(Self::Zstd),
-            "snappy" => Ok(Self::Snappy),
-            other => Err(format!("unknown compression `{other}` (expected zstd or snappy)")),
-        }
-    }
 }
 
 /// How data files are encoded.

@@ -14,6 +14,7 @@ mod error;
 mod layout;
 mod naming;
 mod storage;
+mod table;
 mod warehouse;
 
 pub use encode::{Compression, EncodeOptions, file_schema};
@@ -23,4 +24,5 @@ pub use naming::DataFile;
 /// Where a file lives in the warehouse (object_store's path).
 pub use object_store::path::Path as ObjectPath;
 pub use storage::Storage;
-pub use warehouse::{PartitionDir, Recovered, Segment, Warehouse, WarehouseConfig};
+pub use table::TableDef;
+pub use warehouse::{PartitionDir, Recovered, Segment, TableLayout, Warehouse, WarehouseConfig};

@@ -1,26 +1,75 @@
 //! Committing segments of the log as data files, and recovering after a crash.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::array::RecordBatch;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
 
-use crate::encode::EncodeOptions;
+use crate::encode::{Compression, EncodeOptions};
 use crate::error::WarehouseError;
 use crate::layout::PartitionSpec;
 use crate::naming::DataFile;
 use crate::storage::Storage;
 
-/// How tables are laid out and encoded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `[warehouse]`: where tables live, how they are laid out and encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct WarehouseConfig {
-    /// Parquet encoding.
-    pub encode: EncodeOptions,
-    /// Partitioning per table; tables not listed use [`PartitionSpec::default`] (ingest date).
-    pub partitioning: HashMap<String, PartitionSpec>,
+    /// `hdfs://namenode:port/dir` or `file:///dir`; empty: the binary's default
+    /// (`DATA_DIR/warehouse`).
+    pub url: String,
+    /// `zstd` or `snappy`.
+    pub compression: Compression,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+    /// A local warehouse's files are created group-readable (0640, directories 0750) for
+    /// Trino's readers, instead of private (0600/0700). The data directory stays 0700.
+    pub group_readable: bool,
+    /// `[warehouse.tables.NAME]`: per-table layout; tables not listed are partitioned by
+    /// ingest date.
+    pub tables: BTreeMap<String, TableLayout>,
+}
+
+impl Default for WarehouseConfig {
+    fn default() -> Self {
+        let encode = EncodeOptions::default();
+        Self {
+            url: String::new(),
+            compression: encode.compression,
+            row_group_rows: encode.row_group_rows,
+            group_readable: false,
+            tables: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[warehouse.tables.NAME]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableLayout {
+    /// A date or timestamp column: partition by its date (`event_date=...`) instead of the
+    /// ingest date.
+    pub partition_by: String,
+}
+
+impl WarehouseConfig {
+    /// How data files are encoded.
+    pub fn encode_options(&self) -> EncodeOptions {
+        EncodeOptions { compression: self.compression, row_group_rows: self.row_group_rows }
+    }
+
+    /// The partitioning of `table`: by `event_date` of its `partition_by` column, or by the
+    /// ingest date ([`PartitionSpec::default`]).
+    pub fn partitioning(&self, table: &str) -> PartitionSpec {
+        match self.tables.get(table) {
+            Some(layout) => PartitionSpec { key: "event_date".into(), column: layout.partition_by.clone() },
+            None => PartitionSpec::default(),
+        }
+    }
 }
 
 /// The rows of one range of one log partition, for every table they map to.
@@ -89,7 +138,7 @@ impl Warehouse {
 
     /// The partitioning of `table`.
     pub fn partitioning(&self, table: &str) -> PartitionSpec {
-        self.config.partitioning.get(table).cloned().unwrap_or_default()
+        self.config.partitioning(table)
     }
 
     /// The partition directory a committed file is in.
@@ -147,7 +196,7 @@ impl Warehouse {
                 index: i as u32 + 1,
                 count,
             };
-            let bytes = self.config.encode.encode(rows[0].schema(), &rows)?;
+            let bytes = self.config.encode_options().encode(rows[0].schema(), &rows)?;
             pending.push(PendingFile {
                 hidden: self.storage.path(&[table, &directory, &file.hidden_name()]),
                 committed: self.storage.path(&[table, &directory, &file.file_name()]),

@@ -1,19 +1,8 @@
 //! Builders for what a plugin returns: columnar rows per table, canonical records, rejections.
 
-use crate::schema::{ColumnType, TableSchema};
+pub use sluice_contract::{ColumnValues, Rejection};
 
-/// Why one record was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// Payload index in the batch.
-    pub input: u32,
-    /// Record index within the payload.
-    pub record: u32,
-    /// What is wrong; never quote record contents (they may identify a patient).
-    pub reason: String,
-    /// The field at fault, as the sender names it.
-    pub field: Option<String>,
-}
+use crate::schema::{ColumnType, TableSchema};
 
 /// One typed value on its way into a column.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,30 +25,6 @@ pub enum Value<'a> {
     Timestamp(i64),
 }
 
-/// Values of one column, in the contract's layout.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ColumnValues {
-    /// Booleans.
-    Boolean(Vec<bool>),
-    /// 32-bit integers.
-    Int32(Vec<i32>),
-    /// 64-bit integers.
-    Int64(Vec<i64>),
-    /// Doubles.
-    Float64(Vec<f64>),
-    /// Strings: `rows + 1` offsets into `data`.
-    String {
-        /// Offsets, starting at 0.
-        offsets: Vec<u32>,
-        /// UTF-8 bytes.
-        data: Vec<u8>,
-    },
-    /// Days since 1970-01-01.
-    Date(Vec<i32>),
-    /// Microseconds since 1970-01-01 00:00:00.
-    Timestamp(Vec<i64>),
-}
-
 /// One column being built.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnBuilder {
@@ -74,16 +39,7 @@ pub struct ColumnBuilder {
 impl ColumnBuilder {
     /// An empty column of `column_type`.
     pub fn new(column_type: ColumnType) -> Self {
-        let values = match column_type {
-            ColumnType::Boolean => ColumnValues::Boolean(Vec::new()),
-            ColumnType::Int32 => ColumnValues::Int32(Vec::new()),
-            ColumnType::Int64 => ColumnValues::Int64(Vec::new()),
-            ColumnType::Float64 => ColumnValues::Float64(Vec::new()),
-            ColumnType::String => ColumnValues::String { offsets: vec![0], data: Vec::new() },
-            ColumnType::Date => ColumnValues::Date(Vec::new()),
-            ColumnType::Timestamp => ColumnValues::Timestamp(Vec::new()),
-        };
-        Self { valid: Vec::new(), values, rows: 0, has_nulls: false }
+        Self { valid: Vec::new(), values: ColumnValues::empty(column_type), rows: 0, has_nulls: false }
     }
 
     /// Whether `value` fits this column (NULL fits any; nullability is checked by the host).

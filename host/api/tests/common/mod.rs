@@ -28,7 +28,7 @@ pub struct Harness {
 }
 
 pub fn bundled() -> Vec<BundledPlugin> {
-    sluice_plugin_artifacts::BUNDLED.iter().map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm }).collect()
+    sluice_plugin_artifacts::BUNDLED.to_vec()
 }
 
 pub fn harness_with(limits: ApiLimits, policy: AuthPolicy, log: Option<Arc<dyn RecordLog>>) -> Harness {

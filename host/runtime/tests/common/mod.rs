@@ -10,9 +10,9 @@ use sluice_runtime::{BundledPlugin, Plugin, PluginEngine, SandboxConfig};
 /// Limits small enough that hostile plugins hit them quickly.
 pub fn tight_config() -> SandboxConfig {
     SandboxConfig {
-        max_memory_bytes: 32 << 20,
+        max_memory: bytesize::ByteSize::mib(32),
         call_timeout: Duration::from_millis(300),
-        max_output_bytes: 1 << 20,
+        max_output: bytesize::ByteSize::mib(1),
         ..SandboxConfig::default()
     }
 }
@@ -24,7 +24,7 @@ pub fn engine(config: SandboxConfig) -> PluginEngine {
 
 /// The bundled plugins as the runtime takes them.
 pub fn bundled() -> Vec<BundledPlugin> {
-    sluice_plugin_artifacts::BUNDLED.iter().map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm }).collect()
+    sluice_plugin_artifacts::BUNDLED.to_vec()
 }
 
 /// Loads a plugin file.

@@ -4,13 +4,10 @@ use std::collections::HashSet;
 
 use anyhow::Context;
 use serde_json::json;
-use sluice_api::SourceTable;
 use sluice_log::{Position, Run, StoredDeadLetter, StreamLog};
 
+use crate::assembly::Assembly;
 use crate::cli::{DlqCommand, Format};
-use crate::commands::log;
-use crate::commands::plugin::loaded;
-use crate::commands::serve::bindings;
 use crate::config::Config;
 use crate::paths::Paths;
 use crate::render::timestamp_text;
@@ -24,25 +21,23 @@ pub fn run(paths: &Paths, command: DlqCommand) -> anyhow::Result<()> {
     runtime.block_on(async {
         match command {
             DlqCommand::List { source, config, all, format } => {
-                let config = Config::load(config.as_deref())?;
-                ensure_known(paths, &config, &source)?;
-                let log = log::open(paths, &config).await?;
-                list(&*log, &source, all, format).await
+                let assembly = Assembly::new(paths, Config::load(config.as_deref())?);
+                ensure_known(&assembly, &source)?;
+                list(&*assembly.log().await?, &source, all, format).await
             }
             DlqCommand::Replay { source, config } => {
-                let config = Config::load(config.as_deref())?;
-                ensure_known(paths, &config, &source)?;
-                let log = log::open(paths, &config).await?;
-                replay(&*log, &source).await
+                let assembly = Assembly::new(paths, Config::load(config.as_deref())?);
+                ensure_known(&assembly, &source)?;
+                replay(&*assembly.log().await?, &source).await
             }
         }
     })
 }
 
 /// Fails unless `source` is a source sluice knows now: a loaded plugin or a `[sources]` binding.
-fn ensure_known(paths: &Paths, config: &Config, source: &str) -> anyhow::Result<()> {
+fn ensure_known(assembly: &Assembly, source: &str) -> anyhow::Result<()> {
     anyhow::ensure!(sluice_auth::is_valid_name(source), "`{source}` is not a valid source name");
-    let sources = SourceTable::new(loaded(paths)?, bindings(config)).context("invalid [sources] configuration")?;
+    let sources = assembly.loaded_sources()?;
     let names = sources.names();
     anyhow::ensure!(
         names.iter().any(|name| name == source),

@@ -3,7 +3,6 @@
 mod admin;
 mod catalog;
 mod dlq;
-mod log;
 mod plugin;
 mod serve;
 mod simulate;

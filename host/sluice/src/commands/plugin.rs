@@ -5,39 +5,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use sluice_runtime::{Batch, BundledPlugin, Plugin, PluginEngine, PluginRegistry, SandboxConfig, Source};
+use sluice_runtime::{Batch, Plugin, PluginEngine, Source};
 
+use crate::assembly::Assembly;
 use crate::cli::{CheckArgs, Format, PluginCommand};
+use crate::config::Config;
 use crate::paths::Paths;
 use crate::render;
 
-/// The plugins compiled into this binary.
-pub fn bundled() -> Vec<BundledPlugin> {
-    sluice_plugin_artifacts::BUNDLED.iter().map(|b| BundledPlugin { file_name: b.file_name, wasm: b.wasm }).collect()
-}
-
-/// An engine that caches compiled plugins only when the data directory exists already, so that
-/// read-only commands create nothing.
-fn engine(paths: &Paths) -> anyhow::Result<PluginEngine> {
-    let cache = paths.data_dir_exists().then(|| paths.compile_cache());
-    Ok(PluginEngine::new(SandboxConfig::default(), cache)?)
-}
-
-/// The bundled plugins plus those in the plugin directory, with a fresh engine.
-pub fn loaded(paths: &Paths) -> anyhow::Result<PluginRegistry> {
-    registry(paths, &engine(paths)?)
-}
-
-/// The bundled plugins plus those in the plugin directory, if it exists. Files that fail to load
-/// are reported on standard error.
-fn registry(paths: &Paths, engine: &PluginEngine) -> anyhow::Result<PluginRegistry> {
-    let dir = paths.plugins_dir();
-    let dir = dir.is_dir().then_some(dir.as_path());
-    let registry = PluginRegistry::open(engine, dir, &bundled())?;
-    for (path, reason) in registry.failures() {
-        eprintln!("warning: {} not loaded: {reason}", path.display());
-    }
-    Ok(registry)
+/// The plugins' stages of the configuration the environment gives (`SLUICE__PLUGINS__*`).
+fn assembly(paths: &Paths) -> anyhow::Result<Assembly<'_>> {
+    Ok(Assembly::new(paths, Config::load(None)?))
 }
 
 /// Runs a `plugin` subcommand.
@@ -49,8 +27,8 @@ pub fn run(paths: &Paths, command: PluginCommand) -> anyhow::Result<()> {
 }
 
 fn list(paths: &Paths, format: Format) -> anyhow::Result<()> {
-    let engine = engine(paths)?;
-    let plugins = registry(paths, &engine)?.list();
+    let assembly = assembly(paths)?;
+    let plugins = assembly.registry(&assembly.engine()?)?.list();
     match format {
         Format::Table => print!("{}", render::list_text(&plugins)),
         Format::Json => {
@@ -61,12 +39,12 @@ fn list(paths: &Paths, format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn resolve(paths: &Paths, engine: &PluginEngine, name_or_path: &str) -> anyhow::Result<Arc<Plugin>> {
+fn resolve(assembly: &Assembly, engine: &PluginEngine, name_or_path: &str) -> anyhow::Result<Arc<Plugin>> {
     let path = Path::new(name_or_path);
     if path.extension().is_some_and(|e| e == "wasm") || path.components().count() > 1 {
         return Ok(Arc::new(Plugin::load_file(engine, path)?));
     }
-    let registry = registry(paths, engine)?;
+    let registry = assembly.registry(engine)?;
     registry.get(name_or_path).with_context(|| {
         let names: Vec<String> = registry.list().iter().map(|p| p.manifest().name.clone()).collect();
         format!("no plugin named `{name_or_path}` is loaded (loaded: {})", names.join(", "))
@@ -74,8 +52,9 @@ fn resolve(paths: &Paths, engine: &PluginEngine, name_or_path: &str) -> anyhow::
 }
 
 fn check(paths: &Paths, args: CheckArgs) -> anyhow::Result<()> {
-    let engine = engine(paths)?;
-    let plugin = resolve(paths, &engine, &args.plugin)?;
+    let assembly = assembly(paths)?;
+    let engine = assembly.engine()?;
+    let plugin = resolve(&assembly, &engine, &args.plugin)?;
     let source = Source::new(plugin.clone(), args.settings.clone())?;
     let Some(input) = &args.input else {
         match args.format {

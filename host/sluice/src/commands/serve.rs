@@ -1,37 +1,20 @@
 //! `sluice serve`: the API over the plugins, the auth store and the log.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sluice_api::{ApiState, SourceBinding, SourceTable};
+use sluice_api::ApiState;
 use sluice_auth::AuthStore;
-use sluice_catalog::{CatalogSync, TrinoClient};
 use sluice_log::RecordLog;
-use sluice_runtime::{PluginEngine, PluginRegistry};
-use sluice_stream::StreamCore;
 use sluice_warehouse::Warehouse;
 
+use crate::assembly::Assembly;
 use crate::cli::ServeArgs;
-use crate::commands::plugin::bundled;
-use crate::commands::{catalog, log};
 use crate::config::Config;
 use crate::paths::Paths;
 use crate::permissions;
-
-/// The `[sources]` bindings of `config`.
-pub fn bindings(config: &Config) -> HashMap<String, SourceBinding> {
-    config
-        .sources
-        .iter()
-        .map(|(name, source)| {
-            let settings = source.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            (name.clone(), SourceBinding { plugin: source.plugin.clone(), settings })
-        })
-        .collect()
-}
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(paths: &Paths, args: ServeArgs) -> anyhow::Result<()> {
@@ -59,41 +42,31 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         tracing::warn!(%warning, "data directory permissions");
         eprintln!("warning: {warning}");
     }
-    let plugins_dir = config.plugins.dir.clone().unwrap_or_else(|| paths.plugins_dir());
-    let engine = PluginEngine::new(config.plugins.sandbox(), Some(paths.compile_cache()))?;
-    let registry = PluginRegistry::open(&engine, Some(&plugins_dir), &bundled())?;
-    for (path, reason) in registry.failures() {
-        tracing::warn!(path = %path.display(), %reason, "plugin not loaded");
-        eprintln!("warning: {} not loaded: {reason}", path.display());
-    }
+    let assembly = Assembly::new(paths, config);
+    let config = assembly.config();
+    let plugins_dir = assembly.plugins_dir();
+    let engine = assembly.engine()?;
+    let registry = assembly.registry(&engine)?;
     registry.watch()?;
-    let sources = SourceTable::new(registry.clone(), bindings(&config)).context("invalid [sources] configuration")?;
-    let auth = Arc::new(AuthStore::open(&paths.auth_db(), config.auth.policy())?);
-    let stream_log = log::open(paths, &config).await?;
+    let sources = assembly.sources(registry.clone())?;
+    let auth = Arc::new(AuthStore::open(&paths.auth_db(), config.auth.clone())?);
+    let stream_log = assembly.log().await?;
     let log: Arc<dyn RecordLog> = stream_log.clone();
-    let warehouse_url = config.warehouse.url(paths.data_dir())?;
+    let warehouse_url = assembly.warehouse_url()?;
     if config.warehouse.group_readable {
         // After the auth store and the spool are open: only what is created from here on
         // (warehouse files and directories) is shared with the group.
         permissions::group_readable();
     }
-    let warehouse = Warehouse::open(&warehouse_url, config.warehouse.config()?)?;
+    let warehouse = assembly.warehouse()?;
     registry.set_admission(schema_admission(warehouse.clone()));
-    let stream = StreamCore::start(stream_log, warehouse.clone(), sources.clone(), config.stream.config()?);
-    if !config.catalog.trino_url.is_empty() {
-        let settings = &config.catalog;
-        let client = TrinoClient::new(&settings.trino_url, &settings.user);
-        let sync =
-            CatalogSync::new(client, &settings.catalog, &settings.schema, &warehouse_url).with_warehouse(warehouse);
-        let (table_sources, table_config, table_url) = (sources.clone(), config.clone(), warehouse_url.clone());
-        let tables = move || catalog::tables(&table_sources, &table_config, &table_url);
-        tokio::spawn(sync.run(tables, stream.commits(), Duration::from_secs(settings.rescan_secs.max(1))));
-    }
+    let stream = assembly.start_stream(stream_log, warehouse.clone(), sources.clone());
+    assembly.start_catalog(&sources, warehouse, &stream)?;
     let limits = config.server.limits();
     let log_kind = log.kind();
     let mut state = ApiState::new(sources.clone(), auth.clone(), log, limits);
-    if config.log.min_free_mib > 0 {
-        state = state.with_disk_guard(sluice_api::DiskGuard::new(paths.data_dir(), config.log.min_free_mib << 20));
+    if config.log.min_free.as_u64() > 0 {
+        state = state.with_disk_guard(sluice_api::DiskGuard::new(paths.data_dir(), config.log.min_free.as_u64()));
     }
     // Fault injection for the crash tests of retries (tests/README.md); never set otherwise.
     if let Some(ms) = std::env::var("SLUICE_FAULT_ANSWER_DELAY_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
@@ -116,11 +89,7 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         paths.data_dir().display(),
         plugins_dir.display(),
         log_kind,
-        if config.catalog.trino_url.is_empty() {
-            "off".to_string()
-        } else {
-            format!("Trino at {}", config.catalog.trino_url)
-        },
+        if !config.catalog.enabled() { "off".to_string() } else { format!("Trino at {}", config.catalog.trino_url) },
         sources.names().join(", ")
     );
     if auth.list_users()?.is_empty() {

@@ -1,0 +1,143 @@
+//! Building sluice from its configuration, in one order for every command: engine → registry →
+//! sources → log → warehouse → stream → catalog. `serve` runs every stage; `dlq`, `catalog ddl`
+//! and `plugin` run the stages they need, built the same way, so that a setting means the same
+//! thing to all of them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sluice_catalog::{CatalogSync, TableDef, TrinoClient};
+use sluice_kafka::KafkaLog;
+use sluice_log::{LogKind, SqliteSpool, StreamLog};
+use sluice_runtime::{PluginEngine, PluginRegistry, SourceTable};
+use sluice_stream::StreamCore;
+use sluice_warehouse::Warehouse;
+
+use crate::config::Config;
+use crate::paths::Paths;
+
+/// A configuration and the data directory it applies to.
+pub struct Assembly<'a> {
+    paths: &'a Paths,
+    config: Config,
+}
+
+impl<'a> Assembly<'a> {
+    /// The stages of `config` under `paths`.
+    pub fn new(paths: &'a Paths, config: Config) -> Self {
+        Self { paths, config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where plugin files are looked for: `--plugins-dir`, else `plugins.dir`, else
+    /// `DATA_DIR/plugins`.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.paths.plugins_dir_flag().or(self.config.plugins.dir.clone()).unwrap_or_else(|| self.paths.plugins_dir())
+    }
+
+    /// The engine, under `[plugins]`' limits. Compiled plugins are cached in the data directory
+    /// only once it exists, so that read-only commands create nothing.
+    pub fn engine(&self) -> anyhow::Result<PluginEngine> {
+        let cache = self.paths.data_dir_exists().then(|| self.paths.compile_cache());
+        Ok(PluginEngine::new(self.config.plugins.clone(), cache)?)
+    }
+
+    /// The bundled plugins plus those in the plugin directory, if it exists. Files that fail
+    /// to load are reported on standard error (and logged).
+    pub fn registry(&self, engine: &PluginEngine) -> anyhow::Result<PluginRegistry> {
+        let dir = self.plugins_dir();
+        let registry =
+            PluginRegistry::open(engine, dir.is_dir().then_some(dir.as_path()), sluice_plugin_artifacts::BUNDLED)?;
+        for (path, reason) in registry.failures() {
+            tracing::warn!(path = %path.display(), %reason, "plugin not loaded");
+            eprintln!("warning: {} not loaded: {reason}", path.display());
+        }
+        Ok(registry)
+    }
+
+    /// The sources: one per plugin, plus `[sources]`, each checked now.
+    pub fn sources(&self, registry: PluginRegistry) -> anyhow::Result<SourceTable> {
+        SourceTable::new(registry, self.config.sources.clone()).context("invalid [sources] configuration")
+    }
+
+    /// Engine, registry and sources at once, for the commands that only read plugins.
+    pub fn loaded_sources(&self) -> anyhow::Result<SourceTable> {
+        self.sources(self.registry(&self.engine()?)?)
+    }
+
+    /// The log `log.kind` names: the embedded spool, or Kafka.
+    pub async fn log(&self) -> anyhow::Result<Arc<dyn StreamLog>> {
+        let log = &self.config.log;
+        Ok(match log.kind {
+            LogKind::Spool => {
+                let path = self.paths.spool();
+                let spool = SqliteSpool::open(log.spool(&path))
+                    .with_context(|| format!("cannot open the spool {}", path.display()))?;
+                Arc::new(spool)
+            }
+            LogKind::Kafka => {
+                let index = self.paths.data_dir().join("kafka-idempotency.db");
+                Arc::new(KafkaLog::connect(self.config.kafka.clone().with_log(log, Some(index))).await?)
+            }
+        })
+    }
+
+    /// The warehouse URL: `warehouse.url`, or `DATA_DIR/warehouse`.
+    pub fn warehouse_url(&self) -> anyhow::Result<String> {
+        self.config.warehouse_url(self.paths.data_dir())
+    }
+
+    /// The warehouse.
+    pub fn warehouse(&self) -> anyhow::Result<Warehouse> {
+        Ok(Warehouse::open(&self.warehouse_url()?, self.config.warehouse.clone())?)
+    }
+
+    /// Starts the stream from `log` to `warehouse` through `sources`' plugins.
+    pub fn start_stream(&self, log: Arc<dyn StreamLog>, warehouse: Warehouse, sources: SourceTable) -> StreamCore {
+        StreamCore::start(log, warehouse, sources, self.config.stream.clone())
+    }
+
+    /// Starts keeping Trino's catalog in step with what `stream` commits, if `[catalog]` names
+    /// a Trino; returns whether it did.
+    pub fn start_catalog(
+        &self,
+        sources: &SourceTable,
+        warehouse: Warehouse,
+        stream: &StreamCore,
+    ) -> anyhow::Result<bool> {
+        let settings = &self.config.catalog;
+        if !settings.enabled() {
+            return Ok(false);
+        }
+        let url = self.warehouse_url()?;
+        let client = TrinoClient::new(&settings.trino_url, &settings.user);
+        let sync = CatalogSync::new(client, &settings.catalog, &settings.schema, &url).with_warehouse(warehouse);
+        let (sources, layout) = (sources.clone(), self.config.warehouse.clone());
+        let tables = move || tables(&sources, &layout, &url);
+        tokio::spawn(sync.run(tables, stream.commits(), settings.rescan.max(std::time::Duration::from_secs(1))));
+        Ok(true)
+    }
+
+    /// Every table the sources' plugins write, as the catalog sees it.
+    pub fn tables(&self, sources: &SourceTable) -> anyhow::Result<Vec<TableDef>> {
+        Ok(tables(sources, &self.config.warehouse, &self.warehouse_url()?))
+    }
+}
+
+/// Every table the sources' plugins write, defined by [`sluice_stream::table_definition`].
+fn tables(sources: &SourceTable, warehouse: &sluice_warehouse::WarehouseConfig, url: &str) -> Vec<TableDef> {
+    let mut tables = BTreeMap::new();
+    for name in sources.names() {
+        let Some(plugin) = sources.get(&name).and_then(|s| s.plugin().ok()) else { continue };
+        for table in &plugin.manifest().tables {
+            tables.entry(table.name.clone()).or_insert_with(|| sluice_stream::table_definition(table, warehouse, url));
+        }
+    }
+    tables.into_values().collect()
+}
