@@ -73,7 +73,7 @@ impl Plan {
                 }
                 let source = sources[*next_source % sources.len()].clone();
                 *next_source += 1;
-                let records: Vec<serde_json::Value> = (0..count).map(|_| generator.record(&source)).collect();
+                let records: Vec<generate::Record> = (0..count).map(|_| generator.record(&source)).collect();
                 let body = serde_json::to_string(&records).expect("records serialize");
                 Some(Request { source, content_type: "application/json", body, records: count, user })
             }
