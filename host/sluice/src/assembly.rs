@@ -38,7 +38,11 @@ impl<'a> Assembly<'a> {
     /// Where plugin files are looked for: `--plugins-dir`, else `plugins.dir`, else
     /// `DATA_DIR/plugins`.
     pub fn plugins_dir(&self) -> PathBuf {
-        self.paths.plugins_dir_flag().or(self.config.plugins.dir.clone()).unwrap_or_else(|| self.paths.plugins_dir())
+        match (self.paths.plugins_dir_flag(), &self.config.plugins.dir) {
+            (Some(flag), _) => flag.to_path_buf(),
+            (None, Some(configured)) => configured.clone(),
+            (None, None) => self.paths.data_dir().join("plugins"),
+        }
     }
 
     /// The engine, under `[plugins]`' limits. Compiled plugins are cached in the data directory
@@ -48,12 +52,23 @@ impl<'a> Assembly<'a> {
         Ok(PluginEngine::new(self.config.plugins.clone(), cache)?)
     }
 
-    /// The bundled plugins plus those in the plugin directory, if it exists. Files that fail
-    /// to load are reported on standard error (and logged).
+    /// The bundled plugins plus those in the plugin directory, if it exists (read-only commands
+    /// create nothing). Files that fail to load are reported.
     pub fn registry(&self, engine: &PluginEngine) -> anyhow::Result<PluginRegistry> {
         let dir = self.plugins_dir();
-        let registry =
-            PluginRegistry::open(engine, dir.is_dir().then_some(dir.as_path()), sluice_plugin_artifacts::BUNDLED)?;
+        self.open_registry(engine, dir.is_dir().then_some(dir.as_path()))
+    }
+
+    /// The registry `serve` runs: the plugin directory is created when missing and watched, so
+    /// that a plugin dropped into it loads without a restart.
+    pub fn watched_registry(&self, engine: &PluginEngine) -> anyhow::Result<PluginRegistry> {
+        let registry = self.open_registry(engine, Some(&self.plugins_dir()))?;
+        registry.watch()?;
+        Ok(registry)
+    }
+
+    fn open_registry(&self, engine: &PluginEngine, dir: Option<&std::path::Path>) -> anyhow::Result<PluginRegistry> {
+        let registry = PluginRegistry::open(engine, dir, sluice_plugin_artifacts::BUNDLED)?;
         for (path, reason) in registry.failures() {
             tracing::warn!(path = %path.display(), %reason, "plugin not loaded");
             eprintln!("warning: {} not loaded: {reason}", path.display());
@@ -90,7 +105,13 @@ impl<'a> Assembly<'a> {
 
     /// The warehouse URL: `warehouse.url`, or `DATA_DIR/warehouse`.
     pub fn warehouse_url(&self) -> anyhow::Result<String> {
-        self.config.warehouse_url(self.paths.data_dir())
+        if !self.config.warehouse.url.is_empty() {
+            return Ok(self.config.warehouse.url.clone());
+        }
+        let data_dir = self.paths.data_dir();
+        let dir = std::path::absolute(data_dir.join("warehouse"))
+            .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
+        Ok(format!("file://{}", dir.display()))
     }
 
     /// The warehouse.
@@ -104,16 +125,16 @@ impl<'a> Assembly<'a> {
     }
 
     /// Starts keeping Trino's catalog in step with what `stream` commits, if `[catalog]` names
-    /// a Trino; returns whether it did.
+    /// a Trino.
     pub fn start_catalog(
         &self,
         sources: &SourceTable,
         warehouse: Warehouse,
         stream: &StreamCore,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<()> {
         let settings = &self.config.catalog;
         if !settings.enabled() {
-            return Ok(false);
+            return Ok(());
         }
         let url = self.warehouse_url()?;
         let client = TrinoClient::new(&settings.trino_url, &settings.user);
@@ -121,7 +142,7 @@ impl<'a> Assembly<'a> {
         let (sources, layout) = (sources.clone(), self.config.warehouse.clone());
         let tables = move || tables(&sources, &layout, &url);
         tokio::spawn(sync.run(tables, stream.commits(), settings.rescan.max(std::time::Duration::from_secs(1))));
-        Ok(true)
+        Ok(())
     }
 
     /// Every table the sources' plugins write, as the catalog sees it.

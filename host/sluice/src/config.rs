@@ -99,16 +99,6 @@ impl Config {
     pub fn listen_address(&self) -> anyhow::Result<SocketAddr> {
         self.server.listen_address().context("invalid configuration")
     }
-
-    /// The warehouse URL: `warehouse.url`, or `DATA_DIR/warehouse`.
-    pub fn warehouse_url(&self, data_dir: &Path) -> anyhow::Result<String> {
-        if !self.warehouse.url.is_empty() {
-            return Ok(self.warehouse.url.clone());
-        }
-        let dir = std::path::absolute(data_dir.join("warehouse"))
-            .with_context(|| format!("cannot resolve {}", data_dir.display()))?;
-        Ok(format!("file://{}", dir.display()))
-    }
 }
 
 #[cfg(test)]

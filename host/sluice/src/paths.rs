@@ -15,15 +15,9 @@ impl Paths {
         Self { data_dir: data_dir.to_path_buf(), plugins_dir: plugins_dir.map(Path::to_path_buf) }
     }
 
-    /// Directory of plugin files loaded beside the bundled plugins, unless `plugins.dir` says
-    /// otherwise (see `Assembly::plugins_dir`).
-    pub fn plugins_dir(&self) -> PathBuf {
-        self.plugins_dir.clone().unwrap_or_else(|| self.data_dir.join("plugins"))
-    }
-
-    /// The `--plugins-dir` given, if any.
-    pub fn plugins_dir_flag(&self) -> Option<PathBuf> {
-        self.plugins_dir.clone()
+    /// The `--plugins-dir` given, if any (see `Assembly::plugins_dir` for the directory used).
+    pub fn plugins_dir_flag(&self) -> Option<&Path> {
+        self.plugins_dir.as_deref()
     }
 
     /// Cache of compiled plugins.

@@ -355,6 +355,17 @@ fn a_taken_port_is_one_clear_error_before_anything_starts() {
     assert!(!data.path().join("spool.db").exists(), "no log was opened");
 }
 
+/// A first `serve` on a fresh data directory creates the plugin directory it watches, so that
+/// the README's "drop a .wasm into sluice-data/plugins" works without a restart.
+#[test]
+fn serve_creates_the_plugin_directory_it_watches() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = data.path().join("plugins");
+    assert!(!plugins.exists());
+    let _server = start(data.path());
+    assert!(plugins.is_dir(), "serve did not create {}", plugins.display());
+}
+
 /// Without a terminal to prompt on, `users add` says how to pass the password instead.
 #[test]
 fn users_add_without_a_terminal_says_to_use_password_stdin() {

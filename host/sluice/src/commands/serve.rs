@@ -46,8 +46,7 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     let config = assembly.config();
     let plugins_dir = assembly.plugins_dir();
     let engine = assembly.engine()?;
-    let registry = assembly.registry(&engine)?;
-    registry.watch()?;
+    let registry = assembly.watched_registry(&engine)?;
     let sources = assembly.sources(registry.clone())?;
     let auth = Arc::new(AuthStore::open(&paths.auth_db(), config.auth.clone())?);
     let stream_log = assembly.log().await?;
