@@ -9,8 +9,8 @@ use crate::batch::Batch;
 use crate::bindings::sluice::plugin::types as wit;
 use crate::output::{ColumnValues, Output, SplitOutput};
 use crate::plugin::Plugin;
-use crate::schema::{ColumnType, Manifest};
 use crate::settings::Settings;
+use sluice_contract::{ColumnType, Manifest};
 
 thread_local! {
     /// The configured plugin of this instance (a component instance is single-threaded).

@@ -39,7 +39,6 @@ pub mod guest;
 mod output;
 mod plugin;
 pub mod records;
-mod schema;
 mod settings;
 mod structure;
 mod tabular;
@@ -48,8 +47,8 @@ pub mod values;
 pub use batch::{Batch, OwnedBatch};
 pub use output::{ColumnBuilder, ColumnValues, Origin, Output, Rejection, SplitOutput, TableBuilder, Value};
 pub use plugin::Plugin;
-pub use schema::{Column, ColumnType, Manifest, Setting, TableSchema};
 pub use settings::Settings;
+pub use sluice_contract::{Column, ColumnType, Manifest, Setting, TableSchema};
 pub use tabular::{CANONICAL_CONTENT_TYPE, Field, RecordPlugin, Records};
 
 /// Bindings generated from `wit/plugin.wit`. Plugin authors do not need them.

@@ -2,7 +2,7 @@
 
 pub use sluice_contract::{ColumnValues, Rejection};
 
-use crate::schema::{ColumnType, TableSchema};
+use sluice_contract::{ColumnType, TableSchema};
 
 /// One typed value on its way into a column.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -2,8 +2,8 @@
 
 use crate::batch::Batch;
 use crate::output::{Output, SplitOutput};
-use crate::schema::Manifest;
 use crate::settings::Settings;
+use sluice_contract::Manifest;
 
 /// A source plugin. Implement this directly for full control (several tables per record, a
 /// custom format), or implement [`RecordPlugin`](crate::RecordPlugin) for one table of flat

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::schema::Setting;
+use sluice_contract::Setting;
 
 /// A source's settings, with defaults filled in. Unknown keys were refused when it was built.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use crate::flat;
 use crate::output::{Origin, Output, Rejection, SplitOutput, TableBuilder, Value};
 use crate::plugin::Plugin;
 use crate::records::{self, FieldNames, Raw, RecordError};
-use crate::schema::{Column, Manifest, Setting, TableSchema};
 use crate::settings::Settings;
 use crate::values;
+use sluice_contract::{Column, Manifest, Setting, TableSchema};
 
 /// The content type of canonical records produced by `split`.
 pub const CANONICAL_CONTENT_TYPE: &str = "application/json";

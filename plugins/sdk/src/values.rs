@@ -4,7 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
 use crate::output::Value;
 use crate::records::Raw;
-use crate::schema::ColumnType;
+use sluice_contract::ColumnType;
 
 /// Whether a text value means "no value": empty, blank, or `Unknown` in any case.
 #[inline(always)]
