@@ -6,7 +6,7 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 # rust-toolchain.toml names the toolchain and the wasm32-wasip2 target; the plugins are built by
-# host/plugin-artifacts/build.rs and embedded in the binary.
+# host/plugin-artifacts/build.rs (every folder of plugins/bundled/) and embedded in the binary.
 RUN rustup show active-toolchain && rustup target add wasm32-wasip2 \
     && cargo build --release -p sluice --locked \
     && cp target/release/sluice /usr/local/bin/sluice

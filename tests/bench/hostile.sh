@@ -17,7 +17,7 @@ esac
 seconds="${3:-25}"
 rustup target add wasm32-wasip2 >/dev/null
 cargo build --release -p sluice >/dev/null
-cargo build -p sluice-plugin-artifacts >/dev/null   # builds the test plugins for wasm32-wasip2
+cargo build -p sluice-test-plugins >/dev/null   # builds the test plugins for wasm32-wasip2
 wasm="$(find target/plugin-build -path '*wasm32-wasip2*' -name "test_${plugin//-/_}.wasm" | head -n 1)"
 sluice="$PWD/target/release/sluice"
 data="$(mktemp -d)"

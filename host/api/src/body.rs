@@ -6,7 +6,6 @@
 use serde::de::IgnoredAny;
 
 use crate::error::ApiError;
-use crate::ingest::RejectedRecord;
 use crate::limits::json_depth;
 
 /// How deep a JSON string may hold another JSON document (the SDK's readers decode as deep).
@@ -159,15 +158,15 @@ fn strip_bom(body: &[u8]) -> &[u8] {
 /// sent (when the API can count them) and up to the highest index the plugin named, so a
 /// plugin that stops early, skips one, or drops everything cannot make the API answer for
 /// records it lost.
-pub(crate) fn unaccounted(sent: Option<usize>, accepted: &[u32], rejected: &[RejectedRecord]) -> Vec<u32> {
+pub fn unaccounted(sent: Option<usize>, accepted: &[u32], rejected: &[u32]) -> Vec<u32> {
     let outcomes = accepted.len() + rejected.len();
-    let highest = accepted.iter().chain(rejected.iter().map(|r| &r.index)).max().map_or(0, |&i| i as usize + 1);
+    let highest = accepted.iter().chain(rejected).max().map_or(0, |&i| i as usize + 1);
     // A plugin may find more records than the API counts; the gaps below its highest index are
     // still records it lost, but an absurd index cannot make this allocate without bound.
     let known = sent.unwrap_or(0);
     let count = known.max(highest.min(known.max(outcomes) * 2 + 16));
     let mut seen = vec![false; count];
-    for index in accepted.iter().chain(rejected.iter().map(|r| &r.index)) {
+    for index in accepted.iter().chain(rejected) {
         if let Some(seen) = seen.get_mut(*index as usize) {
             *seen = true;
         }
@@ -210,20 +209,13 @@ mod tests {
         assert_eq!(count("application/hl7-v2", "MSH|..."), None);
     }
 
-    fn rejected(indices: &[u32]) -> Vec<RejectedRecord> {
-        indices.iter().map(|&index| RejectedRecord { index, reason: "bad".into(), field: None }).collect()
-    }
-
     #[test]
     fn records_without_an_outcome_are_found() {
-        assert_eq!(unaccounted(Some(5), &[0, 1, 3], &rejected(&[4])), [2]);
-        assert_eq!(
-            unaccounted(Some(100), &(0..10).collect::<Vec<_>>(), &rejected(&[10])),
-            (11..100).collect::<Vec<_>>()
-        );
+        assert_eq!(unaccounted(Some(5), &[0, 1, 3], &[4]), [2]);
+        assert_eq!(unaccounted(Some(100), &(0..10).collect::<Vec<_>>(), &[10]), (11..100).collect::<Vec<_>>());
         assert_eq!(unaccounted(Some(3), &[], &[]), [0, 1, 2]);
         assert_eq!(unaccounted(Some(2), &[0, 1, 2, 3], &[]), [] as [u32; 0], "more records than counted is fine");
-        assert_eq!(unaccounted(None, &[0, 2], &rejected(&[4])), [1, 3]);
+        assert_eq!(unaccounted(None, &[0, 2], &[4]), [1, 3]);
         let absurd = unaccounted(None, &[0, u32::MAX], &[]);
         assert!(absurd.len() < 32 && absurd[0] == 1, "an absurd index allocates next to nothing: {absurd:?}");
     }

@@ -365,7 +365,8 @@ async fn handle(
             .collect();
         // Every record sent is accepted or rejected by name, whatever the plugin returned.
         let accepted_indices: Vec<u32> = split.origins.iter().map(|origin| origin.record).collect();
-        let lost = unaccounted(sent, &accepted_indices, &rejected);
+        let rejected_indices: Vec<u32> = rejected.iter().map(|r| r.index).collect();
+        let lost = unaccounted(sent, &accepted_indices, &rejected_indices);
         if !lost.is_empty() {
             tracing::warn!(
                 source = source_name,

@@ -20,7 +20,7 @@ mod server;
 mod state;
 
 pub use axum_server::tls_rustls::RustlsConfig;
-pub use body::{check_body, records_sent};
+pub use body::{check_body, records_sent, unaccounted};
 pub use config::{ServerConfig, ServerConfigError};
 pub use disk::DiskGuard;
 pub use error::ApiError;

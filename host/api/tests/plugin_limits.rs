@@ -9,8 +9,8 @@ use common::{basic, harness_with_sandbox};
 use serde_json::Value;
 use sluice_api::ApiLimits;
 use sluice_auth::AuthPolicy;
-use sluice_plugin_artifacts::testing;
 use sluice_runtime::SandboxConfig;
+use sluice_test_plugins as testing;
 
 fn error(json: &Value) -> (&str, &str) {
     (json["error"]["code"].as_str().unwrap_or(""), json["error"]["message"].as_str().unwrap_or(""))

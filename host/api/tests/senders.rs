@@ -50,7 +50,7 @@ async fn a_value_the_reader_refuses_rejects_only_its_record() {
 /// the API names each of them in `rejected` and stores only what the plugin accepted.
 #[tokio::test(flavor = "multi_thread")]
 async fn records_a_plugin_gives_no_outcome_for_are_rejected_by_name() {
-    let plugin = sluice_plugin_artifacts::testing::DROPS_RECORDS;
+    let plugin = sluice_test_plugins::DROPS_RECORDS;
     let h = harness_with_plugins(ApiLimits::default(), AuthPolicy::default(), None, &[plugin]);
     h.auth.grant("lab", "drops-records").unwrap();
     let body = "\"a\"\n\"b\"\n\"c\"\n\"d\"\n\"e\"\n\"f\"\n";

@@ -9,3 +9,8 @@ wasmtime::component::bindgen!({
 });
 
 pub use sluice::plugin::types;
+
+/// The WIT text of every contract version this host loads plugins for, oldest first: what
+/// `sluice plugin wit` prints and `sluice plugin new` writes. A released version is frozen (a
+/// test holds each one's SHA-256).
+pub const CONTRACT_WIT: &[(&str, &str)] = &[("0.1.0", include_str!("../../../wit/plugin.wit"))];

@@ -26,6 +26,7 @@ mod source;
 mod source_table;
 
 pub use batch::{Batch, BatchBuilder};
+pub use bindings::CONTRACT_WIT;
 pub use config::SandboxConfig;
 pub use engine::{PERFMAP_ENV, PluginEngine};
 pub use error::{CallError, LoadError};
@@ -33,7 +34,8 @@ pub use output::{Cell, ColumnData, Origin, SplitRecords, TableRows, Transformed}
 pub use plugin::{Plugin, PluginOrigin, SUPPORTED_CONTRACTS};
 pub use registry::{Admission, PluginRegistry, RegistryEvent};
 pub use sluice_contract::{
-    BundledPlugin, Column, ColumnType, ColumnValues, Manifest, Rejection, Setting, TableSchema, essence,
+    BundledPlugin, Column, ColumnType, ColumnValues, Manifest, Rejection, Setting, TableSchema, check_plugin_name,
+    essence,
 };
 pub use source::{Handled, Source, SourceError};
 pub use source_table::{SourceBinding, SourceTable};

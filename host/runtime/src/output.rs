@@ -248,10 +248,19 @@ impl Transformed {
 }
 
 impl SplitRecords {
-    /// Converts and validates a `split` result against the batch size.
-    pub(crate) fn from_wit(output: types::SplitRecords, inputs: usize) -> Result<Self, String> {
+    /// Converts and validates a `split` result against the batch size and the manifest: the
+    /// canonical records must be of a content type the plugin declares, or `transform` would
+    /// later refuse every one of them (a dead letter after a 202).
+    pub(crate) fn from_wit(output: types::SplitRecords, inputs: usize, manifest: &Manifest) -> Result<Self, String> {
         let records = Batch(output.records);
         records.check().map_err(|e| format!("split records: {e}"))?;
+        if !records.is_empty() && !manifest.accepts(&records.0.content_type) {
+            return Err(format!(
+                "split returned records of content type `{}`, which the manifest does not declare (it declares {})",
+                records.0.content_type.escape_debug(),
+                manifest.content_types.join(", ")
+            ));
+        }
         if records.len() != output.origins.len() {
             return Err(format!("split returned {} records but {} origins", records.len(), output.origins.len()));
         }

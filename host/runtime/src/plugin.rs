@@ -15,7 +15,8 @@ use crate::output::{self, SplitRecords, Transformed};
 use crate::sandbox::{self, SandboxState};
 use sluice_contract::Manifest;
 
-/// Contract versions (`sluice:plugin@X`) this host loads plugins for.
+/// Contract versions (`sluice:plugin@X`) this host loads plugins for, oldest first; their WIT
+/// texts are [`CONTRACT_WIT`](crate::CONTRACT_WIT).
 pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
 
 /// The interface a plugin exports, without its version.
@@ -167,17 +168,34 @@ impl Plugin {
         &self.engine
     }
 
-    /// A fresh instance, configured with `settings`.
+    /// A fresh instance, configured with `settings` plus the manifest's default for every
+    /// declared setting they leave out (the host fills defaults, so no guest language's SDK has
+    /// to).
     pub(crate) fn instantiate(&self, settings: &[(String, String)]) -> Result<Instance, CallError> {
         let id = self.id();
         let mut instance = Instance::new(&self.engine, &self.pre, &self.digest, &id)
             .map_err(|e| CallError::Instantiate { plugin: id.clone(), message: e.to_string() })?;
+        let settings = with_defaults(&self.manifest, settings);
         let configured = instance.call(&id, &self.engine, Deadline::Configured, |store, bindings| {
-            bindings.sluice_plugin_source().call_configure(store, settings)
+            bindings.sluice_plugin_source().call_configure(store, &settings)
         })?;
         configured.map_err(|message| CallError::Configure { plugin: id, message })?;
         Ok(instance)
     }
+}
+
+/// `given` followed by `(name, default)` for each declared setting with a default that `given`
+/// does not set, in manifest order.
+fn with_defaults(manifest: &Manifest, given: &[(String, String)]) -> Vec<(String, String)> {
+    let mut settings = given.to_vec();
+    for setting in &manifest.settings {
+        if let Some(default) = &setting.default
+            && !given.iter().any(|(key, _)| *key == setting.name)
+        {
+            settings.push((setting.name.clone(), default.clone()));
+        }
+    }
+    settings
 }
 
 /// How long a call may run before it is interrupted.
@@ -269,7 +287,8 @@ impl Instance {
         if bytes > limit {
             return Err(CallError::OutputTooLarge { plugin: id, bytes, limit });
         }
-        SplitRecords::from_wit(raw, batch.len()).map_err(|reason| CallError::InvalidOutput { plugin: id, reason })
+        SplitRecords::from_wit(raw, batch.len(), plugin.manifest())
+            .map_err(|reason| CallError::InvalidOutput { plugin: id, reason })
     }
 }
 

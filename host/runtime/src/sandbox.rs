@@ -1,12 +1,14 @@
 //! The sandbox every plugin instance runs in: what it may import, what those imports can reach,
 //! and how its memory is capped.
 //!
-//! Rust's standard library on `wasm32-wasip2` imports a handful of WASI interfaces even when a
-//! plugin never touches files or the network. The host links those interfaces but gives them
-//! nothing to reach: no preopened directory, no environment variable, no argument, empty stdin,
-//! stdout/stderr captured into a small buffer (never the host's), a wall clock stuck at the epoch
-//! and a monotonic clock stuck at zero, and a deterministic random source. Every other import —
-//! sockets, HTTP, anything outside WASI — is refused when the plugin loads.
+//! The standard libraries of the guest languages (Rust's `std` on `wasm32-wasip2`, CPython built
+//! by componentize-py, StarlingMonkey built by componentize-js) import a set of WASI interfaces
+//! even when a plugin never touches files or the network. The host links those interfaces but
+//! gives them nothing to reach: no preopened directory, no environment variable, no argument,
+//! empty stdin, stdout/stderr captured into a small buffer (never the host's), a wall clock stuck
+//! at the epoch and a monotonic clock stuck at zero, a deterministic random source, and sockets
+//! that refuse every address and every name lookup (`access-denied`). Every other import — HTTP,
+//! anything outside WASI — is refused when the plugin loads.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,12 +47,31 @@ const GRANTED_IMPORTS: &[&str] = &[
     "wasi:random/insecure-seed",
     "wasi:filesystem/types",
     "wasi:filesystem/preopens",
+    // Linked with TCP, UDP and name lookup switched off: creating a socket or resolving a name
+    // fails with `access-denied`. CPython's socket module imports these unconditionally.
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/ip-name-lookup",
 ];
 
 /// Whether the sandbox grants the import `name` (e.g. `wasi:io/streams@0.2.3`).
 pub(crate) fn is_granted(name: &str) -> bool {
     let unversioned = name.split('@').next().unwrap_or(name);
     GRANTED_IMPORTS.contains(&unversioned)
+}
+
+/// Lines a guest language's runtime prints after the line that explains a trap, skipped when
+/// picking the line to show: componentize-py prints the Python exception, then panics in its own
+/// runtime (`thread '…' panicked at runtime/src/…:`) with this message.
+const GUEST_RUNTIME_LINES: &[&str] = &["Python function threw an unexpected exception"];
+
+/// Whether `line` is one a guest language's runtime prints after the line that explains a trap.
+fn is_guest_runtime_line(line: &str) -> bool {
+    GUEST_RUNTIME_LINES.contains(&line) || (line.starts_with("thread '") && line.contains("panicked at runtime/"))
 }
 
 /// The data of one plugin instance's store.
@@ -75,6 +96,7 @@ impl SandboxState {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
             .build();
         Self {
             wasi,
@@ -106,7 +128,7 @@ impl SandboxState {
         text.lines()
             .rev()
             .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with("note:"))
+            .find(|l| !(l.is_empty() || l.starts_with("note:") || is_guest_runtime_line(l)))
             .map(|l| l.chars().take(300).collect())
     }
 }
@@ -228,8 +250,9 @@ mod tests {
     fn only_neutered_wasi_interfaces_are_granted() {
         assert!(is_granted("wasi:io/streams@0.2.3"));
         assert!(is_granted("wasi:cli/environment@0.2.0"));
-        assert!(!is_granted("wasi:sockets/tcp@0.2.3"));
+        assert!(is_granted("wasi:sockets/tcp@0.2.9"));
         assert!(!is_granted("wasi:http/outgoing-handler@0.2.3"));
+        assert!(!is_granted("wasi:sockets/tcp-extra@0.2.3"));
         assert!(!is_granted("sluice:evil/exfiltrate"));
     }
 }

@@ -10,8 +10,8 @@ use std::sync::mpsc::Receiver;
 use std::thread;
 use std::time::Duration;
 
-use sluice_plugin_artifacts::testing;
 use sluice_runtime::{BatchBuilder, Cell, PluginRegistry, RegistryEvent, Source};
+use sluice_test_plugins as testing;
 
 /// Upper bound on waiting for the watcher; a test fails rather than hangs.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -90,7 +90,7 @@ fn a_bad_file_is_reported_and_the_others_keep_running() {
     let dir = tempfile::tempdir().unwrap();
     install(testing::SWAP_V1, dir.path(), "swap.wasm");
     std::fs::write(dir.path().join("broken.wasm"), b"\0asm garbage").unwrap();
-    install(testing::NET_ACCESS, dir.path(), "net.wasm");
+    install(testing::CUSTOM_IMPORT, dir.path(), "custom.wasm");
     let engine = common::engine(Default::default());
     let registry = PluginRegistry::open(&engine, Some(dir.path()), &common::bundled()).unwrap();
     let names: Vec<String> = registry.list().iter().map(|p| p.manifest().name.clone()).collect();
@@ -98,7 +98,7 @@ fn a_bad_file_is_reported_and_the_others_keep_running() {
     let failures = registry.failures();
     let failed: Vec<String> =
         failures.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    assert_eq!(failed, vec!["broken.wasm", "net.wasm"]);
+    assert_eq!(failed, vec!["broken.wasm", "custom.wasm"]);
     assert!(failures[0].1.contains("is not a valid WebAssembly component"), "{}", failures[0].1);
     assert!(failures[1].1.contains("which sluice does not grant to plugins"), "{}", failures[1].1);
 

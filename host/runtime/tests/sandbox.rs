@@ -4,8 +4,8 @@ mod common;
 
 use std::path::Path;
 
-use sluice_plugin_artifacts::testing;
 use sluice_runtime::{Batch, CallError, LoadError, Plugin, Source, SourceError};
+use sluice_test_plugins as testing;
 
 fn patients_still_serve(engine: &sluice_runtime::PluginEngine) {
     let patients = common::load_bundled(engine, "patients.wasm");
@@ -60,13 +60,44 @@ fn oversized_output_is_refused() {
 #[test]
 fn an_ungranted_import_is_refused_at_load() {
     let engine = common::engine(common::tight_config());
-    let error = Plugin::load_file(&engine, Path::new(testing::NET_ACCESS)).unwrap_err();
+    let error = Plugin::load_file(&engine, Path::new(testing::CUSTOM_IMPORT)).unwrap_err();
     match &error {
-        LoadError::UngrantedImport { import, .. } => assert!(import.starts_with("wasi:sockets/"), "{import}"),
+        LoadError::UngrantedImport { import, .. } => assert_eq!(import, "run-command"),
         other => panic!("expected UngrantedImport, got {other:?}"),
     }
-    assert!(error.to_string().ends_with("which sluice does not grant to plugins"), "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!("plugin {} imports `run-command`, which sluice does not grant to plugins", testing::CUSTOM_IMPORT)
+    );
     patients_still_serve(&engine);
+}
+
+#[test]
+fn sockets_are_linked_but_every_address_and_lookup_is_denied() {
+    // A real listener the plugin is told to reach: nothing may arrive.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let udp = std::net::UdpSocket::bind(&address).unwrap();
+    udp.set_nonblocking(true).unwrap();
+
+    let engine = common::engine(common::tight_config());
+    let settings = vec![("address".to_string(), address), ("host".to_string(), "localhost".to_string())];
+    let source = Source::new(common::load(&engine, testing::NET_ACCESS), settings).unwrap();
+    let out = source.transform(&Batch::single("application/json", b"{}")).unwrap().output;
+    let attempts = out.table("attempts").expect("the plugin reports its attempts");
+    let outcomes: Vec<String> = (0..attempts.len())
+        .map(|row| match attempts.columns[0].cell(row) {
+            sluice_runtime::Cell::String(text) => text.to_string(),
+            other => panic!("unexpected cell {other:?}"),
+        })
+        .collect();
+    // Rust's standard library reports a refused name lookup as an uncategorized error (it maps
+    // the WASI error through getaddrinfo's codes); what matters is that nothing resolved.
+    assert_eq!(outcomes, ["tcp: PermissionDenied", "udp: PermissionDenied", "lookup: Uncategorized"]);
+    assert_eq!(listener.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a connection arrived");
+    let mut buf = [0u8; 8];
+    assert_eq!(udp.recv_from(&mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a datagram arrived");
 }
 
 #[test]

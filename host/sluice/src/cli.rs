@@ -280,8 +280,27 @@ pub enum PluginCommand {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Describe a plugin, or run it on a file and print the rows and rejections.
+    /// Describe a plugin, or run a file through it as the host would (split, then transform) and
+    /// print the rows and rejections.
     Check(CheckArgs),
+    /// Write a new plugin project (outside this repository): its own manifest, the contract, the
+    /// SDK, a sample input, a test, a README and a `build` script that writes NAME.wasm.
+    New {
+        /// The plugin's name, which becomes the source's name: lowercase letters, digits, `_`, `-`.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: crate::scaffold::Lang,
+        /// Where to write it [default: ./NAME].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Print the plugin contract (WIT) this sluice loads plugins for: the newest version, or the
+    /// one named. Save it as `wit/plugin.wit` in a plugin project.
+    Wit {
+        /// A contract version (e.g. `0.1.0`) [default: the newest].
+        version: Option<String>,
+    },
 }
 
 /// Arguments of `sluice plugin check`.

@@ -1,6 +1,7 @@
 //! The `sluice` command line.
 
 mod assembly;
+mod check;
 mod cli;
 mod commands;
 mod config;
@@ -8,6 +9,7 @@ mod open_files;
 mod paths;
 mod permissions;
 mod render;
+mod scaffold;
 
 use clap::Parser;
 

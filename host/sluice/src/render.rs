@@ -3,7 +3,9 @@
 use chrono::{DateTime, NaiveDate};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde_json::{Map, Value, json};
-use sluice_runtime::{Cell, Plugin, Rejection, TableRows, Transformed};
+use sluice_runtime::{Cell, Plugin, Rejection, TableRows};
+
+use crate::check::CheckRun;
 
 /// A value as JSON: timestamps as ISO-8601 wall-clock strings, dates as `YYYY-MM-DD`, NULL as null.
 pub fn cell_json(cell: Cell<'_>) -> Value {
@@ -79,7 +81,8 @@ fn rejection_json(r: &Rejection) -> Value {
 }
 
 /// The result of `plugin check` with input, as one JSON document.
-pub fn check_json(plugin: &Plugin, out: &Transformed) -> Value {
+pub fn check_json(plugin: &Plugin, run: &CheckRun) -> Value {
+    let out = &run.rows;
     let mut tables = Map::new();
     for schema in &plugin.manifest().tables {
         let rows = out.table(&schema.name).map_or_else(|| Value::Array(Vec::new()), |rows| rows_json(rows, plugin));
@@ -87,8 +90,10 @@ pub fn check_json(plugin: &Plugin, out: &Transformed) -> Value {
     }
     json!({
         "plugin": plugin_json(plugin),
+        "accepted": run.accepted,
         "tables": tables,
-        "rejected": out.rejected.iter().map(rejection_json).collect::<Vec<_>>(),
+        "rejected": run.rejected.iter().map(rejection_json).collect::<Vec<_>>(),
+        "refused_after_split": run.refused.iter().map(rejection_json).collect::<Vec<_>>(),
     })
 }
 
@@ -99,8 +104,9 @@ fn new_table(header: Vec<String>) -> Table {
 }
 
 /// The result of `plugin check` with input, for people.
-pub fn check_text(plugin: &Plugin, out: &Transformed) -> String {
-    let mut text = format!("{} ({})\n", plugin.id(), plugin.origin());
+pub fn check_text(plugin: &Plugin, run: &CheckRun) -> String {
+    let out = &run.rows;
+    let mut text = format!("{} ({})\n\naccepted by split — {} record(s)\n", plugin.id(), plugin.origin(), run.accepted);
     for schema in &plugin.manifest().tables {
         let rows = out.table(&schema.name);
         let count = rows.map_or(0, TableRows::len);
@@ -113,10 +119,22 @@ pub fn check_text(plugin: &Plugin, out: &Transformed) -> String {
             text.push_str(&format!("{table}\n"));
         }
     }
-    text.push_str(&format!("\nrejected — {} record(s)\n", out.rejected.len()));
-    if !out.rejected.is_empty() {
+    text.push_str(&rejections_text("rejected", &run.rejected));
+    if !run.refused.is_empty() {
+        text.push_str(&rejections_text(
+            "refused by transform after split accepted them (would be dead-lettered)",
+            &run.refused,
+        ));
+    }
+    text
+}
+
+/// A heading with a count, then one line per rejection: index in the body, field, reason.
+fn rejections_text(heading: &str, rejections: &[Rejection]) -> String {
+    let mut text = format!("\n{heading} — {} record(s)\n", rejections.len());
+    if !rejections.is_empty() {
         let mut table = new_table(vec!["index".into(), "field".into(), "reason".into()]);
-        for r in &out.rejected {
+        for r in rejections {
             table.add_row(vec![r.record.to_string(), r.field.clone().unwrap_or_default(), r.reason.clone()]);
         }
         text.push_str(&format!("{table}\n"));

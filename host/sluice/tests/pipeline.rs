@@ -77,7 +77,7 @@ fn deployment_with(tag: &str, extra_config: &str, with_poison: bool) -> Deployme
     let plugins = dir.path().join("data/plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     if with_poison {
-        std::fs::copy(sluice_plugin_artifacts::testing::POISON, plugins.join("poison.wasm")).unwrap();
+        std::fs::copy(sluice_test_plugins::POISON, plugins.join("poison.wasm")).unwrap();
     }
     let deployment = Deployment { dir, config, warehouse_url };
     let mut add = deployment.sluice();

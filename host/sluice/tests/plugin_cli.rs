@@ -1,4 +1,4 @@
-//! `sluice plugin list` and `sluice plugin check`, run as a user would.
+//! `sluice plugin list`, `check` and `wit`, run as a user would.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -160,7 +160,7 @@ fn unusable_plugins_and_files_fail_with_a_clear_message() {
 }
 
 fn sluice_future_contract() -> &'static str {
-    sluice_plugin_artifacts::testing::FUTURE_CONTRACT
+    sluice_test_plugins::FUTURE_CONTRACT
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn a_plugin_dropped_into_the_plugins_dir_is_listed() {
     let data = tempfile::tempdir().unwrap();
     let plugins = data.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(sluice_plugin_artifacts::testing::SWAP_V2, plugins.join("swap.wasm")).unwrap();
+    std::fs::copy(sluice_test_plugins::SWAP_V2, plugins.join("swap.wasm")).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("--data-dir")
         .arg(data.path())
@@ -179,4 +179,89 @@ fn a_plugin_dropped_into_the_plugins_dir_is_listed() {
     let swap = list.as_array().unwrap().iter().find(|p| p["name"] == "swap").expect("swap listed");
     assert_eq!(swap["version"], "2.0.0");
     assert!(data.path().join("cache/plugins").is_dir(), "compiled code is cached in an existing data dir");
+}
+
+/// Writes `body` to a file named `name` in a fresh directory and returns both.
+fn input_file(name: &str, body: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, body).unwrap();
+    let path = path.to_string_lossy().into_owned();
+    (dir, path)
+}
+
+#[test]
+fn check_runs_split_then_transform_and_fails_on_records_transform_refuses_after_split() {
+    // poison's split takes every line; its transform refuses REJECT: the API would answer 202 for
+    // it and the stream would dead-letter it.
+    let (_dir, input) = input_file("body.json", "{\"v\": \"a\"}\n{\"v\": \"REJECT\"}\n{\"v\": \"b\"}\n");
+    let output = sluice(&["plugin", "check", sluice_test_plugins::POISON, "--input", &input, "--format", "json"]);
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr(&output).trim(),
+        "error: 1 record(s) that split accepted were refused by transform: the API would answer 202 for them and \
+         the stream would then dead-letter them (make split refuse them, or transform accept them)"
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).expect("the report is printed first");
+    assert_eq!(out["accepted"], 3);
+    assert_eq!(out["tables"]["events"].as_array().unwrap().len(), 2);
+    assert_eq!(out["rejected"], serde_json::json!([]));
+    assert_eq!(out["refused_after_split"][0]["index"], 1, "the index is the record's in the body");
+
+    let lenient = stdout_json(&sluice(&[
+        "plugin",
+        "check",
+        sluice_test_plugins::POISON,
+        "--input",
+        &input,
+        "--set",
+        "lenient=true",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(lenient["tables"]["events"].as_array().unwrap().len(), 3);
+    assert_eq!(lenient["refused_after_split"], serde_json::json!([]));
+}
+
+#[test]
+fn check_names_records_split_said_nothing_about_and_refuses_what_the_api_refuses() {
+    // drops-records accepts the first two records, rejects the fourth and loses the rest.
+    let body: String = (0..6).map(|i| format!("{{\"n\": {i}}}\n")).collect();
+    let (_dir, input) = input_file("body.json", &body);
+    let out = stdout_json(&sluice(&[
+        "plugin",
+        "check",
+        sluice_test_plugins::DROPS_RECORDS,
+        "--input",
+        &input,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(out["accepted"], 2);
+    let indexes: Vec<u64> = out["rejected"].as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    assert_eq!(indexes, [2, 3, 4, 5]);
+    assert!(out["rejected"][0]["reason"].as_str().unwrap().contains("gave no outcome"), "{}", out["rejected"]);
+
+    let (_dir, malformed) = input_file("bad.json", "{\"n\": 1");
+    let refused = sluice(&["plugin", "check", "lab_results", "--input", &malformed]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).starts_with("error: the API would refuse this body with 400: malformed JSON:"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn wit_prints_the_contract_an_outside_project_builds_against() {
+    let newest = sluice(&["plugin", "wit"]);
+    assert!(newest.status.success());
+    let file = std::fs::read(repo().join("wit/plugin.wit")).unwrap();
+    assert_eq!(newest.stdout, file);
+    let named = sluice(&["plugin", "wit", "0.1.0"]);
+    assert_eq!(named.stdout, file);
+
+    let unknown = sluice(&["plugin", "wit", "9.9.9"]);
+    assert!(!unknown.status.success());
+    assert_eq!(stderr(&unknown).trim(), "error: this sluice has no plugin contract 9.9.9; it supports 0.1.0");
 }

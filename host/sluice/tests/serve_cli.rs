@@ -1,62 +1,12 @@
 //! `sluice serve` with `users`, `grants` and `tokens` run beside it, as an operator would.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use base64::Engine as _;
-
-fn sluice(data: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    command.arg("--data-dir").arg(data).env_remove("SLUICE_PLUGINS_DIR").env_remove("SLUICE_CONFIG");
-    command
-}
-
-fn admin(data: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut child =
-        sluice(data).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// A running server; killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    _stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path) -> Server {
-    serving(sluice(data).args(["serve", "--listen", "127.0.0.1:0"]))
-}
-
-/// Spawns `command` (a `sluice serve`) and waits for the banner line naming its address.
-fn serving(command: &mut Command) -> Server {
-    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let url = first.trim().strip_prefix("sluice listening on ").expect("banner names the address").to_string();
-    Server { child, url, _stdout: stdout }
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
-}
+use common::{Server, admin, basic, serving, sluice, start, wait_rows};
 
 fn post(server: &Server, auth: &str) -> u16 {
     reqwest::blocking::Client::new()
@@ -182,36 +132,11 @@ fn with_a_certificate_and_key_serve_speaks_https() {
     );
 }
 
-/// Rows of `table` in the embedded warehouse, once it holds at least `rows`.
-fn wait_rows(data: &Path, table: &str, rows: usize) -> Vec<String> {
-    use arrow::array::{Array, AsArray};
-    let url = format!("file://{}", std::path::absolute(data.join("warehouse")).unwrap().display());
-    let warehouse = sluice_warehouse::Warehouse::open(&url, Default::default()).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let batches = runtime.block_on(warehouse.read_table(table)).unwrap();
-        let mut values: Vec<String> = batches
-            .iter()
-            .flat_map(|(_, b)| {
-                let column = b.column(0).as_string::<i32>().clone();
-                (0..column.len()).map(move |i| column.value(i).to_string()).collect::<Vec<_>>()
-            })
-            .collect();
-        if values.len() >= rows {
-            values.sort();
-            return values;
-        }
-        assert!(std::time::Instant::now() < deadline, "{table} has {} rows, expected {rows}", values.len());
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn the_embedded_default_lands_records_and_replays_dead_letters_after_a_fix() {
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(data.path().join("plugins")).unwrap();
-    std::fs::copy(sluice_plugin_artifacts::testing::POISON, data.path().join("plugins/poison.wasm")).unwrap();
+    std::fs::copy(sluice_test_plugins::POISON, data.path().join("plugins/poison.wasm")).unwrap();
     assert!(admin(data.path(), &["users", "add", "lab", "--password-stdin"], Some("first-password\n")).0);
     assert!(admin(data.path(), &["grants", "add", "lab", "poison"], None).0);
     let start_with = |config: Option<&Path>| {

@@ -28,7 +28,7 @@ fn harness_with(partitions: u32) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(sluice_plugin_artifacts::testing::POISON, plugins.join("poison.wasm")).unwrap();
+    std::fs::copy(sluice_test_plugins::POISON, plugins.join("poison.wasm")).unwrap();
     let bundled: Vec<BundledPlugin> = sluice_plugin_artifacts::BUNDLED.to_vec();
     let engine = PluginEngine::new(Default::default(), None).unwrap();
     let registry = PluginRegistry::open(&engine, Some(&plugins), &bundled).unwrap();

@@ -12,6 +12,6 @@ mod mime;
 mod output;
 
 pub use bundled::BundledPlugin;
-pub use manifest::{Column, ColumnType, Manifest, Setting, TableSchema};
+pub use manifest::{Column, ColumnType, Manifest, Setting, TableSchema, check_plugin_name};
 pub use mime::essence;
 pub use output::{ColumnValues, Rejection};

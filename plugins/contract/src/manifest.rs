@@ -195,6 +195,11 @@ impl Manifest {
     }
 }
 
+/// Whether `name` may name a plugin (and so a source): why not, if it may not.
+pub fn check_plugin_name(name: &str) -> Result<(), String> {
+    check_name("plugin name", name, true)
+}
+
 /// Names are lowercase ASCII identifiers so they are safe as SQL identifiers and path segments.
 fn check_name(what: &str, name: &str, allow_dash: bool) -> Result<(), String> {
     let mut chars = name.chars();

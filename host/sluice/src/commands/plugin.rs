@@ -1,7 +1,7 @@
-//! `sluice plugin list` and `sluice plugin check`.
+//! `sluice plugin list`, `sluice plugin check` and `sluice plugin wit`.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -23,6 +23,42 @@ pub fn run(paths: &Paths, command: PluginCommand) -> anyhow::Result<()> {
     match command {
         PluginCommand::List { format } => list(paths, format),
         PluginCommand::Check(args) => check(paths, args),
+        PluginCommand::New { name, lang, dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let files = crate::scaffold::new_project(&name, lang, &dir)?;
+            println!("wrote {} files to {}:", files.len(), dir.display());
+            let mut files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            files.sort();
+            for file in files.iter().filter(|f| !f.starts_with("sluice-sdk/")) {
+                println!("  {file}");
+            }
+            println!(
+                "next: cd {} && ./build, then copy {name}.wasm into the plugin directory (see README.md there)",
+                dir.display()
+            );
+            Ok(())
+        }
+        PluginCommand::Wit { version } => {
+            print!("{}", contract_wit(version.as_deref())?);
+            Ok(())
+        }
+    }
+}
+
+/// The WIT text of contract `version` (the newest when none is named).
+pub fn contract_wit(version: Option<&str>) -> anyhow::Result<&'static str> {
+    let contracts = sluice_runtime::CONTRACT_WIT;
+    let found = match version {
+        None => contracts.last(),
+        Some(version) => contracts.iter().find(|(v, _)| *v == version),
+    };
+    match found {
+        Some((_, text)) => Ok(text),
+        None => bail!(
+            "this sluice has no plugin contract {}; it supports {}",
+            version.unwrap_or_default(),
+            sluice_runtime::SUPPORTED_CONTRACTS.join(", ")
+        ),
     }
 }
 
@@ -77,10 +113,17 @@ fn check(paths: &Paths, args: CheckArgs) -> anyhow::Result<()> {
             plugin.manifest().content_types.join(", ")
         );
     }
-    let out = source.transform(&batch)?.output;
+    let run = crate::check::run(&source, batch.content_type(), &body)?;
     match args.format {
-        Format::Table => print!("{}", render::check_text(&plugin, &out)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&render::check_json(&plugin, &out))?),
+        Format::Table => print!("{}", render::check_text(&plugin, &run)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&render::check_json(&plugin, &run))?),
+    }
+    if !run.refused.is_empty() {
+        bail!(
+            "{} record(s) that split accepted were refused by transform: the API would answer 202 for them and the \
+             stream would then dead-letter them (make split refuse them, or transform accept them)",
+            run.refused.len()
+        );
     }
     Ok(())
 }

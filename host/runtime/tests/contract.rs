@@ -1,0 +1,68 @@
+//! What the host does for every plugin whatever language it is written in, shown with a plugin
+//! written against the WIT alone (no SDK): setting defaults filled in before `configure`, and a
+//! `split` whose records `transform` would refuse caught at once.
+
+mod common;
+
+use sluice_runtime::{Batch, CallError, Cell, Source, SourceError};
+use sluice_test_plugins as testing;
+
+fn settings_seen(source: &Source) -> Vec<String> {
+    let out = source.transform(&Batch::single("application/json", b"{}")).unwrap().output;
+    let rows = out.table("settings").expect("one row per setting");
+    (0..rows.len())
+        .map(|row| match rows.columns[0].cell(row) {
+            Cell::String(text) => text.to_string(),
+            other => panic!("unexpected cell {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_host_fills_setting_defaults_before_configure() {
+    let engine = common::engine(common::tight_config());
+    let plugin = common::load(&engine, testing::BARE_CONTRACT);
+
+    let defaults_only = Source::new(plugin.clone(), Vec::new()).unwrap();
+    assert_eq!(settings_seen(&defaults_only), ["canonical-type=application/json", "greeting=hello"]);
+
+    let given = vec![("greeting".to_string(), "hi".to_string()), ("optional".to_string(), "x".to_string())];
+    let overridden = Source::new(plugin, given).unwrap();
+    assert_eq!(settings_seen(&overridden), ["greeting=hi", "optional=x", "canonical-type=application/json"]);
+}
+
+#[test]
+fn split_records_of_an_undeclared_content_type_are_refused() {
+    let engine = common::engine(common::tight_config());
+    let plugin = common::load(&engine, testing::BARE_CONTRACT);
+    let batch = Batch::single("application/json", br#"{"a": 1}"#);
+
+    let declared = Source::new(plugin.clone(), Vec::new()).unwrap();
+    assert_eq!(declared.split(&batch).unwrap().output.records.len(), 1);
+
+    let settings = vec![("canonical-type".to_string(), "text/x-undeclared".to_string())];
+    let undeclared = Source::new(plugin, settings).unwrap();
+    match undeclared.split(&batch) {
+        Err(SourceError::Call(error @ CallError::InvalidOutput { .. })) => assert_eq!(
+            error.to_string(),
+            "plugin bare-contract@0.1.0 returned invalid output: split returned records of content type \
+             `text/x-undeclared`, which the manifest does not declare (it declares application/json)"
+        ),
+        other => panic!("expected invalid output, got {other:?}"),
+    }
+}
+
+#[test]
+fn released_contract_versions_are_frozen() {
+    // A released version's text never changes (wit/README.md): a change is a new version, its
+    // WIT added beside the old ones. SHA-256 of each released text:
+    let frozen = [("0.1.0", "f1b3782a9a5f3c73d074567fe8ba4069539401f2aaf50eb9e1bc85aba7b4efc2")];
+    let versions: Vec<&str> = sluice_runtime::CONTRACT_WIT.iter().map(|(version, _)| *version).collect();
+    assert_eq!(versions, sluice_runtime::SUPPORTED_CONTRACTS, "every supported version has its WIT text");
+    for (version, digest) in frozen {
+        let (_, text) = sluice_runtime::CONTRACT_WIT.iter().find(|(v, _)| *v == version).expect("a released version");
+        assert!(text.contains(&format!("package sluice:plugin@{version};")), "{version}'s text names its version");
+        use sha2::Digest;
+        assert_eq!(hex::encode(sha2::Sha256::digest(text.as_bytes())), digest, "released contract {version} changed");
+    }
+}

@@ -1,0 +1,107 @@
+//! The plugin author's path, as the issue puts it: `sluice plugin new NAME --lang L`, the
+//! project's own test, `./build`, then `NAME.wasm` dropped into a running server's plugin
+//! directory becomes the source NAME and the sample's rows land in the warehouse, with no edit.
+//!
+//! These reach the package registries (PyPI for componentize-py, crates.io for the Rust SDK's
+//! dependencies), as an author's machine does.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{admin, basic, sluice, wait_rows};
+
+/// Runs `program args` in `dir`, failing the test with its output if it fails.
+fn run(dir: &Path, program: &str, args: &[&str], env: &[(&str, &Path)]) {
+    let mut command = Command::new(program);
+    command.current_dir(dir).args(args);
+    // The outer `cargo test`'s build settings are for sluice, not for the author's project.
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET"] {
+        command.env_remove(var);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap_or_else(|e| panic!("running {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} in {} failed:\n{}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Makes project `name` in `lang`, runs its test and its build, and returns its folder.
+fn built_project(work: &Path, name: &str, lang: &str, test: (&str, &[&str])) -> std::path::PathBuf {
+    let project = work.join(name);
+    let (ok, out, err) =
+        admin(work, &["plugin", "new", name, "--lang", lang, "--dir", project.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    assert!(out.contains("./build"), "{out}");
+    // Rust projects share one target directory across runs, as an author's machine keeps one.
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/plugin-projects");
+    run(&project, test.0, test.1, &[("CARGO_TARGET_DIR", &target)]);
+    run(&project, "./build", &[], &[("CARGO_TARGET_DIR", &target)]);
+    assert!(project.join(format!("{name}.wasm")).is_file());
+    project
+}
+
+/// Drops the project's plugin into a running server, posts its sample and checks the rows.
+fn sample_lands_in_a_running_server(project: &Path, name: &str) {
+    let data = tempfile::tempdir().unwrap();
+    assert!(admin(data.path(), &["users", "add", "author", "--password-stdin"], Some("a-long-password\n")).0);
+    let mut command = sluice(data.path());
+    command.env("SLUICE__STREAM__ROLL_INTERVAL", "100ms").args(["serve", "--listen", "127.0.0.1:0"]);
+    let server = common::serving(&mut command);
+    // As the README says: copy under a hidden name, then rename into place.
+    let plugins = data.path().join("plugins");
+    std::fs::copy(project.join(format!("{name}.wasm")), plugins.join(".incoming")).unwrap();
+    std::fs::rename(plugins.join(".incoming"), plugins.join(format!("{name}.wasm"))).unwrap();
+    let (ok, _, err) = admin(data.path(), &["grants", "add", "author", name], None);
+    assert!(ok, "{err}");
+
+    let sample = std::fs::read(project.join("sample.csv")).unwrap();
+    let client = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let answer: serde_json::Value = loop {
+        let response = client
+            .post(format!("{}/v1/sources/{name}/records", server.url))
+            .header("authorization", basic("author", "a-long-password"))
+            .header("content-type", "text/csv")
+            .body(sample.clone())
+            .send()
+            .unwrap();
+        match response.status().as_u16() {
+            202 => break response.json().unwrap(),
+            // Not loaded yet: the server compiles the dropped file first.
+            404 => {}
+            status => panic!("{status}: {}", response.text().unwrap()),
+        }
+        assert!(Instant::now() < deadline, "the dropped plugin never became source {name}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(answer["accepted"], 3, "{answer}");
+    let rejected: Vec<&str> =
+        answer["rejected"].as_array().unwrap().iter().map(|r| r["field"].as_str().unwrap()).collect();
+    assert_eq!(rejected, ["ObservedAt", "PatientID"]);
+    let table = name.replace('-', "_");
+    assert_eq!(wait_rows(data.path(), &table, 3), ["p-001", "p-002", "p-003"]);
+    drop(server);
+}
+
+#[test]
+fn a_python_project_builds_and_its_sample_lands_in_a_running_server() {
+    let work = tempfile::tempdir().unwrap();
+    let project = built_project(work.path(), "ward-obs-py", "python", ("python3", &["-m", "unittest"]));
+    sample_lands_in_a_running_server(&project, "ward-obs-py");
+}
+
+#[test]
+fn a_rust_project_builds_and_its_sample_lands_in_a_running_server() {
+    let work = tempfile::tempdir().unwrap();
+    let project = built_project(work.path(), "ward-obs-rs", "rust", ("cargo", &["test", "--quiet"]));
+    sample_lands_in_a_running_server(&project, "ward-obs-rs");
+}

@@ -1,0 +1,880 @@
+"""The sluice plugin SDK for Python: write a schema and, if you like, a per-record check; the SDK
+does the rest of the plugin contract (wit/plugin.wit) the way the Rust SDK does for flat records.
+
+An author declares a subclass of :class:`RecordPlugin` and exports it::
+
+    import sluice_plugin as sp
+
+    class Vitals(sp.RecordPlugin):
+        name, version = "vitals", "0.1.0"          # the build script takes them from pyproject.toml
+        doc = "Vital signs from the ward monitors."
+        table, table_doc = "vitals", "One measurement."
+        key = "PatientID"                           # partition key: one patient's records in order
+        fields = [
+            sp.Field("PatientID", sp.STRING, nullable=False, doc="Patient identifier."),
+            sp.Field("HeartRate", sp.INT32, doc="Beats per minute."),
+        ]
+
+    Source = sp.export(Vitals)                      # what componentize-py looks for
+
+Bodies: JSON (one object, an array of objects, several objects one after another, a string
+holding a JSON document), NDJSON, CSV and TSV with a header row (Excel's ``sep=;`` first line
+understood), ``text/plain`` sniffed. Field names match keys and headers case-insensitively.
+Values: empty, blank or ``Unknown`` is NULL; a NULL in a non-nullable field rejects the record
+(``<Field> is missing or Unknown``); a value of the wrong type rejects it with the reason and the
+field. Records are split into canonical JSON objects (the declared fields as sent) and
+transformed into typed columns. The rules and reasons are those of the Rust SDK; shared test
+vectors (``plugins/sdk-vectors/``) hold all three SDKs to them.
+
+Nothing here imports the component bindings until :func:`export` is called, so a plugin's logic
+runs and is tested under a plain CPython.
+"""
+
+import json
+import math
+import re
+
+__all__ = [
+    "BOOLEAN", "INT32", "INT64", "FLOAT64", "STRING", "DATE", "TIMESTAMP",
+    "Field", "Setting", "Reject", "RecordPlugin", "Rejection", "Origin",
+    "split", "transform", "convert", "parse_timestamp", "parse_date", "project", "export",
+]
+
+# Column types, as in the contract's `column-type`.
+BOOLEAN, INT32, INT64, FLOAT64, STRING, DATE, TIMESTAMP = (
+    "boolean", "int32", "int64", "float64", "string", "date", "timestamp")
+COLUMN_TYPES = (BOOLEAN, INT32, INT64, FLOAT64, STRING, DATE, TIMESTAMP)
+
+#: Content types the SDK reads.
+CONTENT_TYPES = ["application/json", "application/x-ndjson", "application/ndjson", "text/csv",
+                 "text/tab-separated-values", "text/plain"]
+#: The content type of canonical records.
+CANONICAL_CONTENT_TYPE = "application/json"
+#: How deep a JSON string may hold another JSON document.
+MAX_ENCODING_DEPTH = 2
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class Field:
+    """One field of a flat record: the sender's name for it (matched case-insensitively) and the
+    column it fills (named ``column``, by default the sender's name in lowercase)."""
+
+    def __init__(self, source, type, nullable=True, doc="", column=None):
+        if type not in COLUMN_TYPES:
+            raise ValueError(f"unknown column type {type!r} (one of {', '.join(COLUMN_TYPES)})")
+        self.source = source
+        self.type = type
+        self.nullable = nullable
+        self.doc = doc
+        self.column = column or source.lower()
+
+
+class Setting:
+    """A configuration key: its name, what it does, and its default (``None``: optional)."""
+
+    def __init__(self, name, doc="", default=None):
+        self.name, self.doc, self.default = name, doc, default
+
+
+class Reject(Exception):
+    """Raised by :meth:`RecordPlugin.check` to reject a typed row: the reason (never quoting the
+    record's values) and the field at fault, if one is."""
+
+    def __init__(self, reason, field=None):
+        super().__init__(reason)
+        self.reason, self.field = reason, field
+
+
+class Rejection:
+    """Why one record was not accepted: its payload, its index in the payload, reason, field."""
+
+    __slots__ = ("input", "record", "reason", "field")
+
+    def __init__(self, input, record, reason, field=None):
+        self.input, self.record, self.reason, self.field = input, record, reason, field
+
+    def __repr__(self):
+        return f"Rejection({self.input}, {self.record}, {self.reason!r}, {self.field!r})"
+
+
+class Origin:
+    """Where one canonical record came from, and its partition key."""
+
+    __slots__ = ("input", "record", "key")
+
+    def __init__(self, input, record, key=None):
+        self.input, self.record, self.key = input, record, key
+
+
+class RecordPlugin:
+    """A plugin that writes one table, one row per flat record. Subclass it and set the class
+    attributes; override :meth:`configure` for settings and :meth:`check` for filters."""
+
+    name = None
+    version = None
+    doc = ""
+    table = None
+    table_doc = ""
+    #: The source name of the field used as partition key, if any.
+    key = None
+    fields = []
+    settings = []
+
+    def configure(self, settings):
+        """Applies the settings (a dict with every declared default filled in by the host);
+        raise ``ValueError`` with a message for the operator to refuse a bad value."""
+
+    def check(self, row):
+        """A last look at each typed row (a dict keyed by source field name); raise
+        :class:`Reject` to reject it."""
+
+
+# --- values ------------------------------------------------------------------------------------
+
+_MISSING = object()   # a field the record does not have
+_NESTED = object()    # an object or an array where a single value belongs
+
+
+def _is_unknown(text):
+    text = text.strip()
+    return text == "" or text.lower() == "unknown"
+
+
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_NUMERIC_CHARS = re.compile(r"^[0-9.+\-eE]+$")
+
+
+def _parse_number(text):
+    if not _NUMERIC_CHARS.match(text):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _integral(value):
+    return int(value) if value == int(value) and abs(value) < 9.0e15 else None
+
+
+def _parse_integer(text):
+    if _INTEGER.match(text):
+        value = int(text)
+        return value if -2**63 <= value < 2**63 else None
+    number = _parse_number(text)
+    return None if number is None else _integral(number)
+
+
+def _parse_bool(text):
+    lowered = text.lower()
+    if lowered in ("true", "t", "yes", "y", "1"):
+        return True
+    if lowered in ("false", "f", "no", "n", "0"):
+        return False
+    return None
+
+
+def convert(raw, column_type):
+    """A raw value (what a JSON body or a CSV cell held) as a value of ``column_type``: ``None``
+    for absent or unknown values. Raises ``ValueError`` saying what is wrong, without quoting."""
+    if raw is _MISSING or raw is None:
+        return None
+    if raw is _NESTED:
+        raise ValueError("must be a single value, not an object or array")
+    text = None
+    if isinstance(raw, str):
+        if _is_unknown(raw):
+            return None
+        text = raw.strip()
+    is_bool = isinstance(raw, bool)
+    is_int = isinstance(raw, int) and not is_bool
+    is_float = isinstance(raw, float)
+    if column_type == STRING:
+        if text is None:
+            raise ValueError("must be text")
+        return text
+    if column_type in (INT32, INT64):
+        if is_int:
+            value = raw
+            if column_type == INT32 and not -2**31 <= value < 2**31:
+                raise ValueError("is out of the integer range")
+            if not -2**63 <= value < 2**63:
+                raise ValueError("is not an integer")
+            return value
+        if is_float:
+            value = _integral(raw) if math.isfinite(raw) else None
+        elif text is not None:
+            value = _parse_integer(text)
+        else:
+            value = None
+        if value is None or (column_type == INT32 and not -2**31 <= value < 2**31):
+            raise ValueError("is not an integer")
+        return value
+    if column_type == FLOAT64:
+        if is_int:
+            return float(raw)
+        if is_float:
+            return raw
+        value = _parse_number(text) if text is not None else None
+        if value is None:
+            raise ValueError("is not a number")
+        return value
+    if column_type == BOOLEAN:
+        if is_bool:
+            return raw
+        value = _parse_bool(text) if text is not None else None
+        if value is None:
+            raise ValueError("is not true or false")
+        return value
+    if text is None:
+        raise ValueError("must be a date as text")
+    return parse_timestamp(text) if column_type == TIMESTAMP else parse_date(text)
+
+
+_BAD_DATE = "is not a date (expected YYYY-MM-DD or M/D/YYYY)"
+_BAD_TIME = "has a time that is not HH:MM[:SS[.fff]] (optionally followed by Z or an offset ±HH:MM)"
+_BAD_ZONE = "has a time zone that is not Z, UTC or an offset ±HH:MM, ±HHMM or ±HH"
+
+
+def _digits(text):
+    if not text or len(text) > 4 or not all("0" <= c <= "9" for c in text):
+        return None
+    return int(text)
+
+
+def _days_in_month(year, month):
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_from_civil(year, month, day):
+    year = year - 1 if month <= 2 else year
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def _calendar_date(text):
+    if "-" in text:
+        year, _, rest = text.partition("-")
+        if "-" not in rest:
+            raise ValueError(_BAD_DATE)
+        month, _, day = rest.partition("-")
+    elif "/" in text:
+        month, _, rest = text.partition("/")
+        if "/" not in rest:
+            raise ValueError(_BAD_DATE)
+        day, _, year = rest.partition("/")
+    else:
+        raise ValueError(_BAD_DATE)
+    if len(year) != 4:
+        raise ValueError(_BAD_DATE)
+    year, month, day = _digits(year), _digits(month), _digits(day)
+    if year is None or month is None or day is None:
+        raise ValueError(_BAD_DATE)
+    if not 1 <= month <= 12 or not 1 <= day <= _days_in_month(year, month):
+        raise ValueError("is not a possible date")
+    return _days_from_civil(year, month, day)
+
+
+def _time_of_day(text):
+    clock, dot, fraction = text.partition(".")
+    if ":" not in clock:
+        raise ValueError(_BAD_TIME)
+    hour, _, rest = clock.partition(":")
+    minute, colon, second = rest.partition(":")
+    hour, minute = _digits(hour), _digits(minute)
+    second = _digits(second) if colon else 0
+    if hour is None or minute is None or second is None:
+        raise ValueError(_BAD_TIME)
+    micros = 0
+    if dot:
+        if not fraction or len(fraction) > 9 or not all("0" <= c <= "9" for c in fraction):
+            raise ValueError(_BAD_TIME)
+        micros = int((fraction + "000000")[:6])
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError("has an impossible time of day")
+    return ((hour * 60 + minute) * 60 + second) * 1_000_000 + micros
+
+
+def _split_zone(text):
+    at = min((i for i in (text.find(" "), text.find("T")) if i >= 0), default=-1)
+    if at < 0:
+        return text, 0
+    time_at = at + 1
+    time = text[time_at:]
+    if time.endswith(("Z", "z")):
+        return text[:-1].rstrip(), 0
+    if time[-3:].lower() in ("utc", "gmt"):
+        return text[:-3].rstrip(), 0
+    sign_at = max(time.rfind("+"), time.rfind("-"))
+    if sign_at < 0:
+        return text, 0
+    offset = time[sign_at + 1:]
+    if len(offset) == 2:
+        hours, minutes = offset, "00"
+    elif len(offset) == 4:
+        hours, minutes = offset[:2], offset[2:]
+    elif len(offset) == 5 and offset[2] == ":":
+        hours, minutes = offset[:2], offset[3:]
+    else:
+        raise ValueError(_BAD_ZONE)
+    if len(hours) != 2 or len(minutes) != 2:
+        raise ValueError(_BAD_ZONE)
+    hours, minutes = _digits(hours), _digits(minutes)
+    if hours is None or minutes is None:
+        raise ValueError(_BAD_ZONE)
+    if hours > 23 or minutes > 59:
+        raise ValueError("has an impossible time zone offset (beyond ±23:59)")
+    seconds = hours * 3600 + minutes * 60
+    sign = -1 if time[sign_at] == "-" else 1
+    return text[:time_at + sign_at].rstrip(), sign * seconds
+
+
+def parse_timestamp(text):
+    """Microseconds since 1970-01-01 00:00:00 of ``YYYY-MM-DD[ T]HH:MM[:SS[.f…]]``,
+    ``YYYY-MM-DD`` or ``M/D/YYYY[ H:MM[:SS]]``, each time optionally followed by ``Z``, ``UTC``,
+    ``GMT`` or an offset: a value with a zone is stored as its instant's UTC wall clock, one
+    without as written."""
+    text, offset = _split_zone(text.strip())
+    at = min((i for i in (text.find(" "), text.find("T")) if i >= 0), default=-1)
+    date_part, time_part = (text, "") if at < 0 else (text[:at], text[at + 1:].strip())
+    days = _calendar_date(date_part)
+    micros = _time_of_day(time_part) if time_part else 0
+    return days * 86_400_000_000 + micros - offset * 1_000_000
+
+
+def parse_date(text):
+    """Days since 1970-01-01 of ``YYYY-MM-DD`` or ``M/D/YYYY`` (a time part is ignored)."""
+    text = text.strip()
+    date_part = re.split(r"[ T]", text, maxsplit=1)[0]
+    return _calendar_date(date_part)
+
+
+# --- bodies ------------------------------------------------------------------------------------
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_value(text):
+    """Parses one JSON value the way the Rust SDK's reader accepts it: no NaN or Infinity, no
+    number beyond a double, no lone surrogate."""
+    value = json.loads(text, parse_constant=_refuse_constant)
+    _check_json(value)
+    return value
+
+
+def _check_json(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("number out of range")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("lone leading surrogate in hex escape") from None
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(key)
+            _check_json(item)
+
+
+class _Decoder:
+    """Reads every record of a body and hands each on: ``(index, values)`` where ``values`` maps
+    field slot to raw value, or ``(index, reason)`` for a record that cannot be read."""
+
+    def __init__(self, names):
+        self.names = names
+        self.lowered = {name.lower(): slot for slot, name in enumerate(names)}
+        self.records = []
+
+    def emit(self, outcome):
+        self.records.append(outcome)
+
+    def record_from_object(self, obj):
+        slots = [_MISSING] * len(self.names)
+        spellings = {}
+        for key, value in obj.items():
+            slot = self.lowered.get(key.strip().lower())
+            if slot is None:
+                continue
+            spellings.setdefault(slot, []).append(key)
+            slots[slot] = _NESTED if isinstance(value, (dict, list)) else value
+        for slot, keys in spellings.items():
+            if len(keys) > 1:
+                spelled = ", ".join(f"`{k}`" for k in keys)
+                return (f"keys {spelled} all name field `{self.names[slot]}` (keys are matched case-insensitively): "
+                        "send it once")
+        return slots
+
+    def record_value(self, value, depth):
+        if isinstance(value, dict):
+            self.emit(self.record_from_object(value))
+        elif isinstance(value, str) and depth < MAX_ENCODING_DEPTH:
+            try:
+                inner = _json_value(value)
+            except ValueError as error:
+                self.emit(f"malformed JSON inside a JSON string: {_json_reason(error)}")
+                return
+            self.record_value(inner, depth + 1)
+        elif isinstance(value, str):
+            self.emit("JSON encoded in a JSON string more than twice")
+        else:
+            self.emit(f"expected a JSON object, found {_kind(value)}")
+
+    def json_document(self, text, depth):
+        stripped = text.strip()
+        try:
+            value = _json_value(stripped)
+        except ValueError:
+            values = _json_sequence(stripped)
+            if values is not None and len(values) > 1:
+                for item in values:
+                    self.json_record(item, depth)
+                return
+            if depth == 0 and len([l for l in text.split("\n") if l.strip()]) > 1:
+                self.json_lines(text)
+                return
+            self.emit(self.malformed(stripped, depth))
+            return
+        if isinstance(value, list):
+            elements = _array_elements(stripped)
+            for element in elements:
+                self.json_record(element, depth)
+        elif isinstance(value, str) and depth < MAX_ENCODING_DEPTH:
+            self.json_document(value, depth + 1)
+        else:
+            self.record_value(value, depth)
+
+    def json_record(self, text, depth):
+        try:
+            value = _json_value(text)
+        except ValueError as error:
+            self.emit(self.malformed_reason(error, depth))
+            return
+        self.record_value(value, depth)
+
+    def malformed(self, text, depth):
+        try:
+            _json_value(text)
+        except ValueError as error:
+            return self.malformed_reason(error, depth)
+        return self.malformed_reason(ValueError("trailing characters"), depth)
+
+    @staticmethod
+    def malformed_reason(error, depth):
+        what = "malformed JSON inside a JSON string" if depth else "malformed JSON"
+        return f"{what}: {_json_reason(error)}"
+
+    def json_lines(self, text):
+        for line in text.split("\n"):
+            line = line[:-1] if line.endswith("\r") else line
+            if line.strip():
+                self.json_record(line, 0)
+
+    def delimited(self, text, delimiter):
+        lines = text.split("\n", 1)
+        first = lines[0][:-1] if lines[0].endswith("\r") else lines[0]
+        if len(lines) > 1 and len(first) == 5 and first[:4].lower() == "sep=":
+            delimiter, text = first[4], lines[1]
+        rows = _delimited_rows(text, delimiter)
+        if not rows:
+            return
+        header, rows = rows[0], rows[1:]
+        columns = [self.lowered.get(h.strip().lower()) for h in header]
+        fault = self.header_fault(header, columns, delimiter)
+        for row in rows:
+            if fault:
+                self.emit(fault)
+            elif len(row) != len(header):
+                self.emit(f"row has {len(row)} fields, the header has {len(header)}")
+            else:
+                slots = [_MISSING] * len(self.names)
+                for cell, column in zip(row, columns):
+                    if column is not None:
+                        slots[column] = cell
+                self.emit(slots)
+
+    def header_fault(self, header, columns, delimiter):
+        for slot, name in enumerate(self.names):
+            named = [f"`{text}`" for text, column in zip(header, columns) if column == slot]
+            if len(named) > 1:
+                return (f"the header names column `{name}` {len(named)} times ({', '.join(named)}; column names are "
+                        "matched case-insensitively): keep one")
+        if not self.names or any(column is not None for column in columns):
+            return None
+        found = delimiter.join(header)
+        if len(found) > 120:
+            found = found[:120] + "…"
+        reason = (f"no column of the header names a field this source reads (expected {', '.join(self.names)}; "
+                  f"found `{found}`)")
+        for other, label in ((";", "`;`"), ("\t", "tabs"), (",", "`,`"), ("|", "`|`")):
+            if other != delimiter and any(other in h for h in header):
+                advice = ("send it as text/tab-separated-values" if other == "\t"
+                          else f"start the body with the line `sep={other}` or use commas")
+                reason += f"; the header looks separated by {label}: {advice}"
+                break
+        return reason
+
+
+def _delimited_rows(text, delimiter):
+    """The rows of CSV/TSV ``text`` as lists of cells, as the Rust SDK's reader (the csv crate)
+    splits them: double quotes around a cell allow delimiters, line breaks and doubled quotes
+    inside it; ``\n``, ``\r\n`` or ``\r`` ends a row; empty lines are skipped. (CPython's csv
+    module is not in the interpreter componentize-py builds.)"""
+    rows, row, cell, i, n = [], [], [], 0, len(text)
+    quoted = False
+    at_cell_start = True
+    while i < n:
+        c = text[i]
+        if quoted:
+            if c == '"':
+                if i + 1 < n and text[i + 1] == '"':
+                    cell.append('"')
+                    i += 1
+                else:
+                    quoted = False
+            else:
+                cell.append(c)
+        elif c == '"' and at_cell_start:
+            quoted = True
+            at_cell_start = False
+        elif c == delimiter:
+            row.append("".join(cell))
+            cell, at_cell_start = [], True
+        elif c in "\r\n":
+            if c == "\r" and i + 1 < n and text[i + 1] == "\n":
+                i += 1
+            if row or cell or not at_cell_start:
+                row.append("".join(cell))
+                rows.append(row)
+            row, cell, at_cell_start = [], [], True
+        else:
+            cell.append(c)
+            at_cell_start = False
+        i += 1
+    if row or cell or not at_cell_start:
+        row.append("".join(cell))
+        rows.append(row)
+    return rows
+
+
+def _kind(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    return "a string"
+
+
+def _json_reason(error):
+    message = str(error)
+    return re.sub(r": line \d+ column \d+ \(char \d+\)$", "", message)
+
+
+def _scan_value_end(text, start):
+    """The end of the JSON value starting at ``start`` (brackets and strings counted), or None."""
+    depth, i, n = 0, start, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            if i >= n:
+                return None
+            if depth == 0:
+                return i + 1
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+            if depth < 0:
+                return None
+        elif depth == 0 and c in " \t\r\n,":
+            return i
+        i += 1
+    return n if depth == 0 else None
+
+
+def _array_elements(text):
+    """The texts of the elements of the JSON array ``text``."""
+    inner = text[1:text.rindex("]")]
+    elements, i = [], 0
+    while i < len(inner):
+        while i < len(inner) and inner[i] in " \t\r\n,":
+            i += 1
+        if i >= len(inner):
+            break
+        end = _scan_value_end(inner, i)
+        elements.append(inner[i:end])
+        i = end
+    return elements
+
+
+def _json_sequence(text):
+    """The values of several JSON documents one after another, or None if ``text`` is not so."""
+    values, i = [], 0
+    while i < len(text):
+        while i < len(text) and text[i] in " \t\r\n":
+            i += 1
+        if i >= len(text):
+            break
+        if text[i] not in '{["':
+            return None
+        end = _scan_value_end(text, i)
+        if end is None:
+            return None
+        values.append(text[i:end])
+        i = end
+    return values
+
+
+def _detect(content_type, text):
+    if content_type == "application/json":
+        return "json"
+    if content_type in ("application/x-ndjson", "application/ndjson"):
+        return "ndjson"
+    if content_type == "text/csv":
+        return "csv"
+    if content_type == "text/tab-separated-values":
+        return "tsv"
+    if content_type == "text/plain":
+        stripped = text.lstrip()
+        if stripped[:1] in ("{", "[", '"'):
+            return "json"
+        return "tsv" if "\t" in text.split("\n", 1)[0] else "csv"
+    return None
+
+
+def decode(content_type, payload, names):
+    """Every record of ``payload`` (bytes) as a list of raw values in the order of ``names``, or
+    as the reason it cannot be read; ``None`` when the content type is not one the SDK reads."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return [f"the payload is not UTF-8 (at byte {error.start})"]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    fmt = _detect(content_type, text)
+    if fmt is None:
+        return None
+    decoder = _Decoder(names)
+    if fmt == "json":
+        decoder.json_document(text, 0)
+    elif fmt == "ndjson":
+        decoder.json_lines(text)
+    else:
+        decoder.delimited(text, "," if fmt == "csv" else "\t")
+    return decoder.records
+
+
+# --- the plugin's calls ------------------------------------------------------------------------
+
+
+def _rows(plugin, content_type, payloads):
+    """Each valid record of each payload as ``(input, record, raw, typed)``, plus rejections."""
+    names = [f.source for f in plugin.fields]
+    rows, rejected = [], []
+    for input_index, payload in enumerate(payloads):
+        records = decode(content_type, payload, names)
+        if records is None:
+            rejected.append(Rejection(input_index, 0, f"content type `{content_type}` is not supported"))
+            continue
+        for record_index, raw in enumerate(records):
+            if isinstance(raw, str):
+                rejected.append(Rejection(input_index, record_index, raw))
+                continue
+            typed, refused = [], None
+            for field, value in zip(plugin.fields, raw):
+                try:
+                    converted = convert(value, field.type)
+                except ValueError as error:
+                    refused = Rejection(input_index, record_index, f"{field.source} {error}", field.source)
+                    break
+                if converted is None and not field.nullable:
+                    refused = Rejection(input_index, record_index, f"{field.source} is missing or Unknown",
+                                        field.source)
+                    break
+                typed.append(converted)
+            if refused is None:
+                try:
+                    plugin.check({f.source: v for f, v in zip(plugin.fields, typed)})
+                except Reject as reject:
+                    refused = Rejection(input_index, record_index, reject.reason, reject.field)
+            if refused is not None:
+                rejected.append(refused)
+            else:
+                rows.append((input_index, record_index, raw, typed))
+    return rows, rejected
+
+
+def _canonical(plugin, raw):
+    parts = []
+    for field, value in zip(plugin.fields, raw):
+        if value is _MISSING or value is _NESTED:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        parts.append(json.dumps(field.source, ensure_ascii=False) + ":" +
+                     json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    return ("{" + ",".join(parts) + "}").encode("utf-8")
+
+
+def split(plugin, content_type, payloads):
+    """The plugin's ``split``: ``(canonical records, origins, rejections)``."""
+    rows, rejected = _rows(plugin, content_type, payloads)
+    key_slot = next((i for i, f in enumerate(plugin.fields) if f.source == plugin.key), None)
+    records, origins = [], []
+    for input_index, record_index, raw, typed in rows:
+        key = typed[key_slot] if key_slot is not None else None
+        records.append(_canonical(plugin, raw))
+        origins.append(Origin(input_index, record_index, key if isinstance(key, str) else None))
+    return records, origins, rejected
+
+
+def transform(plugin, content_type, payloads):
+    """The plugin's ``transform``: ``(inputs, columns, rejections)``, one list of values (None
+    for NULL) per field and the payload index of each row."""
+    rows, rejected = _rows(plugin, content_type, payloads)
+    columns = [[typed[i] for _, _, _, typed in rows] for i in range(len(plugin.fields))]
+    return [row[0] for row in rows], columns, rejected
+
+
+def manifest(plugin_class):
+    """The plugin's manifest as plain data (what ``describe`` returns)."""
+    for what in ("name", "version", "table"):
+        if not getattr(plugin_class, what):
+            raise ValueError(f"the plugin class must set `{what}`")
+    for field in plugin_class.fields:
+        if not _NAME.match(field.column):
+            raise ValueError(f"column name `{field.column}` is not a lowercase identifier; pass column=")
+    return {
+        "name": plugin_class.name, "version": plugin_class.version, "doc": plugin_class.doc,
+        "content_types": list(CONTENT_TYPES),
+        "settings": [(s.name, s.doc, s.default) for s in plugin_class.settings],
+        "table": (plugin_class.table, plugin_class.table_doc,
+                  [(f.column, f.type, f.nullable, f.doc) for f in plugin_class.fields]),
+    }
+
+
+def project(folder=None):
+    """``(name, version)`` from the ``[project]`` table of the ``pyproject.toml`` in ``folder``
+    (default: the calling module's folder), so they are kept in one place. Called when the app
+    module is imported, which for a component happens while componentize-py builds it: the values
+    are in the built plugin, which reads no file when it runs."""
+    import os
+    import sys
+    import tomllib
+    if folder is None:
+        folder = os.path.dirname(os.path.abspath(sys._getframe(1).f_globals["__file__"]))
+    with open(os.path.join(folder, "pyproject.toml"), "rb") as file:
+        table = tomllib.load(file)["project"]
+    return table["name"], table["version"]
+
+
+def _payloads(batch):
+    data, start, payloads = bytes(batch.data), 0, []
+    for end in batch.ends:
+        payloads.append(data[start:end])
+        start = end
+    return payloads
+
+
+def export(plugin_class):
+    """The class componentize-py instantiates for the ``source`` export: binds ``plugin_class``
+    to the contract's types. Assign it to ``Source`` in the app module. Under a plain CPython
+    (the plugin's own tests), where there are no component bindings, it returns None."""
+    try:
+        from wit_world import exports
+        from wit_world.imports import types as t
+    except ImportError:
+        return None
+
+    column_types = {BOOLEAN: t.ColumnType.BOOLEAN, INT32: t.ColumnType.INT32, INT64: t.ColumnType.INT64,
+                    FLOAT64: t.ColumnType.FLOAT64, STRING: t.ColumnType.STRING, DATE: t.ColumnType.DATE,
+                    TIMESTAMP: t.ColumnType.TIMESTAMP}
+    described = manifest(plugin_class)
+
+    def column_data(column_type, values):
+        valid = [v is not None for v in values]
+        if all(valid):
+            valid = []
+        if column_type == STRING:
+            data, offsets = bytearray(), [0]
+            for value in values:
+                if value is not None:
+                    data += value.encode("utf-8")
+                offsets.append(len(data))
+            payload = t.ColumnValues_String(t.StringValues(offsets=offsets, data=bytes(data)))
+        else:
+            zero = {BOOLEAN: False, FLOAT64: 0.0}.get(column_type, 0)
+            filled = [zero if v is None else v for v in values]
+            payload = {BOOLEAN: t.ColumnValues_Boolean, INT32: t.ColumnValues_Int32, INT64: t.ColumnValues_Int64,
+                       FLOAT64: t.ColumnValues_Float64, DATE: t.ColumnValues_Date,
+                       TIMESTAMP: t.ColumnValues_Timestamp}[column_type](filled)
+        return t.ColumnData(valid=valid, values=payload)
+
+    def rejections(rejected):
+        return [t.Rejection(input=r.input, record=r.record, reason=r.reason, field=r.field) for r in rejected]
+
+    class Source(exports.Source):
+        plugin = None
+
+        def describe(self):
+            name, doc, columns = described["table"]
+            return t.Manifest(
+                name=described["name"], version=described["version"], doc=described["doc"],
+                content_types=described["content_types"],
+                settings=[t.Setting(name=n, doc=d, default_value=v) for n, d, v in described["settings"]],
+                tables=[t.TableSchema(name=name, doc=doc, columns=[
+                    t.Column(name=c, type=column_types[ty], nullable=nullable, doc=cdoc)
+                    for c, ty, nullable, cdoc in columns])])
+
+        def configure(self, settings):
+            from componentize_py_types import Err
+            declared = {s.name for s in plugin_class.settings}
+            given = dict(settings)
+            for key in given:
+                if key not in declared:
+                    raise Err(f"unknown setting `{key}` (known settings: {', '.join(sorted(declared)) or 'none'})")
+            plugin = plugin_class()
+            try:
+                plugin.configure(given)
+            except ValueError as error:
+                raise Err(str(error)) from None
+            Source.plugin = plugin
+
+        def split(self, input):
+            records, origins, rejected = split(Source.plugin, input.content_type, _payloads(input))
+            data, ends = bytearray(), []
+            for record in records:
+                data += record
+                ends.append(len(data))
+            return t.SplitRecords(
+                records=t.Batch(content_type=CANONICAL_CONTENT_TYPE, data=bytes(data), ends=ends),
+                origins=[t.Origin(input=o.input, record=o.record, key=o.key) for o in origins],
+                rejected=rejections(rejected))
+
+        def transform(self, input):
+            inputs, columns, rejected = transform(Source.plugin, input.content_type, _payloads(input))
+            table = t.TableRows(table=plugin_class.table, inputs=inputs, columns=[
+                column_data(field.type, values) for field, values in zip(plugin_class.fields, columns)])
+            return t.Transformed(tables=[table], rejected=rejections(rejected))
+
+    return Source

@@ -1,0 +1,88 @@
+//! A plugin written against the WIT alone, without the SDK, as a Python or JavaScript guest is:
+//! `configure` keeps the settings exactly as the host passed them (so a test sees which defaults
+//! the host filled in), `split` takes each payload as one record and labels the records with the
+//! content type in its `canonical-type` setting (which may be one the manifest does not
+//! declare), and `transform` writes one row per setting, `key=value`.
+#![allow(missing_docs)]
+
+use std::cell::RefCell;
+
+wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
+
+use exports::sluice::plugin::source::Guest;
+use sluice::plugin::types::{
+    Batch, Column, ColumnData, ColumnType, ColumnValues, Manifest, Origin, Setting, SplitRecords, StringValues,
+    TableRows, TableSchema, Transformed,
+};
+
+thread_local! {
+    static SETTINGS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+struct BareContract;
+
+impl Guest for BareContract {
+    fn describe() -> Manifest {
+        let setting = |name: &str, default: Option<&str>| Setting {
+            name: name.into(),
+            doc: String::new(),
+            default_value: default.map(Into::into),
+        };
+        Manifest {
+            name: "bare-contract".into(),
+            version: "0.1.0".into(),
+            doc: String::new(),
+            content_types: vec!["application/json".into()],
+            settings: vec![
+                setting("canonical-type", Some("application/json")),
+                setting("greeting", Some("hello")),
+                setting("optional", None),
+            ],
+            tables: vec![TableSchema {
+                name: "settings".into(),
+                doc: String::new(),
+                columns: vec![Column {
+                    name: "setting".into(),
+                    type_: ColumnType::String,
+                    nullable: false,
+                    doc: String::new(),
+                }],
+            }],
+        }
+    }
+
+    fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
+        SETTINGS.with(|s| *s.borrow_mut() = settings);
+        Ok(())
+    }
+
+    fn split(input: Batch) -> SplitRecords {
+        let content_type = SETTINGS.with(|s| {
+            s.borrow().iter().find(|(k, _)| k == "canonical-type").map(|(_, v)| v.clone()).unwrap_or_default()
+        });
+        let origins = (0..input.ends.len() as u32).map(|input| Origin { input, record: 0, key: None }).collect();
+        SplitRecords { records: Batch { content_type, ..input }, origins, rejected: Vec::new() }
+    }
+
+    fn transform(input: Batch) -> Transformed {
+        let mut data = Vec::new();
+        let mut offsets = vec![0];
+        let mut inputs = Vec::new();
+        if !input.ends.is_empty() {
+            SETTINGS.with(|s| {
+                for (key, value) in s.borrow().iter() {
+                    data.extend_from_slice(format!("{key}={value}").as_bytes());
+                    offsets.push(data.len() as u32);
+                    inputs.push(0);
+                }
+            });
+        }
+        let column = ColumnData { valid: Vec::new(), values: ColumnValues::String(StringValues { offsets, data }) };
+        Transformed {
+            tables: vec![TableRows { table: "settings".into(), inputs, columns: vec![column] }],
+            rejected: Vec::new(),
+        }
+    }
+}
+
+export!(BareContract);
