@@ -1,6 +1,9 @@
 //! Built against `sluice:plugin@9.0.0` (a copy of the contract with another version): the host
 //! must refuse it and name both versions.
 #![allow(missing_docs)]
+// Written against the WIT alone: natively the crate is empty, so that a `cargo test --workspace`
+// linking every member links in any profile.
+#![cfg(target_arch = "wasm32")]
 
 wit_bindgen::generate!({ path: "wit/plugin.wit", world: "plugin" });
 
