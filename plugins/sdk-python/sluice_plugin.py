@@ -37,7 +37,8 @@ import re
 __all__ = [
     "BOOLEAN", "INT32", "INT64", "FLOAT64", "STRING", "DATE", "TIMESTAMP",
     "Field", "Setting", "Reject", "RecordPlugin", "Rejection", "Origin",
-    "split", "transform", "convert", "parse_timestamp", "parse_date", "project", "export",
+    "split", "transform", "convert", "parse_timestamp", "parse_date", "project", "configured", "manifest",
+    "export",
 ]
 
 # Column types, as in the contract's `column-type`.
@@ -756,6 +757,23 @@ def transform(plugin, content_type, payloads):
     return [row[0] for row in rows], columns, rejected
 
 
+def configured(plugin_class, settings=None):
+    """An instance of ``plugin_class`` configured as the host configures it: unknown keys refused,
+    declared defaults filled in, then :meth:`RecordPlugin.configure`. Raises ``ValueError``."""
+    given = dict(settings or {})
+    declared = {s.name: s.default for s in plugin_class.settings}
+    for key in given:
+        if key not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise ValueError(f"unknown setting `{key}` (known settings: {known})")
+    for key, default in declared.items():
+        if default is not None:
+            given.setdefault(key, default)
+    plugin = plugin_class()
+    plugin.configure(given)
+    return plugin
+
+
 def manifest(plugin_class):
     """The plugin's manifest as plain data (what ``describe`` returns)."""
     for what in ("name", "version", "table"):
@@ -848,17 +866,10 @@ def export(plugin_class):
 
         def configure(self, settings):
             from componentize_py_types import Err
-            declared = {s.name for s in plugin_class.settings}
-            given = dict(settings)
-            for key in given:
-                if key not in declared:
-                    raise Err(f"unknown setting `{key}` (known settings: {', '.join(sorted(declared)) or 'none'})")
-            plugin = plugin_class()
             try:
-                plugin.configure(given)
+                Source.plugin = configured(plugin_class, settings)
             except ValueError as error:
                 raise Err(str(error)) from None
-            Source.plugin = plugin
 
         def split(self, input):
             records, origins, rejected = split(Source.plugin, input.content_type, _payloads(input))

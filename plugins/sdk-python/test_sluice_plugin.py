@@ -64,5 +64,47 @@ class Settings(unittest.TestCase):
         self.assertEqual(described["table"][2], [("heart_rate", "int32", True, "")])
 
 
+class Configured(unittest.TestCase):
+    class Plugin(sp.RecordPlugin):
+        name, version, table = "p", "0.1.0", "p"
+        fields = [sp.Field("A", sp.STRING)]
+        settings = [sp.Setting("mode", "How.", "fast"), sp.Setting("extra", "Optional.")]
+
+        def configure(self, settings):
+            self.seen = settings
+
+    def test_defaults_are_filled_and_unknown_keys_refused_as_the_host_does(self):
+        self.assertEqual(sp.configured(self.Plugin).seen, {"mode": "fast"})
+        self.assertEqual(sp.configured(self.Plugin, {"extra": "x"}).seen, {"extra": "x", "mode": "fast"})
+        with self.assertRaisesRegex(ValueError, r"^unknown setting `nope` \(known settings: extra, mode\)$"):
+            sp.configured(self.Plugin, {"nope": "1"})
+
+
+class GuideExample(unittest.TestCase):
+    """The Python example of plugins/README.md, run as written (as the Rust one is a doctest)."""
+
+    def test_the_guide_example_runs(self):
+        import re
+        import tempfile
+        guide = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+        with open(guide, encoding="utf-8") as file:
+            blocks = re.findall(r"```python\n(.*?)```", file.read(), re.S)
+        self.assertEqual(len(blocks), 1)
+        with tempfile.TemporaryDirectory() as folder:
+            with open(os.path.join(folder, "pyproject.toml"), "w") as file:
+                file.write('[project]\nname = "ward-obs"\nversion = "1.2.3"\n')
+            app = {"__file__": os.path.join(folder, "app.py"), "__name__": "app"}
+            exec(compile(blocks[0], "README.md", "exec"), app)
+        self.assertEqual((app["NAME"], app["VERSION"]), ("ward-obs", "1.2.3"))
+        plugin = sp.configured(app["Plugin"])
+        body = b"PatientID,ObservedAt,HeartRate,Temperature\np1,2026-11-30 08:00,72,36.8\np2,2026-11-30 09:00,80,47\n"
+        inputs, _, rejected = sp.transform(plugin, "text/csv", [body])
+        self.assertEqual(inputs, [0])
+        self.assertEqual([(r.record, r.reason, r.field) for r in rejected],
+                         [(1, "Temperature is above max-celsius", "Temperature")])
+        with self.assertRaisesRegex(ValueError, "max-celsius must be a number"):
+            sp.configured(app["Plugin"], {"max-celsius": "hot"})
+
+
 if __name__ == "__main__":
     unittest.main()

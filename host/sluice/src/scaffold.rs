@@ -21,6 +21,8 @@ static TEMPLATES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../plugins/temp
 static RUST_SDK: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../plugins/sdk");
 static CONTRACT: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../plugins/contract");
 const PYTHON_SDK: &str = include_str!("../../../plugins/sdk-python/sluice_plugin.py");
+/// The author's guide; the Rust SDK's documentation includes it (its example is the doctest).
+const GUIDE: &str = include_str!("../../../plugins/README.md");
 const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
 
 /// A language plugins can be written in.
@@ -93,6 +95,7 @@ pub fn new_project(name: &str, language: Lang, dir: &Path) -> anyhow::Result<Vec
                 let standalone = standalone_manifest(manifest.contents_utf8().expect("UTF-8"), WORKSPACE_MANIFEST)?;
                 write(&Path::new(into).join("Cargo.toml"), standalone.as_bytes())?;
             }
+            write(Path::new("sluice-sdk/README.md"), GUIDE.as_bytes())?;
         }
         Lang::Python => write(Path::new("sluice_plugin.py"), PYTHON_SDK.as_bytes())?,
     }

@@ -1,36 +1,17 @@
 //! The sluice plugin SDK: write a source plugin as a trait impl and a schema.
 //!
-//! ```
-//! use sluice_plugin_sdk::{export_plugin, Column, ColumnType, Field, OwnedBatch, Plugin, RecordPlugin, Records, Settings};
-//!
-//! pub struct Vitals;
-//!
-//! impl RecordPlugin for Vitals {
-//!     const NAME: &'static str = "vitals";
-//!     const VERSION: &'static str = "0.1.0";
-//!     const DOC: &'static str = "Bedside vital signs.";
-//!     const TABLE: &'static str = "vitals";
-//!     const TABLE_DOC: &'static str = "One measurement.";
-//!     const KEY_FIELD: Option<usize> = Some(0);
-//!     fn fields() -> Vec<Field> {
-//!         vec![
-//!             Field::new("PatientID", Column::new("patientid", ColumnType::String, "Patient").required()),
-//!             Field::new("HeartRate", Column::new("heartrate", ColumnType::Int32, "Beats per minute")),
-//!         ]
-//!     }
-//!     fn configure(_: &Settings) -> Result<Self, String> { Ok(Self) }
-//! }
-//!
-//! export_plugin!(Records<Vitals>);
-//!
-//! // Natively, the same plugin runs without a host:
-//! let plugin = Records::<Vitals>::configure(&Settings::default()).unwrap();
-//! let out = plugin.transform(&OwnedBatch::single("text/csv", b"PatientID,HeartRate\np1,72\n").as_batch());
-//! assert_eq!(out.table("vitals").unwrap().len(), 1);
-//! ```
+//! Implement [`RecordPlugin`] for flat records (one row per record, one table) and export it with
+//! [`export_plugin!`]`(Records<YourPlugin>)`, or implement the lower-level [`Plugin`] for several
+//! tables or a format of your own. The [`guide`] (`plugins/README.md`) walks from zero to a loaded
+//! plugin; its Rust example is this crate's doctest.
 //!
 //! Build with `cargo build --target wasm32-wasip2`; natively the same crate is a plain library
 //! whose plugin can be tested and benchmarked without a host (see [`OwnedBatch`]).
+
+/// The plugin author's guide, `plugins/README.md`: its Rust example is compiled and run as a
+/// doctest, so the guide cannot drift from the SDK.
+#[doc = include_str!("../../README.md")]
+pub mod guide {}
 
 mod batch;
 mod flat;
