@@ -36,8 +36,11 @@ pub struct SandboxConfig {
     pub max_wasm: ByteSize,
     /// Idle instances kept per source for reuse (default 4).
     pub max_idle_instances: usize,
-    /// An instance whose linear memory grew past this (one huge batch) is dropped after its
-    /// call instead of being kept idle: Wasm memory never shrinks (default 32 MiB).
+    /// An instance whose linear memory grew by more than this since it was configured (one huge
+    /// batch) is dropped after its call instead of being kept idle: Wasm memory never shrinks.
+    /// Counted from the configured instance's own size, so an interpreter's large but steady
+    /// heap (a Python plugin starts at tens of MiB) does not make every call start a new
+    /// instance (default 32 MiB).
     pub max_idle_memory: ByteSize,
 }
 

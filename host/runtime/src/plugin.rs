@@ -180,6 +180,7 @@ impl Plugin {
             bindings.sluice_plugin_source().call_configure(store, &settings)
         })?;
         configured.map_err(|message| CallError::Configure { plugin: id, message })?;
+        instance.configured_bytes = instance.memory_bytes();
         Ok(instance)
     }
 }
@@ -216,6 +217,8 @@ pub(crate) struct Instance {
     store: Store<SandboxState>,
     bindings: PluginBindings,
     digest: String,
+    /// Linear memory once configured, before any batch.
+    configured_bytes: usize,
 }
 
 impl Instance {
@@ -228,7 +231,7 @@ impl Instance {
             path: PathBuf::from(id),
             message: format!("instantiation failed: {e:#}"),
         })?;
-        Ok(Self { store, bindings, digest: digest.to_string() })
+        Ok(Self { store, bindings, digest: digest.to_string(), configured_bytes: 0 })
     }
 
     /// Digest of the plugin this instance runs.
@@ -239,6 +242,11 @@ impl Instance {
     /// Linear memory the instance has grown to, in bytes.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.store.data().memory_bytes()
+    }
+
+    /// How much linear memory the instance's calls have added since it was configured.
+    pub(crate) fn grown_bytes(&self) -> usize {
+        self.memory_bytes().saturating_sub(self.configured_bytes)
     }
 
     /// Runs `f` under `deadline` and classifies its failure.

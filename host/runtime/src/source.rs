@@ -1,5 +1,6 @@
 //! A source: a plugin bound to settings, running batches on a pool of reused instances.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,16 @@ pub struct Source {
     settings: Vec<(String, String)>,
     idle: Mutex<Vec<Instance>>,
     turns: Turns,
+    /// Instances made so far (the first one included).
+    instances_made: AtomicU64,
+    /// When a brief split last ran out of time: inline splitting is skipped for a while after.
+    brief_miss: Mutex<Option<Instant>>,
 }
+
+/// How long a source whose plugin missed the brief deadline gets no inline splits: each miss
+/// interrupts the plugin and costs an instance (for an interpreted plugin, a new interpreter),
+/// so a plugin that is slow to split goes straight to a thread that may wait for it.
+const BRIEF_MISS_COOLDOWN: Duration = Duration::from_secs(60);
 
 /// How long a call waits for one of its source's turns.
 #[derive(Debug, Clone, Copy)]
@@ -139,7 +149,20 @@ impl Source {
         check_setting_names(&current, &settings)?;
         let instance = current.instantiate(&settings)?;
         let turns = Turns::new(current.engine().config().concurrent_calls_per_source());
-        Ok(Self { plugin, settings, idle: Mutex::new(vec![instance]), turns })
+        Ok(Self {
+            plugin,
+            settings,
+            idle: Mutex::new(vec![instance]),
+            turns,
+            instances_made: AtomicU64::new(1),
+            brief_miss: Mutex::new(None),
+        })
+    }
+
+    /// How many instances of its plugin this source has made (a new one after each failed call,
+    /// each version change, and each instance not kept idle).
+    pub fn instances_made(&self) -> u64 {
+        self.instances_made.load(Ordering::Relaxed)
     }
 
     /// The plugin the next batch will run on.
@@ -161,10 +184,21 @@ impl Source {
     /// instead of at the sandbox's call timeout: for small batches split right on an async
     /// thread, which a slow or stuck plugin must not hold. `Ok(None)` when the plugin ran out of
     /// that time: nothing was split, and [`split`](Self::split) (on a thread that may block) can
-    /// try again under the full deadline. Also `Ok(None)` when the source has no free turn.
+    /// try again under the full deadline. Also `Ok(None)` when the source has no free turn, and,
+    /// without calling the plugin, for a minute after a brief split ran out of time.
     pub fn split_briefly(&self, batch: &Batch) -> Result<Option<Handled<SplitRecords>>, SourceError> {
+        let mut missed = self.brief_miss.lock().unwrap_or_else(|e| e.into_inner());
+        if missed.is_some_and(|at| at.elapsed() < BRIEF_MISS_COOLDOWN) {
+            return Ok(None);
+        }
+        *missed = None;
+        drop(missed);
         match self.run(batch, Wait::No, |instance, plugin| instance.split(plugin, batch, Deadline::Brief)) {
-            Err(SourceError::Call(CallError::Timeout { .. } | CallError::Busy { .. })) => Ok(None),
+            Err(SourceError::Call(CallError::Timeout { .. })) => {
+                *self.brief_miss.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                Ok(None)
+            }
+            Err(SourceError::Call(CallError::Busy { .. })) => Ok(None),
             other => other.map(Some),
         }
     }
@@ -197,7 +231,10 @@ impl Source {
         };
         let mut instance = match self.take_idle(plugin.digest()) {
             Some(instance) => instance,
-            None => plugin.instantiate(&self.settings)?,
+            None => {
+                self.instances_made.fetch_add(1, Ordering::Relaxed);
+                plugin.instantiate(&self.settings)?
+            }
         };
         let output = call(&mut instance, &plugin)?;
         self.put_idle(instance, plugin.engine().config());
@@ -212,7 +249,7 @@ impl Source {
     }
 
     fn put_idle(&self, instance: Instance, config: &SandboxConfig) {
-        if instance.memory_bytes() > crate::config::bytes(config.max_idle_memory) {
+        if instance.grown_bytes() > crate::config::bytes(config.max_idle_memory) {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());

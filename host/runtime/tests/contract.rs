@@ -24,11 +24,17 @@ fn the_host_fills_setting_defaults_before_configure() {
     let plugin = common::load(&engine, testing::BARE_CONTRACT);
 
     let defaults_only = Source::new(plugin.clone(), Vec::new()).unwrap();
-    assert_eq!(settings_seen(&defaults_only), ["canonical-type=application/json", "greeting=hello"]);
+    assert_eq!(
+        settings_seen(&defaults_only),
+        ["canonical-type=application/json", "greeting=hello", "reserve-mib=0", "grow-mib=0"]
+    );
 
     let given = vec![("greeting".to_string(), "hi".to_string()), ("optional".to_string(), "x".to_string())];
     let overridden = Source::new(plugin, given).unwrap();
-    assert_eq!(settings_seen(&overridden), ["greeting=hi", "optional=x", "canonical-type=application/json"]);
+    assert_eq!(
+        settings_seen(&overridden),
+        ["greeting=hi", "optional=x", "canonical-type=application/json", "reserve-mib=0", "grow-mib=0"]
+    );
 }
 
 #[test]
@@ -65,4 +71,44 @@ fn released_contract_versions_are_frozen() {
         use sha2::Digest;
         assert_eq!(hex::encode(sha2::Sha256::digest(text.as_bytes())), digest, "released contract {version} changed");
     }
+}
+
+fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn an_instance_with_a_large_heap_from_the_start_is_reused_across_batches() {
+    // Like a Python plugin, whose interpreter holds tens of MiB before the first batch: the
+    // idle-memory rule counts growth since configure, not size.
+    let engine = common::engine(sluice_runtime::SandboxConfig::default());
+    let source =
+        Source::new(common::load(&engine, testing::BARE_CONTRACT), settings(&[("reserve-mib", "48")])).unwrap();
+    for _ in 0..5 {
+        source.transform(&Batch::single("application/json", b"{}")).unwrap();
+    }
+    assert_eq!(source.instances_made(), 1, "one instance served every batch");
+}
+
+#[test]
+fn an_instance_that_grows_past_the_idle_limit_in_its_calls_is_not_kept() {
+    let engine = common::engine(sluice_runtime::SandboxConfig::default());
+    let source = Source::new(common::load(&engine, testing::BARE_CONTRACT), settings(&[("grow-mib", "40")])).unwrap();
+    for _ in 0..3 {
+        source.transform(&Batch::single("application/json", b"{}")).unwrap();
+    }
+    assert_eq!(source.instances_made(), 3, "each instance grew 40 MiB (over 32 MiB) in its call and was dropped");
+}
+
+#[test]
+fn a_plugin_that_missed_the_brief_split_deadline_is_not_split_inline_again_for_a_while() {
+    let engine = common::engine(common::tight_config());
+    let source = Source::new(common::load(&engine, testing::ENDLESS_LOOP), Vec::new()).unwrap();
+    let batch = Batch::single("application/json", b"{}");
+    assert!(source.split_briefly(&batch).unwrap().is_none(), "the brief split ran out of time");
+    assert_eq!(source.instances_made(), 1);
+    // The interrupted instance was dropped; without the cooldown this would make another one
+    // and interrupt it too.
+    assert!(source.split_briefly(&batch).unwrap().is_none());
+    assert_eq!(source.instances_made(), 1, "the second brief split did not run the plugin");
 }

@@ -2,7 +2,9 @@
 //! `configure` keeps the settings exactly as the host passed them (so a test sees which defaults
 //! the host filled in), `split` takes each payload as one record and labels the records with the
 //! content type in its `canonical-type` setting (which may be one the manifest does not
-//! declare), and `transform` writes one row per setting, `key=value`.
+//! declare), and `transform` writes one row per setting, `key=value`. For the instance-reuse
+//! tests, `reserve-mib` makes `configure` hold that much memory (an interpreter's heap) and
+//! `grow-mib` makes every `transform` keep that much more (a plugin that leaks).
 #![allow(missing_docs)]
 // Written against the WIT alone: natively the crate is empty, so that a `cargo test --workspace`
 // linking every member links in any profile.
@@ -20,6 +22,19 @@ use sluice::plugin::types::{
 
 thread_local! {
     static SETTINGS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+    static HELD: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The value of setting `key` in MiB (0 when absent).
+fn mib(key: &str) -> usize {
+    SETTINGS.with(|s| s.borrow().iter().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok()).unwrap_or(0))
+}
+
+/// Allocates `mib` MiB, writes to every page, and keeps it.
+fn hold(mib: usize) {
+    if mib > 0 {
+        HELD.with(|held| held.borrow_mut().push(vec![1u8; mib << 20]));
+    }
 }
 
 struct BareContract;
@@ -40,6 +55,8 @@ impl Guest for BareContract {
                 setting("canonical-type", Some("application/json")),
                 setting("greeting", Some("hello")),
                 setting("optional", None),
+                setting("reserve-mib", Some("0")),
+                setting("grow-mib", Some("0")),
             ],
             tables: vec![TableSchema {
                 name: "settings".into(),
@@ -56,6 +73,7 @@ impl Guest for BareContract {
 
     fn configure(settings: Vec<(String, String)>) -> Result<(), String> {
         SETTINGS.with(|s| *s.borrow_mut() = settings);
+        hold(mib("reserve-mib"));
         Ok(())
     }
 
@@ -68,6 +86,7 @@ impl Guest for BareContract {
     }
 
     fn transform(input: Batch) -> Transformed {
+        hold(mib("grow-mib"));
         let mut data = Vec::new();
         let mut offsets = vec![0];
         let mut inputs = Vec::new();
