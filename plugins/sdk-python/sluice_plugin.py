@@ -36,7 +36,7 @@ import re
 
 __all__ = [
     "BOOLEAN", "INT32", "INT64", "FLOAT64", "STRING", "DATE", "TIMESTAMP",
-    "Field", "Setting", "Reject", "RecordPlugin", "Rejection", "Origin",
+    "Field", "Setting", "Reject", "RecordPlugin", "Table", "TablesPlugin", "Rejection", "Origin", "Output",
     "split", "transform", "convert", "parse_timestamp", "parse_date", "project", "configured", "manifest",
     "export",
 ]
@@ -688,21 +688,82 @@ def decode(content_type, payload, names):
 # --- the plugin's calls ------------------------------------------------------------------------
 
 
+class Table:
+    """One table of a :class:`TablesPlugin`: its name, its fields, its partition key (a field's
+    source name), and its ``marker``: the field whose presence in a record (a key of a JSON
+    object, a column of a CSV header) says the record belongs to this table."""
+
+    def __init__(self, name, fields, doc="", key=None, marker=None):
+        self.name, self.fields, self.doc, self.key, self.marker = name, fields, doc, key, marker
+
+
+class TablesPlugin:
+    """A plugin that writes several tables, one row per flat record, each record going to the
+    first table whose marker field it has (MIMIC-III's PATIENTS, ADMISSIONS and LABEVENTS files
+    to three tables, say). Set the class attributes; override :meth:`configure` for settings and
+    :meth:`check` for rules of your own."""
+
+    name = None
+    version = None
+    doc = ""
+    tables = []
+    settings = []
+
+    def configure(self, settings):
+        """As :meth:`RecordPlugin.configure`."""
+
+    def check(self, table, row):
+        """A last look at each typed row of table ``table`` (a dict keyed by source field name);
+        raise :class:`Reject` to reject it."""
+
+
+def _tables_of(plugin):
+    """The tables of a plugin (class or instance) of either kind."""
+    if isinstance(plugin, TablesPlugin) or (isinstance(plugin, type) and issubclass(plugin, TablesPlugin)):
+        return plugin.tables
+    return [Table(plugin.table, plugin.fields, plugin.table_doc, key=plugin.key)]
+
+
+def _field_names(tables):
+    """Every table's source field names, each once (tables may share fields), in order."""
+    names, seen = [], set()
+    for table in tables:
+        for field in table.fields:
+            if field.source.lower() not in seen:
+                seen.add(field.source.lower())
+                names.append(field.source)
+    return names
+
+
 def _rows(plugin, content_type, payloads):
-    """Each valid record of each payload as ``(input, record, raw, typed)``, plus rejections."""
-    names = [f.source for f in plugin.fields]
+    """Each valid record of each payload as ``(input, record, table, raw, typed)`` (``raw`` and
+    ``typed`` in the order of the table's fields), plus rejections."""
+    tables = _tables_of(plugin)
+    names = _field_names(tables)
+    slot_of = {name.lower(): slot for slot, name in enumerate(names)}
+    layouts = [(table, [slot_of[f.source.lower()] for f in table.fields],
+                None if table.marker is None else slot_of[table.marker.lower()]) for table in tables]
+    several = isinstance(plugin, TablesPlugin)
     rows, rejected = [], []
     for input_index, payload in enumerate(payloads):
         records = decode(content_type, payload, names)
         if records is None:
             rejected.append(Rejection(input_index, 0, f"content type `{content_type}` is not supported"))
             continue
-        for record_index, raw in enumerate(records):
-            if isinstance(raw, str):
-                rejected.append(Rejection(input_index, record_index, raw))
+        for record_index, slots in enumerate(records):
+            if isinstance(slots, str):
+                rejected.append(Rejection(input_index, record_index, slots))
                 continue
+            layout = next((l for l in layouts if l[2] is None or slots[l[2]] is not _MISSING), None)
+            if layout is None:
+                markers = ", ".join(f"{t.marker} for {t.name}" for t in tables)
+                rejected.append(Rejection(input_index, record_index,
+                                          f"the record has none of the fields that say its table ({markers})"))
+                continue
+            table, table_slots, _ = layout
+            raw = [slots[slot] for slot in table_slots]
             typed, refused = [], None
-            for field, value in zip(plugin.fields, raw):
+            for field, value in zip(table.fields, raw):
                 try:
                     converted = convert(value, field.type)
                 except ValueError as error:
@@ -714,20 +775,21 @@ def _rows(plugin, content_type, payloads):
                     break
                 typed.append(converted)
             if refused is None:
+                row = {f.source: v for f, v in zip(table.fields, typed)}
                 try:
-                    plugin.check({f.source: v for f, v in zip(plugin.fields, typed)})
+                    plugin.check(table.name, row) if several else plugin.check(row)
                 except Reject as reject:
                     refused = Rejection(input_index, record_index, reject.reason, reject.field)
             if refused is not None:
                 rejected.append(refused)
             else:
-                rows.append((input_index, record_index, raw, typed))
+                rows.append((input_index, record_index, table, raw, typed))
     return rows, rejected
 
 
-def _canonical(plugin, raw):
+def _canonical(table, raw):
     parts = []
-    for field, value in zip(plugin.fields, raw):
+    for field, value in zip(table.fields, raw):
         if value is _MISSING or value is _NESTED:
             continue
         if isinstance(value, float) and not math.isfinite(value):
@@ -738,23 +800,49 @@ def _canonical(plugin, raw):
 
 
 def split(plugin, content_type, payloads):
-    """The plugin's ``split``: ``(canonical records, origins, rejections)``."""
+    """The plugin's ``split``: ``(canonical records, origins, rejections)``. A record's
+    partition key is its table's key field, when that is a string or an integer."""
     rows, rejected = _rows(plugin, content_type, payloads)
-    key_slot = next((i for i, f in enumerate(plugin.fields) if f.source == plugin.key), None)
     records, origins = [], []
-    for input_index, record_index, raw, typed in rows:
-        key = typed[key_slot] if key_slot is not None else None
-        records.append(_canonical(plugin, raw))
-        origins.append(Origin(input_index, record_index, key if isinstance(key, str) else None))
+    for input_index, record_index, table, raw, typed in rows:
+        key = next((v for f, v in zip(table.fields, typed) if f.source == table.key), None)
+        if isinstance(key, bool) or not isinstance(key, (str, int)):
+            key = None
+        records.append(_canonical(table, raw))
+        origins.append(Origin(input_index, record_index, None if key is None else str(key)))
     return records, origins, rejected
 
 
+class Output:
+    """What ``transform`` made of a batch: per table the payload index of each row and one list
+    of values per field (None for NULL), and the rejections."""
+
+    def __init__(self, tables, rejected):
+        self.tables, self.rejected = tables, rejected
+
+    def rows(self, table=None):
+        """The rows of ``table`` (the only one when None) as lists of values, in field order."""
+        if table is None:
+            (table,) = self.tables
+        inputs, columns = self.tables.get(table, ([], []))
+        return [list(row) for row in zip(*columns)] if inputs else []
+
+    def inputs(self, table=None):
+        """The payload index of each row of ``table`` (the only one when None)."""
+        if table is None:
+            (table,) = self.tables
+        return self.tables.get(table, ([], []))[0]
+
+
 def transform(plugin, content_type, payloads):
-    """The plugin's ``transform``: ``(inputs, columns, rejections)``, one list of values (None
-    for NULL) per field and the payload index of each row."""
+    """The plugin's ``transform``: an :class:`Output`."""
     rows, rejected = _rows(plugin, content_type, payloads)
-    columns = [[typed[i] for _, _, _, typed in rows] for i in range(len(plugin.fields))]
-    return [row[0] for row in rows], columns, rejected
+    tables = {}
+    for table in _tables_of(plugin):
+        mine = [row for row in rows if row[2].name == table.name]
+        columns = [[typed[i] for _, _, _, _, typed in mine] for i in range(len(table.fields))]
+        tables[table.name] = ([row[0] for row in mine], columns)
+    return Output(tables, rejected)
 
 
 def configured(plugin_class, settings=None):
@@ -775,19 +863,34 @@ def configured(plugin_class, settings=None):
 
 
 def manifest(plugin_class):
-    """The plugin's manifest as plain data (what ``describe`` returns)."""
-    for what in ("name", "version", "table"):
+    """The plugin's manifest as plain data (what ``describe`` returns); ``ValueError`` when the
+    class breaks a rule the host would refuse it for."""
+    for what in ("name", "version"):
         if not getattr(plugin_class, what):
             raise ValueError(f"the plugin class must set `{what}`")
-    for field in plugin_class.fields:
-        if not _NAME.match(field.column):
-            raise ValueError(f"column name `{field.column}` is not a lowercase identifier; pass column=")
+    tables = _tables_of(plugin_class)
+    if not tables or not all(t.name for t in tables):
+        raise ValueError("the plugin class must name its table" + ("s" if issubclass(plugin_class, TablesPlugin) else ""))
+    for table in tables:
+        sources = {f.source.lower() for f in table.fields}
+        for field in table.fields:
+            if not _NAME.match(field.column):
+                raise ValueError(f"column name `{field.column}` is not a lowercase identifier; pass column=")
+        if table.key is not None and table.key.lower() not in sources:
+            raise ValueError(f"the key of table `{table.name}`, {table.key}, is not one of its fields")
+        if issubclass(plugin_class, TablesPlugin):
+            if table.marker is None or table.marker.lower() not in sources:
+                raise ValueError(f"table `{table.name}` needs a marker: one of its fields")
+            others = [t.name for t in tables if t is not table and table.marker.lower() in
+                      {f.source.lower() for f in t.fields}]
+            if others:
+                raise ValueError(f"the marker of table `{table.name}`, {table.marker}, is also a field of "
+                                 f"{', '.join(others)}: a marker must say one table")
     return {
         "name": plugin_class.name, "version": plugin_class.version, "doc": plugin_class.doc,
         "content_types": list(CONTENT_TYPES),
         "settings": [(s.name, s.doc, s.default) for s in plugin_class.settings],
-        "table": (plugin_class.table, plugin_class.table_doc,
-                  [(f.column, f.type, f.nullable, f.doc) for f in plugin_class.fields]),
+        "tables": [(t.name, t.doc, [(f.column, f.type, f.nullable, f.doc) for f in t.fields]) for t in tables],
     }
 
 
@@ -855,14 +958,13 @@ def export(plugin_class):
         plugin = None
 
         def describe(self):
-            name, doc, columns = described["table"]
             return t.Manifest(
                 name=described["name"], version=described["version"], doc=described["doc"],
                 content_types=described["content_types"],
                 settings=[t.Setting(name=n, doc=d, default_value=v) for n, d, v in described["settings"]],
                 tables=[t.TableSchema(name=name, doc=doc, columns=[
                     t.Column(name=c, type=column_types[ty], nullable=nullable, doc=cdoc)
-                    for c, ty, nullable, cdoc in columns])])
+                    for c, ty, nullable, cdoc in columns]) for name, doc, columns in described["tables"]])
 
         def configure(self, settings):
             from componentize_py_types import Err
@@ -883,9 +985,13 @@ def export(plugin_class):
                 rejected=rejections(rejected))
 
         def transform(self, input):
-            inputs, columns, rejected = transform(Source.plugin, input.content_type, _payloads(input))
-            table = t.TableRows(table=plugin_class.table, inputs=inputs, columns=[
-                column_data(field.type, values) for field, values in zip(plugin_class.fields, columns)])
-            return t.Transformed(tables=[table], rejected=rejections(rejected))
+            out = transform(Source.plugin, input.content_type, _payloads(input))
+            tables = []
+            for table in _tables_of(plugin_class):
+                inputs, columns = out.tables[table.name]
+                if inputs:
+                    tables.append(t.TableRows(table=table.name, inputs=inputs, columns=[
+                        column_data(field.type, values) for field, values in zip(table.fields, columns)]))
+            return t.Transformed(tables=tables, rejected=rejections(out.rejected))
 
     return Source

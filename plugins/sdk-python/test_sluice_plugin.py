@@ -26,9 +26,9 @@ class Vectors(unittest.TestCase):
         for case in vectors["cases"]:
             with self.subTest(case["name"]):
                 body = [case["body"].encode("utf-8")]
-                inputs, columns, rejected = sp.transform(plugin, case["content_type"], body)
-                rows = [list(row) for row in zip(*columns)] if inputs else []
-                self.assertEqual(rows, case["rows"])
+                out = sp.transform(plugin, case["content_type"], body)
+                rejected = out.rejected
+                self.assertEqual(out.rows(), case["rows"])
                 self.assertEqual(len(rejected), len(case["rejected"]), rejected)
                 for got, want in zip(rejected, case["rejected"]):
                     self.assertEqual(got.record, want["record"])
@@ -41,10 +41,9 @@ class Vectors(unittest.TestCase):
                 records, origins, split_rejected = sp.split(plugin, case["content_type"], body)
                 self.assertEqual([o.key for o in origins], case["keys"])
                 self.assertEqual(len(split_rejected), len(case["rejected"]))
-                inputs, columns, refused = sp.transform(plugin, sp.CANONICAL_CONTENT_TYPE, records)
-                again = [list(row) for row in zip(*columns)] if inputs else []
-                self.assertEqual(again, case["rows"], "rows from the canonical records")
-                self.assertEqual(refused, [])
+                again = sp.transform(plugin, sp.CANONICAL_CONTENT_TYPE, records)
+                self.assertEqual(again.rows(), case["rows"], "rows from the canonical records")
+                self.assertEqual(again.rejected, [])
 
 
 class Settings(unittest.TestCase):
@@ -61,7 +60,7 @@ class Settings(unittest.TestCase):
             settings = [sp.Setting("drop-unknown", "Drop unknown values.", "false")]
         described = sp.manifest(Good)
         self.assertEqual(described["settings"], [("drop-unknown", "Drop unknown values.", "false")])
-        self.assertEqual(described["table"][2], [("heart_rate", "int32", True, "")])
+        self.assertEqual(described["tables"][0][2], [("heart_rate", "int32", True, "")])
 
 
 class Configured(unittest.TestCase):
@@ -98,9 +97,9 @@ class GuideExample(unittest.TestCase):
         self.assertEqual((app["NAME"], app["VERSION"]), ("ward-obs", "1.2.3"))
         plugin = sp.configured(app["Plugin"])
         body = b"PatientID,ObservedAt,HeartRate,Temperature\np1,2026-11-30 08:00,72,36.8\np2,2026-11-30 09:00,80,47\n"
-        inputs, _, rejected = sp.transform(plugin, "text/csv", [body])
-        self.assertEqual(inputs, [0])
-        self.assertEqual([(r.record, r.reason, r.field) for r in rejected],
+        out = sp.transform(plugin, "text/csv", [body])
+        self.assertEqual(out.inputs(), [0])
+        self.assertEqual([(r.record, r.reason, r.field) for r in out.rejected],
                          [(1, "Temperature is above max-celsius", "Temperature")])
         with self.assertRaisesRegex(ValueError, "max-celsius must be a number"):
             sp.configured(app["Plugin"], {"max-celsius": "hot"})

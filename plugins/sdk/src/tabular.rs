@@ -41,7 +41,8 @@ pub trait RecordPlugin: Sized + 'static {
     const TABLE: &'static str;
     /// What one row of the table is.
     const TABLE_DOC: &'static str;
-    /// Index (in `fields()`) of the field used as partition key, if any.
+    /// Index (in `fields()`) of the field used as partition key, if any: its value, when a
+    /// string or an integer, keeps one subject's records in order.
     const KEY_FIELD: Option<usize> = None;
 
     /// The fields, in column order.
@@ -180,6 +181,8 @@ impl<P: RecordPlugin> Plugin for Records<P> {
             write_canonical(&mut canonical, self.names.keys(), raw);
             let key = P::KEY_FIELD.and_then(|i| match typed.get(i) {
                 Some(Value::String(s)) => Some((*s).to_string()),
+                Some(Value::Int32(n)) => Some(n.to_string()),
+                Some(Value::Int64(n)) => Some(n.to_string()),
                 _ => None,
             });
             out.push(&canonical, Origin { input, record, key });
