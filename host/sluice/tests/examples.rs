@@ -5,27 +5,13 @@
 //! `plugins/examples/mimic-python`: Python, MIMIC-III demo PATIENTS, ADMISSIONS and LABEVENTS
 //! (`tests/data/mimic-iii-demo`).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
+use common::{build_plugin, repo};
 use serde_json::{Value, json};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs the example's `build` script and returns the `.wasm` it wrote.
-fn build(example: &str, wasm: &str) -> PathBuf {
-    let folder = repo().join("plugins/examples").join(example);
-    let output = Command::new(folder.join("build")).output().expect("the build script runs");
-    assert!(
-        output.status.success(),
-        "{example}/build failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    folder.join(wasm)
-}
 
 /// `sluice plugin check WASM --input FILE --format json`.
 fn check(wasm: &Path, input: &Path, data: &Path) -> Value {
@@ -93,7 +79,7 @@ fn mimic_file(file: &str, table: &str, columns: &[(&str, Kind)], wasm: &Path, da
 #[test]
 fn the_python_mimic_plugin_stores_every_value_of_the_demo_files() {
     use Kind::*;
-    let wasm = build("mimic-python", "mimic.wasm");
+    let wasm = build_plugin("plugins/examples/mimic-python", "mimic.wasm");
     let data = tempfile::tempdir().unwrap();
     let patients = [
         ("ROW_ID", Int),

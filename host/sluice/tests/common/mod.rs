@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use base64::Engine as _;
@@ -88,4 +88,24 @@ pub fn wait_rows(data: &Path, table: &str, rows: usize) -> Vec<String> {
         assert!(std::time::Instant::now() < deadline, "{table} has {} rows, expected {rows}", values.len());
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the `build` script of the plugin in `folder` (relative to the repository) and returns
+/// the `.wasm` it wrote there.
+pub fn build_plugin(folder: &str, wasm: &str) -> PathBuf {
+    let folder = repo().join(folder);
+    let output = Command::new(folder.join("build")).output().expect("the build script runs");
+    assert!(
+        output.status.success(),
+        "{}/build failed:\n{}\n{}",
+        folder.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    folder.join(wasm)
 }
