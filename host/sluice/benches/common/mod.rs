@@ -6,6 +6,7 @@ use std::process::Child;
 use serde_json::{Value, json};
 
 /// A child process killed when dropped.
+#[allow(dead_code)] // not every bench starts a process
 pub struct ChildGuard(pub Child);
 
 impl Drop for ChildGuard {
