@@ -21,6 +21,7 @@ static TEMPLATES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../plugins/temp
 static RUST_SDK: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../plugins/sdk");
 static CONTRACT: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../plugins/contract");
 const PYTHON_SDK: &str = include_str!("../../../plugins/sdk-python/sluice_plugin.py");
+const JS_SDK: &str = include_str!("../../../plugins/sdk-js/sluice-plugin.js");
 /// The author's guide; the Rust SDK's documentation includes it (its example is the doctest).
 const GUIDE: &str = include_str!("../../../plugins/README.md");
 const WORKSPACE_MANIFEST: &str = include_str!("../../../Cargo.toml");
@@ -32,6 +33,9 @@ pub enum Lang {
     Rust,
     /// Python, built with componentize-py, with the SDK module `sluice_plugin.py`.
     Python,
+    /// JavaScript, bundled with esbuild and built with componentize-js, with the SDK module
+    /// `sluice-plugin.js`.
+    Js,
 }
 
 impl Lang {
@@ -39,6 +43,7 @@ impl Lang {
         match self {
             Self::Rust => "rust",
             Self::Python => "python",
+            Self::Js => "js",
         }
     }
 }
@@ -98,6 +103,7 @@ pub fn new_project(name: &str, language: Lang, dir: &Path) -> anyhow::Result<Vec
             write(Path::new("sluice-sdk/README.md"), GUIDE.as_bytes())?;
         }
         Lang::Python => write(Path::new("sluice_plugin.py"), PYTHON_SDK.as_bytes())?,
+        Lang::Js => write(Path::new("sluice-plugin.js"), JS_SDK.as_bytes())?,
     }
     Ok(files)
 }

@@ -2,8 +2,8 @@
 //! project's own test, `./build`, then `NAME.wasm` dropped into a running server's plugin
 //! directory becomes the source NAME and the sample's rows land in the warehouse, with no edit.
 //!
-//! These reach the package registries (PyPI for componentize-py, crates.io for the Rust SDK's
-//! dependencies), as an author's machine does.
+//! These reach the package registries (crates.io for the Rust SDK's dependencies, PyPI for
+//! componentize-py, npm for esbuild, jco and componentize-js), as an author's machine does.
 
 mod common;
 
@@ -104,4 +104,17 @@ fn a_rust_project_builds_and_its_sample_lands_in_a_running_server() {
     let work = tempfile::tempdir().unwrap();
     let project = built_project(work.path(), "ward-obs-rs", "rust", ("cargo", &["test", "--quiet"]));
     sample_lands_in_a_running_server(&project, "ward-obs-rs");
+}
+
+#[test]
+fn a_javascript_project_builds_and_its_sample_lands_in_a_running_server() {
+    let work = tempfile::tempdir().unwrap();
+    // `npm test` needs the packages `./build` installs, so build first.
+    let project = work.path().join("ward-obs-js");
+    let (ok, _, err) =
+        admin(work.path(), &["plugin", "new", "ward-obs-js", "--lang", "js", "--dir", project.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    run(&project, "./build", &[], &[]);
+    run(&project, "npm", &["test", "--silent"], &[]);
+    sample_lands_in_a_running_server(&project, "ward-obs-js");
 }
