@@ -2,8 +2,9 @@
 //! (`sluice plugin check`: the API's split, then the stream's transform) on real data, every value
 //! of every row compared with the source file read here independently.
 //!
-//! `plugins/examples/mimic-python`: Python, MIMIC-III demo PATIENTS, ADMISSIONS and LABEVENTS
-//! (`tests/data/mimic-iii-demo`).
+//! - `plugins/examples/mimic-python`: Python, MIMIC-III demo PATIENTS, ADMISSIONS and LABEVENTS
+//!   (`tests/data/mimic-iii-demo`), three tables.
+//! - `plugins/examples/synthea-js`: JavaScript, Synthea's observations.csv (`tests/data/synthea`).
 
 mod common;
 
@@ -37,6 +38,8 @@ enum Kind {
     Bool,
     Text,
     Timestamp,
+    /// A UTC timestamp written with a trailing `Z`: stored as that instant's UTC wall clock.
+    UtcTimestamp,
 }
 
 /// The value `text` (a CSV cell) must become, by the SDK's documented rules: empty, blank and
@@ -52,11 +55,13 @@ fn expected(kind: Kind, text: &str) -> Value {
         Kind::Bool => json!(text == "1"),
         Kind::Text => json!(text),
         Kind::Timestamp => json!(text.replace(' ', "T")),
+        Kind::UtcTimestamp => json!(text.trim_end_matches('Z')),
     }
 }
 
-fn mimic_file(file: &str, table: &str, columns: &[(&str, Kind)], wasm: &Path, data: &Path) {
-    let input = repo().join("tests/data/mimic-iii-demo").join(file);
+/// Runs `file` (under `tests/data/`) through the plugin and compares every value of `table`.
+fn check_file(file: &str, table: &str, columns: &[(&str, Kind)], wasm: &Path, data: &Path) {
+    let input = repo().join("tests/data").join(file);
     let out = check(wasm, &input, data);
     assert_eq!(out["rejected"], json!([]), "{file}");
     assert_eq!(out["refused_after_split"], json!([]), "{file}");
@@ -91,7 +96,7 @@ fn the_python_mimic_plugin_stores_every_value_of_the_demo_files() {
         ("DOD_SSN", Timestamp),
         ("EXPIRE_FLAG", Bool),
     ];
-    mimic_file("PATIENTS.csv", "patients", &patients, &wasm, data.path());
+    check_file("mimic-iii-demo/PATIENTS.csv", "patients", &patients, &wasm, data.path());
     let admissions = [
         ("ROW_ID", Int),
         ("SUBJECT_ID", Int),
@@ -113,7 +118,7 @@ fn the_python_mimic_plugin_stores_every_value_of_the_demo_files() {
         ("HOSPITAL_EXPIRE_FLAG", Bool),
         ("HAS_CHARTEVENTS_DATA", Bool),
     ];
-    mimic_file("ADMISSIONS.csv", "admissions", &admissions, &wasm, data.path());
+    check_file("mimic-iii-demo/ADMISSIONS.csv", "admissions", &admissions, &wasm, data.path());
     let labevents = [
         ("ROW_ID", Int),
         ("SUBJECT_ID", Int),
@@ -125,5 +130,24 @@ fn the_python_mimic_plugin_stores_every_value_of_the_demo_files() {
         ("VALUEUOM", Text),
         ("FLAG", Text),
     ];
-    mimic_file("LABEVENTS.csv", "labevents", &labevents, &wasm, data.path());
+    check_file("mimic-iii-demo/LABEVENTS.csv", "labevents", &labevents, &wasm, data.path());
+}
+
+#[test]
+fn the_javascript_synthea_plugin_stores_every_value_of_the_observations_file() {
+    use Kind::*;
+    let wasm = build_plugin("plugins/examples/synthea-js", "synthea-observations.wasm");
+    let data = tempfile::tempdir().unwrap();
+    let observations = [
+        ("DATE", UtcTimestamp),
+        ("PATIENT", Text),
+        ("ENCOUNTER", Text),
+        ("CATEGORY", Text),
+        ("CODE", Text),
+        ("DESCRIPTION", Text),
+        ("VALUE", Text),
+        ("UNITS", Text),
+        ("TYPE", Text),
+    ];
+    check_file("synthea/observations.csv", "observations", &observations, &wasm, data.path());
 }
