@@ -2,7 +2,8 @@
 //! configure) time and memory per instance, and records/s through `split` and `transform`.
 //!
 //! Run: `tests/bench/languages.sh`, which writes the template plugin of `sluice plugin new` in
-//! Rust and in Python, builds both, and runs this with `BENCH_PLUGINS=rust=PATH,python=PATH`.
+//! Rust, Python and JavaScript, builds each, and runs this with
+//! `BENCH_PLUGINS=rust=PATH,python=PATH,javascript=PATH`.
 //! Environment: `BENCH_RECORDS` (records per body, default 20,000), `BENCH_REPEATS` (median of,
 //! default 5), `BENCH_OUT` (default `target/bench/languages.json`). Without `--bench` (under
 //! `cargo test --all-targets`) it runs the bundled `patients` plugin once on a few records, so the
