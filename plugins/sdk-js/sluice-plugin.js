@@ -349,9 +349,9 @@ function delimitedRows(text, delimiter) {
 }
 
 class Decoder {
-  constructor(names) {
+  constructor(names, lowered) {
     this.names = names;
-    this.lowered = new Map(names.map((name, slot) => [name.toLowerCase(), slot]));
+    this.lowered = lowered;
     this.records = [];
   }
   emit(outcome) {
@@ -497,19 +497,23 @@ function detect(contentType, text) {
   }
 }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+const lowerCased = (names) => new Map(names.map((name, slot) => [name.toLowerCase(), slot]));
+
 /** Every record of `payload` (bytes) as raw values in the order of `names`, or the reason it
- * cannot be read; null when the content type is not one the SDK reads. */
-export function decode(contentType, payload, names) {
+ * cannot be read; null when the content type is not one the SDK reads. `lowered` (the names in
+ * lower case to their slots) may be passed to save building it for each payload. */
+export function decode(contentType, payload, names, lowered = lowerCased(names)) {
   let text;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(payload);
+    text = UTF8.decode(payload);
   } catch {
     return ["the payload is not UTF-8"];
   }
   if (text.startsWith("\ufeff")) text = text.slice(1);
   const format = detect(contentType, text);
   if (format === null) return null;
-  const decoder = new Decoder(names);
+  const decoder = new Decoder(names, lowered);
   if (format === "json") decoder.document(text, 0);
   else if (format === "ndjson") decoder.lines(text);
   else decoder.delimited(text, format === "csv" ? "," : "\t");
@@ -520,9 +524,10 @@ export function decode(contentType, payload, names) {
 
 function rows(plugin, contentType, payloads) {
   const names = plugin.fields.map((f) => f.source);
+  const lowered = lowerCased(names);
   const accepted = [], rejected = [];
   payloads.forEach((payload, input) => {
-    const records = decode(contentType, payload, names);
+    const records = decode(contentType, payload, names, lowered);
     if (records === null) {
       rejected.push({ input, record: 0, reason: `content type \`${contentType}\` is not supported`, field: undefined });
       return;

@@ -91,7 +91,10 @@ fn main() {
     );
     let mut results = Vec::new();
     for case in cases {
-        let engine = PluginEngine::new(SandboxConfig::default(), None).unwrap();
+        // A call may take longer than the default 10 s here (a whole body of an interpreted
+        // plugin): the figure is the rate, not whether one call fits the default deadline.
+        let config = SandboxConfig { call_timeout: std::time::Duration::from_secs(120), ..SandboxConfig::default() };
+        let engine = PluginEngine::new(config, None).unwrap();
         let started = Instant::now();
         let plugin = Arc::new(match &case.plugin {
             Some(path) => Plugin::load_file(&engine, path).unwrap(),
