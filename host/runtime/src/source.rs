@@ -42,8 +42,12 @@ pub struct Source {
     turns: Turns,
     /// Instances made so far (the first one included).
     instances_made: AtomicU64,
-    /// When a brief split last ran out of time: inline splitting is skipped for a while after.
-    brief_miss: Mutex<Option<Instant>>,
+    /// When the source was made: the clock `brief_miss_ms` counts from.
+    created: Instant,
+    /// When a brief split last ran out of time, in milliseconds since `created` plus one (0:
+    /// never): inline splitting is skipped for a while after. An atomic, so the API's inline
+    /// path takes no lock to look.
+    brief_miss_ms: AtomicU64,
 }
 
 /// How long a source whose plugin missed the brief deadline gets no inline splits: each miss
@@ -155,7 +159,8 @@ impl Source {
             idle: Mutex::new(vec![instance]),
             turns,
             instances_made: AtomicU64::new(1),
-            brief_miss: Mutex::new(None),
+            created: Instant::now(),
+            brief_miss_ms: AtomicU64::new(0),
         })
     }
 
@@ -187,15 +192,14 @@ impl Source {
     /// try again under the full deadline. Also `Ok(None)` when the source has no free turn, and,
     /// without calling the plugin, for a minute after a brief split ran out of time.
     pub fn split_briefly(&self, batch: &Batch) -> Result<Option<Handled<SplitRecords>>, SourceError> {
-        let mut missed = self.brief_miss.lock().unwrap_or_else(|e| e.into_inner());
-        if missed.is_some_and(|at| at.elapsed() < BRIEF_MISS_COOLDOWN) {
+        let now_ms = |source: &Self| source.created.elapsed().as_millis() as u64 + 1;
+        let missed = self.brief_miss_ms.load(Ordering::Relaxed);
+        if missed != 0 && now_ms(self) - missed < BRIEF_MISS_COOLDOWN.as_millis() as u64 {
             return Ok(None);
         }
-        *missed = None;
-        drop(missed);
         match self.run(batch, Wait::No, |instance, plugin| instance.split(plugin, batch, Deadline::Brief)) {
             Err(SourceError::Call(CallError::Timeout { .. })) => {
-                *self.brief_miss.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                self.brief_miss_ms.store(now_ms(self), Ordering::Relaxed);
                 Ok(None)
             }
             Err(SourceError::Call(CallError::Busy { .. })) => Ok(None),
