@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real HDFS for integration tests: a NameNode and a DataNode as separate processes, assembled
-# from Maven Central jars (cached under ~/.cache/sluice) — no Docker, no tarball.
+# from Maven Central jars (cached under ~/.cache/sluice) — no Docker, no tarball — and run by
+# deploy/hdfs/run.sh with deploy/hdfs/*.xml, as the compose images run them.
 #
 #   tests/services/hdfs.sh start               # both, waits until a file can be written
 #   tests/services/hdfs.sh stop                # both
@@ -15,42 +16,20 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
 port="${SLUICE_HDFS_PORT:-19000}"
 run="${SLUICE_SERVICES_DIR:-$cache/run}/hdfs-$port"
-version="$(sed -n 's:.*<hadoop.version>\(.*\)</hadoop.version>.*:\1:p' "$here/hdfs/pom.xml")"
+deploy="$here/../../deploy/hdfs"
+version="$(sed -n 's:.*<hadoop.version>\(.*\)</hadoop.version>.*:\1:p' "$deploy/pom.xml")"
 libs="$cache/hadoop-$version/libs"
-conf="$run/conf"
 
 fetch() {
-    fetch_jars hdfs "$here/hdfs/pom.xml" "$libs"
+    fetch_jars hdfs "$deploy/pom.xml" "$libs"
 }
 
-configure() {
-    mkdir -p "$conf/webapps/hdfs" "$conf/webapps/datanode" "$conf/webapps/static" "$run/name" "$run/data"
-    cp "$here/hdfs/log4j.properties" "$conf/"
-    cat >"$conf/core-site.xml" <<XML
-<configuration>
-  <property><name>fs.defaultFS</name><value>hdfs://127.0.0.1:$port</value></property>
-  <property><name>hadoop.tmp.dir</name><value>$run/tmp</value></property>
-</configuration>
-XML
-    cat >"$conf/hdfs-site.xml" <<XML
-<configuration>
-  <property><name>dfs.replication</name><value>1</value></property>
-  <property><name>dfs.namenode.name.dir</name><value>$run/name</value></property>
-  <property><name>dfs.datanode.data.dir</name><value>$run/data</value></property>
-  <property><name>dfs.namenode.rpc-address</name><value>127.0.0.1:$port</value></property>
-  <property><name>dfs.namenode.http-address</name><value>127.0.0.1:19870</value></property>
-  <property><name>dfs.datanode.address</name><value>127.0.0.1:19866</value></property>
-  <property><name>dfs.datanode.http.address</name><value>127.0.0.1:19864</value></property>
-  <property><name>dfs.datanode.ipc.address</name><value>127.0.0.1:19867</value></property>
-  <property><name>dfs.permissions.enabled</name><value>false</value></property>
-  <property><name>dfs.namenode.safemode.extension</name><value>0</value></property>
-  <property><name>dfs.client.block.write.replace-datanode-on-failure.enable</name><value>false</value></property>
-</configuration>
-XML
-}
-
-java_cmd() {
-    echo java -Xms128m -Xmx512m -cp "$conf:$libs/*"
+# The environment of deploy/hdfs/run.sh (the compose images' command, with their settings) for
+# a NameNode and a DataNode on loopback, sharing the run directory.
+daemon_env() {
+    echo env HDFS_LIBS="$libs" HDFS_STATE="$run" HDFS_DEFAULT_FS="hdfs://127.0.0.1:$port" \
+        HDFS_NAMENODE_ADDRESS="127.0.0.1:$port" HDFS_BIND_HOST=127.0.0.1 HDFS_NAMENODE_HTTP_PORT=19870 \
+        HDFS_DATANODE_PORT=19866 HDFS_DATANODE_HTTP_PORT=19864 HDFS_DATANODE_IPC_PORT=19867 SLUICE_ADOPT_UNMARKED=1
 }
 
 running() {
@@ -58,12 +37,12 @@ running() {
 }
 
 start_daemon() {
-    local name="$1" class="$2" wait_on="$3"
+    local name="$1" wait_on="$2"
     already_up "hdfs: $name" "$run/$name.pid" "$wait_on" && return
     fetch
-    configure
+    mkdir -p "$run"
     # shellcheck disable=SC2046
-    spawn "$run/$name.pid" "$run/$name.log" $(java_cmd) "$class"
+    spawn "$run/$name.pid" "$run/$name.log" $(daemon_env) "$deploy/run.sh" "$name"
     wait_listening "hdfs: $name" "$run/$name.pid" "$wait_on" "$run/$name.log"
     check_daemon "hdfs: $name" "$run/$name.pid" "$wait_on"
     echo "hdfs: $name up (pid $(cat "$run/$name.pid"), logs $run/$name.log)"
@@ -74,24 +53,18 @@ stop_daemon() {
 }
 
 start_namenode() {
-    fetch
-    configure
-    if [ ! -f "$run/name/current/VERSION" ]; then
-        # shellcheck disable=SC2046
-        $(java_cmd) org.apache.hadoop.hdfs.server.namenode.NameNode -format -force -nonInteractive >"$run/format.log" 2>&1
-    fi
-    start_daemon namenode org.apache.hadoop.hdfs.server.namenode.NameNode "$port"
+    start_daemon namenode "$port"
 }
 
 start_datanode() {
-    start_daemon datanode org.apache.hadoop.hdfs.server.datanode.DataNode 19866
+    start_daemon datanode 19866
 }
 
 # Waits until the NameNode has left safe mode and a DataNode accepts a block.
 wait_writable() {
     for _ in $(seq 1 120); do
         # shellcheck disable=SC2046
-        if echo ok | $(java_cmd) org.apache.hadoop.fs.FsShell -fs "hdfs://127.0.0.1:$port" -put -f - /.sluice-ready >/dev/null 2>&1; then
+        if echo ok | $(daemon_env) java -cp "$run/conf:$libs/*" org.apache.hadoop.fs.FsShell -fs "hdfs://127.0.0.1:$port" -put -f - /.sluice-ready >/dev/null 2>&1; then
             echo "hdfs: writable at hdfs://127.0.0.1:$port"
             return
         fi

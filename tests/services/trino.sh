@@ -8,14 +8,16 @@
 #   tests/services/trino.sh stop
 #   tests/services/trino.sh status
 #
-# Catalog `hive`: deploy/trino/catalog/hive.properties (shared with docker-compose.yml), with its
-# file metastore under the run directory.
+# Run by deploy/trino/run.sh with deploy/trino/config.properties and the catalog `hive` of
+# deploy/trino/catalog/, as the compose image runs it, with the file metastore under the run
+# directory.
 # Environment: SLUICE_TRINO_PORT (default 19080), SLUICE_SERVICES_DIR (default ~/.cache/sluice/run).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=tests/services/lib.sh
 . "$here/lib.sh"
-version=476
+deploy="$here/../../deploy/trino"
+version="$(sed -n 's/^ARG TRINO_VERSION=//p' "$deploy/Dockerfile")"
 port="${SLUICE_TRINO_PORT:-19080}"
 run="${SLUICE_SERVICES_DIR:-$cache/run}/trino-$port"
 home="$cache/trino-$version/trino-server-$version"
@@ -38,28 +40,6 @@ fetch() {
     touch "$home/.complete"
 }
 
-configure() {
-    mkdir -p "$run/etc/catalog" "$run/data" "$run/metastore"
-    # Loopback only: node.bind-ip is the address Trino's HTTP server (its only listener) binds,
-    # all interfaces when unset; node.internal-address is the one it announces to discovery.
-    cat >"$run/etc/config.properties" <<PROPS
-coordinator=true
-node-scheduler.include-coordinator=true
-http-server.http.port=$port
-node.bind-ip=127.0.0.1
-node.internal-address=127.0.0.1
-discovery.uri=http://127.0.0.1:$port
-node.environment=sluice_test
-node.id=sluice-test-$port
-plugin.dir=$home/plugin
-catalog.config-dir=$run/etc/catalog
-query.max-memory=1GB
-query.max-memory-per-node=512MB
-PROPS
-    # The same catalog file the docker compose deployment uses.
-    cp "$here/../../deploy/trino/catalog/hive.properties" "$run/etc/catalog/hive.properties"
-}
-
 start() {
     already_up "trino:" "$pidfile" "$port" && return
     if [ ! -x "$java_home/bin/java" ]; then
@@ -67,14 +47,12 @@ start() {
         exit 1
     fi
     fetch
-    configure
-    # From the run directory: Trino writes var/log/http-request.log relative to where it starts.
-    cd "$run"
-    spawn "$pidfile" "$run/trino.out" env SLUICE_METASTORE_DIR="file://$run/metastore" \
-        "$java_home/bin/java" -Xmx2G -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -XX:ReservedCodeCacheSize=256M \
-        -Djdk.attach.allowAttachSelf=true -XX:+EnableDynamicAgentLoading -Dfile.encoding=UTF-8 \
-        --enable-native-access=ALL-UNNAMED -Dnode.data-dir="$run/data" -Dlog.output-file="$run/trino.log" \
-        -Dconfig="$run/etc/config.properties" -cp "$home/lib/*" io.trino.server.TrinoServer
+    mkdir -p "$run"
+    # The server the compose image runs, with its settings (deploy/trino/config.properties and
+    # catalog/), on loopback.
+    spawn "$pidfile" "$run/trino.out" env TRINO_HOME="$home" TRINO_STATE="$run" TRINO_PORT="$port" \
+        TRINO_BIND_IP=127.0.0.1 TRINO_NODE_ID="sluice-test-$port" TRINO_LOG_FILE="$run/trino.log" \
+        JAVA_HOME="$java_home" SLUICE_ADOPT_UNMARKED=1 "$deploy/run.sh"
     wait_listening trino "$pidfile" "$port" "$run/trino.log"
     # Listening is not serving: wait until the coordinator has finished starting.
     for _ in $(seq 1 180); do

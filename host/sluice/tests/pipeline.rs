@@ -8,19 +8,21 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use base64::Engine as _;
 use sluice_log::{Provenance, Run, StoredRun};
 use sluice_runtime::{BatchBuilder, BundledPlugin, PluginEngine, PluginRegistry, SourceTable};
 use sluice_warehouse::{Warehouse, WarehouseConfig};
 
-const PASSWORD: &str = "feeder-password-1";
+mod common;
+
+use common::feed::{Feeder, PASSWORD, Posted, lab_results, post, post_until_accepted};
+use common::seed;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -182,56 +184,6 @@ impl Drop for Server {
     }
 }
 
-/// What one POST came to.
-#[derive(Debug, PartialEq, Eq)]
-enum Posted {
-    /// 202 with this many accepted.
-    Accepted(usize),
-    /// Another status, with the body.
-    Status(u16, String),
-    /// Nothing reached the server (connection refused): certainly not accepted.
-    NotSent,
-    /// The connection broke mid-request: the outcome is unknown.
-    Unknown(String),
-}
-
-fn post(url: &str, source: &str, content_type: &str, body: impl Into<reqwest::blocking::Body>) -> Posted {
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("feeder:{PASSWORD}"));
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-    let response = client
-        .post(format!("{url}/v1/sources/{source}/records"))
-        .header("authorization", format!("Basic {auth}"))
-        .header("content-type", content_type)
-        .body(body)
-        .send();
-    match response {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let text = response.text().unwrap_or_default();
-            if status == 202 {
-                let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-                Posted::Accepted(json["accepted"].as_u64().unwrap() as usize)
-            } else {
-                Posted::Status(status, text)
-            }
-        }
-        Err(error) if error.is_connect() => Posted::NotSent,
-        Err(error) => Posted::Unknown(format!("{error:?}")),
-    }
-}
-
-/// Posts until the answer is 202 (a 503 is retried: the broker may still be electing the
-/// transaction coordinator on a fresh start) and returns the number accepted.
-fn post_until_accepted(url: &str, source: &str, content_type: &str, body: &[u8]) -> usize {
-    loop {
-        match post(url, source, content_type, body.to_vec()) {
-            Posted::Accepted(n) => return n,
-            Posted::Status(503, _) => std::thread::sleep(Duration::from_millis(500)),
-            other => panic!("{source}: {other:?}"),
-        }
-    }
-}
-
 fn column_i32(batches: &[RecordBatch], name: &str) -> Vec<i32> {
     batches.iter().flat_map(|b| b.column_by_name(name).unwrap().as_primitive::<Int32Type>().values().to_vec()).collect()
 }
@@ -262,20 +214,6 @@ fn check_exactly_once(batches: &[RecordBatch], acked: &HashSet<i32>, unknown: &H
     );
     let foreign: Vec<_> = seen.keys().filter(|id| !acked.contains(id) && !unknown.contains(id)).collect();
     assert!(foreign.is_empty(), "rows nobody sent: {foreign:?}");
-}
-
-/// `count` lab results with AdmissionIDs `first..first+count`, as one JSON array.
-fn lab_results(first: i32, count: i32) -> String {
-    let records: Vec<String> = (first..first + count)
-        .map(|i| {
-            format!(
-                r#"{{"PatientID":"P{:04}","AdmissionID":{i},"LabName":"CBC: HEMOGLOBIN","LabValue":{}.5,"LabUnits":"gm/dl","LabDateTime":"2012-06-27 10:00:00.000"}}"#,
-                i % 997,
-                i % 20
-            )
-        })
-        .collect();
-    format!("[{}]", records.join(","))
 }
 
 /// The rows `source`'s plugin makes of `body`, run in-process: the expected content of the table
@@ -386,57 +324,6 @@ fn a_poison_record_goes_to_the_dead_letter_topic_alone() {
     assert!(entries[0]["reason"].as_str().unwrap().contains("poison record"), "{listed}");
     assert_eq!(entries[0]["plugin"], "poison@0.1.0");
     assert_eq!(entries[0]["offset"], 1, "the poison record's original position");
-}
-
-/// Posts lab results in chunks until told to stop or `total` are acknowledged; tracks which
-/// AdmissionIDs were acknowledged and which have an unknown outcome.
-struct Feeder {
-    url: Arc<Mutex<String>>,
-    acked: Arc<Mutex<HashSet<i32>>>,
-    unknown: Arc<Mutex<HashSet<i32>>>,
-    unavailable: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Feeder {
-    fn new(url: &str) -> Self {
-        Self {
-            url: Arc::new(Mutex::new(url.to_string())),
-            acked: Arc::default(),
-            unknown: Arc::default(),
-            unavailable: Arc::default(),
-            stop: Arc::default(),
-        }
-    }
-
-    fn spawn(&self, total: i32, chunk: i32) -> std::thread::JoinHandle<()> {
-        let (url, acked, unknown, unavailable, stop) =
-            (self.url.clone(), self.acked.clone(), self.unknown.clone(), self.unavailable.clone(), self.stop.clone());
-        std::thread::spawn(move || {
-            let mut next = 0;
-            while next < total && !stop.load(Ordering::SeqCst) {
-                let current = url.lock().unwrap().clone();
-                let ids = next..next + chunk.min(total - next);
-                match post(&current, "lab_results", "application/json", lab_results(ids.start, ids.len() as i32)) {
-                    Posted::Accepted(n) => {
-                        assert_eq!(n, ids.len());
-                        acked.lock().unwrap().extend(ids.clone());
-                        next = ids.end;
-                    }
-                    Posted::Unknown(_) => {
-                        unknown.lock().unwrap().extend(ids.clone());
-                        next = ids.end;
-                    }
-                    Posted::Status(503, _) => {
-                        unavailable.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                    Posted::NotSent => std::thread::sleep(Duration::from_millis(100)),
-                    Posted::Status(status, body) => panic!("unexpected {status}: {body}"),
-                }
-            }
-        })
-    }
 }
 
 #[test]
@@ -615,94 +502,6 @@ fn hdfs_and_kafka_outages_lose_and_duplicate_nothing_and_the_api_says_503_while_
     assert!(unknown.is_empty(), "no request broke mid-way: {} unknown", unknown.len());
 }
 
-/// Records of one source: every line as sent, and the good ones as (field, value) maps.
-struct Sent {
-    lines: Vec<String>,
-    good: Vec<serde_json::Map<String, serde_json::Value>>,
-}
-
-impl Sent {
-    fn write(&self, dir: &Path, name: &str) -> PathBuf {
-        let path = dir.join(format!("{name}.ndjson"));
-        std::fs::write(&path, self.lines.join("\n") + "\n").unwrap();
-        path
-    }
-
-    /// The expected `select FIELD, count(*) ... group by 1` as sorted (value, count) text pairs;
-    /// `Unknown` is NULL.
-    fn counts(&self, field: &str) -> Vec<(String, i64)> {
-        let mut counts: HashMap<String, i64> = HashMap::new();
-        for record in &self.good {
-            let value = match record[field].as_str() {
-                Some("Unknown") | None => "NULL".to_string(),
-                Some(text) => text.to_string(),
-            };
-            *counts.entry(value).or_default() += 1;
-        }
-        let mut counts: Vec<(String, i64)> = counts.into_iter().collect();
-        counts.sort();
-        counts
-    }
-}
-
-/// Seed-shaped records with a few of each kind of defect, from a fixed pattern (not the
-/// simulator's generator, so that the expectations are computed independently of it).
-fn seed_records() -> (Sent, Sent, Sent) {
-    let genders = ["Male", "Female", "Female"];
-    let languages = ["English", "Spanish", "Unknown", "English", "Icelandic"];
-    let diagnoses = ["Essential (primary) hypertension", "Headache", "Low back pain", "Headache", "Asthma"];
-    let labs = ["CBC: HEMOGLOBIN", "METABOLIC: GLUCOSE", "CBC: HEMOGLOBIN", "URINALYSIS: PH", "CBC: HEMOGLOBIN"];
-    let (mut patients, mut admissions, mut labs_sent) = (
-        Sent { lines: vec![], good: vec![] },
-        Sent { lines: vec![], good: vec![] },
-        Sent { lines: vec![], good: vec![] },
-    );
-    for i in 0..300 {
-        let id = format!("{i:08X}-0000-4000-8000-000000000000");
-        let poverty = if i % 50 == 7 { serde_json::json!("not a number") } else { serde_json::json!(i as f64 / 10.0) };
-        let record = serde_json::json!({
-            "PatientID": id, "PatientGender": genders[i % 3], "PatientDateOfBirth": format!("19{:02}-01-04 14:49:59.587", 30 + i % 60),
-            "PatientRace": "White", "PatientMaritalStatus": "Single", "PatientLanguage": languages[i % 5],
-            "PatientPopulationPercentageBelowPoverty": poverty,
-        });
-        patients.lines.push(record.to_string());
-        if i % 50 != 7 {
-            patients.good.push(record.as_object().unwrap().clone());
-        }
-        for a in 0..(i % 3) {
-            let admission_id = if i % 40 == 11 && a == 0 { serde_json::json!("x") } else { serde_json::json!(a + 1) };
-            let record = serde_json::json!({
-                "PatientID": id, "AdmissionID": admission_id, "AdmissionStartDate": "2011-06-26 10:00:00.000",
-                "AdmissionEndDate": "6/27/2012", "PrimaryDiagnosisCode": "X", "PrimaryDiagnosisDescription": diagnoses[(i + a) % 5],
-            });
-            admissions.lines.push(record.to_string());
-            if !(i % 40 == 11 && a == 0) {
-                admissions.good.push(record.as_object().unwrap().clone());
-            }
-            let value = if i % 30 == 5 { serde_json::json!("abc") } else { serde_json::json!(10.5 + a as f64) };
-            let record = serde_json::json!({
-                "PatientID": id, "AdmissionID": a + 1, "LabName": labs[(i + a) % 5], "LabValue": value,
-                "LabUnits": "gm/dl", "LabDateTime": "2011-06-27 07:10:03.350",
-            });
-            labs_sent.lines.push(record.to_string());
-            if i % 30 != 5 {
-                labs_sent.good.push(record.as_object().unwrap().clone());
-            }
-        }
-    }
-    (patients, admissions, labs_sent)
-}
-
-/// Rows of a Trino result as (first column as text, second as count), sorted.
-fn pairs(rows: Vec<Vec<serde_json::Value>>) -> Vec<(String, i64)> {
-    let mut out: Vec<(String, i64)> = rows
-        .into_iter()
-        .map(|r| (r[0].as_str().map_or_else(|| "NULL".to_string(), str::to_string), r[1].as_i64().unwrap()))
-        .collect();
-    out.sort();
-    out
-}
-
 #[test]
 fn the_seed_queries_in_trino_match_what_was_sent_and_accepted() {
     let _serial = serial();
@@ -714,98 +513,10 @@ fn the_seed_queries_in_trino_match_what_was_sent_and_accepted() {
         false,
     );
     let server = deployment.start();
-    let (patients, admissions, labs) = seed_records();
-    let dir = deployment.dir.path();
-    let files = [patients.write(dir, "patients"), admissions.write(dir, "admissions"), labs.write(dir, "lab_results")];
-    let output = deployment
-        .sluice()
-        .env("SLUICE_PASSWORD", PASSWORD)
-        .args(["simulate", "--url", &server.url, "--user", "feeder", "--json", "--seed", "42"])
-        .args(["--batch", "50", "--unauthorized-share", "0.2", "--connections", "2"])
-        .arg("--replay")
-        .arg(format!("patients={}", files[0].display()))
-        .arg("--replay")
-        .arg(format!("admissions={}", files[1].display()))
-        .arg("--replay")
-        .arg(format!("lab_results={}", files[2].display()))
-        .stdout(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "simulate failed: {}", String::from_utf8_lossy(&output.stdout));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(report["unauthorized"].as_u64().unwrap() > 0, "{report}");
-    for (source, sent) in [("patients", &patients), ("admissions", &admissions), ("lab_results", &labs)] {
-        assert_eq!(
-            report["sources"][source]["accepted"].as_u64().unwrap() as usize,
-            sent.good.len(),
-            "{source}: {report}"
-        );
-        assert_eq!(
-            report["sources"][source]["rejected"].as_u64().unwrap() as usize,
-            sent.lines.len() - sent.good.len(),
-            "{source}: {report}"
-        );
-    }
-
-    let client = sluice_catalog::TrinoClient::new(&trino, "analyst").with_schema("hive", &schema);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let query = |sql: &str| runtime.block_on(client.execute(sql)).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    // The catalog follows by itself: wait until every accepted record is visible to Trino.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    for (table, sent) in [("patients", &patients), ("admissions", &admissions), ("lab_results", &labs)] {
-        loop {
-            let visible = runtime
-                .block_on(client.execute(&format!("select count(*) from {table}")))
-                .ok()
-                .and_then(|rows| rows.first().and_then(|r| r[0].as_i64()))
-                .unwrap_or(0);
-            if visible as usize == sent.good.len() {
-                break;
-            }
-            assert!(visible as usize <= sent.good.len(), "{table}: {visible} rows, more than accepted");
-            assert!(Instant::now() < deadline, "{table}: {visible} of {} rows visible in Trino", sent.good.len());
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-
-    let tables: Vec<String> = query("show tables").into_iter().map(|r| r[0].as_str().unwrap().to_string()).collect();
-    assert_eq!(tables, vec!["admissions", "lab_results", "patients"]);
-    let types: HashMap<String, String> = query("describe patients")
-        .into_iter()
-        .chain(query("describe lab_results"))
-        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_str().unwrap().to_string()))
-        .collect();
-    assert_eq!(types["patientdateofbirth"], "timestamp(6)");
-    assert_eq!(types["patientpopulationpercentagebelowpoverty"], "double");
-    assert_eq!(types["labvalue"], "double");
-    assert_eq!(types["admissionid"], "integer");
-
-    assert_eq!(
-        pairs(query("select patientgender, count(*) from patients group by patientgender")),
-        patients.counts("PatientGender")
-    );
-    assert_eq!(
-        pairs(query("select patientlanguage, count(*) from patients group by patientlanguage")),
-        patients.counts("PatientLanguage")
-    );
-    let mut diagnoses = admissions.counts("PrimaryDiagnosisDescription");
-    diagnoses.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    diagnoses.truncate(10);
-    let mut top = pairs(query(
-        "select primarydiagnosisdescription, count(*) from admissions group by 1 order by 2 desc limit 10",
-    ));
-    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    assert_eq!(top, diagnoses);
-    let mut lab_counts = labs.counts("LabName");
-    lab_counts.sort_by_key(|c| std::cmp::Reverse(c.1));
-    assert!(lab_counts.len() < 2 || lab_counts[0].1 > lab_counts[1].1, "the test data has one most frequent lab");
-    assert_eq!(
-        pairs(query("select labname, count(*) from lab_results group by 1 order by 2 desc limit 1")),
-        vec![lab_counts[0].clone()]
-    );
-    let born =
-        query("select patientdateofbirth from patients where patientid = '00000000-0000-4000-8000-000000000000'");
-    assert_eq!(born, vec![vec![serde_json::json!("1930-01-04 14:49:59.587")]]);
+    let mut sluice = deployment.sluice();
+    sluice.env("SLUICE_PASSWORD", PASSWORD);
+    let sent = seed::simulate_seed(sluice, &server.url, deployment.dir.path());
+    seed::check_seed_queries(&trino, &schema, &sent, Duration::from_secs(180));
     server.stop();
 }
 

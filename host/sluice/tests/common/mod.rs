@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 
 use base64::Engine as _;
 
+pub mod feed;
+pub mod seed;
+
 /// The sluice binary on data directory `data`, without the plugin and config variables of the
 /// environment the tests run in.
 pub fn sluice(data: &Path) -> Command {
