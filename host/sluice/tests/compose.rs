@@ -63,6 +63,12 @@ fn the_compose_stack_answers_the_seed_queries_and_keeps_every_record_once_across
     let api = required_env("SLUICE_TEST_COMPOSE_API");
     let trino = required_env("SLUICE_TEST_COMPOSE_TRINO");
 
+    // Its log, on stdout, says which plugins it loaded.
+    let logs = script("compose", &["logs", "--no-color", "sluice"], None);
+    for plugin in ["patients", "admissions", "lab_results"] {
+        assert!(logs.contains(&format!("plugin loaded plugin={plugin}@")), "`compose logs sluice`:\n{logs}");
+    }
+
     // A user and grants, made inside the sluice container as an operator does.
     script(
         "compose",
