@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the run scripts of deploy/: a marker in each service's state directory names the
 # version that wrote it, so that a volume left by another version fails the start with one line
 # saying what to do instead of being read (or formatted over) by a version that cannot.

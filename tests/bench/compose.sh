@@ -29,6 +29,7 @@ done
 
 # stats: one `docker stats` sample of the stack, as "name memory" lines.
 stats() {
+    # shellcheck disable=SC2046 # one argument per container id
     docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' $(tests/compose/compose ps -q) | awk '{ print $1, $2 }'
 }
 rest="$(stats)"

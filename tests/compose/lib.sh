@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by tests/compose/{up,down,compose,test}: the engine, the base images and the compose
 # command the test stack uses. Not run by itself.
 set -euo pipefail
