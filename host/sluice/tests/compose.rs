@@ -199,6 +199,25 @@ fn bad_starts_fail_with_one_line_that_says_what_to_do() {
          it is not opened: remove the volume (docker compose down --volumes; its data is lost) or mount an empty one"
     );
 
+    // The engine not running (a socket nobody serves), for a user who may not start it (root
+    // would get it started): one line saying how to start it.
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    if root {
+        let output = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp"])
+            .arg("DOCKER_HOST=unix:///tmp/sluice-test-no-engine.sock")
+            .arg(repo().join("tests/compose/up"))
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr).trim(),
+            "tests/compose: the docker engine is not running: start it (sudo dockerd, or sudo systemctl start docker)"
+        );
+    } else {
+        println!("skipped the engine-not-running case: it runs `up` as another user, which needs root");
+    }
+
     // A published port already taken: `tests/compose/up` says which and what to set, before it
     // builds or starts anything.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
