@@ -89,6 +89,24 @@ fn the_compose_stack_answers_the_seed_queries_and_keeps_every_record_once_across
         .arg(dir.path().join("client"));
     let sent = seed::simulate_seed(simulate, &api, dir.path());
     seed::check_seed_queries(&trino, "sluice", &sent, Duration::from_secs(300));
+    // The README's way to query: Trino's command-line client inside its container.
+    let counted = script(
+        "compose",
+        &[
+            "exec",
+            "-T",
+            "trino",
+            "trino",
+            "--catalog",
+            "hive",
+            "--schema",
+            "sluice",
+            "--execute",
+            "select count(*) from patients",
+        ],
+        None,
+    );
+    assert_eq!(counted.trim().trim_matches('"'), sent[0].good.len().to_string());
 
     // Stopped and started again with its volumes: every row is still there, none twice, and
     // sluice serves again (the load below goes through it).
