@@ -29,7 +29,7 @@ export HDFS_DATANODE_PORT="${HDFS_DATANODE_PORT:-9866}" HDFS_DATANODE_HTTP_PORT=
 export HDFS_DATANODE_IPC_PORT="${HDFS_DATANODE_IPC_PORT:-9867}"
 version="$(sed -n 's:.*<hadoop.version>\(.*\)</hadoop.version>.*:\1:p' "$here/pom.xml")"
 mkdir -p "$HDFS_STATE/$dir"
-check_volume "hdfs $role" "$HDFS_STATE" "hadoop $version"
+claim_volume "hdfs $role" "$HDFS_STATE" "hadoop $version"
 
 # The configuration directory leads the classpath. The web servers need their webapps folders to
 # exist; the JMX servlet (the healthchecks) needs nothing in them.
@@ -41,5 +41,4 @@ if [ "$role" = namenode ] && [ ! -f "$HDFS_STATE/name/current/VERSION" ]; then
     "${java[@]}" "$class" -format -force -nonInteractive >/dev/null 2>&1 \
         || { echo "hdfs namenode: formatting $HDFS_STATE/name failed" >&2; exit 1; }
 fi
-[ -f "$HDFS_STATE/.sluice-volume" ] || mark_volume "$HDFS_STATE" "hadoop $version"
 exec "${java[@]}" "$class"

@@ -18,7 +18,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/../volume.sh"
 version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")"
 mkdir -p "$KAFKA_STATE/data"
-check_volume kafka "$KAFKA_STATE" "kafka $version"
+claim_volume kafka "$KAFKA_STATE" "kafka $version"
 
 props="$KAFKA_STATE/server.properties"
 {
@@ -39,6 +39,5 @@ java=(java -Xms256m "-Xmx${KAFKA_HEAP:-512m}" -XX:+UseG1GC -XX:MaxGCPauseMillis=
 if [ ! -f "$KAFKA_STATE/data/meta.properties" ]; then
     cluster_id="$("${java[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
     "${java[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$props" >/dev/null
-    mark_volume "$KAFKA_STATE" "kafka $version"
 fi
 exec "${java[@]}" kafka.Kafka "$props"

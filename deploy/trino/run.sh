@@ -20,8 +20,7 @@ export TRINO_PORT="${TRINO_PORT:-8080}" TRINO_BIND_IP="${TRINO_BIND_IP:-0.0.0.0}
 export TRINO_NODE_ID="${TRINO_NODE_ID:-sluice-1}" TRINO_CATALOGS="$here/catalog"
 export SLUICE_METASTORE_DIR="file://$TRINO_STATE/metastore"
 mkdir -p "$TRINO_STATE/data" "$TRINO_STATE/metastore"
-check_volume trino "$TRINO_STATE" "trino $version"
-mark_volume "$TRINO_STATE" "trino $version"
+claim_volume trino "$TRINO_STATE" "trino $version"
 java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 log=()
 if [ -n "${TRINO_LOG_FILE:-}" ]; then log=("-Dlog.output-file=$TRINO_LOG_FILE"); fi

@@ -50,13 +50,6 @@ fn sluice_container() -> String {
     script("compose", &["ps", "-q", "sluice"], None).trim().to_string()
 }
 
-/// `select ...` through the published Trino port.
-fn trino_query(trino: &str, sql: &str) -> Vec<Vec<serde_json::Value>> {
-    let client = sluice_catalog::TrinoClient::new(trino, "analyst").with_schema("hive", "sluice");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(client.execute(sql)).unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
 #[test]
 #[ignore = "needs the compose stack: tests/compose/test brings it up and runs this"]
 fn the_compose_stack_answers_the_seed_queries_and_keeps_every_record_once_across_a_restart_and_a_kill() {
@@ -157,12 +150,12 @@ fn the_compose_stack_answers_the_seed_queries_and_keeps_every_record_once_across
     // published port accepts a connection even while sluice is down, so a client cannot tell a
     // refused request from a lost answer, and only the key makes its retry safe.)
     // (The feeder's patients are P0000..P0996; the seed's are hexadecimal UUIDs.)
+    let client = sluice_catalog::TrinoClient::new(&trino, "analyst").with_schema("hive", "sluice");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let per_id = "select admissionid, count(*) from lab_results where patientid like 'P%' group by admissionid";
     let deadline = Instant::now() + Duration::from_secs(300);
     let counts: HashMap<i64, i64> = loop {
-        let rows = trino_query(
-            &trino,
-            "select admissionid, count(*) from lab_results where patientid like 'P%' group by admissionid",
-        );
+        let rows = runtime.block_on(client.execute(per_id)).unwrap_or_else(|e| panic!("{per_id}: {e}"));
         let counts: HashMap<i64, i64> = rows.iter().map(|r| (r[0].as_i64().unwrap(), r[1].as_i64().unwrap())).collect();
         if acked_ids.iter().all(|id| counts.contains_key(&i64::from(*id))) {
             break counts;

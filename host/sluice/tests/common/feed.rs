@@ -98,6 +98,19 @@ impl Feeder {
     }
 
     pub fn spawn(&self, total: i32, chunk: i32) -> std::thread::JoinHandle<()> {
+        self.feed(total, chunk, None)
+    }
+
+    /// Like `spawn`, but as a sender that retries does: each chunk carries an `Idempotency-Key`
+    /// and is sent again, with the same key, after any answer but 202 (a broken connection, a
+    /// 503, a refused connection) until it is acknowledged. Nothing is left unknown.
+    pub fn spawn_retrying(&self, total: i32, chunk: i32) -> std::thread::JoinHandle<()> {
+        self.feed(total, chunk, Some(now_key()))
+    }
+
+    /// Posts chunks of lab results; with `run`, under keys `feeder-RUN-FIRST` and retried after
+    /// an unknown outcome, without, an unknown outcome is recorded and the feeder moves on.
+    fn feed(&self, total: i32, chunk: i32, run: Option<u128>) -> std::thread::JoinHandle<()> {
         let (url, acked, unknown, unavailable, stop) =
             (self.url.clone(), self.acked.clone(), self.unknown.clone(), self.unavailable.clone(), self.stop.clone());
         std::thread::spawn(move || {
@@ -105,45 +118,16 @@ impl Feeder {
             while next < total && !stop.load(Ordering::SeqCst) {
                 let current = url.lock().unwrap().clone();
                 let ids = next..next + chunk.min(total - next);
-                match post(&current, "lab_results", "application/json", lab_results(ids.start, ids.len() as i32)) {
-                    Posted::Accepted(n) => {
-                        assert_eq!(n, ids.len());
-                        acked.lock().unwrap().extend(ids.clone());
-                        next = ids.end;
-                    }
-                    Posted::Unknown(_) => {
-                        unknown.lock().unwrap().extend(ids.clone());
-                        next = ids.end;
-                    }
-                    Posted::Status(503, _) => {
-                        unavailable.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                    Posted::NotSent => std::thread::sleep(Duration::from_millis(100)),
-                    Posted::Status(status, body) => panic!("unexpected {status}: {body}"),
-                }
-            }
-        })
-    }
-
-    /// Like `spawn`, but as a sender that retries does: each chunk carries an `Idempotency-Key`
-    /// and is sent again, with the same key, after any answer but 202 (a broken connection, a
-    /// 503, a refused connection) until it is acknowledged. Nothing is left unknown.
-    pub fn spawn_retrying(&self, total: i32, chunk: i32) -> std::thread::JoinHandle<()> {
-        let (url, acked, unavailable, stop) =
-            (self.url.clone(), self.acked.clone(), self.unavailable.clone(), self.stop.clone());
-        let run = now_key();
-        std::thread::spawn(move || {
-            let mut next = 0;
-            while next < total && !stop.load(Ordering::SeqCst) {
-                let current = url.lock().unwrap().clone();
-                let ids = next..next + chunk.min(total - next);
-                let key = format!("feeder-{run}-{}", ids.start);
+                let key = run.map(|run| format!("feeder-{run}-{}", ids.start));
                 let body = lab_results(ids.start, ids.len() as i32);
-                match post_keyed(&current, "lab_results", "application/json", body, Some(&key)) {
+                match post_keyed(&current, "lab_results", "application/json", body, key.as_deref()) {
                     Posted::Accepted(n) => {
                         assert_eq!(n, ids.len());
                         acked.lock().unwrap().extend(ids.clone());
+                        next = ids.end;
+                    }
+                    Posted::Unknown(_) if key.is_none() => {
+                        unknown.lock().unwrap().extend(ids.clone());
                         next = ids.end;
                     }
                     Posted::Status(503, _) => {
