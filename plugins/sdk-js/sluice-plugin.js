@@ -580,7 +580,7 @@ function canonical(plugin, raw) {
   return `{${parts.join(",")}}`;
 }
 
-/** The plugin's split: `{ records: [string], origins: [{input, record, key}], rejected }`. */
+/** The plugin's split: `{ records: [string], origins: [{input, record, key, id}], rejected }`. */
 export function split(plugin, contentType, payloads) {
   const { accepted, rejected } = rows(plugin, contentType, payloads);
   const keySlot = plugin.fields.findIndex((f) => f.source === plugin.key);
@@ -589,7 +589,7 @@ export function split(plugin, contentType, payloads) {
     const key = keySlot >= 0 ? typed[keySlot] : null;
     records.push(canonical(plugin, raw));
     const keyed = typeof key === "string" || typeof key === "bigint" || (typeof key === "number" && Number.isInteger(key));
-    origins.push({ input, record, key: keyed ? String(key) : undefined });
+    origins.push({ input, record, key: keyed ? String(key) : undefined, id: undefined });
   }
   return { records, origins, rejected };
 }

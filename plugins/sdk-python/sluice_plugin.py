@@ -100,12 +100,14 @@ class Rejection:
 
 
 class Origin:
-    """Where one canonical record came from, and its partition key."""
+    """Where one canonical record came from, its partition key, and the record's own identity
+    from its sender (HL7 v2 MSH-10) when it has one: the host stores a record whose id the source
+    already stored only once."""
 
-    __slots__ = ("input", "record", "key")
+    __slots__ = ("input", "record", "key", "id")
 
-    def __init__(self, input, record, key=None):
-        self.input, self.record, self.key = input, record, key
+    def __init__(self, input, record, key=None, id=None):
+        self.input, self.record, self.key, self.id = input, record, key, id
 
 
 class RecordPlugin:
@@ -981,7 +983,7 @@ def export(plugin_class):
                 ends.append(len(data))
             return t.SplitRecords(
                 records=t.Batch(content_type=CANONICAL_CONTENT_TYPE, data=bytes(data), ends=ends),
-                origins=[t.Origin(input=o.input, record=o.record, key=o.key) for o in origins],
+                origins=[t.Origin(input=o.input, record=o.record, key=o.key, id=o.id) for o in origins],
                 rejected=rejections(rejected))
 
         def transform(self, input):

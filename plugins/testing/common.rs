@@ -11,7 +11,7 @@ macro_rules! hostile_plugin {
             for (input, payload) in batch.payloads() {
                 let lines = payload.split(|b| *b == b'\n').filter(|line| !line.is_empty());
                 for (record, line) in lines.enumerate() {
-                    out.push(line, sluice_plugin_sdk::Origin { input, record: record as u32, key: None });
+                    out.push(line, sluice_plugin_sdk::Origin { input, record: record as u32, key: None, id: None });
                 }
             }
             out

@@ -32,7 +32,7 @@ impl Plugin for Swap {
     fn split(&self, batch: &Batch<'_>) -> SplitOutput {
         let mut out = SplitOutput::new("text/plain");
         for (input, payload) in batch.payloads() {
-            out.push(payload, sluice_plugin_sdk::Origin { input, record: 0, key: None });
+            out.push(payload, sluice_plugin_sdk::Origin { input, record: 0, key: None, id: None });
         }
         out
     }

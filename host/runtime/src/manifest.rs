@@ -15,6 +15,7 @@ impl From<types::ColumnType> for ColumnType {
             types::ColumnType::String => Self::String,
             types::ColumnType::Date => Self::Date,
             types::ColumnType::Timestamp => Self::Timestamp,
+            types::ColumnType::Instant => Self::Instant,
         }
     }
 }

@@ -25,8 +25,10 @@ pub enum Cell<'a> {
     String(&'a str),
     /// Days since 1970-01-01.
     Date(i32),
-    /// Microseconds since 1970-01-01 00:00:00.
+    /// Microseconds since 1970-01-01 00:00:00, wall clock.
     Timestamp(i64),
+    /// Microseconds since 1970-01-01 00:00:00 UTC.
+    Instant(i64),
 }
 
 /// Value `row` of `values`.
@@ -38,6 +40,7 @@ fn value(values: &ColumnValues, row: usize) -> Cell<'_> {
         ColumnValues::Float64(v) => Cell::Float(v[row]),
         ColumnValues::Date(v) => Cell::Date(v[row]),
         ColumnValues::Timestamp(v) => Cell::Timestamp(v[row]),
+        ColumnValues::Instant(v) => Cell::Instant(v[row]),
         ColumnValues::String { offsets, data } => {
             let bytes = &data[offsets[row] as usize..offsets[row + 1] as usize];
             // Validated when the output was received.
@@ -55,6 +58,7 @@ fn values_from_wit(values: types::ColumnValues) -> ColumnValues {
         types::ColumnValues::String(s) => ColumnValues::String { offsets: s.offsets, data: s.data },
         types::ColumnValues::Date(v) => ColumnValues::Date(v),
         types::ColumnValues::Timestamp(v) => ColumnValues::Timestamp(v),
+        types::ColumnValues::Instant(v) => ColumnValues::Instant(v),
     }
 }
 
@@ -130,6 +134,9 @@ pub struct Origin {
     pub record: u32,
     /// Partition key, if the plugin named one.
     pub key: Option<String>,
+    /// The record's own identity from its sender (HL7 v2 MSH-10), if the plugin named one
+    /// (contract 0.2.0): a record whose id the source already stored is not stored again.
+    pub id: Option<String>,
 }
 
 /// What `split` returned, validated.
@@ -177,7 +184,11 @@ pub(crate) fn transformed_size(output: &types::Transformed) -> usize {
 pub(crate) fn split_size(output: &types::SplitRecords) -> usize {
     output.records.data.len()
         + output.records.ends.len() * 4
-        + output.origins.iter().map(|o| 8 + o.key.as_ref().map_or(0, String::len)).sum::<usize>()
+        + output
+            .origins
+            .iter()
+            .map(|o| 8 + o.key.as_ref().map_or(0, String::len) + o.id.as_ref().map_or(0, String::len))
+            .sum::<usize>()
         + rejections_size(&output.rejected)
 }
 
@@ -186,7 +197,9 @@ fn wit_byte_size(values: &types::ColumnValues) -> usize {
     match values {
         types::ColumnValues::Boolean(v) => v.len(),
         types::ColumnValues::Int32(v) | types::ColumnValues::Date(v) => v.len() * 4,
-        types::ColumnValues::Int64(v) | types::ColumnValues::Timestamp(v) => v.len() * 8,
+        types::ColumnValues::Int64(v) | types::ColumnValues::Timestamp(v) | types::ColumnValues::Instant(v) => {
+            v.len() * 8
+        }
         types::ColumnValues::Float64(v) => v.len() * 8,
         types::ColumnValues::String(s) => s.offsets.len() * 4 + s.data.len(),
     }
@@ -271,7 +284,7 @@ impl SplitRecords {
                 if o.input as usize >= inputs {
                     return Err(format!("a split record names input {} of a batch of {inputs}", o.input));
                 }
-                Ok(Origin { input: o.input, record: o.record, key: o.key })
+                Ok(Origin { input: o.input, record: o.record, key: o.key, id: o.id })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let rejected = rejections_from_wit(output.rejected, inputs)?;

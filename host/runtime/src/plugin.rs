@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Store;
 
 use crate::batch::Batch;
-use crate::bindings::{Plugin as PluginBindings, PluginPre};
+use crate::bindings::{Guest, GuestPre};
 use crate::config::bytes;
 use crate::engine::PluginEngine;
 use crate::error::{CallError, LoadError};
@@ -17,7 +17,7 @@ use sluice_contract::Manifest;
 
 /// Contract versions (`sluice:plugin@X`) this host loads plugins for, oldest first; their WIT
 /// texts are [`CONTRACT_WIT`](crate::CONTRACT_WIT).
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0"];
 
 /// The interface a plugin exports, without its version.
 const SOURCE_INTERFACE: &str = "sluice:plugin/source";
@@ -50,7 +50,7 @@ impl fmt::Display for PluginOrigin {
 /// A compiled, linked and described plugin. Instances are made from it on demand.
 pub struct Plugin {
     engine: PluginEngine,
-    pre: PluginPre<SandboxState>,
+    pre: GuestPre,
     manifest: Manifest,
     digest: String,
     origin: PluginOrigin,
@@ -119,15 +119,13 @@ impl Plugin {
             .linker()
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Compile { path: path.clone(), message: format!("{e:#}") })?;
-        let pre = PluginPre::new(instance_pre)
+        let pre = GuestPre::new(&contract, instance_pre)
             .map_err(|e| LoadError::Compile { path: path.clone(), message: format!("{e:#}") })?;
 
         let placeholder = format!("{}", origin);
         let mut instance = Instance::new(engine, &pre, &digest, &placeholder)?;
         let described = instance
-            .call(&placeholder, engine, Deadline::Configured, |store, bindings| {
-                bindings.sluice_plugin_source().call_describe(store)
-            })
+            .call(&placeholder, engine, Deadline::Configured, |store, bindings| bindings.describe(store))
             .map_err(|source| LoadError::Describe { path: path.clone(), source })?;
         let manifest =
             crate::manifest::from_wit(described).map_err(|reason| LoadError::InvalidManifest { path, reason })?;
@@ -154,7 +152,7 @@ impl Plugin {
         &self.origin
     }
 
-    /// The contract version it was built against (`0.1.0`).
+    /// The contract version it was built against (`0.1.0`, `0.2.0`).
     pub fn contract(&self) -> &str {
         &self.contract
     }
@@ -176,9 +174,8 @@ impl Plugin {
         let mut instance = Instance::new(&self.engine, &self.pre, &self.digest, &id)
             .map_err(|e| CallError::Instantiate { plugin: id.clone(), message: e.to_string() })?;
         let settings = with_defaults(&self.manifest, settings);
-        let configured = instance.call(&id, &self.engine, Deadline::Configured, |store, bindings| {
-            bindings.sluice_plugin_source().call_configure(store, &settings)
-        })?;
+        let configured = instance
+            .call(&id, &self.engine, Deadline::Configured, |store, bindings| bindings.configure(store, &settings))?;
         configured.map_err(|message| CallError::Configure { plugin: id, message })?;
         instance.configured_bytes = instance.memory_bytes();
         Ok(instance)
@@ -215,14 +212,14 @@ const BRIEF_DEADLINE_TICKS: u64 = 2;
 /// call fails.
 pub(crate) struct Instance {
     store: Store<SandboxState>,
-    bindings: PluginBindings,
+    bindings: Guest,
     digest: String,
     /// Linear memory once configured, before any batch.
     configured_bytes: usize,
 }
 
 impl Instance {
-    fn new(engine: &PluginEngine, pre: &PluginPre<SandboxState>, digest: &str, id: &str) -> Result<Self, LoadError> {
+    fn new(engine: &PluginEngine, pre: &GuestPre, digest: &str, id: &str) -> Result<Self, LoadError> {
         let state = SandboxState::new(bytes(engine.config().max_memory), engine.memory_budget().clone());
         let mut store = Store::new(engine.engine(), state);
         store.limiter(|state| state.limiter());
@@ -255,7 +252,7 @@ impl Instance {
         id: &str,
         engine: &PluginEngine,
         deadline: Deadline,
-        f: impl FnOnce(&mut Store<SandboxState>, &PluginBindings) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<SandboxState>, &Guest) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let ticks = match deadline {
             Deadline::Configured => engine.config().deadline_ticks(),
@@ -268,9 +265,7 @@ impl Instance {
     /// Transforms a batch; the output is validated against the manifest.
     pub(crate) fn transform(&mut self, plugin: &Plugin, batch: &Batch) -> Result<Transformed, CallError> {
         let id = plugin.id();
-        let raw = self.call(&id, plugin.engine(), Deadline::Configured, |store, b| {
-            b.sluice_plugin_source().call_transform(store, &batch.0)
-        })?;
+        let raw = self.call(&id, plugin.engine(), Deadline::Configured, |store, b| b.transform(store, &batch.0))?;
         let limit = bytes(plugin.engine().config().max_output);
         let bytes = output::transformed_size(&raw);
         if bytes > limit {
@@ -288,8 +283,7 @@ impl Instance {
         deadline: Deadline,
     ) -> Result<SplitRecords, CallError> {
         let id = plugin.id();
-        let raw =
-            self.call(&id, plugin.engine(), deadline, |store, b| b.sluice_plugin_source().call_split(store, &batch.0))?;
+        let raw = self.call(&id, plugin.engine(), deadline, |store, b| b.split(store, &batch.0))?;
         let limit = bytes(plugin.engine().config().max_output);
         let bytes = output::split_size(&raw);
         if bytes > limit {

@@ -59,10 +59,32 @@ fn split_records_of_an_undeclared_content_type_are_refused() {
 }
 
 #[test]
+fn plugins_built_for_different_contract_versions_run_side_by_side() {
+    // bare-contract is built against the frozen 0.1.0 text, the bundled plugins against the
+    // newest: one engine loads both, and each transforms its batch.
+    let engine = common::engine(common::tight_config());
+    let old = common::load(&engine, testing::BARE_CONTRACT);
+    let new = common::load_bundled(&engine, "patients.wasm");
+    assert_eq!(old.contract(), "0.1.0");
+    assert_eq!(new.contract(), *sluice_runtime::SUPPORTED_CONTRACTS.last().unwrap());
+    assert_ne!(old.contract(), new.contract());
+
+    let old_source = Source::new(old, Vec::new()).unwrap();
+    assert_eq!(settings_seen(&old_source).len(), 4, "the 0.1.0 plugin's rows came back through the newest types");
+    let new_source = Source::new(new, Vec::new()).unwrap();
+    let body = b"{\"PatientID\": \"P1\", \"PatientGender\": \"Female\"}";
+    let out = new_source.transform(&Batch::single("application/json", body)).unwrap().output;
+    assert_eq!(out.table("patients").map(|rows| rows.len()), Some(1));
+}
+
+#[test]
 fn released_contract_versions_are_frozen() {
     // A released version's text never changes (wit/README.md): a change is a new version, its
     // WIT added beside the old ones. SHA-256 of each released text:
-    let frozen = [("0.1.0", "f1b3782a9a5f3c73d074567fe8ba4069539401f2aaf50eb9e1bc85aba7b4efc2")];
+    let frozen = [
+        ("0.1.0", "f1b3782a9a5f3c73d074567fe8ba4069539401f2aaf50eb9e1bc85aba7b4efc2"),
+        ("0.2.0", "6492664bb7541f728e6d31a6704e1affbc23140aa7d1c24710fddc581af8fffa"),
+    ];
     let versions: Vec<&str> = sluice_runtime::CONTRACT_WIT.iter().map(|(version, _)| *version).collect();
     assert_eq!(versions, sluice_runtime::SUPPORTED_CONTRACTS, "every supported version has its WIT text");
     for (version, digest) in frozen {

@@ -60,7 +60,7 @@ fn bundled_plugins_describe_the_seed_tables_with_real_types() {
         ]
     );
     assert_eq!(patients.manifest().settings[0].name, "drop-unknown");
-    assert_eq!(patients.contract(), "0.1.0");
+    assert_eq!(patients.contract(), "0.2.0");
     assert_eq!(patients.digest().len(), 64);
 }
 

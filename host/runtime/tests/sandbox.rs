@@ -107,7 +107,7 @@ fn a_plugin_for_another_contract_version_is_refused_naming_both_versions() {
     assert_eq!(
         error.to_string(),
         format!(
-            "plugin {} was built for contract sluice:plugin@9.0.0; this sluice supports sluice:plugin@0.1.0. \
+            "plugin {} was built for contract sluice:plugin@9.0.0; this sluice supports sluice:plugin@0.1.0, sluice:plugin@0.2.0. \
              Rebuild the plugin against a supported version of wit/plugin.wit",
             testing::FUTURE_CONTRACT
         )

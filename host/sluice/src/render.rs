@@ -7,7 +7,8 @@ use sluice_runtime::{Cell, Plugin, Rejection, TableRows};
 
 use crate::check::CheckRun;
 
-/// A value as JSON: timestamps as ISO-8601 wall-clock strings, dates as `YYYY-MM-DD`, NULL as null.
+/// A value as JSON: timestamps as ISO-8601 wall-clock strings, instants as ISO-8601 UTC strings
+/// (`Z`), dates as `YYYY-MM-DD`, NULL as null.
 pub fn cell_json(cell: Cell<'_>) -> Value {
     match cell {
         Cell::Null => Value::Null,
@@ -17,6 +18,7 @@ pub fn cell_json(cell: Cell<'_>) -> Value {
         Cell::String(s) => s.into(),
         Cell::Date(days) => date_text(days).into(),
         Cell::Timestamp(micros) => timestamp_text(micros).into(),
+        Cell::Instant(micros) => format!("{}Z", timestamp_text(micros)).into(),
     }
 }
 

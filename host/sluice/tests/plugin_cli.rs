@@ -153,10 +153,9 @@ fn unusable_plugins_and_files_fail_with_a_clear_message() {
 
     let future = sluice(&["plugin", "check", sluice_future_contract()]);
     assert!(!future.status.success());
-    assert!(
-        stderr(&future)
-            .contains("was built for contract sluice:plugin@9.0.0; this sluice supports sluice:plugin@0.1.0")
-    );
+    assert!(stderr(&future).contains(
+        "was built for contract sluice:plugin@9.0.0; this sluice supports sluice:plugin@0.1.0, sluice:plugin@0.2.0"
+    ));
 }
 
 fn sluice_future_contract() -> &'static str {
@@ -258,10 +257,12 @@ fn wit_prints_the_contract_an_outside_project_builds_against() {
     assert!(newest.status.success());
     let file = std::fs::read(repo().join("wit/plugin.wit")).unwrap();
     assert_eq!(newest.stdout, file);
-    let named = sluice(&["plugin", "wit", "0.1.0"]);
+    let named = sluice(&["plugin", "wit", "0.2.0"]);
     assert_eq!(named.stdout, file);
+    let frozen = sluice(&["plugin", "wit", "0.1.0"]);
+    assert_eq!(frozen.stdout, std::fs::read(repo().join("wit/deps/sluice-plugin@0.1.0/plugin.wit")).unwrap());
 
     let unknown = sluice(&["plugin", "wit", "9.9.9"]);
     assert!(!unknown.status.success());
-    assert_eq!(stderr(&unknown).trim(), "error: this sluice has no plugin contract 9.9.9; it supports 0.1.0");
+    assert_eq!(stderr(&unknown).trim(), "error: this sluice has no plugin contract 9.9.9; it supports 0.1.0, 0.2.0");
 }

@@ -36,6 +36,9 @@ fn column_array(column: ColumnData) -> Result<ArrayRef, ArrowError> {
         ColumnValues::Float64(values) => Arc::new(Float64Array::new(ScalarBuffer::from(values), nulls)),
         ColumnValues::Date(values) => Arc::new(Date32Array::new(ScalarBuffer::from(values), nulls)),
         ColumnValues::Timestamp(values) => Arc::new(TimestampMicrosecondArray::new(ScalarBuffer::from(values), nulls)),
+        ColumnValues::Instant(values) => {
+            Arc::new(TimestampMicrosecondArray::new(ScalarBuffer::from(values), nulls).with_timezone("UTC"))
+        }
         ColumnValues::String { offsets, data } => {
             let offsets: Vec<i32> = offsets
                 .into_iter()

@@ -24,7 +24,7 @@ pub const INGEST_PARTITION: &str = "ingest_partition";
 pub const INGEST_OFFSET: &str = "ingest_offset";
 
 /// The Arrow type of a plugin column type. Timestamps are wall-clock (no time zone), as
-/// plugins report them.
+/// plugins report them; instants are UTC-adjusted.
 pub fn arrow_type(column_type: ColumnType) -> DataType {
     match column_type {
         ColumnType::Boolean => DataType::Boolean,
@@ -34,6 +34,7 @@ pub fn arrow_type(column_type: ColumnType) -> DataType {
         ColumnType::String => DataType::Utf8,
         ColumnType::Date => DataType::Date32,
         ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+        ColumnType::Instant => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
     }
 }
 

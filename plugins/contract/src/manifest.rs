@@ -21,12 +21,22 @@ pub enum ColumnType {
     Date,
     /// Microseconds since 1970-01-01 00:00:00, wall clock (no time zone).
     Timestamp,
+    /// A point in time: microseconds since 1970-01-01 00:00:00 UTC (contract 0.2.0).
+    Instant,
 }
 
 impl ColumnType {
     /// Every type, in the contract's order.
-    pub const ALL: [ColumnType; 7] =
-        [Self::Boolean, Self::Int32, Self::Int64, Self::Float64, Self::String, Self::Date, Self::Timestamp];
+    pub const ALL: [ColumnType; 8] = [
+        Self::Boolean,
+        Self::Int32,
+        Self::Int64,
+        Self::Float64,
+        Self::String,
+        Self::Date,
+        Self::Timestamp,
+        Self::Instant,
+    ];
 
     /// The contract's name of the type.
     pub fn name(self) -> &'static str {
@@ -38,6 +48,7 @@ impl ColumnType {
             Self::String => "string",
             Self::Date => "date",
             Self::Timestamp => "timestamp",
+            Self::Instant => "instant",
         }
     }
 }

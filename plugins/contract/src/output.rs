@@ -39,6 +39,8 @@ pub enum ColumnValues {
     Date(Vec<i32>),
     /// Microseconds since 1970-01-01 00:00:00, wall clock.
     Timestamp(Vec<i64>),
+    /// Microseconds since 1970-01-01 00:00:00 UTC: points in time.
+    Instant(Vec<i64>),
 }
 
 impl ColumnValues {
@@ -52,6 +54,7 @@ impl ColumnValues {
             ColumnType::String => Self::String { offsets: vec![0], data: Vec::new() },
             ColumnType::Date => Self::Date(Vec::new()),
             ColumnType::Timestamp => Self::Timestamp(Vec::new()),
+            ColumnType::Instant => Self::Instant(Vec::new()),
         }
     }
 
@@ -60,7 +63,7 @@ impl ColumnValues {
         match self {
             Self::Boolean(v) => v.len(),
             Self::Int32(v) | Self::Date(v) => v.len(),
-            Self::Int64(v) | Self::Timestamp(v) => v.len(),
+            Self::Int64(v) | Self::Timestamp(v) | Self::Instant(v) => v.len(),
             Self::Float64(v) => v.len(),
             Self::String { offsets, .. } => offsets.len().saturating_sub(1),
         }
@@ -81,6 +84,7 @@ impl ColumnValues {
             Self::String { .. } => ColumnType::String,
             Self::Date(_) => ColumnType::Date,
             Self::Timestamp(_) => ColumnType::Timestamp,
+            Self::Instant(_) => ColumnType::Instant,
         }
     }
 }

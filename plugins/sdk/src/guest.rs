@@ -60,6 +60,7 @@ fn column_type_to_wit(t: ColumnType) -> wit::ColumnType {
         ColumnType::String => wit::ColumnType::String,
         ColumnType::Date => wit::ColumnType::Date,
         ColumnType::Timestamp => wit::ColumnType::Timestamp,
+        ColumnType::Instant => wit::ColumnType::Instant,
     }
 }
 
@@ -122,6 +123,7 @@ fn output_to_wit(out: Output) -> wit::Transformed {
                             }
                             ColumnValues::Date(v) => wit::ColumnValues::Date(v),
                             ColumnValues::Timestamp(v) => wit::ColumnValues::Timestamp(v),
+                            ColumnValues::Instant(v) => wit::ColumnValues::Instant(v),
                         },
                     })
                     .collect(),
@@ -137,7 +139,7 @@ fn split_to_wit(out: SplitOutput) -> wit::SplitRecords {
         origins: out
             .origins
             .into_iter()
-            .map(|o| wit::Origin { input: o.input, record: o.record, key: o.key })
+            .map(|o| wit::Origin { input: o.input, record: o.record, key: o.key, id: o.id })
             .collect(),
         rejected: out.rejected.into_iter().map(rejection_to_wit).collect(),
     }

@@ -21,8 +21,10 @@ pub enum Value<'a> {
     String(&'a str),
     /// Days since 1970-01-01.
     Date(i32),
-    /// Microseconds since 1970-01-01 00:00:00.
+    /// Microseconds since 1970-01-01 00:00:00, wall clock.
     Timestamp(i64),
+    /// Microseconds since 1970-01-01 00:00:00 UTC: a point in time (contract 0.2.0).
+    Instant(i64),
 }
 
 /// One column being built.
@@ -54,6 +56,7 @@ impl ColumnBuilder {
                 | (ColumnValues::String { .. }, Value::String(_))
                 | (ColumnValues::Date(_), Value::Date(_))
                 | (ColumnValues::Timestamp(_), Value::Timestamp(_))
+                | (ColumnValues::Instant(_), Value::Instant(_))
         )
     }
 
@@ -75,7 +78,9 @@ impl ColumnBuilder {
         match (&mut self.values, value) {
             (ColumnValues::Boolean(v), Value::Boolean(x)) => v.push(*x),
             (ColumnValues::Int32(v), Value::Int32(x)) | (ColumnValues::Date(v), Value::Date(x)) => v.push(*x),
-            (ColumnValues::Int64(v), Value::Int64(x)) | (ColumnValues::Timestamp(v), Value::Timestamp(x)) => v.push(*x),
+            (ColumnValues::Int64(v), Value::Int64(x))
+            | (ColumnValues::Timestamp(v), Value::Timestamp(x))
+            | (ColumnValues::Instant(v), Value::Instant(x)) => v.push(*x),
             (ColumnValues::Float64(v), Value::Float64(x)) => v.push(*x),
             (ColumnValues::String { offsets, data }, Value::String(s)) => {
                 data.extend_from_slice(s.as_bytes());
@@ -83,7 +88,7 @@ impl ColumnBuilder {
             }
             (ColumnValues::Boolean(v), Value::Null) => v.push(false),
             (ColumnValues::Int32(v) | ColumnValues::Date(v), Value::Null) => v.push(0),
-            (ColumnValues::Int64(v) | ColumnValues::Timestamp(v), Value::Null) => v.push(0),
+            (ColumnValues::Int64(v) | ColumnValues::Timestamp(v) | ColumnValues::Instant(v), Value::Null) => v.push(0),
             (ColumnValues::Float64(v), Value::Null) => v.push(0.0),
             (ColumnValues::String { offsets, data }, Value::Null) => offsets.push(data.len() as u32),
             (values, value) => panic!("a {value:?} does not fit a column of {values:?}"),
@@ -113,6 +118,7 @@ impl ColumnBuilder {
             ColumnValues::Float64(v) => Value::Float64(v[row]),
             ColumnValues::Date(v) => Value::Date(v[row]),
             ColumnValues::Timestamp(v) => Value::Timestamp(v[row]),
+            ColumnValues::Instant(v) => Value::Instant(v[row]),
             ColumnValues::String { offsets, data } => {
                 let bytes = &data[offsets[row] as usize..offsets[row + 1] as usize];
                 Value::String(std::str::from_utf8(bytes).expect("pushed as str"))
@@ -190,6 +196,9 @@ pub struct Origin {
     pub record: u32,
     /// Partition key (e.g. the patient id).
     pub key: Option<String>,
+    /// The record's own identity from its sender (HL7 v2 MSH-10), if it has one: the host
+    /// stores a record whose id the source already stored only once.
+    pub id: Option<String>,
 }
 
 /// What `split` returns.

@@ -185,7 +185,7 @@ impl<P: RecordPlugin> Plugin for Records<P> {
                 Some(Value::Int64(n)) => Some(n.to_string()),
                 _ => None,
             });
-            out.push(&canonical, Origin { input, record, key });
+            out.push(&canonical, Origin { input, record, key, id: None });
         });
         out.rejected = rejected;
         out

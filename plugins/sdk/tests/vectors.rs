@@ -46,7 +46,7 @@ fn cell(value: Value<'_>) -> Json {
         Value::Float64(f) => json!(f),
         Value::String(s) => json!(s),
         Value::Date(d) => json!(d),
-        Value::Timestamp(t) => json!(t),
+        Value::Timestamp(t) | Value::Instant(t) => json!(t),
     }
 }
 

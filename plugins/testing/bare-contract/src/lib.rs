@@ -5,6 +5,9 @@
 //! declare), and `transform` writes one row per setting, `key=value`. For the instance-reuse
 //! tests, `reserve-mib` makes `configure` hold that much memory (an interpreter's heap) and
 //! `grow-mib` makes every `transform` keep that much more (a plugin that leaks).
+//!
+//! It is built against the frozen contract 0.1.0 (`wit/deps/sluice-plugin@0.1.0`), so every test
+//! that runs it shows that plugins built for an older contract still load and run.
 #![allow(missing_docs)]
 // Written against the WIT alone: natively the crate is empty, so that a `cargo test --workspace`
 // linking every member links in any profile.
@@ -12,7 +15,7 @@
 
 use std::cell::RefCell;
 
-wit_bindgen::generate!({ path: "../../../wit", world: "plugin" });
+wit_bindgen::generate!({ path: "../../../wit/deps/sluice-plugin@0.1.0", world: "plugin" });
 
 use exports::sluice::plugin::source::Guest;
 use sluice::plugin::types::{

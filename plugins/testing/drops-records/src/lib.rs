@@ -17,7 +17,7 @@ hostile_plugin!(DropsRecords, "drops-records", |_batch| {
         let lines = payload.split(|b| *b == b'\n').filter(|line| !line.iter().all(u8::is_ascii_whitespace));
         for (record, line) in lines.enumerate() {
             match record {
-                0 | 1 => out.push(line, Origin { input, record: record as u32, key: None }),
+                0 | 1 => out.push(line, Origin { input, record: record as u32, key: None, id: None }),
                 3 => out.rejected.push(Rejection { input, record: 3, reason: "the fourth is refused".into(), field: None }),
                 _ => {}
             }

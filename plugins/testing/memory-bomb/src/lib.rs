@@ -21,7 +21,7 @@ hostile_plugin!(MemoryBomb, "memory-bomb", |_batch| {
         if payload.windows(13).any(|w| w == b"bomb-in-split") {
             bomb();
         }
-        out.push(payload, sluice_plugin_sdk::Origin { input, record: 0, key: None });
+        out.push(payload, sluice_plugin_sdk::Origin { input, record: 0, key: None, id: None });
     }
     out
 });

@@ -54,7 +54,7 @@ impl Plugin for NetAccess {
     fn split(&self, batch: &Batch<'_>) -> SplitOutput {
         let mut out = SplitOutput::new("application/json");
         for (input, payload) in batch.payloads() {
-            out.push(payload, Origin { input, record: 0, key: None });
+            out.push(payload, Origin { input, record: 0, key: None, id: None });
         }
         out
     }

@@ -48,7 +48,7 @@ impl Plugin for Poison {
         for (input, payload) in batch.payloads() {
             let lines = payload.split(|b| *b == b'\n').filter(|line| !line.is_empty());
             for (record, line) in lines.enumerate() {
-                out.push(line, Origin { input, record: record as u32, key: Some("poison".into()) });
+                out.push(line, Origin { input, record: record as u32, key: Some("poison".into()), id: None });
             }
         }
         out
