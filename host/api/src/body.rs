@@ -18,7 +18,9 @@ pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Optio
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("request body is empty".into()));
     }
-    if let Err(error) = std::str::from_utf8(bytes) {
+    if !names_its_own_charset(essence)
+        && let Err(error) = std::str::from_utf8(bytes)
+    {
         return Err(ApiError::BadRequest(format!("request body is not valid UTF-8 (at byte {})", error.valid_up_to())));
     }
     if essence.contains("json") {
@@ -48,6 +50,12 @@ pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Optio
         }));
     }
     Ok(records_sent(essence, bytes))
+}
+
+/// Whether bodies of content type `essence` name their character set inside (HL7 v2's MSH-18,
+/// per message), so that the plugin, not the API, decides what bytes are valid.
+fn names_its_own_charset(essence: &str) -> bool {
+    matches!(essence, "application/hl7-v2" | "x-application/hl7-v2+er7")
 }
 
 /// The number of records a body of content type `essence` holds, as every reader of the
@@ -207,6 +215,16 @@ mod tests {
         assert_eq!(count("text/tab-separated-values", "a\tb\n1\t2\n"), Some(1));
         assert_eq!(count("text/plain", "a\tb\n1\t2\n3\t4\n"), Some(2));
         assert_eq!(count("application/hl7-v2", "MSH|..."), None);
+    }
+
+    #[test]
+    fn only_formats_that_name_their_charset_may_hold_bytes_that_are_not_utf8() {
+        let latin1 = b"MSH|^~\\&|||||||||||||||||8859/1\rPID|1||P1||M\xFCller\r";
+        assert!(check_body(latin1, "application/hl7-v2", 64).is_ok());
+        match check_body(latin1, "text/plain", 64) {
+            Err(ApiError::BadRequest(message)) => assert_eq!(message, "request body is not valid UTF-8 (at byte 44)"),
+            other => panic!("expected a bad request, got {other:?}"),
+        }
     }
 
     #[test]

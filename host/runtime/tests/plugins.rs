@@ -42,7 +42,7 @@ fn bundled_plugins_describe_the_seed_tables_with_real_types() {
     let engine = common::engine(Default::default());
     let registry = registry(&engine);
     let names: Vec<String> = registry.list().iter().map(|p| p.id()).collect();
-    assert_eq!(names, vec!["admissions@0.1.0", "lab_results@0.1.0", "patients@0.1.0"]);
+    assert_eq!(names, vec!["admissions@0.1.0", "hl7v2@0.1.0", "lab_results@0.1.0", "patients@0.1.0"]);
     let patients = registry.get("patients").unwrap();
     let table = patients.manifest().table("patients").unwrap();
     let types: Vec<(&str, ColumnType, bool)> =

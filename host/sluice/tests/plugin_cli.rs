@@ -137,7 +137,7 @@ fn unusable_plugins_and_files_fail_with_a_clear_message() {
     assert!(!unknown.status.success());
     assert_eq!(
         stderr(&unknown).trim(),
-        "error: no plugin named `radiology` is loaded (loaded: admissions, lab_results, patients)"
+        "error: no plugin named `radiology` is loaded (loaded: admissions, hl7v2, lab_results, patients)"
     );
 
     let bad_setting = sluice(&["plugin", "check", "patients", "--set", "drop-unknown=maybe"]);

@@ -323,7 +323,7 @@ fn dlq_commands_refuse_an_unknown_source() {
         assert!(!ok, "{out}");
         assert_eq!(
             err.trim_end(),
-            "error: no source `nosuch` (sources: admissions, lab_results, patients)",
+            "error: no source `nosuch` (sources: admissions, hl7v2, lab_results, patients)",
             "{command}"
         );
     }

@@ -146,6 +146,7 @@ fn guess_content_type(input: &Path) -> anyhow::Result<String> {
         Some("csv") => "text/csv",
         Some("tsv" | "tab") => "text/tab-separated-values",
         Some("txt") => "text/plain",
+        Some("hl7" | "er7") => "application/hl7-v2",
         _ if input == Path::new("-") => "text/plain",
         _ => bail!("cannot tell the content type of {} from its extension; pass --content-type", input.display()),
     }

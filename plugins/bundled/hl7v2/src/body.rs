@@ -1,0 +1,169 @@
+//! A request body (or MLLP frame) into its messages: segment terminators CR, LF or CRLF, a UTF-8
+//! byte order mark, blank lines and trailing spaces, batch envelopes (FHS/BHS/BTS/FTS), and the
+//! character set each message declares in MSH-18.
+
+/// One message found in a body: its segment lines, decoded to text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Segment lines, MSH first, terminators and trailing spaces removed.
+    pub lines: Vec<String>,
+}
+
+impl Found {
+    /// The message as canonical text: UTF-8, segments ended by CR.
+    pub fn canonical(&self) -> String {
+        let mut text = String::with_capacity(self.lines.iter().map(|l| l.len() + 1).sum());
+        for line in &self.lines {
+            text.push_str(line);
+            text.push('\r');
+        }
+        text
+    }
+}
+
+/// A message (or stray segments) that cannot be used, with the reason and the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unusable {
+    /// What is wrong, never quoting contents.
+    pub reason: String,
+    /// Segment or field (`MSH-18`).
+    pub field: &'static str,
+}
+
+/// What a body holds, in order: each message or the reason it cannot be read.
+pub fn messages(body: &[u8]) -> Vec<Result<Found, Unusable>> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let mut out = Vec::new();
+    let mut current: Option<Vec<&[u8]>> = None;
+    let mut stray = 0usize;
+    for line in body.split(|&b| b == b'\r' || b == b'\n') {
+        let line = trim_end(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let name = line.get(..3).unwrap_or(line);
+        if matches!(name, b"FHS" | b"BHS" | b"BTS" | b"FTS") {
+            continue;
+        }
+        if name == b"MSH" {
+            if let Some(lines) = current.take() {
+                out.push(decode(&lines));
+            }
+            current = Some(vec![line]);
+        } else if let Some(lines) = current.as_mut() {
+            lines.push(line);
+        } else {
+            stray += 1;
+        }
+    }
+    if let Some(lines) = current.take() {
+        out.push(decode(&lines));
+    }
+    if stray > 0 {
+        let reason = if out.is_empty() {
+            format!("no MSH segment: the body holds {stray} segment(s) but no HL7 v2 message")
+        } else {
+            format!("{stray} segment(s) before the first MSH belong to no message")
+        };
+        out.insert(0, Err(Unusable { reason, field: "MSH" }));
+    }
+    if out.is_empty() {
+        out.push(Err(Unusable { reason: "the body holds no HL7 v2 message (no MSH segment)".into(), field: "MSH" }));
+    }
+    out
+}
+
+fn trim_end(line: &[u8]) -> &[u8] {
+    let end = line.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(0, |at| at + 1);
+    &line[..end]
+}
+
+/// Decodes a message's lines in the character set its MSH-18 names.
+fn decode(lines: &[&[u8]]) -> Result<Found, Unusable> {
+    let charset = charset(lines[0]);
+    let latin1 = match charset.as_deref() {
+        None | Some("ASCII") | Some("UNICODE UTF-8") | Some("UTF-8") | Some("UNICODE") => false,
+        Some("8859/1") => true,
+        Some(_) => {
+            return Err(Unusable {
+                reason:
+                    "MSH-18 names a character set this plugin does not read (it reads ASCII, UNICODE UTF-8 and 8859/1)"
+                        .into(),
+                field: "MSH-18",
+            });
+        }
+    };
+    let mut decoded = Vec::with_capacity(lines.len());
+    for line in lines {
+        if latin1 {
+            decoded.push(line.iter().map(|&b| char::from(b)).collect());
+            continue;
+        }
+        match std::str::from_utf8(line) {
+            Ok(text) => decoded.push(text.to_string()),
+            Err(_) => {
+                return Err(Unusable {
+                    reason: "the message is not valid UTF-8; send UTF-8, or declare 8859/1 in MSH-18 for Latin-1"
+                        .into(),
+                    field: "MSH-18",
+                });
+            }
+        }
+    }
+    Ok(Found { lines: decoded })
+}
+
+/// MSH-18 of an MSH line, uppercased, if present (read before the text is decoded: the
+/// delimiters and the charset names are ASCII).
+fn charset(msh: &[u8]) -> Option<String> {
+    let separator = *msh.get(3)?;
+    let field = msh.split(|&b| b == separator).nth(17)?;
+    let first = field.split(|&b| b == b'~' || b == b'^').next().unwrap_or(field);
+    let text = String::from_utf8_lossy(first).trim().to_ascii_uppercase();
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(body: &[u8]) -> Vec<Vec<String>> {
+        messages(body).into_iter().map(|m| m.unwrap().lines).collect()
+    }
+
+    #[test]
+    fn terminators_bom_blank_lines_and_trailing_spaces() {
+        let expected = vec![vec!["MSH|^~\\&|A".to_string(), "PID|1".to_string()]];
+        assert_eq!(lines(b"MSH|^~\\&|A\rPID|1\r"), expected);
+        assert_eq!(lines(b"MSH|^~\\&|A\nPID|1"), expected);
+        assert_eq!(lines(b"\xEF\xBB\xBFMSH|^~\\&|A \r\n\r\nPID|1\r\n "), expected);
+    }
+
+    #[test]
+    fn batches_and_back_to_back_messages() {
+        let body = b"FHS|^~\\&\rBHS|^~\\&\rMSH|^~\\&|A\rPID|1\rMSH|^~\\&|B\rBTS|2\rFTS|1\r";
+        let found = lines(body);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[1], vec!["MSH|^~\\&|B".to_string()]);
+    }
+
+    #[test]
+    fn segments_without_a_message_are_refused() {
+        let refused = messages(b"BHS|^~\\&\rPID|1\rPV1|1\rBTS|1\r");
+        assert_eq!(refused.len(), 1);
+        let error = refused[0].clone().unwrap_err();
+        assert_eq!(error.field, "MSH");
+        assert_eq!(error.reason, "no MSH segment: the body holds 2 segment(s) but no HL7 v2 message");
+        assert_eq!(messages(b"\r\n").len(), 1);
+    }
+
+    #[test]
+    fn charsets_from_msh_18() {
+        let latin1 = messages(b"MSH|^~\\&||||||||||||||||8859/1\rPID|1||||M\xFCller\r");
+        assert_eq!(latin1[0].clone().unwrap().lines[1], "PID|1||||Müller");
+        let invalid = messages(b"MSH|^~\\&|A\rPID|1||||M\xFCller\r");
+        assert_eq!(invalid[0].clone().unwrap_err().field, "MSH-18");
+        let other = messages(b"MSH|^~\\&||||||||||||||||ISO IR87\r");
+        assert_eq!(other[0].clone().unwrap_err().field, "MSH-18");
+    }
+}
