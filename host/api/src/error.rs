@@ -57,6 +57,11 @@ pub enum ApiError {
          content under a new key"
     )]
     IdempotencyKeyReused,
+    /// A record with the same id (HL7 v2 MSH-10) is being stored by another request now (409).
+    #[error(
+        "a record with the same id (such as an HL7 v2 message control id) is being stored by another request; retry once it has been answered"
+    )]
+    RecordInFlight,
     /// The body is larger than the limit.
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge {
@@ -121,7 +126,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::UnknownSource(_) | Self::NotFound => StatusCode::NOT_FOUND,
             Self::InvalidSourceName | Self::BadRequest(_) | Self::InvalidIdempotencyKey(_) => StatusCode::BAD_REQUEST,
-            Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::IdempotencyKeyInUse | Self::RecordInFlight => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedContentType { .. } | Self::UnsupportedContentEncoding { .. } => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
@@ -149,6 +154,7 @@ impl ApiError {
             Self::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
             Self::IdempotencyKeyInUse => "idempotency_key_in_use",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::RecordInFlight => "record_in_flight",
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::BodyTimeout { .. } => "body_timeout",
             Self::TooManyRecords { .. } => "too_many_records",
@@ -205,7 +211,7 @@ impl IntoResponse for ApiError {
             Self::InsufficientStorage => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
             }
-            Self::IdempotencyKeyInUse => {
+            Self::IdempotencyKeyInUse | Self::RecordInFlight => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::BodyTimeout { .. } => {

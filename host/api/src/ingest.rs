@@ -18,6 +18,7 @@ use crate::body::{check_body, unaccounted};
 use crate::encoding::Coding;
 use crate::error::{ApiError, ErrorBody};
 use crate::idempotency;
+use crate::record_ids;
 use crate::state::ApiState;
 
 /// Bodies up to this size are split on the async thread that received them (a plugin reads
@@ -44,10 +45,18 @@ pub struct IngestResponse {
     pub source: String,
     /// `name@version` of the plugin that validated the records.
     pub plugin: String,
-    /// Records made durable.
+    /// Records made durable (including `duplicates`).
     pub accepted: usize,
+    /// Accepted records whose own id (HL7 v2 MSH-10) this source had already stored: counted as
+    /// accepted, not stored again. Absent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicates: usize,
     /// Records refused, with reasons.
     pub rejected: Vec<RejectedRecord>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// What a handled request answers.
@@ -394,6 +403,7 @@ async fn handle(
             source: source_name.to_string(),
             plugin: plugin_id.clone(),
             accepted: 0,
+            duplicates: 0,
             rejected,
         };
         if count == 0 {
@@ -407,14 +417,32 @@ async fn handle(
             received_at_us,
             request_id: request_id.to_string(),
         };
+        // Records whose own id the source already stored are acknowledged, not appended again.
+        // The claims on the ids are held until the append is answered.
+        let record_ids::NewRecords { records: new_records, origins, duplicates, answers, claims: _claims } =
+            record_ids::take_out_stored(
+                state.log.as_ref(),
+                &state.in_flight,
+                source_name,
+                split.records,
+                split.origins,
+                received_at_us,
+            )
+            .await?;
+        response.accepted = count;
+        response.duplicates = duplicates;
+        if new_records.is_empty() {
+            return Ok(Answer { status: StatusCode::ACCEPTED, body: response, replayed: false });
+        }
         // The plugin's packed records become the log's run as they are: nothing is copied.
-        let keys = split.origins.into_iter().map(|origin| origin.key).collect();
-        let (content_type, payloads, ends) = split.records.into_parts();
+        let keys = origins.into_iter().map(|origin| origin.key).collect();
+        let (content_type, payloads, ends) = new_records.into_parts();
         let records =
             Run::from_parts(content_type, payloads, ends, keys).map_err(|e| ApiError::Internal(e.to_string()))?;
-        response.accepted = count;
+        let mut answers = answers;
         let appended = match remember {
-            None => state.log.append(source_name, &provenance, records).await,
+            None if answers.is_empty() => state.log.append(source_name, &provenance, records).await,
+            None => state.log.append_remembered(source_name, &provenance, records, answers).await,
             Some((_claim, key, fingerprint)) => {
                 let answer = Remembered {
                     source: source_name.to_string(),
@@ -425,7 +453,8 @@ async fn handle(
                     response: serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.to_string()))?,
                     at_us: received_at_us,
                 };
-                state.log.append_remembered(source_name, &provenance, records, answer).await
+                answers.push(answer);
+                state.log.append_remembered(source_name, &provenance, records, answers).await
             }
         };
         appended.map_err(|error| {

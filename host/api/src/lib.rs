@@ -15,6 +15,7 @@ mod ingest;
 mod limits;
 mod metrics;
 mod openapi;
+mod record_ids;
 mod routes;
 mod server;
 mod state;

@@ -233,9 +233,9 @@ async fn status_endpoints() {
     assert_eq!(status, 200);
     let sources = json["sources"].as_array().unwrap();
     let names: Vec<&str> = sources.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["admissions", "lab_results", "patients"]);
-    assert_eq!(sources[1]["granted"], true);
-    assert_eq!(sources[1]["tables"][0]["columns"][3]["type"], "float64");
+    assert_eq!(names, vec!["admissions", "hl7v2", "lab_results", "patients"]);
+    assert_eq!(sources[2]["granted"], true);
+    assert_eq!(sources[2]["tables"][0]["columns"][3]["type"], "float64");
 
     let (_, openapi, _) = h.send(get("/openapi.json")).await;
     let paths: Vec<&String> = openapi["paths"].as_object().unwrap().keys().collect();

@@ -238,3 +238,55 @@ async fn a_retry_under_the_same_idempotency_key_stores_nothing_new() {
     let audit = h.auth.recent_audit(20).unwrap();
     assert_eq!(audit.iter().filter(|a| a.outcome == sluice_auth::Outcome::Replayed).count(), 2);
 }
+
+fn hl7(control_ids: &[&str]) -> String {
+    control_ids
+        .iter()
+        .map(|id| format!("MSH|^~\\&|LAB|H|S|R|20240101120000||ADT^A01|{id}|P|2.5\rPID|1||P-{id}\r"))
+        .collect()
+}
+
+/// A message sent again (same source, same MSH-10) is acknowledged and stored once, whoever
+/// resends it, whether alone or beside new messages, twice in one body, and after the log was
+/// reopened (a restart).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resent_hl7_message_is_acknowledged_and_stored_once() {
+    const URL: &str = "/v1/sources/hl7v2/records";
+    let h = harness();
+    h.auth.grant("hospital", "hl7v2").unwrap();
+    h.auth.grant("lab", "hl7v2").unwrap();
+    let hospital = basic("hospital", PASSWORD);
+    let send = |auth: String, body: String| {
+        let h = &h;
+        async move { h.post(URL, Some(&auth), Some("application/hl7-v2"), body).await }
+    };
+    let (status, json, _) = send(hospital.clone(), hl7(&["M1", "M2"])).await;
+    assert_eq!((status, json["accepted"].clone(), json.get("duplicates")), (202, json!(2), None), "{json}");
+    let (status, json, _) = send(hospital.clone(), hl7(&["M1", "M2"])).await;
+    assert_eq!((status, json["accepted"].clone(), json["duplicates"].clone()), (202, json!(2), json!(2)), "{json}");
+    assert_eq!(h.spooled("hl7v2").len(), 2, "the resend stored nothing");
+
+    let (status, json, _) = send(basic("lab", "lab-password"), hl7(&["M2", "M3", "M3"])).await;
+    assert_eq!((status, json["accepted"].clone(), json["duplicates"].clone()), (202, json!(3), json!(2)), "{json}");
+    assert_eq!(h.spooled("hl7v2").len(), 3, "only M3, once");
+
+    // The memory is in the log: a new API over the reopened spool still knows the ids.
+    use std::sync::Arc;
+    let reopened =
+        Arc::new(sluice_log::SqliteSpool::open(sluice_log::SpoolConfig::new(h.dir.path().join("spool.db"))).unwrap());
+    let engine = sluice_runtime::PluginEngine::new(Default::default(), None).unwrap();
+    let registry = sluice_runtime::PluginRegistry::open(&engine, None, &common::bundled()).unwrap();
+    let sources = sluice_api::SourceTable::new(registry, std::collections::HashMap::new()).unwrap();
+    let state = sluice_api::ApiState::new(sources, h.auth.clone(), reopened.clone(), ApiLimits::default());
+    let restarted = common::Harness { dir: tempfile::tempdir().unwrap(), auth: h.auth.clone(), spool: reopened, state };
+    let (status, json, _) = restarted.post(URL, Some(&hospital), Some("application/hl7-v2"), hl7(&["M1", "M4"])).await;
+    assert_eq!((status, json["accepted"].clone(), json["duplicates"].clone()), (202, json!(2), json!(1)), "{json}");
+    let ids: Vec<String> = restarted
+        .spooled("hl7v2")
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.record.payload).split('|').nth(9).unwrap_or_default().to_string())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["M1", "M2", "M3", "M4"]);
+}

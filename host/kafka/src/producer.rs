@@ -34,8 +34,8 @@ struct Append {
     records: usize,
     /// The messages that carry them.
     messages: Vec<Planned>,
-    /// The answer to remember in the same transaction: topic, key and JSON value.
-    answer: Option<(String, String, Vec<u8>)>,
+    /// The answers to remember in the same transaction: topic, key and JSON value of each.
+    answers: Vec<(String, String, Vec<u8>)>,
     /// When the append's timeout ends: its transaction is not committed after it.
     deadline: Instant,
     reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
@@ -170,13 +170,13 @@ impl KafkaLog {
 }
 
 impl KafkaLog {
-    /// Appends `records`, with `answer` remembered in the same transaction when given.
+    /// Appends `records`, with `answers` remembered in the same transaction.
     async fn append_with(
         &self,
         source: &str,
         provenance: &Provenance,
         run: Run,
-        answer: Option<&Remembered>,
+        answers: &[Remembered],
     ) -> Result<Vec<Position>, LogError> {
         if !self.ready.load(Ordering::SeqCst) {
             return Err(LogError::Unavailable(format!("Kafka at {} is unreachable", self.config.brokers)));
@@ -193,13 +193,14 @@ impl KafkaLog {
         let messages = envelope::plan(&run, partitions, fallback);
         let count = run.len();
         drop(run);
-        if let ([message], None) = (&messages[..], answer) {
+        if let ([message], []) = (&messages[..], answers) {
             let left = deadline.saturating_duration_since(Instant::now());
             return tokio::time::timeout(left, self.append_direct(&topic, provenance, count, message))
                 .await
                 .map_err(|_| late())?;
         }
-        let answer = answer
+        let answers = answers
+            .iter()
             .map(|a| {
                 let value = serde_json::to_vec(a).map_err(LogError::unavailable)?;
                 Ok::<_, LogError>((
@@ -208,10 +209,10 @@ impl KafkaLog {
                     value,
                 ))
             })
-            .transpose()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let (reply, wait) = oneshot::channel();
         let append =
-            Append { topic, provenance: provenance.clone(), records: count, messages, answer, deadline, reply };
+            Append { topic, provenance: provenance.clone(), records: count, messages, answers, deadline, reply };
         self.appends.send(append).map_err(|_| LogError::unavailable("the Kafka writer stopped"))?;
         wait.await.map_err(|_| LogError::unavailable("the Kafka writer stopped"))?
     }
@@ -224,7 +225,7 @@ impl RecordLog for KafkaLog {
         provenance: &'a Provenance,
         run: Run,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
-        Box::pin(self.append_with(source, provenance, run, None))
+        Box::pin(self.append_with(source, provenance, run, &[]))
     }
 
     fn append_remembered<'a>(
@@ -232,14 +233,15 @@ impl RecordLog for KafkaLog {
         source: &'a str,
         provenance: &'a Provenance,
         run: Run,
-        answer: Remembered,
+        answers: Vec<Remembered>,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
         Box::pin(async move {
-            let positions = self.append_with(source, provenance, run, Some(&answer)).await?;
-            // The topic holds the answer now; should the index miss it, the next start reads
+            let positions = self.append_with(source, provenance, run, &answers).await?;
+            // The topic holds the answers now; should the index miss one, the next start reads
             // it from there.
             let index = self.remembered.clone();
-            let stored = crate::consumer::blocking(move || index.insert(&answer)).await;
+            let stored =
+                crate::consumer::blocking(move || answers.iter().try_for_each(|answer| index.insert(answer))).await;
             if let Err(error) = stored {
                 tracing::warn!(%error, "an idempotency answer is in Kafka but not in the local index");
             }
@@ -467,7 +469,7 @@ impl Writer {
                 pending.push(producer.send_result(record).map_err(|(e, _)| format!("cannot queue records: {e}"))?);
             }
             deliveries.push(pending);
-            if let Some((topic, key, value)) = &append.answer {
+            for (topic, key, value) in &append.answers {
                 let record: FutureRecord<'_, String, Vec<u8>> =
                     FutureRecord::to(topic).partition(0).key(key).payload(value);
                 answers.push(producer.send_result(record).map_err(|(e, _)| format!("cannot queue an answer: {e}"))?);

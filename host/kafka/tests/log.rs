@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sluice_kafka::{KafkaConfig, KafkaLog};
-use sluice_log::{LogConsumer, LogRecord, Position, Provenance, RecordLog, Run, StoredRecord, StoredRun, StreamLog};
+use sluice_log::{
+    LogConsumer, LogRecord, Position, Provenance, RecordLog, Remembered, Run, StoredRecord, StoredRun, StreamLog,
+};
 
 fn config() -> KafkaConfig {
     let brokers = std::env::var("SLUICE_TEST_KAFKA").unwrap_or_else(|_| {
@@ -153,12 +155,16 @@ async fn answers_are_remembered_with_their_records_across_a_reconnect() {
     let log = KafkaLog::connect(config.clone()).await.unwrap();
     assert_eq!(log.remembered("labs", "alice", "k1").await.unwrap(), None);
     let answer = answer();
-    log.append_remembered("labs", &provenance("r1"), run(&[record(Some("p"), 1)]), answer.clone()).await.unwrap();
+    // A record's own id (HL7 MSH-10) is remembered beside the request's key, in the same write.
+    let record_id = Remembered { user: String::new(), key: "MSG-1".into(), response: String::new(), ..answer.clone() };
+    let answers = vec![answer.clone(), record_id.clone()];
+    log.append_remembered("labs", &provenance("r1"), run(&[record(Some("p"), 1)]), answers).await.unwrap();
     assert_eq!(log.remembered("labs", "alice", "k1").await.unwrap(), Some(answer.clone()));
     drop(log);
 
     let again = KafkaLog::connect(config).await.unwrap();
     assert_eq!(again.remembered("labs", "alice", "k1").await.unwrap(), Some(answer));
+    assert_eq!(again.remembered("labs", "", "MSG-1").await.unwrap(), Some(record_id));
     assert_eq!(again.remembered("labs", "bob", "k1").await.unwrap(), None);
     let mut consumer = again.consumer("labs").await.unwrap();
     for partition in 0..consumer.partitions() {

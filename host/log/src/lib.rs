@@ -62,14 +62,15 @@ pub trait RecordLog: Send + Sync {
         run: Run,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>>;
 
-    /// Appends like [`append`](Self::append) and, in the same atomic write, remembers `answer`
-    /// under its source, user and key: either both are durable or neither is.
+    /// Appends like [`append`](Self::append) and, in the same atomic write, remembers each of
+    /// `answers` under its source, user and key (a request's Idempotency-Key, the ids of its
+    /// records): either all are durable or none is.
     fn append_remembered<'a>(
         &'a self,
         source: &'a str,
         provenance: &'a Provenance,
         run: Run,
-        answer: Remembered,
+        answers: Vec<Remembered>,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>>;
 
     /// The answer remembered under `key` of `user` for `source`, while the log's idempotency

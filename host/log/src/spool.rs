@@ -52,8 +52,8 @@ struct Append {
     source: String,
     provenance: Provenance,
     run: Run,
-    /// The answer to remember with the records, if the request had an idempotency key.
-    answer: Option<Remembered>,
+    /// The answers to remember with the records (the request's idempotency key, its records' ids).
+    answers: Vec<Remembered>,
     reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
 }
 
@@ -421,10 +421,10 @@ impl SqliteSpool {
         source: &str,
         provenance: &Provenance,
         run: Run,
-        answer: Option<Remembered>,
+        answers: Vec<Remembered>,
     ) -> Result<Vec<Position>, LogError> {
         let (reply, wait) = oneshot::channel();
-        let request = Append { source: source.to_string(), provenance: provenance.clone(), run, answer, reply };
+        let request = Append { source: source.to_string(), provenance: provenance.clone(), run, answers, reply };
         self.tx.send(request).map_err(|_| LogError::Unavailable("the spool writer stopped".into()))?;
         wait.await.map_err(|_| LogError::Unavailable("the spool writer stopped".into()))?
     }
@@ -437,7 +437,7 @@ impl RecordLog for SqliteSpool {
         provenance: &'a Provenance,
         run: Run,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
-        Box::pin(self.send(source, provenance, run, None))
+        Box::pin(self.send(source, provenance, run, Vec::new()))
     }
 
     fn append_remembered<'a>(
@@ -445,9 +445,9 @@ impl RecordLog for SqliteSpool {
         source: &'a str,
         provenance: &'a Provenance,
         run: Run,
-        answer: Remembered,
+        answers: Vec<Remembered>,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
-        Box::pin(self.send(source, provenance, run, Some(answer)))
+        Box::pin(self.send(source, provenance, run, answers))
     }
 
     fn remembered<'a>(
@@ -798,7 +798,7 @@ impl Writer {
                         appended_us,
                     )?;
                 }
-                if let Some(answer) = &append.answer {
+                for answer in &append.answers {
                     remembered::insert(&tx, answer)?;
                 }
                 all.push(positions);

@@ -180,12 +180,12 @@ async fn answers_are_remembered_with_their_records_until_the_window_ends() {
         let spool = SqliteSpool::open(SpoolConfig::new(&path)).unwrap();
         assert_eq!(spool.remembered("patients", "hospital", "k1").await.unwrap(), None);
         spool
-            .append_remembered("patients", &provenance("r1"), run(vec![record("p1", "a")]), answer("k1", now))
+            .append_remembered("patients", &provenance("r1"), run(vec![record("p1", "a")]), vec![answer("k1", now)])
             .await
             .unwrap();
         let old = now - 3_600_000_000;
         spool
-            .append_remembered("patients", &provenance("r2"), run(vec![record("p1", "b")]), answer("k2", old))
+            .append_remembered("patients", &provenance("r2"), run(vec![record("p1", "b")]), vec![answer("k2", old)])
             .await
             .unwrap();
     }

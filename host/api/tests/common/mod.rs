@@ -133,7 +133,7 @@ impl RecordLog for DownLog {
         source: &'a str,
         provenance: &'a Provenance,
         records: Run,
-        _: Remembered,
+        _: Vec<Remembered>,
     ) -> BoxFuture<'a, Result<Vec<Position>, LogError>> {
         self.append(source, provenance, records)
     }
