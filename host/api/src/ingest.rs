@@ -60,11 +60,13 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// What a handled request answers.
-struct Answer {
-    status: StatusCode,
-    body: IngestResponse,
+pub(crate) struct Answer {
+    /// 202 when records were accepted, 422 when none was.
+    pub status: StatusCode,
+    /// The answer's body.
+    pub body: IngestResponse,
     /// The remembered answer of an earlier request with the same idempotency key.
-    replayed: bool,
+    pub replayed: bool,
 }
 
 /// `POST /v1/sources/{source}/records`
@@ -323,149 +325,190 @@ async fn handle(
                 .map_err(|e| ApiError::Internal(format!("decode task failed: {e}")))??
                 .into(),
         };
-        let sent = check_body(&bytes, &essence, state.limits.max_json_depth)?;
-
-        // A retry under a key already answered gets that answer; a key in use waits its turn.
-        let remember = match &idempotency_key {
-            None => None,
-            Some(key) => {
-                let claim = state.in_flight.claim(source_name, &principal.user, key)?;
-                let fingerprint = idempotency::fingerprint(&essence, &bytes);
-                let answered = state.log.remembered(source_name, &principal.user, key).await.map_err(|error| {
-                    tracing::warn!(%error, source = source_name, "cannot look up an idempotency key");
-                    ApiError::Unavailable
-                })?;
-                if let Some(answer) = answered {
-                    if answer.fingerprint != fingerprint {
-                        return Err(ApiError::IdempotencyKeyReused);
-                    }
-                    let body: IngestResponse = serde_json::from_str(&answer.response)
-                        .map_err(|e| ApiError::Internal(format!("a remembered answer does not read back: {e}")))?;
-                    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED);
-                    return Ok(Answer { status, body, replayed: true });
-                }
-                Some((claim, key.clone(), fingerprint))
-            }
-        };
-
-        let batch = Batch::single(&essence, &bytes);
-        let split_source = source.clone();
-        // Small bodies are split right here (tens of microseconds, no hand-off to another
-        // thread); large ones, and any the plugin does not finish within the brief deadline,
-        // on the blocking pool under the full call timeout.
-        let briefly = if bytes.len() <= INLINE_SPLIT_BYTES {
-            split_source.split_briefly(&batch).map_err(split_error)?
-        } else {
-            None
-        };
-        let handled = match briefly {
-            Some(handled) => handled,
-            None => tokio::task::spawn_blocking(move || split_source.split(&batch))
-                .await
-                .map_err(|e| ApiError::Internal(format!("split task failed: {e}")))?
-                .map_err(split_error)?,
-        };
-        let split = handled.output;
-        let plugin_id = handled.plugin.id();
-        let mut rejected: Vec<RejectedRecord> = split
-            .rejected
-            .into_iter()
-            .map(|r| RejectedRecord { index: r.record, reason: r.reason, field: r.field })
-            .collect();
-        // Every record sent is accepted or rejected by name, whatever the plugin returned.
-        let accepted_indices: Vec<u32> = split.origins.iter().map(|origin| origin.record).collect();
-        let rejected_indices: Vec<u32> = rejected.iter().map(|r| r.index).collect();
-        let lost = unaccounted(sent, &accepted_indices, &rejected_indices);
-        if !lost.is_empty() {
-            tracing::warn!(
-                source = source_name,
-                plugin = %plugin_id,
-                records = lost.len(),
-                "the plugin gave no outcome for some records of a request; they are rejected"
-            );
-            let reason = format!(
-                "the plugin `{plugin_id}` gave no outcome for this record, so it was not stored (a defect of the \
-                 plugin; send it again once the plugin is fixed)"
-            );
-            rejected.extend(lost.into_iter().map(|index| RejectedRecord {
-                index,
-                reason: reason.clone(),
-                field: None,
-            }));
-            rejected.sort_by_key(|r| r.index);
-        }
-        let count = split.records.len();
-        if count > state.limits.max_records {
-            return Err(ApiError::TooManyRecords { count, limit: state.limits.max_records });
-        }
-        let mut response = IngestResponse {
-            request_id: request_id.to_string(),
-            source: source_name.to_string(),
-            plugin: plugin_id.clone(),
-            accepted: 0,
-            duplicates: 0,
-            rejected,
-        };
-        if count == 0 {
-            return Ok(Answer { status: StatusCode::UNPROCESSABLE_ENTITY, body: response, replayed: false });
-        }
-        let provenance = Provenance {
-            source: source_name.to_string(),
-            plugin: plugin_id,
-            plugin_digest: handled.plugin.digest().to_string(),
-            user: principal.user.clone(),
-            received_at_us,
-            request_id: request_id.to_string(),
-        };
-        // Records whose own id the source already stored are acknowledged, not appended again.
-        // The claims on the ids are held until the append is answered.
-        let record_ids::NewRecords { records: new_records, origins, duplicates, answers, claims: _claims } =
-            record_ids::take_out_stored(
-                state.log.as_ref(),
-                &state.in_flight,
+        store(
+            state,
+            Submission {
                 source_name,
-                split.records,
-                split.origins,
+                source: &source,
+                principal: &principal,
+                essence,
+                bytes,
+                idempotency_key,
+                request_id,
                 received_at_us,
-            )
-            .await?;
-        response.accepted = count;
-        response.duplicates = duplicates;
-        if new_records.is_empty() {
-            return Ok(Answer { status: StatusCode::ACCEPTED, body: response, replayed: false });
-        }
-        // The plugin's packed records become the log's run as they are: nothing is copied.
-        let keys = origins.into_iter().map(|origin| origin.key).collect();
-        let (content_type, payloads, ends) = new_records.into_parts();
-        let records =
-            Run::from_parts(content_type, payloads, ends, keys).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let mut answers = answers;
-        let appended = match remember {
-            None if answers.is_empty() => state.log.append(source_name, &provenance, records).await,
-            None => state.log.append_remembered(source_name, &provenance, records, answers).await,
-            Some((_claim, key, fingerprint)) => {
-                let answer = Remembered {
-                    source: source_name.to_string(),
-                    user: principal.user.clone(),
-                    key,
-                    fingerprint,
-                    status: StatusCode::ACCEPTED.as_u16(),
-                    response: serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.to_string()))?,
-                    at_us: received_at_us,
-                };
-                answers.push(answer);
-                state.log.append_remembered(source_name, &provenance, records, answers).await
-            }
-        };
-        appended.map_err(|error| {
-            tracing::warn!(%error, source = source_name, "log append failed");
-            ApiError::Unavailable
-        })?;
-        if let Some(delay) = state.answer_delay {
-            tokio::time::sleep(delay).await;
-        }
-        Ok(Answer { status: StatusCode::ACCEPTED, body: response, replayed: false })
+            },
+        )
+        .await
     }
+}
+
+/// What one submission holds, however it arrived (an HTTP request, an MLLP frame): its
+/// sender and source checked, its body read and decoded.
+pub(crate) struct Submission<'a> {
+    /// The source's name.
+    pub source_name: &'a str,
+    /// The source.
+    pub source: &'a std::sync::Arc<sluice_runtime::Source>,
+    /// Who sends, already allowed to post to the source.
+    pub principal: &'a sluice_auth::Principal,
+    /// The content type's essence, one the source's plugin reads.
+    pub essence: String,
+    /// The body, decoded.
+    pub bytes: axum::body::Bytes,
+    /// The sender's Idempotency-Key, if any.
+    pub idempotency_key: Option<String>,
+    /// The request's id (audit log, provenance).
+    pub request_id: &'a str,
+    /// When it was received, microseconds since 1970-01-01 UTC.
+    pub received_at_us: i64,
+}
+
+/// Checks, splits and appends one submission: the answer once the accepted records are durable.
+pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Result<Answer, ApiError> {
+    let Submission { source_name, source, principal, essence, bytes, idempotency_key, request_id, received_at_us } =
+        submission;
+    let sent = check_body(&bytes, &essence, state.limits.max_json_depth)?;
+
+    // A retry under a key already answered gets that answer; a key in use waits its turn.
+    let remember = match &idempotency_key {
+        None => None,
+        Some(key) => {
+            let claim = state.in_flight.claim(source_name, &principal.user, key)?;
+            let fingerprint = idempotency::fingerprint(&essence, &bytes);
+            let answered = state.log.remembered(source_name, &principal.user, key).await.map_err(|error| {
+                tracing::warn!(%error, source = source_name, "cannot look up an idempotency key");
+                ApiError::Unavailable
+            })?;
+            if let Some(answer) = answered {
+                if answer.fingerprint != fingerprint {
+                    return Err(ApiError::IdempotencyKeyReused);
+                }
+                let body: IngestResponse = serde_json::from_str(&answer.response)
+                    .map_err(|e| ApiError::Internal(format!("a remembered answer does not read back: {e}")))?;
+                let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED);
+                return Ok(Answer { status, body, replayed: true });
+            }
+            Some((claim, key.clone(), fingerprint))
+        }
+    };
+
+    let batch = Batch::single(&essence, &bytes);
+    let split_source = source.clone();
+    // Small bodies are split right here (tens of microseconds, no hand-off to another
+    // thread); large ones, and any the plugin does not finish within the brief deadline,
+    // on the blocking pool under the full call timeout.
+    let briefly = if bytes.len() <= INLINE_SPLIT_BYTES {
+        split_source.split_briefly(&batch).map_err(split_error)?
+    } else {
+        None
+    };
+    let handled = match briefly {
+        Some(handled) => handled,
+        None => tokio::task::spawn_blocking(move || split_source.split(&batch))
+            .await
+            .map_err(|e| ApiError::Internal(format!("split task failed: {e}")))?
+            .map_err(split_error)?,
+    };
+    let split = handled.output;
+    let plugin_id = handled.plugin.id();
+    let mut rejected: Vec<RejectedRecord> = split
+        .rejected
+        .into_iter()
+        .map(|r| RejectedRecord { index: r.record, reason: r.reason, field: r.field })
+        .collect();
+    // Every record sent is accepted or rejected by name, whatever the plugin returned.
+    let accepted_indices: Vec<u32> = split.origins.iter().map(|origin| origin.record).collect();
+    let rejected_indices: Vec<u32> = rejected.iter().map(|r| r.index).collect();
+    let lost = unaccounted(sent, &accepted_indices, &rejected_indices);
+    if !lost.is_empty() {
+        tracing::warn!(
+            source = source_name,
+            plugin = %plugin_id,
+            records = lost.len(),
+            "the plugin gave no outcome for some records of a request; they are rejected"
+        );
+        let reason = format!(
+            "the plugin `{plugin_id}` gave no outcome for this record, so it was not stored (a defect of the \
+             plugin; send it again once the plugin is fixed)"
+        );
+        rejected.extend(lost.into_iter().map(|index| RejectedRecord {
+            index,
+            reason: reason.clone(),
+            field: None,
+        }));
+        rejected.sort_by_key(|r| r.index);
+    }
+    let count = split.records.len();
+    if count > state.limits.max_records {
+        return Err(ApiError::TooManyRecords { count, limit: state.limits.max_records });
+    }
+    let mut response = IngestResponse {
+        request_id: request_id.to_string(),
+        source: source_name.to_string(),
+        plugin: plugin_id.clone(),
+        accepted: 0,
+        duplicates: 0,
+        rejected,
+    };
+    if count == 0 {
+        return Ok(Answer { status: StatusCode::UNPROCESSABLE_ENTITY, body: response, replayed: false });
+    }
+    let provenance = Provenance {
+        source: source_name.to_string(),
+        plugin: plugin_id,
+        plugin_digest: handled.plugin.digest().to_string(),
+        user: principal.user.clone(),
+        received_at_us,
+        request_id: request_id.to_string(),
+    };
+    // Records whose own id the source already stored are acknowledged, not appended again.
+    // The claims on the ids are held until the append is answered.
+    let record_ids::NewRecords { records: new_records, origins, duplicates, answers, claims: _claims } =
+        record_ids::take_out_stored(
+            state.log.as_ref(),
+            &state.in_flight,
+            source_name,
+            split.records,
+            split.origins,
+            received_at_us,
+        )
+        .await?;
+    response.accepted = count;
+    response.duplicates = duplicates;
+    if new_records.is_empty() {
+        return Ok(Answer { status: StatusCode::ACCEPTED, body: response, replayed: false });
+    }
+    // The plugin's packed records become the log's run as they are: nothing is copied.
+    let keys = origins.into_iter().map(|origin| origin.key).collect();
+    let (content_type, payloads, ends) = new_records.into_parts();
+    let records =
+        Run::from_parts(content_type, payloads, ends, keys).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut answers = answers;
+    let appended = match remember {
+        None if answers.is_empty() => state.log.append(source_name, &provenance, records).await,
+        None => state.log.append_remembered(source_name, &provenance, records, answers).await,
+        Some((_claim, key, fingerprint)) => {
+            let answer = Remembered {
+                source: source_name.to_string(),
+                user: principal.user.clone(),
+                key,
+                fingerprint,
+                status: StatusCode::ACCEPTED.as_u16(),
+                response: serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.to_string()))?,
+                at_us: received_at_us,
+            };
+            answers.push(answer);
+            state.log.append_remembered(source_name, &provenance, records, answers).await
+        }
+    };
+    appended.map_err(|error| {
+        tracing::warn!(%error, source = source_name, "log append failed");
+        ApiError::Unavailable
+    })?;
+    if let Some(delay) = state.answer_delay {
+        tokio::time::sleep(delay).await;
+    }
+    Ok(Answer { status: StatusCode::ACCEPTED, body: response, replayed: false })
 }
 
 /// A plugin failure as the client sees it: which limit was hit, with a stable code; the full
