@@ -397,11 +397,8 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
     // Small bodies are split right here (tens of microseconds, no hand-off to another
     // thread); large ones, and any the plugin does not finish within the brief deadline,
     // on the blocking pool under the full call timeout.
-    let briefly = if bytes.len() <= INLINE_SPLIT_BYTES {
-        split_source.split_briefly(&batch).map_err(split_error)?
-    } else {
-        None
-    };
+    let briefly =
+        if bytes.len() <= INLINE_SPLIT_BYTES { split_source.split_briefly(&batch).map_err(split_error)? } else { None };
     let handled = match briefly {
         Some(handled) => handled,
         None => tokio::task::spawn_blocking(move || split_source.split(&batch))
@@ -431,11 +428,7 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
             "the plugin `{plugin_id}` gave no outcome for this record, so it was not stored (a defect of the \
              plugin; send it again once the plugin is fixed)"
         );
-        rejected.extend(lost.into_iter().map(|index| RejectedRecord {
-            index,
-            reason: reason.clone(),
-            field: None,
-        }));
+        rejected.extend(lost.into_iter().map(|index| RejectedRecord { index, reason: reason.clone(), field: None }));
         rejected.sort_by_key(|r| r.index);
     }
     let count = split.records.len();
@@ -481,8 +474,7 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
     // The plugin's packed records become the log's run as they are: nothing is copied.
     let keys = origins.into_iter().map(|origin| origin.key).collect();
     let (content_type, payloads, ends) = new_records.into_parts();
-    let records =
-        Run::from_parts(content_type, payloads, ends, keys).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let records = Run::from_parts(content_type, payloads, ends, keys).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut answers = answers;
     let appended = match remember {
         None if answers.is_empty() => state.log.append(source_name, &provenance, records).await,

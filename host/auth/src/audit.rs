@@ -34,6 +34,10 @@ pub enum Outcome {
     Unavailable,
     /// A retry under an idempotency key: the original answer was sent again, nothing stored.
     Replayed,
+    /// An MLLP connection was opened (its row's request id names the connection).
+    Connected,
+    /// An MLLP connection was closed.
+    Disconnected,
 }
 
 impl Outcome {
@@ -47,6 +51,8 @@ impl Outcome {
             Self::BadRequest => "bad_request",
             Self::Unavailable => "unavailable",
             Self::Replayed => "replayed",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
         }
     }
 }
@@ -244,6 +250,8 @@ pub(crate) fn outcome_from_str(text: &str) -> Outcome {
         "forbidden" => Outcome::Forbidden,
         "unavailable" => Outcome::Unavailable,
         "replayed" => Outcome::Replayed,
+        "connected" => Outcome::Connected,
+        "disconnected" => Outcome::Disconnected,
         _ => Outcome::BadRequest,
     }
 }

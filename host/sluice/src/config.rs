@@ -12,7 +12,7 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-use sluice_api::ServerConfig;
+use sluice_api::{MllpConfig, ServerConfig};
 use sluice_auth::AuthPolicy;
 use sluice_catalog::CatalogConfig;
 use sluice_kafka::KafkaConfig;
@@ -44,6 +44,9 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// `[sources.NAME]`: sources beyond the default one per plugin (sluice-runtime).
     pub sources: BTreeMap<String, SourceBinding>,
+    /// `[[mllp]]`: HL7 v2 listeners, one source each (sluice-api).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mllp: Vec<MllpConfig>,
 }
 
 /// Keys of sluice 0.1's first configuration format, and what replaced each: a file or an
@@ -91,6 +94,9 @@ impl Config {
         self.stream.check()?;
         for name in self.sources.keys() {
             anyhow::ensure!(sluice_auth::is_valid_name(name), "source name `{name}` is not valid");
+        }
+        for listener in &self.mllp {
+            listener.listen_address()?;
         }
         Ok(())
     }

@@ -36,6 +36,18 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
              --listen or server.listen)"
         )
     })?;
+    let mut mllp_listeners = Vec::new();
+    for mllp in &config.mllp {
+        let address = mllp.listen_address()?;
+        let listener = std::net::TcpListener::bind(address).map_err(|error| {
+            anyhow::anyhow!("cannot listen for MLLP on {address}: {error} (choose another address in mllp.listen)")
+        })?;
+        if !address.ip().is_loopback() {
+            tracing::warn!(%address, "plain MLLP on a non-loopback address (allow_plain_remote = true)");
+            eprintln!("warning: plain MLLP on {address}; HL7 messages cross the network unencrypted");
+        }
+        mllp_listeners.push((listener, mllp.clone()));
+    }
     std::fs::create_dir_all(paths.data_dir())
         .with_context(|| format!("cannot create the data directory {}", paths.data_dir().display()))?;
     for warning in permissions::wider_than_private(paths.data_dir()) {
@@ -91,6 +103,14 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         if !config.catalog.enabled() { "off".to_string() } else { format!("Trino at {}", config.catalog.trino_url) },
         sources.names().join(", ")
     );
+    for (listener, mllp) in &mllp_listeners {
+        banner.push_str(&format!(
+            "MLLP on {} for source {} as user {}\n",
+            listener.local_addr()?,
+            mllp.source,
+            mllp.user
+        ));
+    }
     if auth.list_users()?.is_empty() {
         banner.push_str("no users yet: add one with `sluice users add NAME` and `sluice grants add NAME SOURCE`\n");
     }
@@ -113,7 +133,26 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         per_address = connection_limits.max_connections_per_address,
         "connection limits"
     );
-    sluice_api::serve(listener, tls, state, connection_limits, shutdown_signal()).await?;
+    // One signal stops the HTTP server and every MLLP listener.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let when_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|&s| s).await;
+        }
+    };
+    let mut mllp_servers = Vec::new();
+    for (listener, mllp) in mllp_listeners {
+        mllp_servers.push(tokio::spawn(sluice_api::serve_mllp(listener, mllp, state.clone(), when_stopped())));
+    }
+    sluice_api::serve(listener, tls, state, connection_limits, when_stopped()).await?;
+    for server in mllp_servers {
+        server.await??;
+    }
     // The API has stopped taking records: commit what the stream holds, then stop.
     stream.shutdown().await;
     tokio::task::spawn_blocking(move || auth.flush_audit()).await?;

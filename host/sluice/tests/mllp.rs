@@ -1,0 +1,192 @@
+//! HL7 v2 over MLLP into a running `sluice serve`: acknowledged once durable, stored once however
+//! often it is sent (across a restart too), every bad input answered precisely.
+
+mod common;
+
+use std::io::{BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Server, admin, repo, serving, sluice, wait_rows};
+
+/// `sluice serve` with one MLLP listener for source `hl7v2` as user `ward7`, and its address.
+fn serve_with_mllp(data: &Path, extra: &str) -> (Server, SocketAddr) {
+    let config = data.join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!("[[mllp]]\nlisten = \"127.0.0.1:0\"\nsource = \"hl7v2\"\nuser = \"ward7\"\n{extra}"),
+    )
+    .unwrap();
+    let mut server = serving(
+        sluice(data)
+            .env("SLUICE__STREAM__ROLL_INTERVAL", "100ms")
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config),
+    );
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(server._stdout.read_line(&mut line).unwrap() > 0, "the banner names the MLLP address");
+        if let Some(rest) = line.strip_prefix("MLLP on ") {
+            let address = rest.split_whitespace().next().unwrap().parse().unwrap();
+            return (server, address);
+        }
+    }
+}
+
+fn frame(message: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x0B];
+    out.extend_from_slice(message);
+    out.extend_from_slice(&[0x1C, 0x0D]);
+    out
+}
+
+/// Reads one acknowledgement frame; its segments.
+fn read_ack(stream: &mut TcpStream) -> Vec<String> {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        stream.read_exact(&mut byte).expect("an acknowledgement");
+        bytes.push(byte[0]);
+        if bytes.ends_with(&[0x1C, 0x0D]) {
+            break;
+        }
+    }
+    assert_eq!(bytes[0], 0x0B);
+    let text = String::from_utf8(bytes[1..bytes.len() - 2].to_vec()).unwrap();
+    text.split('\r').filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+fn connect(address: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+}
+
+fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(repo().join("tests/data/hl7v2-samples").join(name)).unwrap()
+}
+
+fn message(control_id: &str, patient: &str, extra: &str) -> Vec<u8> {
+    format!("MSH|^~\\&|LAB|NORTH|SLUICE|DW|20240101120000||ORU^R01|{control_id}|P|2.5.1\rPID|1||{patient}\r{extra}")
+        .into_bytes()
+}
+
+/// MSA of an acknowledgement.
+fn msa(ack: &[String]) -> &str {
+    ack.iter().find(|s| s.starts_with("MSA|")).expect("an MSA segment")
+}
+
+#[test]
+fn messages_over_mllp_are_acknowledged_once_durable_and_stored_once() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(admin(data.path(), &["users", "add", "ward7", "--password-stdin"], Some("ward7-password\n")).0);
+    assert!(admin(data.path(), &["grants", "add", "ward7", "hl7v2"], None).0);
+    let (server, address) = serve_with_mllp(data.path(), "max_message = \"4 KiB\"\n");
+    let mut stream = connect(address);
+
+    // One message: AA naming its control id, the MSH built from the inbound one.
+    stream.write_all(&frame(&message("M-1", "P1", ""))).unwrap();
+    let ack = read_ack(&mut stream);
+    assert!(ack[0].starts_with("MSH|^~\\&|SLUICE|DW|LAB|NORTH|"), "{ack:?}");
+    assert!(ack[0].contains("|ACK^R01^ACK|") && ack[0].ends_with("|P|2.5.1"), "{ack:?}");
+    assert_eq!(msa(&ack), "MSA|AA|M-1");
+
+    // Pipelined: two frames sent before reading; the ACKs come in order. A real sample with a
+    // BOM and LF terminators among them.
+    let mut two = frame(&sample("microsoft-fhir-converter/ADT01-28.hl7"));
+    two.extend(frame(&message("M-2", "P2", "")));
+    stream.write_all(&two).unwrap();
+    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AA|MSG00001");
+    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AA|M-2");
+
+    // A resend after a lost ACK: AA again, no second row.
+    stream.write_all(&frame(&message("M-1", "P1", ""))).unwrap();
+    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AA|M-1");
+
+    // The plugin refuses the content: AE with ERR naming the field; nothing stored.
+    stream.write_all(&frame(&message("M-3", "P1", "OBX|1|NM|8867-4^Heart rate^LN||fast\r"))).unwrap();
+    let ack = read_ack(&mut stream);
+    assert_eq!(msa(&ack), "MSA|AE|M-3|OBX[1]-5 is not a number (OBX-2 is NM)");
+    assert_eq!(ack[2], "ERR||OBX^1^5|102^Data type error^HL70357|E||||OBX[1]-5 is not a number (OBX-2 is NM)");
+    // An unknown version: AE naming MSH-12 (203), in the ERR-1 form versions before 2.5 read.
+    stream.write_all(&frame(&message("M-4", "P1", "").replace_version("2.2"))).unwrap();
+    let ack = read_ack(&mut stream);
+    assert!(ack[0].ends_with("|P|2.2"), "the version as sent: {ack:?}");
+    assert_eq!(msa(&ack), "MSA|AE|M-4|MSH-12 names an HL7 version this plugin does not read (2.3 to 2.8)");
+    assert_eq!(ack[2], "ERR|MSH^1^12^203&Unsupported version id&HL70357");
+    // No MSH, a message over the limit: AR, and the connection goes on.
+    stream.write_all(&frame(b"PID|1||P1\r")).unwrap();
+    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AR||the frame does not start with an MSH segment");
+    stream.write_all(&frame(&message("M-5", "P1", &"NTE|1||x\r".repeat(600)))).unwrap();
+    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AR||the message is larger than the limit of 4096 bytes");
+    // A frame without its end block, followed by a good one.
+    let mut cut = b"\x0bMSH|^~\\&|A|B|C|D|2024||ADT^A01|M-6|P|2.5\rPID|1||P1\r".to_vec();
+    cut.extend(frame(&message("M-7", "P1", "")));
+    stream.write_all(&cut).unwrap();
+    assert_eq!(
+        msa(&read_ack(&mut stream)),
+        "MSA|AR||the frame has no end block: a new frame (0x0B) began before 0x1C 0x0D"
+    );
+    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AA|M-7");
+    // Bytes outside a frame: AR, then the connection is closed (the framing is lost).
+    stream.write_all(b"MSH|not framed\r").unwrap();
+    assert!(msa(&read_ack(&mut stream)).starts_with("MSA|AR||byte 0x4D outside an MLLP frame"));
+    assert_eq!(stream.read(&mut [0u8; 1]).unwrap(), 0, "closed");
+
+    // M-1, MSG00001, M-2, M-7: once each. (M-7 has M-1's patient, so the same partition: a
+    // second M-1 would have landed before it.)
+    let stored = wait_rows(data.path(), "message", 4);
+    assert_eq!(stored, ["M-1", "M-2", "M-7", "MSG00001"]);
+    assert_eq!(wait_rows(data.path(), "patient", 4).len(), 4);
+    drop(server);
+
+    // After a restart the ids are still known: the resend is acknowledged and stores nothing.
+    let (_server, address) = serve_with_mllp(data.path(), "");
+    let mut stream = connect(address);
+    stream.write_all(&frame(&message("M-1", "P1", ""))).unwrap();
+    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AA|M-1");
+    stream.write_all(&frame(&message("M-8", "P1", ""))).unwrap();
+    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AA|M-8");
+    assert_eq!(wait_rows(data.path(), "message", 5), ["M-1", "M-2", "M-7", "M-8", "MSG00001"]);
+
+    // The audit log has the connections and each message, never their contents.
+    let auth = sluice_auth::AuthStore::open(&data.path().join("auth.db"), Default::default()).unwrap();
+    let audit = auth.recent_audit(100).unwrap();
+    let outcomes: Vec<&str> = audit.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "connected").count(), 2, "{outcomes:?}");
+    assert!(outcomes.iter().filter(|o| **o == "disconnected").count() >= 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == "accepted").count(), 7, "{outcomes:?}");
+    assert!(audit.iter().all(|a| a.user.as_deref() == Some("ward7") && a.source.as_deref() == Some("hl7v2")));
+}
+
+#[test]
+fn a_listener_whose_user_may_not_post_rejects_and_plain_remote_listeners_need_consent() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(admin(data.path(), &["users", "add", "ward7", "--password-stdin"], Some("ward7-password\n")).0);
+    let (_server, address) = serve_with_mllp(data.path(), "");
+    let mut stream = connect(address);
+    stream.write_all(&frame(&message("M-1", "P1", ""))).unwrap();
+    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AR|M-1|user `ward7` may not post to source `hl7v2`");
+
+    let config = data.path().join("remote.toml");
+    std::fs::write(&config, "[[mllp]]\nlisten = \"0.0.0.0:0\"\nsource = \"hl7v2\"\nuser = \"ward7\"\n").unwrap();
+    let out = sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(&config).output().unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: invalid configuration: mllp.listen 0.0.0.0:0 is not a loopback address: plain MLLP there carries \
+         patient data unencrypted and unauthenticated; set allow_plain_remote = true on this listener to accept that"
+    );
+}
+
+trait WithVersion {
+    fn replace_version(self, version: &str) -> Vec<u8>;
+}
+
+impl WithVersion for Vec<u8> {
+    fn replace_version(self, version: &str) -> Vec<u8> {
+        String::from_utf8(self).unwrap().replacen("|P|2.5.1\r", &format!("|P|{version}\r"), 1).into_bytes()
+    }
+}
