@@ -1,0 +1,50 @@
+//! MLLP against a log that is down: no AA, an AE that says nothing was stored and to send the
+//! message again.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{DownLog, harness_with};
+use sluice_api::{ApiLimits, MllpConfig, mllp_frame, serve_mllp};
+use sluice_auth::AuthPolicy;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_log_down_no_message_is_acknowledged_as_accepted() {
+    let h = harness_with(ApiLimits::default(), AuthPolicy::default(), Some(Arc::new(DownLog)));
+    h.auth.grant("hospital", "hl7v2").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let config: MllpConfig = serde_json::from_value(serde_json::json!({
+        "listen": address.to_string(), "source": "hl7v2", "user": "hospital"
+    }))
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_mllp(listener, config, h.state.clone(), async move {
+        let _ = stopped.await;
+    }));
+
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let message = b"MSH|^~\\&|LAB|NORTH|SLUICE|DW|20240101120000||ORU^R01|M-1|P|2.5.1\rPID|1||P1\r";
+    stream.write_all(&mllp_frame(message)).await.unwrap();
+    let mut ack = Vec::new();
+    while !ack.ends_with(&[0x1C, 0x0D]) {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        ack.push(byte[0]);
+    }
+    let ack = String::from_utf8(ack[1..ack.len() - 2].to_vec()).unwrap();
+    let segments: Vec<&str> = ack.split('\r').collect();
+    assert_eq!(
+        segments[1],
+        "MSA|AE|M-1|not stored, send it again: the log is unavailable; nothing was accepted, retry later"
+    );
+    assert_eq!(
+        segments[2],
+        "ERR|||207^Application internal error^HL70357|E||||not stored, send it again: the log is unavailable; \
+         nothing was accepted, retry later"
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
