@@ -572,3 +572,206 @@ fn the_catalog_adds_compatible_columns_and_refuses_incompatible_changes() {
         .collect();
     assert_eq!(after, vec!["value", "score", "ingest_date"]);
 }
+
+impl Deployment {
+    /// Starts `sluice serve` whose configuration has one `[[mllp]]` listener, and its address.
+    fn start_mllp(&self) -> (Server, std::net::SocketAddr) {
+        let mut child =
+            self.sluice().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("sluice listening on ").unwrap_or_else(|| panic!("no banner: {line:?}"));
+        let server = Server { child, url: url.to_string() };
+        loop {
+            line.clear();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "the banner names the MLLP listener");
+            if let Some(rest) = line.strip_prefix("MLLP on ") {
+                let address = rest.split_whitespace().next().unwrap().parse().unwrap();
+                std::thread::spawn(move || for _ in stdout.lines() {});
+                return (server, address);
+            }
+        }
+    }
+}
+
+/// Every shared HL7 v2 sample file, its MSH-10s prefixed with the file's number: the samples reuse
+/// control ids across files (`MSG00001` in many), which in one source would be resends.
+fn hl7_samples() -> Vec<(String, Vec<u8>)> {
+    let root = repo().join("tests/data/hl7v2-samples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .filter(|d| d.is_dir())
+        .flat_map(|d| std::fs::read_dir(d).unwrap().map(|f| f.unwrap().path()))
+        .filter(|f| !f.file_name().unwrap().to_string_lossy().starts_with("LICENSE"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(index, file)| {
+            let bytes = std::fs::read(&file).unwrap();
+            let prefixed = bytes
+                .split_inclusive(|&b| b == b'\r' || b == b'\n')
+                .flat_map(|line| {
+                    let at = line.windows(3).position(|w| w == b"MSH");
+                    match at {
+                        Some(at) if line.len() > at + 3 => {
+                            let separator = line[at + 3];
+                            let mut fields: Vec<Vec<u8>> =
+                                line.split(|&b| b == separator).map(<[u8]>::to_vec).collect();
+                            if fields.len() > 9 && !fields[9].is_empty() {
+                                fields[9] = [format!("f{index:02}-").into_bytes(), fields[9].clone()].concat();
+                            }
+                            fields.join(&separator)
+                        }
+                        _ => line.to_vec(),
+                    }
+                })
+                .collect();
+            (file.strip_prefix(&root).unwrap().display().to_string(), prefixed)
+        })
+        .collect()
+}
+
+/// Sends `message` in an MLLP frame and reads its acknowledgement's MSA.
+fn mllp_exchange(stream: &mut std::net::TcpStream, message: &[u8]) -> String {
+    use std::io::{Read, Write};
+    stream.write_all(&sluice_api::mllp_frame(message)).unwrap();
+    let mut ack = Vec::new();
+    let mut byte = [0u8; 1];
+    while !ack.ends_with(&[0x1C, 0x0D]) {
+        stream.read_exact(&mut byte).unwrap();
+        ack.push(byte[0]);
+    }
+    let text = String::from_utf8(ack[1..ack.len() - 2].to_vec()).unwrap();
+    text.split('\r').find(|s| s.starts_with("MSA|")).unwrap_or_default().to_string()
+}
+
+#[test]
+fn hl7_samples_sent_over_mllp_are_queryable_in_trino_once_each() {
+    use sluice_plugin_sdk::Plugin as _;
+    let _serial = serial();
+    let trino = required_env("SLUICE_TEST_TRINO");
+    let schema = format!("h{}x{}", std::process::id(), now_us());
+    let deployment = deployment_with(
+        "hl7",
+        &format!(
+            "[catalog]\ntrino_url = \"{trino}\"\nschema = \"{schema}\"\nrescan = \"2s\"\n\
+             [[mllp]]\nlisten = \"127.0.0.1:0\"\nsource = \"hl7v2\"\nuser = \"feeder\"\n"
+        ),
+        false,
+    );
+    assert!(deployment.sluice().args(["grants", "add", "feeder", "hl7v2"]).status().unwrap().success());
+    let (server, address) = deployment.start_mllp();
+
+    // What the plugin makes of each file (its own tests check that value by value): the rows
+    // each table must end up with, and the acknowledgement each file must get.
+    let plugin =
+        hl7v2::Hl7v2::configure(&sluice_plugin_sdk::Settings::new(&hl7v2::Hl7v2::manifest().settings, &[]).unwrap())
+            .unwrap();
+    let mut expected: HashMap<&str, usize> = HashMap::new();
+    let mut expected_acks = Vec::new();
+    let samples = hl7_samples();
+    for (_, body) in &samples {
+        let mut ids = HashSet::new();
+        let mapped = plugin.messages(body);
+        for (_, rows) in mapped.iter().flatten() {
+            if ids.insert(rows.control_id.clone()) {
+                for (table, count) in [
+                    ("message", 1),
+                    ("patient", rows.patient.len()),
+                    ("encounter", rows.encounter.len()),
+                    ("observation", rows.observation.len()),
+                    ("condition", rows.condition.len()),
+                ] {
+                    *expected.entry(table).or_default() += count;
+                }
+            }
+        }
+        expected_acks.push(if mapped.iter().all(Result::is_ok) { "AA" } else { "not AA" });
+    }
+    assert_eq!(expected["message"], 44, "46 messages: one refused (PID-7), one twice in its batch");
+
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    for ((file, body), wanted) in samples.iter().zip(&expected_acks) {
+        let msa = mllp_exchange(&mut stream, body);
+        assert_eq!(msa.starts_with("MSA|AA|"), *wanted == "AA", "{file}: {msa}");
+    }
+    // Everything again (resent after lost ACKs): acknowledged the same, stored nothing more.
+    let mut again = std::net::TcpStream::connect(address).unwrap();
+    again.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    for ((file, body), wanted) in samples.iter().zip(&expected_acks) {
+        let msa = mllp_exchange(&mut again, body);
+        assert_eq!(msa.starts_with("MSA|AA|"), *wanted == "AA", "resent {file}: {msa}");
+    }
+    // A last new message: once Trino sees it, it would have seen any duplicate sent before it
+    // (same patient, so the same partition and order).
+    let marker = b"MSH|^~\\&|LAB|NORTH|SLUICE|DW|20240101120000||ORU^R01|marker|P|2.5.1\rPID|1||555-44-4444\r";
+    assert_eq!(mllp_exchange(&mut again, marker), "MSA|AA|marker");
+
+    let client = sluice_catalog::TrinoClient::new(&trino, "analyst").with_schema("hive", &schema);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let query = |sql: &str| runtime.block_on(client.execute(sql));
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while query("select count(*) from message where message_control_id = 'marker'")
+        .ok()
+        .and_then(|rows| rows.first().and_then(|r| r[0].as_i64()))
+        != Some(1)
+    {
+        assert!(Instant::now() < deadline, "the marker message never became visible in Trino");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for (table, count) in &expected {
+        let marker_rows = match *table {
+            "message" | "patient" => 1,
+            _ => 0,
+        };
+        let rows = query(&format!("select count(*) from {table}")).unwrap();
+        assert_eq!(rows[0][0].as_i64(), Some((count + marker_rows) as i64), "rows of {table}");
+    }
+    let duplicates =
+        query("select count(*) from (select message_control_id from message group by 1 having count(*) > 1)").unwrap();
+    assert_eq!(duplicates[0][0].as_i64(), Some(0), "no message is visible twice");
+
+    // A few values as a reader of the messages knows them.
+    let types: HashMap<String, String> = query("describe observation")
+        .unwrap()
+        .into_iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!((types["effective_time"].as_str(), types["value_numeric"].as_str()), ("timestamp(6)", "double"));
+    let glucose = query(
+        "select value_numeric, value_unit, reference_range, interpretation, cast(effective_time as varchar) \
+         from observation where code = '1554-5'",
+    )
+    .unwrap();
+    // OBX-5 `^182`; no OBX-14, so OBR-7 20020215073000+0600 = 01:30 UTC.
+    assert_eq!(
+        glucose,
+        vec![vec![
+            serde_json::json!(182.0),
+            "mg/dl".into(),
+            "70_105".into(),
+            "H".into(),
+            "2002-02-15 01:30:00.000000".into()
+        ]]
+    );
+    let patient = query(
+        "select family_name, given_name, cast(birth_date as varchar), gender from patient where patient_id = '555-44-4444' \
+         and source_message_id like '%CNTRL-3456'",
+    )
+    .unwrap();
+    assert_eq!(
+        patient,
+        vec![vec![serde_json::json!("EVERYWOMAN"), "EVE".into(), "1962-03-20".into(), "female".into()]]
+    );
+    let merge =
+        query("select mapped, patient_id from message where message_type = 'ADT' and trigger_event = 'A40'").unwrap();
+    assert_eq!(merge, vec![vec![serde_json::json!(false), "12345".into()]], "a merge is kept in message only");
+    drop(stream);
+    drop(again);
+    server.stop();
+}

@@ -36,11 +36,18 @@ fn list_shows_the_bundled_plugins_with_digests_and_tables() {
     let list = stdout_json(&sluice(&["plugin", "list", "--format", "json"]));
     let plugins = list.as_array().unwrap();
     let names: Vec<&str> = plugins.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["admissions", "lab_results", "patients"]);
+    assert_eq!(names, vec!["admissions", "hl7v2", "lab_results", "patients"]);
     for plugin in plugins {
         assert_eq!(plugin["digest"].as_str().unwrap().len(), 64);
-        assert_eq!(plugin["tables"][0]["name"], plugin["name"]);
-        assert!(plugin["content_types"].as_array().unwrap().contains(&Value::from("text/csv")));
+        if plugin["name"] == "hl7v2" {
+            let tables: Vec<&str> =
+                plugin["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+            assert_eq!(tables, ["message", "patient", "encounter", "observation", "condition"]);
+            assert_eq!(plugin["content_types"][0], "application/hl7-v2");
+        } else {
+            assert_eq!(plugin["tables"][0]["name"], plugin["name"]);
+            assert!(plugin["content_types"].as_array().unwrap().contains(&Value::from("text/csv")));
+        }
     }
 }
 

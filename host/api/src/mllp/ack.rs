@@ -33,13 +33,15 @@ pub struct Header {
 }
 
 impl Header {
-    /// Reads the MSH at the start of `message` (after a byte order mark or blank lines), if any.
+    /// Reads the first MSH of `message` (after a byte order mark, blank lines, or a batch's
+    /// FHS/BHS header), if it has one before any other segment.
     pub fn read(message: &[u8]) -> Option<Self> {
         let text = message.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(message);
-        let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
-        let line = &text[start..];
-        let end = line.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(line.len());
-        let line = String::from_utf8_lossy(&line[..end]).into_owned();
+        let line = text
+            .split(|&b| b == b'\r' || b == b'\n')
+            .map(|line| line.trim_ascii())
+            .find(|line| !line.is_empty() && !line.starts_with(b"FHS") && !line.starts_with(b"BHS"))?;
+        let line = String::from_utf8_lossy(line).into_owned();
         let rest = line.strip_prefix("MSH")?;
         let field = rest.chars().next().filter(|c| c.is_ascii_punctuation())?;
         let mut parts = rest[1..].split(field);

@@ -158,7 +158,11 @@ pub fn check_seed_queries(trino: &str, schema: &str, sent: &[Sent; 3], limit: Du
     }
 
     let tables: Vec<String> = query("show tables").into_iter().map(|r| r[0].as_str().unwrap().to_string()).collect();
-    assert_eq!(tables, vec!["admissions", "lab_results", "patients"]);
+    // The seed's three tables, and the clinical tables of the bundled hl7v2 plugin.
+    assert_eq!(
+        tables,
+        vec!["admissions", "condition", "encounter", "lab_results", "message", "observation", "patient", "patients"]
+    );
     let types: HashMap<String, String> = query("describe patients")
         .into_iter()
         .chain(query("describe lab_results"))
