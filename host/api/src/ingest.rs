@@ -80,7 +80,7 @@ pub(crate) struct Answer {
         ("Content-Encoding" = Option<Coding>, Header, description = "How the body is compressed; the size limit applies to the decoded body"),
     ),
     request_body(
-        description = "Records in any shape the source's plugin reads: for the bundled plugins a JSON object, a JSON string holding one, a JSON array, NDJSON, or CSV/TSV with a header row (text/plain is sniffed). `GET /v1/sources` lists each source's content types.",
+        description = "Records in any shape the source's plugin reads: for the bundled plugins a JSON object, a JSON string holding one, a JSON array, NDJSON, or CSV/TSV with a header row (text/plain is sniffed), and HL7 v2 messages (ER7) for `hl7v2`. `GET /v1/sources` lists each source's content types.",
         content(
             (String = "application/json"),
             (String = "application/x-ndjson"),
@@ -88,6 +88,8 @@ pub(crate) struct Answer {
             (String = "text/csv"),
             (String = "text/tab-separated-values"),
             (String = "text/plain"),
+            (String = "application/hl7-v2"),
+            (String = "x-application/hl7-v2+er7"),
         ),
     ),
     responses(
@@ -97,7 +99,7 @@ pub(crate) struct Answer {
         (status = 401, description = "Missing or bad credentials", body = ErrorBody),
         (status = 403, description = "Source not granted", body = ErrorBody),
         (status = 404, description = "Unknown source", body = ErrorBody),
-        (status = 409, description = "A request with this Idempotency-Key is still being handled", body = ErrorBody),
+        (status = 409, description = "A request with this Idempotency-Key, or a record with the same id (HL7 MSH-10), is still being handled", body = ErrorBody),
         (status = 408, description = "The body did not arrive within the body timeout; the connection is closed", body = ErrorBody),
         (status = 413, description = "Body (decoded) or record count over the limit", body = ErrorBody),
         (status = 415, description = "Content type not read by the source's plugin, or a content encoding sluice does not decode", body = ErrorBody,
