@@ -58,8 +58,16 @@ pub struct SimulateArgs {
     /// A user to post as (repeat for several; requests rotate between them). Passwords never
     /// go on the command line, where every local user sees them in `ps`: they come from
     /// --password-file, --password-stdin or the environment variable SLUICE_PASSWORD.
-    #[arg(long = "user", required = true, value_name = "NAME")]
+    #[arg(long = "user", required_unless_present = "mllp", value_name = "NAME")]
     pub users: Vec<String>,
+    /// Send HL7 v2 messages over MLLP to this listener (`127.0.0.1:2575`) instead of posting
+    /// records: generated (an admission, lab results with 10 to 20 OBX, a discharge per
+    /// patient) or the messages of --hl7 files. No --user: the listener's user applies.
+    #[arg(long, value_name = "ADDRESS")]
+    pub mllp: Option<String>,
+    /// With --mllp, replay the messages of this HL7 v2 file (one per frame); repeatable.
+    #[arg(long = "hl7", value_name = "FILE", requires = "mllp")]
+    pub hl7: Vec<PathBuf>,
     /// A file of `NAME:PASSWORD` lines, one per --user.
     #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
     pub password_file: Option<PathBuf>,

@@ -190,3 +190,30 @@ impl WithVersion for Vec<u8> {
         String::from_utf8(self).unwrap().replacen("|P|2.5.1\r", &format!("|P|{version}\r"), 1).into_bytes()
     }
 }
+
+#[test]
+fn the_simulator_sends_generated_and_replayed_messages_over_mllp() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(admin(data.path(), &["users", "add", "ward7", "--password-stdin"], Some("ward7-password\n")).0);
+    assert!(admin(data.path(), &["grants", "add", "ward7", "hl7v2"], None).0);
+    let (_server, address) = serve_with_mllp(data.path(), "");
+    let address = address.to_string();
+    let run = |extra: &[&str]| {
+        let out = sluice(data.path())
+            .args(["simulate", "--mllp", &address, "--connections", "4", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let generated = run(&["--count", "300", "--seed", "3"]);
+    assert_eq!((generated["accepted"].as_u64(), generated["errors"].as_u64()), (Some(300), Some(0)), "{generated}");
+    assert!(generated["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    let sample = repo().join("tests/data/hl7v2-samples/python-hl7/sample_batch2.hl7");
+    let replayed = run(&["--hl7", sample.to_str().unwrap()]);
+    assert_eq!(replayed["accepted"].as_u64(), Some(2), "{replayed}");
+    let stored = wait_rows(data.path(), "message", 302);
+    assert_eq!(stored.len(), 302);
+    assert_eq!(stored.iter().filter(|id| id.starts_with("1233445677889")).count(), 2);
+}

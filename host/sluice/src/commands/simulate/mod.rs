@@ -2,6 +2,8 @@
 //! replayed from files, and reports what happened. Replaces the seed's "API bridge".
 
 mod generate;
+mod hl7;
+mod mllp;
 mod report;
 
 use std::path::Path;
@@ -174,8 +176,67 @@ fn credentials(args: &SimulateArgs) -> anyhow::Result<Vec<String>> {
         .collect()
 }
 
+/// A progress bar of `total` items (a spinner when unknown), hidden when `quiet`.
+fn progress_bar(total: Option<u64>, quiet: bool, unit: &str) -> indicatif::ProgressBar {
+    let progress = match total {
+        Some(total) if !quiet => indicatif::ProgressBar::new(total),
+        _ if !quiet => indicatif::ProgressBar::new_spinner(),
+        _ => indicatif::ProgressBar::hidden(),
+    };
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {unit} {{per_sec}} {{msg}}"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    progress
+}
+
+/// `simulate --mllp`: HL7 v2 over MLLP.
+fn run_mllp(args: &SimulateArgs, address: &str) -> anyhow::Result<()> {
+    let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    let messages = if args.hl7.is_empty() {
+        let remaining = match (args.count, args.duration) {
+            (Some(count), _) => Some(count),
+            (None, Some(_)) => None,
+            (None, None) => Some(10_000),
+        };
+        mllp::Messages::Generated { generator: hl7::Hl7Generator::new(seed, fastrand::u64(..)), remaining }
+    } else {
+        mllp::Messages::Replayed(hl7::replay_messages(&args.hl7)?.into_iter())
+    };
+    let total = match &messages {
+        mllp::Messages::Generated { remaining, .. } => *remaining,
+        mllp::Messages::Replayed(messages) => Some(messages.len() as u64),
+    };
+    let settings = mllp::MllpDrive {
+        address: address.to_string(),
+        connections: args.connections.max(1),
+        rate: args.rate,
+        total,
+        quiet: args.json,
+        timeout: args.timeout,
+        retries: args.retries,
+        deadline: args.duration.map(|d| Instant::now() + d),
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    let report = runtime.block_on(mllp::drive(settings, messages))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.json(seed))?);
+    } else {
+        println!("{}", report.text(seed));
+    }
+    anyhow::ensure!(report.errors == 0, "{} messages failed (see above)", report.errors);
+    Ok(())
+}
+
 /// Runs the simulator.
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    if let Some(address) = &args.mllp {
+        return run_mllp(&args, address);
+    }
     let users = credentials(&args)?;
     anyhow::ensure!((0.0..=1.0).contains(&args.unauthorized_share), "--unauthorized-share must be between 0 and 1");
     anyhow::ensure!((0.0..=1.0).contains(&args.malformed_share), "--malformed-share must be between 0 and 1");
@@ -263,16 +324,7 @@ fn worth_retrying(status: u16) -> bool {
 
 async fn drive(settings: Drive, users: Vec<String>, plan: Plan) -> anyhow::Result<Report> {
     let Drive { url, connections, rate, total, quiet, timeout, retries, run } = settings;
-    let progress = match total {
-        Some(total) if !quiet => indicatif::ProgressBar::new(total),
-        _ if !quiet => indicatif::ProgressBar::new_spinner(),
-        _ => indicatif::ProgressBar::hidden(),
-    };
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} records {per_sec} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    let progress = progress_bar(total, quiet, "records");
     let client = reqwest::Client::builder().timeout(timeout).build()?;
     let sequence = Arc::new(AtomicU64::new(0));
     let plan = Arc::new(Mutex::new(plan));
