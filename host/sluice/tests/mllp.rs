@@ -217,3 +217,138 @@ fn the_simulator_sends_generated_and_replayed_messages_over_mllp() {
     assert_eq!(stored.len(), 302);
     assert_eq!(stored.iter().filter(|id| id.starts_with("1233445677889")).count(), 2);
 }
+
+/// A test CA, and certificates it signs: `(certificate PEM, key PEM)`.
+struct TestCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    fn new() -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "sluice test CA");
+        Self { issuer: rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap() }
+    }
+
+    fn sign(&self, names: &[&str], common_name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
+        (params.signed_by(&key, &self.issuer).unwrap().pem(), key.serialize_pem())
+    }
+}
+
+/// A TLS client of the test CA, presenting `client` (certificate and key PEM) if given.
+fn tls_connect(address: SocketAddr, ca: &TestCa, client: Option<&(String, String)>) -> std::io::Result<TlsStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.issuer.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+    };
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = connect(address);
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    // Complete the handshake now, so a refused client fails here.
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock)?;
+    }
+    Ok(stream)
+}
+
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+fn tls_exchange(stream: &mut TlsStream, message: &[u8]) -> std::io::Result<String> {
+    stream.write_all(&frame(message))?;
+    stream.flush()?;
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(&[0x1C, 0x0D]) {
+        stream.read_exact(&mut byte)?;
+        bytes.push(byte[0]);
+    }
+    let text = String::from_utf8(bytes[1..bytes.len() - 2].to_vec()).unwrap();
+    Ok(text.split('\r').find(|s| s.starts_with("MSA|")).unwrap_or_default().to_string())
+}
+
+#[test]
+fn over_mutual_tls_each_client_certificate_names_its_user() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(admin(data.path(), &["users", "add", "ward7", "--password-stdin"], Some("ward7-password\n")).0);
+    assert!(admin(data.path(), &["grants", "add", "ward7", "hl7v2"], None).0);
+    let ca = TestCa::new();
+    let (server_cert, server_key) = ca.sign(&["localhost"], "sluice");
+    let ward7 = ca.sign(&[], "ward7");
+    let stranger = ca.sign(&[], "radiology");
+    let other_ca = TestCa::new();
+    let forged = other_ca.sign(&[], "ward7");
+    for (name, text) in [("server.pem", &server_cert), ("server.key", &server_key), ("ca.pem", &ca.issuer.pem())] {
+        std::fs::write(data.path().join(name), text).unwrap();
+    }
+    let config = data.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[mllp]]\nlisten = \"127.0.0.1:0\"\nsource = \"hl7v2\"\ntls_cert = {:?}\ntls_key = {:?}\ntls_client_ca = {:?}\n",
+            data.path().join("server.pem").display().to_string(),
+            data.path().join("server.key").display().to_string(),
+            data.path().join("ca.pem").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let mut server = serving(
+        sluice(data.path())
+            .env("SLUICE__STREAM__ROLL_INTERVAL", "100ms")
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config),
+    );
+    let mut line = String::new();
+    let address: SocketAddr = loop {
+        line.clear();
+        assert!(server._stdout.read_line(&mut line).unwrap() > 0);
+        if let Some(rest) = line.strip_prefix("MLLP on ") {
+            assert!(line.contains(" over TLS for source hl7v2 as the users its client certificates name"), "{line}");
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+
+    let mut granted = tls_connect(address, &ca, Some(&ward7)).unwrap();
+    assert_eq!(tls_exchange(&mut granted, &message("T-1", "P1", "")).unwrap(), "MSA|AA|T-1");
+    let mut ungranted = tls_connect(address, &ca, Some(&stranger)).unwrap();
+    assert_eq!(
+        tls_exchange(&mut ungranted, &message("T-2", "P1", "")).unwrap(),
+        "MSA|AR|T-2|user `radiology` may not post to source `hl7v2`"
+    );
+    // No certificate, or one another CA signed: the handshake (or the first read) fails, and
+    // nothing is answered.
+    for client in [None, Some(&forged)] {
+        let refused =
+            tls_connect(address, &ca, client).and_then(|mut s| tls_exchange(&mut s, &message("T-3", "P1", "")));
+        assert!(refused.is_err(), "a client without a certificate of the CA got {refused:?}");
+    }
+    // Plain MLLP on the TLS port gets nothing either.
+    let mut plain = connect(address);
+    plain.write_all(&frame(&message("T-4", "P1", ""))).unwrap();
+    let mut buffer = [0u8; 64];
+    let answered = plain.read(&mut buffer).map(|n| buffer[..n].contains(&0x1C)).unwrap_or(false);
+    assert!(!answered, "plain MLLP is not answered on the TLS port");
+    assert_eq!(wait_rows(data.path(), "message", 1), ["T-1"]);
+    let auth = sluice_auth::AuthStore::open(&data.path().join("auth.db"), Default::default()).unwrap();
+    let users: std::collections::BTreeSet<Option<String>> =
+        auth.recent_audit(50).unwrap().into_iter().map(|a| a.user).collect();
+    assert_eq!(users, [Some("radiology".to_string()), Some("ward7".to_string())].into_iter().collect());
+}

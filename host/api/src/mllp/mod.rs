@@ -13,6 +13,10 @@
 //!   or the listener's user may not post to the source.
 //!
 //! The audit log gets a row per connection (opened, closed) and per message (never contents).
+//!
+//! With `tls_cert`/`tls_key` the listener speaks TLS; with `tls_client_ca` too, every client
+//! must present a certificate that CA signed, and its subject common name is the user the
+//! connection posts as (a connection without one is refused in the handshake).
 
 mod ack;
 mod config;
@@ -22,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sluice_auth::{AuditEntry, Outcome, Principal};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
@@ -49,6 +53,7 @@ pub async fn serve_mllp(
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
+    let tls = config.tls().map_err(std::io::Error::other)?;
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -69,9 +74,40 @@ pub async fn serve_mllp(
                     drop(stream);
                     continue;
                 };
-                let (config, state, stopped) = (config.clone(), state.clone(), stopped.clone());
+                let (config, state, stopped, tls) = (config.clone(), state.clone(), stopped.clone(), tls.clone());
                 tokio::spawn(async move {
-                    connection(stream, peer, &config, &state, stopped).await;
+                    let _ = stream.set_nodelay(true);
+                    match tls {
+                        None => {
+                            let user = config.user.clone().unwrap_or_default();
+                            connection(stream, peer, user, &config, &state, stopped).await;
+                        }
+                        Some(acceptor) => {
+                            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+                            let stream = match handshake {
+                                Ok(Ok(stream)) => stream,
+                                Ok(Err(error)) => {
+                                    tracing::warn!(%peer, %error, "MLLP TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::warn!(%peer, "MLLP TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let user = match &config.user {
+                                Some(user) => user.clone(),
+                                None => match client_user(&stream) {
+                                    Some(user) => user,
+                                    None => {
+                                        tracing::warn!(%peer, "MLLP client certificate names no valid user (subject CN)");
+                                        return;
+                                    }
+                                },
+                            };
+                            connection(stream, peer, user, &config, &state, stopped).await;
+                        }
+                    }
                     drop(slot);
                 });
             }
@@ -81,18 +117,31 @@ pub async fn serve_mllp(
     Ok(())
 }
 
-/// One connection: frames in, acknowledgements out, in order.
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The sluice user a client certificate names: its subject's common name, when that is a valid
+/// user name.
+fn client_user(stream: &tokio_rustls::server::TlsStream<TcpStream>) -> Option<String> {
+    let certificate = stream.get_ref().1.peer_certificates()?.first()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate.as_ref()).ok()?;
+    let name = parsed.subject().iter_common_name().next()?.as_str().ok()?.to_string();
+    sluice_auth::is_valid_name(&name).then_some(name)
+}
+
+/// One connection posting as `user`: frames in, acknowledgements out, in order.
 async fn connection(
-    stream: TcpStream,
+    stream: impl AsyncRead + AsyncWrite + Unpin,
     peer: SocketAddr,
+    user: String,
     config: &MllpConfig,
     state: &ApiState,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
+    let listener = Listener { config, user: &user };
     let connection_id = ingest::request_id();
-    audit(state, config, &connection_id, peer, 0, 0, Outcome::Connected);
-    let (read, mut write) = stream.into_split();
+    audit(state, &listener, &connection_id, peer, 0, 0, Outcome::Connected);
+    let (read, mut write) = tokio::io::split(stream);
     let mut reader = FrameReader::new(read, config.max_message.as_u64() as usize);
     loop {
         let next = tokio::select! {
@@ -112,28 +161,34 @@ async fn connection(
             Ok(Ok(Some(event))) => event,
         };
         let (reply, close) = match event {
-            Event::Frame(message) => (handle(state, config, peer, message).await, false),
-            Event::Refused(reason) => (refuse(state, config, peer, reason), false),
-            Event::OutOfFrame(reason) => (refuse(state, config, peer, reason), true),
+            Event::Frame(message) => (handle(state, &listener, peer, message).await, false),
+            Event::Refused(reason) => (refuse(state, &listener, peer, reason), false),
+            Event::OutOfFrame(reason) => (refuse(state, &listener, peer, reason), true),
         };
-        if write.write_all(&framed(&reply)).await.is_err() || close {
+        if write.write_all(&framed(&reply)).await.is_err() || write.flush().await.is_err() || close {
             break;
         }
     }
     let _ = write.shutdown().await;
-    audit(state, config, &connection_id, peer, 0, 0, Outcome::Disconnected);
+    audit(state, &listener, &connection_id, peer, 0, 0, Outcome::Disconnected);
+}
+
+/// A listener's configuration and the user one of its connections posts as.
+struct Listener<'a> {
+    config: &'a MllpConfig,
+    user: &'a str,
 }
 
 /// An AR for what is not a message.
-fn refuse(state: &ApiState, config: &MllpConfig, peer: SocketAddr, reason: String) -> Vec<u8> {
+fn refuse(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, reason: String) -> Vec<u8> {
     let request_id = ingest::request_id();
-    audit(state, config, &request_id, peer, 0, 0, Outcome::BadRequest);
+    audit(state, listener, &request_id, peer, 0, 0, Outcome::BadRequest);
     let problem = Problem { reason, field: None, code: ErrorCode::ApplicationInternalError };
     ack::build(None, Code::Reject, Some(&problem), &ack_id(&request_id), &now_hl7())
 }
 
 /// Stores one message through the API's path and acknowledges it.
-async fn handle(state: &ApiState, config: &MllpConfig, peer: SocketAddr, message: Vec<u8>) -> Vec<u8> {
+async fn handle(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, message: Vec<u8>) -> Vec<u8> {
     let request_id = ingest::request_id();
     let received_at_us = chrono::Utc::now().timestamp_micros();
     let header = Header::read(&message);
@@ -148,12 +203,12 @@ async fn handle(state: &ApiState, config: &MllpConfig, peer: SocketAddr, message
             (0, 0),
             Outcome::BadRequest,
         ),
-        Some(_) => match store(state, config, message, &request_id, received_at_us).await {
+        Some(_) => match store(state, listener, message, &request_id, received_at_us).await {
             Ok(answer) => outcome_of(answer),
             Err(error) => error_of(error),
         },
     };
-    audit(state, config, &request_id, peer, counts.0, counts.1, outcome);
+    audit(state, listener, &request_id, peer, counts.0, counts.1, outcome);
     metrics::counter!(crate::metrics::REQUESTS, "route" => "mllp", "status" => ack_code_name(code)).increment(1);
     ack::build(header.as_ref(), code, problem.as_ref(), &ack_id(&request_id), &now_hl7())
 }
@@ -162,7 +217,7 @@ type Acknowledgement = (Code, Option<Problem>, (u64, u64), Outcome);
 
 async fn store(
     state: &ApiState,
-    config: &MllpConfig,
+    listener: &Listener<'_>,
     message: Vec<u8>,
     request_id: &str,
     received_at_us: i64,
@@ -170,18 +225,24 @@ async fn store(
     if !state.auth.audit_writable() {
         return Err(ApiError::AuditUnavailable);
     }
+    let config = listener.config;
     let grants = {
         let auth = state.auth.clone();
-        let user = config.user.clone();
-        tokio::task::spawn_blocking(move || auth.list_grants(Some(&user)))
+        let user = listener.user.to_string();
+        let grants = tokio::task::spawn_blocking(move || auth.list_grants(Some(&user)))
             .await
-            .map_err(|e| ApiError::Internal(format!("grant lookup failed: {e}")))?
-            .map_err(|_| ApiError::Unavailable)?
+            .map_err(|e| ApiError::Internal(format!("grant lookup failed: {e}")))?;
+        match grants {
+            Ok(grants) => grants,
+            // A certificate naming no account, or a listener user since removed: nothing granted.
+            Err(sluice_auth::Error::NoSuchUser(_)) => Vec::new(),
+            Err(_) => return Err(ApiError::Unavailable),
+        }
     };
     let principal =
-        Principal { user: config.user.clone(), sources: grants.into_iter().map(|grant| grant.source).collect() };
+        Principal { user: listener.user.to_string(), sources: grants.into_iter().map(|grant| grant.source).collect() };
     if !principal.may_post(&config.source) {
-        return Err(ApiError::Forbidden { user: config.user.clone(), source_name: config.source.clone() });
+        return Err(ApiError::Forbidden { user: listener.user.to_string(), source_name: config.source.clone() });
     }
     let source = state.sources.get(&config.source).ok_or_else(|| ApiError::UnknownSource(config.source.clone()))?;
     let plugin = source.plugin().map_err(|_| ApiError::UnknownSource(config.source.clone()))?;
@@ -263,7 +324,7 @@ fn now_hl7() -> String {
 
 fn audit(
     state: &ApiState,
-    config: &MllpConfig,
+    listener: &Listener<'_>,
     request_id: &str,
     peer: SocketAddr,
     accepted: u64,
@@ -272,8 +333,8 @@ fn audit(
 ) {
     state.auth.audit(AuditEntry {
         at: now_rfc3339(),
-        user: Some(config.user.clone()),
-        source: Some(config.source.clone()),
+        user: Some(listener.user.to_string()),
+        source: Some(listener.config.source.clone()),
         request_id: request_id.to_string(),
         client: Some(peer.to_string()),
         accepted,

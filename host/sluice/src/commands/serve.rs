@@ -42,10 +42,12 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         let listener = std::net::TcpListener::bind(address).map_err(|error| {
             anyhow::anyhow!("cannot listen for MLLP on {address}: {error} (choose another address in mllp.listen)")
         })?;
-        if !address.ip().is_loopback() {
+        if !address.ip().is_loopback() && mllp.tls_cert.is_none() {
             tracing::warn!(%address, "plain MLLP on a non-loopback address (allow_plain_remote = true)");
             eprintln!("warning: plain MLLP on {address}; HL7 messages cross the network unencrypted");
         }
+        // A certificate or key that cannot be used is one line now, not a failure per connection.
+        mllp.tls().context("invalid configuration")?;
         mllp_listeners.push((listener, mllp.clone()));
     }
     std::fs::create_dir_all(paths.data_dir())
@@ -104,12 +106,20 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         sources.names().join(", ")
     );
     for (listener, mllp) in &mllp_listeners {
-        banner.push_str(&format!(
-            "MLLP on {} for source {} as user {}\n",
-            listener.local_addr()?,
-            mllp.source,
-            mllp.user
-        ));
+        let who = match &mllp.user {
+            Some(user) => format!("as user {user}"),
+            None => "as the users its client certificates name".to_string(),
+        };
+        let tls = if mllp.tls_cert.is_some() { " over TLS" } else { "" };
+        banner.push_str(&format!("MLLP on {}{tls} for source {} {who}\n", listener.local_addr()?, mllp.source));
+        if let Some(user) = &mllp.user
+            && !auth.list_grants(Some(user)).is_ok_and(|grants| grants.iter().any(|g| g.source == mllp.source))
+        {
+            banner.push_str(&format!(
+                "warning: MLLP user {user} may not post to {}: every message gets AR until `sluice grants add {user} {}`\n",
+                mllp.source, mllp.source
+            ));
+        }
     }
     if auth.list_users()?.is_empty() {
         banner.push_str("no users yet: add one with `sluice users add NAME` and `sluice grants add NAME SOURCE`\n");
