@@ -94,7 +94,7 @@ fn a_bad_file_is_reported_and_the_others_keep_running() {
     let engine = common::engine(Default::default());
     let registry = PluginRegistry::open(&engine, Some(dir.path()), &common::bundled()).unwrap();
     let names: Vec<String> = registry.list().iter().map(|p| p.manifest().name.clone()).collect();
-    assert_eq!(names, vec!["admissions", "lab_results", "patients", "swap"]);
+    assert_eq!(names, vec!["admissions", "hl7v2", "lab_results", "patients", "swap"]);
     let failures = registry.failures();
     let failed: Vec<String> =
         failures.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
