@@ -707,30 +707,43 @@ fn hl7_samples_sent_over_mllp_are_queryable_in_trino_once_each() {
         let msa = mllp_exchange(&mut again, body);
         assert_eq!(msa.starts_with("MSA|AA|"), *wanted == "AA", "resent {file}: {msa}");
     }
-    // A last new message: once Trino sees it, it would have seen any duplicate sent before it
-    // (same patient, so the same partition and order).
-    let marker = b"MSH|^~\\&|LAB|NORTH|SLUICE|DW|20240101120000||ORU^R01|marker|P|2.5.1\rPID|1||555-44-4444\r";
-    assert_eq!(mllp_exchange(&mut again, marker), "MSA|AA|marker");
+    // Last, one new message per log partition (a patient id that hashes there): within a
+    // partition records are committed in order, so once all four are visible, everything
+    // appended before them (a duplicate included, were there one) is in the warehouse.
+    let mut markers = Vec::new();
+    for partition in 0..4u32 {
+        let patient = (0..)
+            .map(|n| format!("marker-patient-{n}"))
+            .find(|id| sluice_log::partition_for(Some(id), 4, 0) == partition)
+            .unwrap();
+        let id = format!("marker-{partition}");
+        let message = format!("MSH|^~\\&|LAB|NORTH|SLUICE|DW|20240101120000||ORU^R01|{id}|P|2.5.1\rPID|1||{patient}\r");
+        assert_eq!(mllp_exchange(&mut again, message.as_bytes()), format!("MSA|AA|{id}"));
+        markers.push(id);
+    }
 
     let client = sluice_catalog::TrinoClient::new(&trino, "analyst").with_schema("hive", &schema);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let query = |sql: &str| runtime.block_on(client.execute(sql));
+    let count = |sql: &str| query(sql).ok().and_then(|rows| rows.first().and_then(|r| r[0].as_i64()));
     let deadline = Instant::now() + Duration::from_secs(180);
-    while query("select count(*) from message where message_control_id = 'marker'")
-        .ok()
-        .and_then(|rows| rows.first().and_then(|r| r[0].as_i64()))
-        != Some(1)
-    {
-        assert!(Instant::now() < deadline, "the marker message never became visible in Trino");
+    while count("select count(*) from message where message_control_id like 'marker-%'") != Some(4) {
+        assert!(Instant::now() < deadline, "the marker messages never became visible in Trino");
         std::thread::sleep(Duration::from_millis(500));
     }
-    for (table, count) in &expected {
-        let marker_rows = match *table {
-            "message" | "patient" => 1,
-            _ => 0,
-        };
-        let rows = query(&format!("select count(*) from {table}")).unwrap();
-        assert_eq!(rows[0][0].as_i64(), Some((count + marker_rows) as i64), "rows of {table}");
+    // Each table's files are committed; Trino sees a table's new partitions once the catalog
+    // has registered them, so each count is awaited, and may never pass what was sent.
+    for (table, rows) in &expected {
+        let wanted = (rows + if matches!(*table, "message" | "patient") { markers.len() } else { 0 }) as i64;
+        loop {
+            let visible = count(&format!("select count(*) from {table}")).unwrap_or(0);
+            assert!(visible <= wanted, "{table}: {visible} rows, more than the {wanted} sent");
+            if visible == wanted {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{table}: {visible} of {wanted} rows visible in Trino");
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
     let duplicates =
         query("select count(*) from (select message_control_id from message group by 1 having count(*) > 1)").unwrap();
