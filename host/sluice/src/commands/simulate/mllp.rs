@@ -109,16 +109,7 @@ pub async fn drive(settings: MllpDrive, messages: Messages) -> anyhow::Result<Re
             }
         }));
     }
-    for task in tasks {
-        task.await?;
-    }
-    progress.finish_and_clear();
-    let mut report = Arc::try_unwrap(report)
-        .map_err(|_| anyhow::anyhow!("tasks still running"))?
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
-    report.elapsed = started.elapsed();
-    Ok(report)
+    super::finish(tasks, &progress, report, started).await
 }
 
 /// Sends one message on the connection (opened if needed) and returns the acknowledgement's MSA.

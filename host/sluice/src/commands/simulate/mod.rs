@@ -197,11 +197,7 @@ fn progress_bar(total: Option<u64>, quiet: bool, unit: &str) -> indicatif::Progr
 fn run_mllp(args: &SimulateArgs, address: &str) -> anyhow::Result<()> {
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     let messages = if args.hl7.is_empty() {
-        let remaining = match (args.count, args.duration) {
-            (Some(count), _) => Some(count),
-            (None, Some(_)) => None,
-            (None, None) => Some(10_000),
-        };
+        let remaining = to_generate(args);
         mllp::Messages::Generated { generator: hl7::Hl7Generator::new(seed, fastrand::u64(..)), remaining }
     } else {
         mllp::Messages::Replayed(hl7::replay_messages(&args.hl7)?.into_iter())
@@ -223,13 +219,7 @@ fn run_mllp(args: &SimulateArgs, address: &str) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     let report = runtime.block_on(mllp::drive(settings, messages))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.json(seed))?);
-    } else {
-        println!("{}", report.text(seed));
-    }
-    anyhow::ensure!(report.errors == 0, "{} messages failed (see above)", report.errors);
-    Ok(())
+    print_report(&report, seed, args.json, "messages")
 }
 
 /// Runs the simulator.
@@ -249,11 +239,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
                 generate::SOURCES.join(", ")
             );
         }
-        let remaining = match (args.count, args.duration) {
-            (Some(count), _) => Some(count),
-            (None, Some(_)) => None,
-            (None, None) => Some(10_000),
-        };
+        let remaining = to_generate(&args);
         Feed::Generated {
             generator: Generator::new(seed, args.malformed_share),
             sources: args.generate.clone(),
@@ -295,13 +281,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         run: fastrand::u64(..),
     };
     let report = runtime.block_on(drive(settings, users, plan))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.json(seed))?);
-    } else {
-        println!("{}", report.text(seed));
-    }
-    anyhow::ensure!(report.errors == 0, "{} requests failed (see above)", report.errors);
-    Ok(())
+    print_report(&report, seed, args.json, "requests")
 }
 
 /// How to send the requests.
@@ -412,6 +392,16 @@ async fn drive(settings: Drive, users: Vec<String>, plan: Plan) -> anyhow::Resul
             }
         }));
     }
+    finish(tasks, &progress, report, started).await
+}
+
+/// Waits for the sending tasks, then hands back the report they filled, timed from `started`.
+async fn finish(
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    progress: &indicatif::ProgressBar,
+    report: Arc<Mutex<Report>>,
+    started: Instant,
+) -> anyhow::Result<Report> {
     for task in tasks {
         task.await?;
     }
@@ -422,4 +412,24 @@ async fn drive(settings: Drive, users: Vec<String>, plan: Plan) -> anyhow::Resul
         .unwrap_or_else(|e| e.into_inner());
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Prints the report (JSON with `--json`) and fails when any of the `what` failed.
+fn print_report(report: &Report, seed: u64, json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.json(seed))?);
+    } else {
+        println!("{}", report.text(seed));
+    }
+    anyhow::ensure!(report.errors == 0, "{} {what} failed (see above)", report.errors);
+    Ok(())
+}
+
+/// How many to generate: `--count`, else unbounded with `--duration`, else 10,000.
+fn to_generate(args: &SimulateArgs) -> Option<u64> {
+    match (args.count, args.duration) {
+        (Some(count), _) => Some(count),
+        (None, Some(_)) => None,
+        (None, None) => Some(10_000),
+    }
 }
