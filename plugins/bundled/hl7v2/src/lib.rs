@@ -21,6 +21,7 @@ use sluice_plugin_sdk::{
     Batch, Manifest, Origin, Output, Plugin, Rejection, Setting, Settings, SplitOutput, TableBuilder, export_plugin,
 };
 
+pub use body::Found;
 pub use map::{Cell, Refusal, Rows};
 
 /// The content type of canonical records (and the one senders use).
@@ -32,8 +33,9 @@ pub struct Hl7v2 {
     rules: map::Rules,
 }
 
-/// A message of a body: its canonical text and rows, or why it cannot be used.
-pub type Mapped = Result<(String, Rows), Refusal>;
+/// A message of a body: its decoded lines (the canonical text on demand: `split` needs it,
+/// `transform` does not) and rows, or why it cannot be used.
+pub type Mapped = Result<(Found, Rows), Refusal>;
 
 impl Hl7v2 {
     /// Every message of one payload, mapped.
@@ -46,7 +48,7 @@ impl Hl7v2 {
                 let message = er7::Message::parse(&lines)
                     .map_err(|(reason, field)| Refusal { reason, field: field.to_string() })?;
                 let rows = map::map(&message, &self.rules)?;
-                Ok((found.canonical(), rows))
+                Ok((found, rows))
             })
             .collect()
     }
@@ -103,8 +105,8 @@ impl Plugin for Hl7v2 {
             for (record, mapped) in self.messages(payload).into_iter().enumerate() {
                 let record = record as u32;
                 match mapped {
-                    Ok((canonical, rows)) => out.push(
-                        canonical.as_bytes(),
+                    Ok((found, rows)) => out.push(
+                        found.canonical().as_bytes(),
                         Origin { input, record, key: rows.patient_id, id: Some(rows.control_id) },
                     ),
                     Err(refusal) => out.rejected.push(rejection(input, record, refusal)),
