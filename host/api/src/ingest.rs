@@ -288,11 +288,6 @@ async fn handle(
     let principal = authenticate(state, headers, client, Some(source_name), request_id).await?;
     *user = Some(principal.user.clone());
     {
-        let source = state.sources.get(source_name).ok_or_else(|| ApiError::UnknownSource(source_name.into()))?;
-        if !principal.may_post(source_name) {
-            return Err(ApiError::Forbidden { user: principal.user.clone(), source_name: source_name.into() });
-        }
-        let plugin = source.plugin().map_err(|_| ApiError::UnknownSource(source_name.into()))?;
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -300,14 +295,7 @@ async fn handle(
             .unwrap_or("")
             .to_string();
         let essence = sluice_runtime::essence(&content_type);
-        if !plugin.manifest().accepts(&essence) {
-            let given = if content_type.is_empty() { "(none)".to_string() } else { content_type.clone() };
-            return Err(ApiError::UnsupportedContentType {
-                given,
-                source_name: source_name.into(),
-                accepted: plugin.manifest().content_types.join(", "),
-            });
-        }
+        let source = admit(state, source_name, &principal, &content_type, &essence)?;
         let coding = Coding::of(headers)?;
         let idempotency_key = idempotency::key(headers)?;
         if state.disk.as_ref().is_some_and(|disk| !disk.has_room()) {
@@ -342,6 +330,31 @@ async fn handle(
         )
         .await
     }
+}
+
+/// The source `principal` posts to, once it exists, is granted to them and its plugin reads
+/// `essence` (the essence of `content_type`, as sent).
+pub(crate) fn admit(
+    state: &ApiState,
+    source_name: &str,
+    principal: &sluice_auth::Principal,
+    content_type: &str,
+    essence: &str,
+) -> Result<std::sync::Arc<sluice_runtime::Source>, ApiError> {
+    let source = state.sources.get(source_name).ok_or_else(|| ApiError::UnknownSource(source_name.into()))?;
+    if !principal.may_post(source_name) {
+        return Err(ApiError::Forbidden { user: principal.user.clone(), source_name: source_name.into() });
+    }
+    let plugin = source.plugin().map_err(|_| ApiError::UnknownSource(source_name.into()))?;
+    if !plugin.manifest().accepts(essence) {
+        let given = if content_type.is_empty() { "(none)".to_string() } else { content_type.to_string() };
+        return Err(ApiError::UnsupportedContentType {
+            given,
+            source_name: source_name.into(),
+            accepted: plugin.manifest().content_types.join(", "),
+        });
+    }
+    Ok(source)
 }
 
 /// What one submission holds, however it arrived (an HTTP request, an MLLP frame): its

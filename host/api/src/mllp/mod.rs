@@ -241,18 +241,7 @@ async fn store(
     };
     let principal =
         Principal { user: listener.user.to_string(), sources: grants.into_iter().map(|grant| grant.source).collect() };
-    if !principal.may_post(&config.source) {
-        return Err(ApiError::Forbidden { user: listener.user.to_string(), source_name: config.source.clone() });
-    }
-    let source = state.sources.get(&config.source).ok_or_else(|| ApiError::UnknownSource(config.source.clone()))?;
-    let plugin = source.plugin().map_err(|_| ApiError::UnknownSource(config.source.clone()))?;
-    if !plugin.manifest().accepts(HL7_V2) {
-        return Err(ApiError::UnsupportedContentType {
-            given: HL7_V2.into(),
-            source_name: config.source.clone(),
-            accepted: plugin.manifest().content_types.join(", "),
-        });
-    }
+    let source = ingest::admit(state, &config.source, &principal, HL7_V2, HL7_V2)?;
     if state.disk.as_ref().is_some_and(|disk| !disk.has_room()) {
         return Err(ApiError::InsufficientStorage);
     }
