@@ -48,6 +48,7 @@ pub(crate) async fn authenticate(
             AuthError::TokenExpired => "token_expired",
             AuthError::Locked { .. } => "locked",
             AuthError::RateLimited { .. } => "rate_limited",
+            AuthError::Unavailable => "store_unavailable",
         };
         metrics::counter!(crate::metrics::AUTH_FAILURES, "reason" => reason).increment(1);
         state.auth.audit(AuditEntry {

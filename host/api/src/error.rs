@@ -122,6 +122,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Auth(AuthError::RateLimited { .. } | AuthError::Locked { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Auth(AuthError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::UnknownSource(_) | Self::NotFound => StatusCode::NOT_FOUND,
@@ -144,6 +145,7 @@ impl ApiError {
         match self {
             Self::Auth(AuthError::RateLimited { .. }) => "rate_limited",
             Self::Auth(AuthError::Locked { .. }) => "user_locked",
+            Self::Auth(AuthError::Unavailable) => "auth_unavailable",
             Self::Auth(_) => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
             Self::UnknownSource(_) => "unknown_source",
@@ -198,6 +200,9 @@ impl IntoResponse for ApiError {
             Self::Auth(AuthError::RateLimited { retry_after } | AuthError::Locked { retry_after }) => {
                 let seconds = retry_after.as_secs().max(1).to_string();
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_str(&seconds).expect("digits"));
+            }
+            Self::Auth(AuthError::Unavailable) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             Self::Auth(_) => {
                 headers.insert(

@@ -13,8 +13,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
 use serde::Serialize;
+
+use crate::db::{Conn, Value};
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -107,13 +108,13 @@ enum Message {
 
 impl AuditWriter {
     /// Starts the writer on its own connection to the database at `path`.
-    pub(crate) fn start(conn: Connection) -> Self {
+    pub(crate) fn start(mut conn: Conn) -> Self {
         let (tx, rx) = mpsc::channel();
         let health = Arc::new(Health::default());
         let writer_health = health.clone();
         let writer = thread::Builder::new()
             .name("sluice-audit".into())
-            .spawn(move || write_loop(&conn, &rx, &writer_health))
+            .spawn(move || write_loop(&mut conn, &rx, &writer_health))
             .expect("audit thread")
             .thread()
             .clone();
@@ -157,7 +158,7 @@ const MAX_GROUP: usize = 1000;
 /// Waits for an entry, gathers for [`GATHER_FOR`], writes the group; until every sender is
 /// gone. While gathering the thread sleeps (parked) instead of waiting on the channel, so that
 /// sending an entry does not wake it: under load that was a thread wake-up per request.
-fn write_loop(conn: &Connection, rx: &Receiver<Message>, health: &Health) {
+fn write_loop(conn: &mut Conn, rx: &Receiver<Message>, health: &Health) {
     // Rows a failed write left, written first next time.
     let mut carried: Vec<AuditEntry> = Vec::new();
     let mut backoff = Duration::from_millis(100);
@@ -202,7 +203,6 @@ fn write_loop(conn: &Connection, rx: &Receiver<Message>, health: &Health) {
                 backoff = Duration::from_millis(100);
             }
             Err(error) => {
-                let _ = conn.execute_batch("ROLLBACK");
                 if !health.failing.swap(true, Ordering::SeqCst) {
                     tracing::error!(%error, queued = entries.len(), "audit rows cannot be written; requests are refused until they can");
                 }
@@ -216,29 +216,28 @@ fn write_loop(conn: &Connection, rx: &Receiver<Message>, health: &Health) {
     }
 }
 
-fn write(conn: &Connection, entries: &[AuditEntry]) -> rusqlite::Result<()> {
+fn write(conn: &mut Conn, entries: &[AuditEntry]) -> crate::Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    conn.execute_batch("BEGIN")?;
-    {
-        let mut insert = conn.prepare_cached(
-            "INSERT INTO audit (at, user, source, request_id, client, accepted, rejected, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
+    conn.transaction(|tx| {
         for e in entries {
-            insert.execute(rusqlite::params![
-                e.at,
-                e.user,
-                e.source,
-                e.request_id,
-                e.client,
-                e.accepted as i64,
-                e.rejected as i64,
-                e.outcome.as_str()
-            ])?;
+            tx.execute(
+                r#"INSERT INTO audit (at, "user", source, request_id, client, accepted, rejected, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"#,
+                &[
+                    e.at.as_str().into(),
+                    e.user.clone().into(),
+                    e.source.clone().into(),
+                    e.request_id.as_str().into(),
+                    e.client.clone().into(),
+                    Value::from(e.accepted as i64),
+                    Value::from(e.rejected as i64),
+                    e.outcome.as_str().into(),
+                ],
+            )?;
         }
-    }
-    conn.execute_batch("COMMIT")
+        Ok(())
+    })
 }
 
 /// Parses a stored outcome name (unknown names read as `BadRequest`).

@@ -29,6 +29,10 @@ pub enum AuthError {
         /// Time until the lock ends.
         retry_after: Duration,
     },
+    /// The auth database cannot be read now (PostgreSQL down): the credentials could not be
+    /// checked either way.
+    #[error("the auth store is unavailable; retry later")]
+    Unavailable,
     /// Too many failures from this user or address.
     #[error("too many failed logins; try again in {} s", .retry_after.as_secs().max(1))]
     RateLimited {
@@ -43,6 +47,12 @@ pub enum Error {
     /// SQLite failed.
     #[error("auth database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed or cannot be reached.
+    #[error("auth database (PostgreSQL) error: {0}")]
+    Postgres(String),
+    /// `auth.url` is not a URL the store can use.
+    #[error("invalid auth.url: {0}")]
+    InvalidUrl(String),
     /// The database's directory could not be created.
     #[error("cannot create {path}: {source}")]
     Io {
@@ -93,6 +103,14 @@ pub enum Error {
     /// A seed database could not be understood.
     #[error("cannot import seed database: {0}")]
     Seed(String),
+}
+
+impl Error {
+    pub(crate) fn postgres(error: postgres::Error) -> Self {
+        // The server's message, with its cause when the connection failed.
+        let cause = std::error::Error::source(&error).map(|c| format!(": {c}")).unwrap_or_default();
+        Self::Postgres(format!("{error}{cause}"))
+    }
 }
 
 /// Result of store operations.

@@ -1,6 +1,7 @@
 //! sluice's authentication store: users with argon2id password hashes, API tokens (random,
 //! stored hashed, optional expiry, revocable), sources, grants (user → source) and the audit log,
-//! in one SQLite file with versioned migrations.
+//! in one SQLite file (the embedded default) or in PostgreSQL (`auth.url`, shared by several
+//! instances), with versioned migrations.
 //!
 //! [`AuthStore::authenticate`] verifies HTTP Basic or Bearer credentials without an argon2 hash
 //! per request: successful verifications are cached briefly and the cache is dropped whenever users, passwords,
@@ -10,6 +11,7 @@
 //! the user for a while.
 
 mod audit;
+mod db;
 mod error;
 mod gate;
 mod limiter;
@@ -24,7 +26,7 @@ pub use audit::{AuditEntry, Outcome};
 pub use error::{AuthError, Error, Result};
 pub use limiter::AuthPolicy;
 pub use seed::SeedImport;
-pub use store::{AuthStore, GrantInfo, TokenInfo, UserInfo};
+pub use store::{AuthStore, GENERATION_POLL, GrantInfo, TokenInfo, UserInfo};
 pub use token::NewToken;
 pub use verify::{Credentials, Principal};
 

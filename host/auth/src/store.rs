@@ -1,13 +1,16 @@
 //! The store: opening, administration of users, grants and tokens, and audit access.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{AuditEntry, AuditWriter};
+use crate::db::Conn;
 use crate::error::{Error, Result};
 use crate::limiter::{AuthPolicy, FailureLimiter};
 use crate::token::{self, NewToken};
@@ -15,9 +18,14 @@ use crate::verify::VerifyCache;
 use crate::{is_valid_name, password};
 
 /// The auth database. Safe to share between threads; every method is blocking (argon2 and
-/// SQLite), so async callers use `spawn_blocking`.
+/// SQLite or PostgreSQL), so async callers use `spawn_blocking`.
 pub struct AuthStore {
-    pub(crate) conn: Mutex<Connection>,
+    pub(crate) conn: Mutex<Conn>,
+    /// PostgreSQL: the auth generation as a background thread last read it (every
+    /// [`GENERATION_POLL`]), so that a cached verification needs no round trip; a failed read
+    /// stores a value no read gives, which empties the cache. `None`: SQLite, read at each
+    /// verification (a local read).
+    pub(crate) generation: Option<Arc<AtomicI64>>,
     pub(crate) audit: AuditWriter,
     pub(crate) cache: Mutex<VerifyCache>,
     pub(crate) limiter: Mutex<FailureLimiter>,
@@ -80,21 +88,46 @@ impl AuthStore {
     /// Opens (creating if needed) the database at `path` and applies migrations.
     pub fn open(path: &Path, policy: AuthPolicy) -> Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
         }
-        let mut conn = Connection::open(path)?;
+        let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // The write-ahead log shrinks back to this after a checkpoint (see the spool).
         conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
+        let mut conn = Conn::Sqlite(conn);
         crate::schema::migrate(&mut conn)?;
         let audit_conn = Connection::open(path)?;
         audit_conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
         audit_conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let data_version = crate::verify::data_version(&conn)?;
+        Self::with(conn, Conn::Sqlite(audit_conn), None, policy)
+    }
+
+    /// Opens the PostgreSQL database at `url` (`postgres://user:password@host:port/db`),
+    /// creating or upgrading its tables: the store several sluice instances share.
+    pub fn open_postgres(url: &str, policy: AuthPolicy) -> Result<Self> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(Error::InvalidUrl("expected postgres://user:password@host:port/database".into()));
+        }
+        let mut conn = Conn::postgres(url)?;
+        crate::schema::migrate(&mut conn)?;
+        let audit_conn = Conn::postgres(url)?;
+        let generation = Arc::new(AtomicI64::new(crate::verify::data_version(&mut conn)?));
+        let poller = Conn::postgres(url)?;
+        follow_generation(poller, Arc::downgrade(&generation));
+        Self::with(conn, audit_conn, Some(generation), policy)
+    }
+
+    /// Opens the store `url` names: `postgres://…`, or empty for the SQLite file at `path`.
+    pub fn open_url(url: &str, path: &Path, policy: AuthPolicy) -> Result<Self> {
+        if url.is_empty() { Self::open(path, policy) } else { Self::open_postgres(url, policy) }
+    }
+
+    fn with(mut conn: Conn, audit: Conn, generation: Option<Arc<AtomicI64>>, policy: AuthPolicy) -> Result<Self> {
+        let data_version = crate::verify::data_version(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
-            audit: AuditWriter::start(audit_conn),
+            generation,
+            audit: AuditWriter::start(audit),
             cache: Mutex::new(VerifyCache::new(data_version)),
             limiter: Mutex::new(FailureLimiter::default()),
             policy,
@@ -110,7 +143,12 @@ impl AuthStore {
         self.password_checks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// Whether this store is the shared PostgreSQL one.
+    pub fn is_shared(&self) -> bool {
+        self.generation.is_some()
+    }
+
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Conn> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -119,9 +157,9 @@ impl AuthStore {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    fn user_id(conn: &Connection, name: &str) -> Result<i64> {
-        conn.query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0))
-            .optional()?
+    fn user_id(conn: &mut Conn, name: &str) -> Result<i64> {
+        conn.query_opt("SELECT id FROM users WHERE name = ?1", &[name.into()])?
+            .map(|row| row[0].int())
             .ok_or_else(|| Error::NoSuchUser(name.to_string()))
     }
 
@@ -132,12 +170,10 @@ impl AuthStore {
             let _slot = self.hash_slots.acquire();
             password::hash(password)?
         };
-        let conn = self.conn();
-        let inserted = conn.execute(
+        let inserted = self.conn().execute(
             "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO NOTHING",
-            params![name, hash, now()],
+            &[name.into(), hash.into(), now().into()],
         )?;
-        drop(conn);
         if inserted == 0 {
             return Err(Error::UserExists(name.to_string()));
         }
@@ -153,7 +189,7 @@ impl AuthStore {
         };
         let updated = self.conn().execute(
             "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE name = ?1",
-            params![name, hash],
+            &[name.into(), hash.into()],
         )?;
         if updated == 0 {
             return Err(Error::NoSuchUser(name.to_string()));
@@ -164,7 +200,7 @@ impl AuthStore {
 
     /// Removes a user with their grants and tokens.
     pub fn remove_user(&self, name: &str) -> Result<()> {
-        let removed = self.conn().execute("DELETE FROM users WHERE name = ?1", [name])?;
+        let removed = self.conn().execute("DELETE FROM users WHERE name = ?1", &[name.into()])?;
         if removed == 0 {
             return Err(Error::NoSuchUser(name.to_string()));
         }
@@ -174,44 +210,52 @@ impl AuthStore {
 
     /// Every user, by name.
     pub fn list_users(&self) -> Result<Vec<UserInfo>> {
-        let conn = self.conn();
-        let mut statement = conn.prepare(
+        let mut conn = self.conn();
+        let sql = if conn.is_postgres() {
+            "SELECT u.name, u.created_at, u.locked_until, string_agg(g.source, ',' ORDER BY g.source)
+             FROM users u LEFT JOIN grants g ON g.user_id = u.id
+             GROUP BY u.id, u.name, u.created_at, u.locked_until ORDER BY u.name"
+        } else {
             "SELECT u.name, u.created_at, u.locked_until, group_concat(g.source, ',')
              FROM users u LEFT JOIN (SELECT * FROM grants ORDER BY source) g ON g.user_id = u.id
-             GROUP BY u.id ORDER BY u.name",
-        )?;
-        let rows = statement.query_map([], |r| {
-            let sources: Option<String> = r.get(3)?;
-            Ok(UserInfo {
-                name: r.get(0)?,
-                created_at: r.get(1)?,
-                locked_until: r.get(2)?,
-                sources: sources.map(|s| s.split(',').map(String::from).collect()).unwrap_or_default(),
+             GROUP BY u.id ORDER BY u.name"
+        };
+        let rows = conn.query(sql, &[])?;
+        Ok(rows
+            .into_iter()
+            .map(|r| UserInfo {
+                name: r[0].string(),
+                created_at: r[1].string(),
+                locked_until: r[2].text(),
+                sources: r[3].text().map(|s| s.split(',').map(String::from).collect()).unwrap_or_default(),
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect())
     }
 
     /// Lets `user` post to `source` (registering the source name).
     pub fn grant(&self, user: &str, source: &str) -> Result<()> {
         check_name("source", source)?;
-        let conn = self.conn();
-        let id = Self::user_id(&conn, user)?;
-        conn.execute("INSERT OR IGNORE INTO sources (name, created_at) VALUES (?1, ?2)", params![source, now()])?;
-        conn.execute(
-            "INSERT OR IGNORE INTO grants (user_id, source, created_at) VALUES (?1, ?2, ?3)",
-            params![id, source, now()],
-        )?;
-        drop(conn);
+        self.conn().transaction(|conn| {
+            let id = Self::user_id(conn, user)?;
+            conn.execute(
+                "INSERT INTO sources (name, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                &[source.into(), now().into()],
+            )?;
+            conn.execute(
+                "INSERT INTO grants (user_id, source, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                &[id.into(), source.into(), now().into()],
+            )
+        })?;
         self.changed();
         Ok(())
     }
 
     /// Withdraws a grant.
     pub fn revoke_grant(&self, user: &str, source: &str) -> Result<()> {
-        let conn = self.conn();
-        let id = Self::user_id(&conn, user)?;
-        let removed = conn.execute("DELETE FROM grants WHERE user_id = ?1 AND source = ?2", params![id, source])?;
+        let mut conn = self.conn();
+        let id = Self::user_id(&mut conn, user)?;
+        let removed =
+            conn.execute("DELETE FROM grants WHERE user_id = ?1 AND source = ?2", &[id.into(), source.into()])?;
         drop(conn);
         if removed == 0 {
             return Err(Error::NoSuchGrant(user.to_string(), source.to_string()));
@@ -222,56 +266,64 @@ impl AuthStore {
 
     /// Grants, optionally of one user.
     pub fn list_grants(&self, user: Option<&str>) -> Result<Vec<GrantInfo>> {
-        let conn = self.conn();
+        let mut conn = self.conn();
         if let Some(user) = user {
-            Self::user_id(&conn, user)?;
+            Self::user_id(&mut conn, user)?;
         }
-        let mut statement = conn.prepare(
+        let rows = conn.query(
             "SELECT u.name, g.source FROM grants g JOIN users u ON u.id = g.user_id
              WHERE ?1 IS NULL OR u.name = ?1 ORDER BY u.name, g.source",
+            &[user.into()],
         )?;
-        let rows = statement.query_map([user], |r| Ok(GrantInfo { user: r.get(0)?, source: r.get(1)? }))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.into_iter().map(|r| GrantInfo { user: r[0].string(), source: r[1].string() }).collect())
     }
 
     /// Creates an API token for `user`, valid until `expires_at` if given. The returned secret is
     /// shown once; only its hash is stored.
     pub fn create_token(&self, user: &str, label: &str, expires_at: Option<DateTime<Utc>>) -> Result<NewToken> {
-        let conn = self.conn();
-        let id = Self::user_id(&conn, user)?;
+        let mut conn = self.conn();
+        let id = Self::user_id(&mut conn, user)?;
         let (new, hash) = token::generate();
         conn.execute(
             "INSERT INTO tokens (id, user_id, secret_hash, label, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![new.id, id, hash, label, now(), expires_at.map(|t| t.to_rfc3339())],
+            &[
+                new.id.as_str().into(),
+                id.into(),
+                hash.into(),
+                label.into(),
+                now().into(),
+                expires_at.map(|t| t.to_rfc3339()).into(),
+            ],
         )?;
         Ok(new)
     }
 
     /// Tokens, optionally of one user.
     pub fn list_tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>> {
-        let conn = self.conn();
-        let mut statement = conn.prepare(
+        let rows = self.conn().query(
             "SELECT t.id, u.name, t.label, t.created_at, t.expires_at, t.revoked_at FROM tokens t JOIN users u ON u.id = t.user_id
              WHERE ?1 IS NULL OR u.name = ?1 ORDER BY u.name, t.created_at",
+            &[user.into()],
         )?;
-        let rows = statement.query_map([user], |r| {
-            Ok(TokenInfo {
-                id: r.get(0)?,
-                user: r.get(1)?,
-                label: r.get(2)?,
-                created_at: r.get(3)?,
-                expires_at: r.get(4)?,
-                revoked_at: r.get(5)?,
+        Ok(rows
+            .into_iter()
+            .map(|r| TokenInfo {
+                id: r[0].string(),
+                user: r[1].string(),
+                label: r[2].string(),
+                created_at: r[3].string(),
+                expires_at: r[4].text(),
+                revoked_at: r[5].text(),
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect())
     }
 
     /// Revokes a token by id.
     pub fn revoke_token(&self, id: &str) -> Result<()> {
-        let updated = self
-            .conn()
-            .execute("UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, now()])?;
+        let updated = self.conn().execute(
+            "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            &[id.into(), now().into()],
+        )?;
         if updated == 0 {
             return Err(Error::NoSuchToken(id.to_string()));
         }
@@ -303,23 +355,55 @@ impl AuthStore {
     /// The newest `limit` audit rows, newest first (waits for queued rows first).
     pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         self.audit.flush();
-        let conn = self.conn();
-        let mut statement = conn.prepare(
-            "SELECT at, user, source, request_id, client, accepted, rejected, outcome FROM audit ORDER BY id DESC LIMIT ?1",
+        let rows = self.conn().query(
+            r#"SELECT at, "user", source, request_id, client, accepted, rejected, outcome FROM audit ORDER BY id DESC LIMIT ?1"#,
+            &[(limit as i64).into()],
         )?;
-        let rows = statement.query_map([limit as i64], |r| {
-            let outcome: String = r.get(7)?;
-            Ok(AuditEntry {
-                at: r.get(0)?,
-                user: r.get(1)?,
-                source: r.get(2)?,
-                request_id: r.get(3)?,
-                client: r.get(4)?,
-                accepted: r.get::<_, i64>(5)? as u64,
-                rejected: r.get::<_, i64>(6)? as u64,
-                outcome: crate::audit::outcome_from_str(&outcome),
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEntry {
+                at: r[0].string(),
+                user: r[1].text(),
+                source: r[2].text(),
+                request_id: r[3].string(),
+                client: r[4].text(),
+                accepted: r[5].int() as u64,
+                rejected: r[6].int() as u64,
+                outcome: crate::audit::outcome_from_str(&r[7].string()),
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect())
+    }
+}
+
+/// How often an instance on the shared PostgreSQL store reads the auth generation: a change
+/// made on any instance (a revoked token, a removed grant, a lock) takes effect on every other
+/// instance within this, plus one read.
+pub const GENERATION_POLL: Duration = Duration::from_secs(1);
+
+/// Reads the auth generation every [`GENERATION_POLL`] into `generation` until the store is
+/// dropped. A failed read stores a value no read gives: cached verifications end, and the
+/// next ones need the database.
+fn follow_generation(mut conn: Conn, generation: std::sync::Weak<AtomicI64>) {
+    let spawned = std::thread::Builder::new().name("sluice-auth-generation".into()).spawn(move || {
+        let mut failures = 0i64;
+        loop {
+            std::thread::sleep(GENERATION_POLL);
+            let Some(target) = generation.upgrade() else { return };
+            match crate::verify::data_version(&mut conn) {
+                Ok(version) => target.store(version, Ordering::SeqCst),
+                Err(error) => {
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::warn!(%error, "cannot read the auth generation; verifying every request");
+                    }
+                    target.store(-failures, Ordering::SeqCst);
+                    continue;
+                }
+            }
+            failures = 0;
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the auth generation reader");
     }
 }

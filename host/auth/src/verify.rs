@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
+use crate::db::{Conn, Value};
 use crate::error::AuthError;
 use crate::store::AuthStore;
 use crate::{password, token};
@@ -121,14 +121,20 @@ impl VerifyCache {
 
 /// The auth generation: changes whenever users, passwords, grants or tokens change, from any
 /// process (maintained by triggers; audit rows and failure counters leave it alone).
-pub(crate) fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.prepare_cached("SELECT generation FROM auth_generation")?.query_row([], |r| r.get(0))
+pub(crate) fn data_version(conn: &mut Conn) -> crate::Result<i64> {
+    Ok(conn.query_opt("SELECT generation FROM auth_generation", &[])?.map_or(0, |row| row[0].int()))
 }
 
-fn grants(conn: &Connection, user_id: i64) -> rusqlite::Result<BTreeSet<String>> {
-    let mut statement = conn.prepare_cached("SELECT source FROM grants WHERE user_id = ?1")?;
-    let rows = statement.query_map([user_id], |r| r.get(0))?;
-    rows.collect()
+fn grants(conn: &mut Conn, user_id: i64) -> crate::Result<BTreeSet<String>> {
+    let rows = conn.query("SELECT source FROM grants WHERE user_id = ?1", &[user_id.into()])?;
+    Ok(rows.into_iter().map(|r| r[0].string()).collect())
+}
+
+/// A database failure during a verification: logged, and answered as "unavailable" (the
+/// credentials could be right).
+fn unavailable(error: crate::Error) -> AuthError {
+    tracing::error!(%error, "the auth database failed during a verification");
+    AuthError::Unavailable
 }
 
 /// A token joined with its owner.
@@ -206,9 +212,10 @@ impl AuthStore {
 
     /// The principal cached for `key`, if its verification is still valid.
     fn cached(&self, key: &[u8; 32]) -> Option<Principal> {
-        let conn = self.conn();
-        let version = data_version(&conn).unwrap_or(-1);
-        drop(conn);
+        let version = match &self.generation {
+            Some(generation) => generation.load(std::sync::atomic::Ordering::SeqCst),
+            None => data_version(&mut self.conn()).unwrap_or(-1),
+        };
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.data_version != version {
             cache.clear();
@@ -230,20 +237,19 @@ impl AuthStore {
     }
 
     fn verify_password(&self, user: &str, password: &str) -> Result<(Principal, Duration), AuthError> {
-        let row: Option<(i64, String, i64, Option<String>)> = self
+        let row = self
             .conn()
-            .query_row(
+            .query_opt(
                 "SELECT id, password_hash, failed_logins, locked_until FROM users WHERE name = ?1",
-                [user],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                &[user.into()],
             )
-            .optional()
-            .unwrap_or(None);
-        let Some((id, hash, failed, locked_until)) = row else {
+            .map_err(unavailable)?;
+        let Some(row) = row else {
             // Same cost as a wrong password, so timing does not reveal which names exist.
             self.check_password(password, password::dummy_hash());
             return Err(AuthError::BadPassword);
         };
+        let (id, hash, failed, locked_until) = (row[0].int(), row[1].string(), row[2].int(), row[3].text());
         if let Some(until) = locked_until.as_deref().and_then(parse_time) {
             let left = until - Utc::now();
             if left > chrono::TimeDelta::zero() {
@@ -252,21 +258,22 @@ impl AuthStore {
         }
         self.password_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if !self.check_password(password, &hash) {
-            // One statement: concurrent failures each count, and exactly one of them locks.
+            // One statement: concurrent failures each count, and exactly one of them locks
+            // (the one whose update set this lock time).
             let until =
                 (Utc::now() + chrono::TimeDelta::from_std(self.policy.lock_for).unwrap_or_default()).to_rfc3339();
-            let locked: bool = self
+            let locked_now = self
                 .conn()
-                .query_row(
+                .query_opt(
                     "UPDATE users SET
                         failed_logins = CASE WHEN failed_logins + 1 >= ?2 THEN 0 ELSE failed_logins + 1 END,
                         locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END
-                     WHERE id = ?1 RETURNING locked_until IS ?3",
-                    params![id, i64::from(self.policy.lock_after), until],
-                    |r| r.get(0),
+                     WHERE id = ?1 RETURNING locked_until",
+                    &[id.into(), i64::from(self.policy.lock_after).into(), Value::from(until.as_str())],
                 )
-                .unwrap_or(false);
-            if locked {
+                .map_err(unavailable)?
+                .and_then(|row| row[0].text());
+            if locked_now.as_deref() == Some(until.as_str()) {
                 tracing::warn!(user, "user locked after repeated failed logins");
                 // Cached logins of the user end now (other processes see the generation change).
                 self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -274,25 +281,30 @@ impl AuthStore {
             }
             return Err(AuthError::BadPassword);
         }
-        let conn = self.conn();
+        let mut conn = self.conn();
         if failed > 0 || locked_until.is_some() {
-            let _ = conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1", [id]);
+            let _ = conn.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1", &[id.into()]);
         }
-        let sources = grants(&conn, id).map_err(|_| AuthError::BadPassword)?;
+        let sources = grants(&mut conn, id).map_err(unavailable)?;
         Ok((Principal { user: user.to_string(), sources }, self.policy.cache_for))
     }
 
     fn verify_token(&self, presented: &str) -> Result<(Principal, Duration), AuthError> {
         let (id, secret) = token::parse(presented).ok_or(AuthError::BadToken)?;
-        let conn = self.conn();
+        let mut conn = self.conn();
         let row = conn
-            .query_row(
+            .query_opt(
                 "SELECT t.secret_hash, t.expires_at, t.revoked_at, u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?1",
-                [id],
-                |r| Ok(TokenRow { hash: r.get(0)?, expires_at: r.get(1)?, revoked_at: r.get(2)?, user_id: r.get(3)?, user: r.get(4)? }),
+                &[id.into()],
             )
-            .optional()
-            .unwrap_or(None);
+            .map_err(unavailable)?
+            .map(|r| TokenRow {
+                hash: r[0].string(),
+                expires_at: r[1].text(),
+                revoked_at: r[2].text(),
+                user_id: r[3].int(),
+                user: r[4].string(),
+            });
         let Some(TokenRow { hash, expires_at, revoked_at, user_id, user }) = row else {
             return Err(AuthError::BadToken);
         };
@@ -310,7 +322,7 @@ impl AuthStore {
             }
             valid_for = valid_for.min(left.to_std().unwrap_or_default());
         }
-        let sources = grants(&conn, user_id).map_err(|_| AuthError::BadToken)?;
+        let sources = grants(&mut conn, user_id).map_err(unavailable)?;
         Ok((Principal { user, sources }, valid_for))
     }
 }

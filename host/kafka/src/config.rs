@@ -24,8 +24,14 @@ pub struct KafkaConfig {
     /// How long an append may wait for the broker before failing with 503.
     #[serde(with = "humantime_serde")]
     pub append_timeout: Duration,
-    /// Consumer group prefix: the stream of source `s` commits as `<prefix>.stream.<s>`.
+    /// Consumer group prefix: the streams of source `s` on every instance form the group
+    /// `<prefix>.stream.<s>`, which shares the source's partitions among them.
     pub group_prefix: String,
+    /// How long an instance may stay silent before the group gives its partitions to the
+    /// others (librdkafka's `session.timeout.ms`, heartbeats at a fifth of it). Shorter moves
+    /// a dead instance's partitions sooner; too short moves them away from a merely busy one.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
     /// How long an append that fits in one message waits for others to share its Kafka request
     /// (librdkafka's `linger.ms`; default 1 ms). Zero answers a lone request ~1 ms sooner; under
     /// load, sharing requests saves librdkafka most of its CPU and the broker many requests.
@@ -34,6 +40,10 @@ pub struct KafkaConfig {
     /// How long answers given under an idempotency key are remembered (`log.idempotency_window`).
     #[serde(skip)]
     pub idempotency_window: Duration,
+    /// Whether other sluice instances share these topics (set with a shared auth store): a
+    /// lookup of a remembered answer that misses the local index reads what they wrote first.
+    #[serde(skip)]
+    pub shared: bool,
     /// The local SQLite index of remembered answers (rebuilt from the topic when missing);
     /// `None` keeps it in memory, read again from the topic at every start.
     #[serde(skip)]
@@ -57,8 +67,10 @@ impl KafkaConfig {
             transactional_id: "sluice".into(),
             append_timeout: Duration::from_secs(10),
             group_prefix: "sluice".into(),
+            session_timeout: Duration::from_secs(10),
             linger: Duration::from_millis(1),
             idempotency_window: sluice_log::DEFAULT_IDEMPOTENCY_WINDOW,
+            shared: false,
             idempotency_index: None,
         }
     }
@@ -67,6 +79,14 @@ impl KafkaConfig {
     /// answers at `idempotency_index`.
     pub fn with_log(self, log: &sluice_log::LogConfig, idempotency_index: Option<PathBuf>) -> Self {
         Self { partitions: log.partitions, idempotency_window: log.idempotency_window, idempotency_index, ..self }
+    }
+
+    /// How long a transaction may stay open before the broker aborts it: an instance killed
+    /// in the middle of one holds back `read_committed` readers of what it touched (and the
+    /// position of a partition it was committing) at most this long. Nothing is committed
+    /// after an append's timeout, so a little more than that is enough.
+    pub fn transaction_timeout(&self) -> Duration {
+        self.append_timeout.max(Duration::from_secs(1)) + Duration::from_secs(5)
     }
 
     /// The raw topic of `source`.

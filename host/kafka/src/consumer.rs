@@ -1,14 +1,20 @@
-//! The stream core's consumer of one source's topic: explicit assignment at the positions the
-//! stream recovered from the warehouse, `read_committed`, commits only when told.
+//! The stream core's consumer of one source's topic: a member of the source's consumer group
+//! (cooperative-sticky assignment, so a join or leave moves only the partitions that must
+//! move), `read_committed`, and positions stored in a transaction that the group coordinator
+//! fences: a member that lost its partitions (paused past the session timeout, cut off) cannot
+//! store a position for them, so the warehouse commit it names is never decided.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
-use sluice_log::{BoxFuture, LogConsumer, LogError, StoredRun};
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use sluice_log::{BoxFuture, Committed, LogConsumer, LogError, Ownership, StoredRun};
 
 use crate::envelope;
 use crate::headers::stored_runs;
@@ -21,32 +27,83 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(LogError::unavailable)?
 }
 
-/// Reads one source's raw topic.
+/// What the group's rebalances did, as the consumer's callbacks saw them (they run inside
+/// `poll`).
+#[derive(Default)]
+pub(crate) struct GroupContext {
+    topic: String,
+    /// Changes not yet taken by the stream.
+    changes: Mutex<Vec<Ownership>>,
+    /// The partitions assigned to this member now.
+    owned: Mutex<BTreeSet<u32>>,
+    /// Set by a rebalance, so that the poll loop returns before reading further.
+    rebalanced: AtomicBool,
+}
+
+impl GroupContext {
+    fn partitions(&self, list: &TopicPartitionList) -> Vec<u32> {
+        list.elements().iter().filter(|e| e.topic() == self.topic).map(|e| e.partition() as u32).collect()
+    }
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let partitions = self.partitions(list);
+            let mut owned = self.owned.lock().unwrap_or_else(|e| e.into_inner());
+            for partition in &partitions {
+                owned.remove(partition);
+            }
+            tracing::info!(topic = %self.topic, ?partitions, "partitions revoked");
+            self.changes.lock().unwrap_or_else(|e| e.into_inner()).push(Ownership::Revoked(partitions));
+            self.rebalanced.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let partitions = self.partitions(list);
+                self.owned.lock().unwrap_or_else(|e| e.into_inner()).extend(partitions.iter().copied());
+                tracing::info!(topic = %self.topic, ?partitions, "partitions assigned");
+                self.changes.lock().unwrap_or_else(|e| e.into_inner()).push(Ownership::Assigned(partitions));
+                self.rebalanced.store(true, Ordering::SeqCst);
+            }
+            Rebalance::Error(error) => tracing::warn!(topic = %self.topic, %error, "rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+/// Reads one source's raw topic as a member of its consumer group.
 pub(crate) struct KafkaConsumer {
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<BaseConsumer<GroupContext>>,
+    /// Stores positions in transactions the group coordinator fences (KIP-447).
+    producer: Arc<BaseProducer>,
     topic: String,
     partitions: u32,
-    /// Per partition, the first position wanted: a seek into the middle of a message skips the
-    /// records before it.
-    from: Vec<u64>,
+    /// Per partition, the first position wanted: records before it (a message's records
+    /// before a seek position, records the warehouse already holds) are skipped.
+    from: Arc<Mutex<Vec<u64>>>,
     /// Records read but not returned yet (a message held more than a poll asked for).
     pending: VecDeque<StoredRun>,
-    assignment: TopicPartitionList,
-    /// Whether `assignment` changed since it was last handed to the client. Seeks are applied
-    /// in one `assign` at the next poll: assigning repeatedly while partitions are still
-    /// starting trips an assertion in librdkafka.
-    reassign: bool,
     timeout: Duration,
 }
 
 impl KafkaConsumer {
     pub async fn open(log: &KafkaLog, source: &str) -> Result<Self, LogError> {
-        let config = log.config();
+        let config = log.config().clone();
         let topic = config.topic(source);
         let partitions = log.topics.ensure(&topic, config.partitions, config.replication).await?;
-        let consumer: BaseConsumer = config
+        let context = GroupContext { topic: topic.clone(), ..GroupContext::default() };
+        let consumer: BaseConsumer<GroupContext> = config
             .client()
             .set("group.id", config.stream_group(source))
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
+            .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 5).max(100).to_string())
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
@@ -58,19 +115,49 @@ impl KafkaConsumer {
             .set("queued.min.messages", "64")
             .set("queued.max.messages.kbytes", "1024")
             .set("fetch.queue.backoff.ms", "5")
-            .create()
+            .create_with_context(context)
             .map_err(LogError::unavailable)?;
+        consumer.subscribe(&[&topic]).map_err(LogError::unavailable)?;
+        let timeout = config.append_timeout;
+        // One transactional id per source per instance: a restarted stream fences the
+        // transaction its predecessor may have left open.
+        let transactional_id = format!("{}.stream.{source}", config.transactional_id);
+        let producer = blocking(move || {
+            let producer: BaseProducer = config
+                .client()
+                .set("transactional.id", &transactional_id)
+                .set("transaction.timeout.ms", config.transaction_timeout().as_millis().to_string())
+                .create()
+                .map_err(LogError::unavailable)?;
+            producer.init_transactions(timeout).map_err(LogError::unavailable)?;
+            Ok(producer)
+        })
+        .await?;
         Ok(Self {
             consumer: Arc::new(consumer),
+            producer: Arc::new(producer),
             topic,
             partitions,
-            from: vec![0; partitions as usize],
+            from: Arc::new(Mutex::new(vec![0; partitions as usize])),
             pending: VecDeque::new(),
-            assignment: TopicPartitionList::new(),
-            reassign: false,
-            timeout: config.append_timeout,
+            timeout,
         })
     }
+}
+
+/// Whether a failed position commit means this member lost its partitions (its stream must
+/// start over), as opposed to something a retry fixes.
+fn is_fenced(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::FencedInstanceId
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::Fatal
+        )
+    )
 }
 
 impl LogConsumer for KafkaConsumer {
@@ -78,27 +165,38 @@ impl LogConsumer for KafkaConsumer {
         self.partitions
     }
 
+    fn ownership_changes(&mut self) -> Vec<Ownership> {
+        let changes = std::mem::take(&mut *self.consumer.context().changes.lock().unwrap_or_else(|e| e.into_inner()));
+        for change in &changes {
+            if let Ownership::Revoked(partitions) = change {
+                self.pending.retain(|run| !partitions.contains(&run.partition));
+            }
+        }
+        changes
+    }
+
     fn seek(&mut self, partition: u32, offset: u64) -> BoxFuture<'_, Result<(), LogError>> {
-        Box::pin(async move {
-            let mut assignment = self.assignment.clone();
-            let (message, _) = envelope::split(offset);
-            let at = Offset::Offset(message as i64);
-            match assignment.find_partition(&self.topic, partition as i32) {
-                Some(_) => {
-                    assignment.set_partition_offset(&self.topic, partition as i32, at).map_err(LogError::unavailable)?
-                }
-                None => {
-                    assignment.add_partition_offset(&self.topic, partition as i32, at).map_err(LogError::unavailable)?
-                }
-            }
-            self.assignment = assignment;
-            self.reassign = true;
-            self.pending.retain(|r| r.partition != partition);
-            if let Some(from) = self.from.get_mut(partition as usize) {
+        // The group hands a partition over at its stored position, never after `offset` (the
+        // stream seeks to max(stored, warehouse)): skipping what comes before is enough.
+        let result = match self.from.lock().unwrap_or_else(|e| e.into_inner()).get_mut(partition as usize) {
+            Some(from) => {
                 *from = offset;
+                Ok(())
             }
-            Ok(())
-        })
+            None => Err(LogError::Unavailable(format!("no partition {partition}"))),
+        };
+        // Runs already read of the partition keep only what is at or after `offset`.
+        let pending = std::mem::take(&mut self.pending);
+        for mut run in pending {
+            if run.partition == partition && run.first < offset {
+                if run.end() <= offset {
+                    continue;
+                }
+                run = run.split_off((offset - run.first) as usize);
+            }
+            self.pending.push_back(run);
+        }
+        Box::pin(std::future::ready(result))
     }
 
     fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRun>, LogError>> {
@@ -106,15 +204,13 @@ impl LogConsumer for KafkaConsumer {
             let taken = take_runs(&mut self.pending, max);
             return Box::pin(std::future::ready(Ok(taken)));
         }
-        // Seeks and polls take turns (`&mut self`): the poll reads a copy of the start positions.
         let (consumer, from) = (self.consumer.clone(), self.from.clone());
-        let assignment = std::mem::take(&mut self.reassign).then(|| self.assignment.clone());
         Box::pin(async move {
-            let read = blocking(move || {
-                if let Some(assignment) = assignment {
-                    consumer.assign(&assignment).map_err(LogError::unavailable)?;
-                }
-                let mut out = Vec::new();
+            let (read, held) = blocking(move || {
+                let first_wanted = |partition: i32| {
+                    from.lock().unwrap_or_else(|e| e.into_inner()).get(partition as usize).copied().unwrap_or(0)
+                };
+                let (mut out, mut held) = (Vec::new(), Vec::new());
                 let mut records = 0;
                 let mut timeout = wait;
                 // librdkafka queues an error event for every failed connection attempt while
@@ -123,12 +219,21 @@ impl LogConsumer for KafkaConsumer {
                 // minutes behind the errors of a 30 s outage once the brokers were back.
                 let mut error = None;
                 while records < max {
-                    match consumer.poll(timeout) {
+                    let polled = consumer.poll(timeout);
+                    if consumer.context().rebalanced.swap(false, Ordering::SeqCst) {
+                        // The stream must see the change before any record that follows it: a
+                        // message that came with it is held back until the stream has applied
+                        // the change (and trimmed it to the partition's start).
+                        if let Some(Ok(message)) = &polled {
+                            stored_runs(message, first_wanted(message.partition()), &mut held)?;
+                        }
+                        break;
+                    }
+                    match polled {
                         None => break,
                         Some(Ok(message)) => {
-                            let start = from.get(message.partition() as usize).copied().unwrap_or(0);
                             let before = out.len();
-                            stored_runs(&message, start, &mut out)?;
+                            stored_runs(&message, first_wanted(message.partition()), &mut out)?;
                             records += out[before..].iter().map(StoredRun::len).sum::<usize>();
                         }
                         Some(Err(failed)) => error = Some(failed),
@@ -136,38 +241,69 @@ impl LogConsumer for KafkaConsumer {
                     timeout = Duration::ZERO;
                 }
                 match error {
-                    Some(error) if out.is_empty() => Err(LogError::unavailable(error)),
-                    _ => Ok(out),
+                    Some(error) if out.is_empty() && held.is_empty() => Err(LogError::unavailable(error)),
+                    _ => Ok((out, held)),
                 }
             })
             .await?;
             self.pending.extend(read);
-            Ok(take_runs(&mut self.pending, max))
+            let taken = take_runs(&mut self.pending, max);
+            self.pending.extend(held);
+            Ok(taken)
         })
     }
 
-    fn commit(&mut self, partition: u32, next: u64) -> BoxFuture<'_, Result<(), LogError>> {
-        let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
+    fn commit(&mut self, positions: Vec<Committed>) -> BoxFuture<'_, Result<(), LogError>> {
+        let (consumer, producer, topic, timeout) =
+            (self.consumer.clone(), self.producer.clone(), self.topic.clone(), self.timeout);
         Box::pin(blocking(move || {
-            // Kafka stores the message to resume at; the metadata says how many of its records
-            // are done.
-            let (message, index) = envelope::split(next);
-            let mut list = TopicPartitionList::new();
-            list.add_partition_offset(&topic, partition as i32, Offset::Offset(message as i64))
-                .map_err(LogError::unavailable)?;
-            if let Some(mut element) = list.find_partition(&topic, partition as i32) {
-                element.set_metadata(index.to_string());
+            {
+                let owned = consumer.context().owned.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(lost) = positions.iter().find(|p| !owned.contains(&p.partition)) {
+                    return Err(LogError::Fenced(format!("{topic} partition {} is not this member's", lost.partition)));
+                }
             }
-            consumer.commit(&list, CommitMode::Sync).map_err(LogError::unavailable)
+            if consumer.assignment_lost() {
+                return Err(LogError::Fenced(format!("{topic}: this member's assignment was lost")));
+            }
+            // Kafka stores the message to resume at; the metadata says how many of its records
+            // are done, and which warehouse commit this position decides.
+            let mut list = TopicPartitionList::new();
+            for position in &positions {
+                let (message, index) = envelope::split(position.next);
+                list.add_partition_offset(&topic, position.partition as i32, Offset::Offset(message as i64))
+                    .map_err(LogError::unavailable)?;
+                if let Some(mut element) = list.find_partition(&topic, position.partition as i32) {
+                    element.set_metadata(match &position.commit {
+                        Some(commit) => format!("{index};{commit}"),
+                        None => index.to_string(),
+                    });
+                }
+            }
+            let group = consumer
+                .group_metadata()
+                .ok_or_else(|| LogError::Fenced(format!("{topic}: not a member of the group")))?;
+            let stored = producer
+                .begin_transaction()
+                .and_then(|()| producer.send_offsets_to_transaction(&list, &group, timeout))
+                .and_then(|()| producer.commit_transaction(timeout));
+            match stored {
+                Ok(()) => Ok(()),
+                Err(error) if is_fenced(&error) => Err(LogError::Fenced(format!("{topic}: {error}"))),
+                Err(error) => {
+                    // A timed-out commit may still complete: the retry stores the same positions.
+                    let _ = producer.abort_transaction(timeout);
+                    Err(LogError::unavailable(error))
+                }
+            }
         }))
     }
 
-    fn committed(&mut self) -> BoxFuture<'_, Result<Vec<(u32, u64)>, LogError>> {
-        let (consumer, topic, partitions, timeout) =
-            (self.consumer.clone(), self.topic.clone(), self.partitions, self.timeout);
+    fn committed(&mut self, partitions: Vec<u32>) -> BoxFuture<'_, Result<Vec<Committed>, LogError>> {
+        let (consumer, topic, timeout) = (self.consumer.clone(), self.topic.clone(), self.timeout);
         Box::pin(blocking(move || {
             let mut list = TopicPartitionList::new();
-            for partition in 0..partitions {
+            for partition in partitions {
                 list.add_partition(&topic, partition as i32);
             }
             let committed = consumer.committed_offsets(list, timeout).map_err(LogError::unavailable)?;
@@ -176,11 +312,13 @@ impl LogConsumer for KafkaConsumer {
                 .iter()
                 .filter_map(|e| match e.offset() {
                     Offset::Offset(next) if next >= 0 => {
-                        let index = e.metadata().parse().unwrap_or(0);
-                        Some((
-                            e.partition() as u32,
-                            envelope::position(e.partition() as u32, next as u64, index).offset,
-                        ))
+                        let (index, commit) = match e.metadata().split_once(';') {
+                            Some((index, commit)) => (index, Some(commit.to_string())),
+                            None => (e.metadata(), None),
+                        };
+                        let partition = e.partition() as u32;
+                        let next = envelope::position(partition, next as u64, index.parse().unwrap_or(0)).offset;
+                        Some(Committed { partition, next, commit })
                     }
                     _ => None,
                 })

@@ -57,6 +57,8 @@ pub struct KafkaLog {
     pub(crate) dead_letters: FutureProducer,
     /// Answers remembered under idempotency keys, for lookups.
     remembered: Arc<RememberedIndex>,
+    /// Catches the index up with what other instances remembered.
+    follower: Arc<crate::remembered::Follower>,
 }
 
 impl KafkaLog {
@@ -105,7 +107,8 @@ impl KafkaLog {
                 .map_err(LogError::Unavailable)?;
             writers.push(writer);
         }
-        let remembered = Arc::new(crate::remembered::open_index(&config, &topics).await?);
+        let (remembered, follower) = crate::remembered::open_index(&config, &topics).await?;
+        let (remembered, follower) = (Arc::new(remembered), Arc::new(follower));
         let (appends, rx) = mpsc::channel();
         let rx = Arc::new(Mutex::new(rx));
         for (index, writer) in writers.into_iter().enumerate() {
@@ -127,6 +130,7 @@ impl KafkaLog {
             direct,
             dead_letters,
             remembered,
+            follower,
         })
     }
 
@@ -257,7 +261,18 @@ impl RecordLog for KafkaLog {
     ) -> BoxFuture<'a, Result<Option<Remembered>, LogError>> {
         let (index, source, user, key) =
             (self.remembered.clone(), source.to_string(), user.to_string(), key.to_string());
-        Box::pin(crate::consumer::blocking(move || index.get(&source, &user, &key)))
+        let follower = self.config.shared.then(|| self.follower.clone());
+        Box::pin(crate::consumer::blocking(move || {
+            let found = index.get(&source, &user, &key)?;
+            match follower {
+                // Another instance may have answered since the index last read the topic.
+                Some(follower) if found.is_none() => {
+                    follower.catch_up(&index)?;
+                    index.get(&source, &user, &key)
+                }
+                _ => Ok(found),
+            }
+        }))
     }
 
     fn is_ready(&self) -> bool {
@@ -443,7 +458,7 @@ impl Writer {
                 .set("acks", "all")
                 .set("linger.ms", "1")
                 .set("message.timeout.ms", timeout.as_millis().to_string())
-                .set("transaction.timeout.ms", (timeout.as_millis().max(1000) * 6).to_string())
+                .set("transaction.timeout.ms", self.config.transaction_timeout().as_millis().to_string())
                 .create()
                 .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
             producer.init_transactions(timeout).map_err(|e| format!("cannot start Kafka transactions: {e}"))?;

@@ -66,6 +66,25 @@ fn record(key: Option<&str>, n: usize) -> LogRecord {
     }
 }
 
+/// Polls until the consumer's group assigned it every partition, then reads each from `from`.
+async fn join(consumer: &mut Box<dyn LogConsumer>, from: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut owned = std::collections::BTreeSet::new();
+    while owned.len() < consumer.partitions() as usize {
+        assert!(std::time::Instant::now() < deadline, "the group assigned only {owned:?}");
+        let polled = consumer.poll(1000, Duration::from_millis(200)).await.unwrap();
+        assert!(polled.is_empty(), "records before the assignment");
+        for change in consumer.ownership_changes() {
+            if let sluice_log::Ownership::Assigned(partitions) = change {
+                owned.extend(partitions);
+            }
+        }
+    }
+    for partition in owned {
+        consumer.seek(partition, from).await.unwrap();
+    }
+}
+
 /// Reads until `count` records came back (or panics after a minute).
 async fn read(consumer: &mut Box<dyn LogConsumer>, count: usize, max: usize) -> Vec<StoredRecord> {
     let mut out = Vec::new();
@@ -100,9 +119,7 @@ async fn records_of_a_request_come_back_in_order_with_their_positions() {
 
     let mut consumer = log.consumer("labs").await.unwrap();
     assert_eq!(consumer.partitions(), 3);
-    for partition in 0..3 {
-        consumer.seek(partition, 0).await.unwrap();
-    }
+    join(&mut consumer, 0).await;
     let read_back = read(&mut consumer, 45, 7).await;
     let mut last: BTreeMap<u32, Position> = BTreeMap::new();
     for stored in &read_back {
@@ -132,11 +149,16 @@ async fn records_of_a_request_come_back_in_order_with_their_positions() {
     let p1_positions: Vec<Position> =
         positions_1.iter().zip(&first).filter(|(_, r)| r.key.as_deref() == Some("p1")).map(|(p, _)| *p).collect();
     let resume = p1_positions[3];
-    consumer.commit(resume.partition, resume.offset).await.unwrap();
-    let committed: BTreeMap<u32, u64> = consumer.committed().await.unwrap().into_iter().collect();
-    assert_eq!(committed[&resume.partition], resume.offset, "the committed position keeps the index in the message");
+    let decided =
+        sluice_log::Committed { partition: resume.partition, next: resume.offset, commit: Some("o0-1-cab".into()) };
+    consumer.commit(vec![decided.clone()]).await.unwrap();
+    let committed = consumer.committed(vec![resume.partition]).await.unwrap();
+    assert_eq!(committed, vec![decided], "the committed position keeps the index in the message and the commit");
+    drop(consumer);
 
+    // The group hands the partition over at the stored position: a new member reads from there.
     let mut again = log.consumer("labs").await.unwrap();
+    join(&mut again, u64::MAX).await;
     again.seek(resume.partition, resume.offset).await.unwrap();
     let remaining = expected.keys().filter(|p| p.partition == resume.partition && **p >= resume).count();
     let reread = read(&mut again, remaining, 1000).await;
@@ -167,11 +189,30 @@ async fn answers_are_remembered_with_their_records_across_a_reconnect() {
     assert_eq!(again.remembered("labs", "", "MSG-1").await.unwrap(), Some(record_id));
     assert_eq!(again.remembered("labs", "bob", "k1").await.unwrap(), None);
     let mut consumer = again.consumer("labs").await.unwrap();
-    for partition in 0..consumer.partitions() {
-        consumer.seek(partition, 0).await.unwrap();
-    }
+    join(&mut consumer, 0).await;
     let records = read(&mut consumer, 1, 10).await;
     assert_eq!(records[0].record.payload, b"{\"n\":1}");
+}
+
+/// Two instances on one cluster: an answer one of them remembered is found by the other, which
+/// connected before it was written (its lookup reads what the topic holds first), and a retry
+/// there stores nothing new.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_given_by_one_instance_is_found_by_another() {
+    let mut first = config();
+    first.shared = true;
+    let second = KafkaConfig { transactional_id: format!("{}-b", first.transactional_id), ..first.clone() };
+    let (a, b) = (KafkaLog::connect(first).await.unwrap(), KafkaLog::connect(second).await.unwrap());
+    assert_eq!(b.remembered("labs", "alice", "k1").await.unwrap(), None);
+    let answer = answer();
+    a.append_remembered("labs", &provenance("r1"), run(&[record(Some("p"), 1)]), vec![answer.clone()]).await.unwrap();
+    assert_eq!(b.remembered("labs", "alice", "k1").await.unwrap(), Some(answer.clone()));
+    assert_eq!(b.remembered("labs", "bob", "k1").await.unwrap(), None);
+    // Many lookups at once share the reads.
+    let lookups = (0..50).map(|_| b.remembered("labs", "alice", "k1"));
+    for found in futures::future::join_all(lookups).await {
+        assert_eq!(found.unwrap(), Some(answer.clone()));
+    }
 }
 
 /// A run killed while one writer had a transaction open, after the other writer had committed

@@ -40,6 +40,10 @@ pub enum LogError {
     /// What the log holds cannot be decoded (a record not written by sluice).
     #[error("corrupt log entry at {0}: {1}")]
     Corrupt(String, String),
+    /// This consumer no longer owns a partition it tried to commit (another instance took it
+    /// over): nothing was stored, and the commit's files must not be published.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 impl LogError {
@@ -113,12 +117,52 @@ pub trait StreamLog: RecordLog {
     fn set_replay_cursor<'a>(&'a self, source: &'a str, next: u64) -> BoxFuture<'a, Result<(), LogError>>;
 }
 
+/// A consumer position stored with the warehouse commit that decided it: every record of
+/// `partition` below `next` is processed, and `commit` names the files that hold its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Log partition.
+    pub partition: u32,
+    /// The first position not processed.
+    pub next: u64,
+    /// The warehouse commit this position was stored for (`None`: stored without one, by an
+    /// older sluice or a test).
+    pub commit: Option<String>,
+}
+
+impl Committed {
+    /// A position without a warehouse commit.
+    pub fn at(partition: u32, next: u64) -> Self {
+        Self { partition, next, commit: None }
+    }
+}
+
+/// A change of the partitions a consumer owns, reported by [`LogConsumer::ownership_changes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// These partitions are this consumer's now: the stream recovers them, then reads them.
+    Assigned(Vec<u32>),
+    /// These partitions are no longer this consumer's: what it holds of them is dropped
+    /// uncommitted (their new owner reads them again from the stored position).
+    Revoked(Vec<u32>),
+}
+
 /// A reader of one source's stream. Within a partition, records come in offset order.
+///
+/// Which partitions a consumer reads is decided by the log: all of them for the embedded
+/// spool, a share of them for a Kafka consumer group of several instances. Changes are
+/// reported by [`ownership_changes`](Self::ownership_changes) before any record of a newly
+/// assigned partition is returned.
 pub trait LogConsumer: Send {
     /// Number of partitions of the stream.
     fn partitions(&self) -> u32;
 
-    /// Reads `partition` from `offset` on (forgetting anything read before).
+    /// Ownership changes since the last call, oldest first. A poll returns early after a
+    /// change, so that it is seen before the records that follow it.
+    fn ownership_changes(&mut self) -> Vec<Ownership>;
+
+    /// Reads `partition` from `offset` on (forgetting anything read before). Records of the
+    /// partition below `offset` are never returned after this.
     fn seek(&mut self, partition: u32, offset: u64) -> BoxFuture<'_, Result<(), LogError>>;
 
     /// The next runs of any partition, at most `max` records in all (a stored run is cut where
@@ -126,11 +170,14 @@ pub trait LogConsumer: Send {
     /// none (an empty result then means nothing arrived in time).
     fn poll(&mut self, max: usize, wait: Duration) -> BoxFuture<'_, Result<Vec<StoredRun>, LogError>>;
 
-    /// Stores the consumer position: every record of `partition` below `next` is processed.
-    fn commit(&mut self, partition: u32, next: u64) -> BoxFuture<'_, Result<(), LogError>>;
+    /// Stores consumer positions, all or none. This is the decision of the warehouse commits
+    /// they name: a consumer that no longer owns one of the partitions (another instance took
+    /// it over, even while this one was paused) stores nothing and fails with
+    /// [`LogError::Fenced`].
+    fn commit(&mut self, positions: Vec<Committed>) -> BoxFuture<'_, Result<(), LogError>>;
 
-    /// The stored consumer position of each partition, if one was committed.
-    fn committed(&mut self) -> BoxFuture<'_, Result<Vec<(u32, u64)>, LogError>>;
+    /// The stored position of each of `partitions` that has one.
+    fn committed(&mut self, partitions: Vec<u32>) -> BoxFuture<'_, Result<Vec<Committed>, LogError>>;
 }
 
 /// How long to wait before retry `attempt` (0-based) of something unavailable: 100 ms doubling

@@ -183,7 +183,7 @@ mod tests {
             run.push(None, &[7; 1000]);
         }
         spool.append("labs", &provenance, run).await.unwrap();
-        spool.consumer("labs").await.unwrap().commit(0, upto).await.unwrap();
+        spool.consumer("labs").await.unwrap().commit(vec![crate::Committed::at(0, upto)]).await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread")]

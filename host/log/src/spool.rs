@@ -16,7 +16,7 @@ use crate::record::{LogRecord, Position, Provenance, Run, StoredRecord, StoredRu
 use crate::remembered::{self, Remembered};
 use crate::retention::{self, Trimmed};
 use crate::run;
-use crate::{BoxFuture, LogConsumer, LogError, RecordLog, StreamLog};
+use crate::{BoxFuture, Committed, LogConsumer, LogError, Ownership, RecordLog, StreamLog};
 
 /// Settings of the spool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +100,7 @@ CREATE TABLE IF NOT EXISTS consumer_positions (
     source    TEXT NOT NULL,
     partition INTEGER NOT NULL,
     next      INTEGER NOT NULL,
+    commit_id TEXT,
     PRIMARY KEY (source, partition)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -140,7 +141,26 @@ pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_size_limit", retention::WAL_LIMIT as i64)?;
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(remembered::SCHEMA)?;
+    add_commit_ids(&conn)?;
     Ok(conn)
+}
+
+/// Gives the consumer positions of a spool written before warehouse commits were decided by
+/// the stored position the column naming that commit.
+fn add_commit_ids(conn: &Connection) -> rusqlite::Result<()> {
+    let present: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('consumer_positions') WHERE name = 'commit_id'",
+        [],
+        |r| r.get(0),
+    )?;
+    if present {
+        return Ok(());
+    }
+    match conn.execute_batch("ALTER TABLE consumer_positions ADD COLUMN commit_id TEXT") {
+        // Another connection added it meanwhile.
+        Err(rusqlite::Error::SqliteFailure(_, Some(message))) if message.contains("duplicate column") => Ok(()),
+        other => other,
+    }
 }
 
 /// Brings a spool written by an older sluice up to date: every partition's next offset is kept
@@ -481,6 +501,7 @@ impl StreamLog for SqliteSpool {
                 source: source.to_string(),
                 partitions: self.partitions,
                 next: vec![None; self.partitions as usize],
+                announced: false,
                 appended: self.appended.clone(),
                 start: 0,
             };
@@ -614,6 +635,9 @@ struct SpoolConsumer {
     partitions: u32,
     /// Next offset to read per partition; `None` until seeked.
     next: Vec<Option<u64>>,
+    /// Whether the consumer has said that every partition is its own (the spool has one
+    /// consumer per source).
+    announced: bool,
     appended: watch::Receiver<u64>,
     /// Partition the next poll starts with, so that every partition gets its turn.
     start: usize,
@@ -653,6 +677,13 @@ impl LogConsumer for SpoolConsumer {
         self.partitions
     }
 
+    fn ownership_changes(&mut self) -> Vec<Ownership> {
+        if std::mem::replace(&mut self.announced, true) {
+            return Vec::new();
+        }
+        vec![Ownership::Assigned((0..self.partitions).collect())]
+    }
+
     fn seek(&mut self, partition: u32, offset: u64) -> BoxFuture<'_, Result<(), LogError>> {
         Box::pin(async move {
             let slot = self
@@ -679,29 +710,37 @@ impl LogConsumer for SpoolConsumer {
         })
     }
 
-    fn commit(&mut self, partition: u32, next: u64) -> BoxFuture<'_, Result<(), LogError>> {
+    fn commit(&mut self, positions: Vec<Committed>) -> BoxFuture<'_, Result<(), LogError>> {
         let source = self.source.clone();
         Box::pin(blocking(&self.conn, move |conn| {
-            conn.execute(
-                "INSERT INTO consumer_positions (source, partition, next) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (source, partition) DO UPDATE SET next = excluded.next",
-                params![source, partition, next as i64],
-            )
-            .map(|_| ())
-            .map_err(LogError::unavailable)
+            let tx = conn.transaction().map_err(LogError::unavailable)?;
+            for position in positions {
+                tx.execute(
+                    "INSERT INTO consumer_positions (source, partition, next, commit_id) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (source, partition) DO UPDATE SET next = excluded.next, commit_id = excluded.commit_id",
+                    params![source, position.partition, position.next as i64, position.commit],
+                )
+                .map_err(LogError::unavailable)?;
+            }
+            tx.commit().map_err(LogError::unavailable)
         }))
     }
 
-    fn committed(&mut self) -> BoxFuture<'_, Result<Vec<(u32, u64)>, LogError>> {
+    fn committed(&mut self, partitions: Vec<u32>) -> BoxFuture<'_, Result<Vec<Committed>, LogError>> {
         let source = self.source.clone();
         Box::pin(blocking(&self.conn, move |conn| {
             let mut statement = conn
-                .prepare("SELECT partition, next FROM consumer_positions WHERE source = ?1 ORDER BY partition")
+                .prepare(
+                    "SELECT partition, next, commit_id FROM consumer_positions WHERE source = ?1 ORDER BY partition",
+                )
                 .map_err(LogError::unavailable)?;
             let rows = statement
-                .query_map([&source], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, i64>(1)? as u64)))
+                .query_map([&source], |r| {
+                    Ok(Committed { partition: r.get(0)?, next: r.get::<_, i64>(1)? as u64, commit: r.get(2)? })
+                })
                 .map_err(LogError::unavailable)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(LogError::unavailable)
+            let all = rows.collect::<Result<Vec<_>, _>>().map_err(LogError::unavailable)?;
+            Ok(all.into_iter().filter(|c| partitions.contains(&c.partition)).collect())
         }))
     }
 }

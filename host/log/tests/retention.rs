@@ -50,7 +50,7 @@ async fn zero_retention_trims_what_the_stream_committed_hands_space_back_and_nev
     assert_eq!(spool.stored_records().await.unwrap(), 10_000);
 
     let mut consumer = spool.consumer("labs").await.unwrap();
-    consumer.commit(0, 6_000).await.unwrap();
+    consumer.commit(vec![sluice_log::Committed::at(0, 6_000)]).await.unwrap();
     let trimmed = spool.trim().await.unwrap();
     assert_eq!(trimmed.records, 6_000);
     assert_eq!(spool.stored_records().await.unwrap(), 4_000);
@@ -60,7 +60,7 @@ async fn zero_retention_trims_what_the_stream_committed_hands_space_back_and_nev
         "the oldest left is the first not committed"
     );
 
-    consumer.commit(0, 10_000).await.unwrap();
+    consumer.commit(vec![sluice_log::Committed::at(0, 10_000)]).await.unwrap();
     let trimmed = spool.trim().await.unwrap();
     assert_eq!(trimmed.records, 4_000);
     assert!(trimmed.pages_freed > 0);
@@ -81,7 +81,7 @@ async fn zero_retention_trims_what_the_stream_committed_hands_space_back_and_nev
     drop(spool);
     let spool = self::spool(&path, Duration::ZERO);
     let mut consumer = spool.consumer("labs").await.unwrap();
-    consumer.commit(0, 10_001).await.unwrap();
+    consumer.commit(vec![sluice_log::Committed::at(0, 10_001)]).await.unwrap();
     spool.trim().await.unwrap();
     let next = spool.append("labs", &provenance(), records(1, 10)).await.unwrap();
     assert_eq!(next[0].offset, 10_001, "offsets continue after everything was trimmed and the spool reopened");
@@ -93,7 +93,7 @@ async fn the_retention_keeps_committed_records_until_they_are_old_enough() {
     let path = dir.path().join("spool.db");
     let spool = spool(&path, Duration::from_secs(3600));
     spool.append("labs", &provenance(), records(100, 10)).await.unwrap();
-    spool.consumer("labs").await.unwrap().commit(0, 100).await.unwrap();
+    spool.consumer("labs").await.unwrap().commit(vec![sluice_log::Committed::at(0, 100)]).await.unwrap();
     assert_eq!(spool.trim().await.unwrap().records, 0, "committed a moment ago: kept for the hour");
     assert_eq!(spool.stored_records().await.unwrap(), 100);
     drop(spool);
@@ -119,7 +119,7 @@ async fn dead_letters_go_only_once_replayed() {
         })
         .collect();
     spool.dead_letter("labs", letters).await.unwrap();
-    spool.consumer("labs").await.unwrap().commit(0, 3).await.unwrap();
+    spool.consumer("labs").await.unwrap().commit(vec![sluice_log::Committed::at(0, 3)]).await.unwrap();
 
     let trimmed = spool.trim().await.unwrap();
     assert_eq!((trimmed.records, trimmed.dead_letters), (3, 0), "dead letters keep their own copy");

@@ -114,18 +114,18 @@ async fn a_consumer_reads_from_its_seek_position_wakes_on_appends_and_keeps_comm
     assert_eq!(read.iter().map(|r| r.record.payload.clone()).collect::<Vec<_>>(), vec![b"3".to_vec()]);
     assert_eq!(read[0].provenance.request_id, "r2");
 
-    assert_eq!(consumer.committed().await.unwrap(), vec![]);
-    consumer.commit(0, 4).await.unwrap();
+    assert_eq!(consumer.committed(vec![0]).await.unwrap(), vec![]);
+    consumer.commit(vec![sluice_log::Committed::at(0, 4)]).await.unwrap();
     drop(consumer);
     let mut again = SqliteSpool::open(SpoolConfig { partitions: 1, ..SpoolConfig::new(&path) })
         .unwrap()
         .consumer("labs")
         .await
         .unwrap()
-        .committed()
+        .committed(vec![0])
         .await
         .unwrap();
-    assert_eq!(again.pop(), Some((0, 4)), "commits survive a reopen");
+    assert_eq!(again.pop(), Some(sluice_log::Committed::at(0, 4)), "commits survive a reopen");
 }
 
 #[tokio::test(flavor = "multi_thread")]

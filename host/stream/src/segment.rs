@@ -59,14 +59,15 @@ impl OpenSegment {
         self.opened + interval
     }
 
-    /// The warehouse commit for this segment.
-    pub fn to_commit(&self, source: &str, partition: u32) -> Segment {
+    /// The warehouse commit for this segment, written under `token`.
+    pub fn to_commit(&self, source: &str, partition: u32, token: &str) -> Segment {
         Segment {
             source: source.to_string(),
             partition,
             first: self.first,
             last: self.last,
             tables: self.tables.iter().map(|(name, _, batches)| (name.clone(), batches.clone())).collect(),
+            token: token.to_string(),
         }
     }
 }

@@ -1,11 +1,11 @@
 //! One source's stream: consume, transform, hold rows per log partition, commit to the
 //! warehouse, then commit the consumer position.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_log::{LogConsumer, LogError, StoredRun, StreamLog, backoff};
+use sluice_log::{Committed, LogConsumer, LogError, Ownership, StoredRun, StreamLog, backoff};
 use sluice_runtime::SourceTable;
 use sluice_warehouse::{Warehouse, WarehouseError};
 use tokio::sync::watch;
@@ -82,14 +82,30 @@ fn log_transient(error: &LogError) -> bool {
     matches!(error, LogError::Unavailable(_))
 }
 
-/// Segments whose files are written, each with the files' paths.
-type Written = Vec<(u32, OpenSegment, Vec<sluice_warehouse::ObjectPath>)>;
+/// Segments whose files are uploaded (hidden), each with its upload.
+type Written = Vec<(u32, OpenSegment, sluice_warehouse::Upload)>;
+
+/// A token no other stream run uses, in every file name this run writes (see
+/// [`sluice_warehouse::DataFile::token`]).
+fn writer_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // `RandomState` is seeded from the operating system's randomness once per process.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
 
 /// The stream of one source.
 pub(crate) struct SourceStream {
     name: String,
     cx: Context,
-    segments: Vec<Option<OpenSegment>>,
+    /// This run's writer token.
+    token: String,
+    /// The log partitions this stream owns and has recovered.
+    owned: BTreeSet<u32>,
+    segments: BTreeMap<u32, OpenSegment>,
     /// The warehouse commit in progress, if any: its files are encoded and uploaded while the
     /// next records are read and transformed. At most one per source, so commits stay in order.
     writing: Option<tokio::task::JoinHandle<Result<Written, StreamError>>>,
@@ -97,7 +113,7 @@ pub(crate) struct SourceStream {
 
 impl SourceStream {
     pub fn new(name: String, cx: Context) -> Self {
-        Self { name, cx, segments: Vec::new(), writing: None }
+        Self { name, cx, token: writer_token(), owned: BTreeSet::new(), segments: BTreeMap::new(), writing: None }
     }
 
     /// Recovers positions, then streams until asked to stop (committing what it holds) or until
@@ -116,22 +132,8 @@ impl SourceStream {
     async fn stream(&mut self) -> Result<(), StreamError> {
         let cx = self.cx.clone();
         let name = self.name.clone();
-        let recovered = retry!(cx, "warehouse recovery", cx.warehouse.recover(&name), WarehouseError::is_transient)?;
-        if recovered.rolled_forward + recovered.removed > 0 {
-            tracing::info!(source = %name, rolled_forward = recovered.rolled_forward, removed = recovered.removed, "finished interrupted commits");
-        }
         let mut consumer = retry!(cx, "opening the log", cx.log.consumer(&name), log_transient)?;
-        let committed = retry!(cx, "reading consumer positions", consumer.committed(), log_transient)?;
-        let committed: BTreeMap<u32, u64> = committed.into_iter().collect();
-        let partitions = consumer.partitions();
-        self.segments = (0..partitions).map(|_| None).collect();
-        for partition in 0..partitions {
-            let from_warehouse = recovered.next.get(&partition).copied().unwrap_or(0);
-            let start = from_warehouse.max(committed.get(&partition).copied().unwrap_or(0));
-            retry!(cx, "seeking the log", consumer.seek(partition, start), log_transient)?;
-            self.publish(partition, start);
-        }
-        tracing::info!(source = %name, partitions, "stream started");
+        tracing::info!(source = %name, partitions = consumer.partitions(), "stream started");
 
         let mut failures = 0;
         // Never read more than a file may hold, so that files roll at `roll_records`.
@@ -140,6 +142,7 @@ impl SourceStream {
             if cx.stopping() {
                 return self.flush_all(&mut *consumer).await;
             }
+            self.follow_ownership(&mut *consumer).await?;
             if self.writing.as_ref().is_some_and(tokio::task::JoinHandle::is_finished) {
                 self.finish_writing(&mut *consumer).await?;
             }
@@ -155,6 +158,8 @@ impl SourceStream {
                 polled = consumer.poll(read_max, wait.max(Duration::from_millis(1))) => polled,
                 _ = stop.wait_for(|s| *s) => continue,
             };
+            // Partitions revoked during the poll are dropped before its records are handled.
+            self.follow_ownership(&mut *consumer).await?;
             match polled {
                 Ok(runs) => {
                     failures = 0;
@@ -173,6 +178,67 @@ impl SourceStream {
         }
     }
 
+    /// Applies the consumer's ownership changes: a revoked partition's open rows are dropped
+    /// (its new owner reads them again from the stored position); an assigned partition is
+    /// recovered — the commit the log decided last is finished, other hidden files removed —
+    /// and read from where the log and the warehouse say.
+    async fn follow_ownership(&mut self, consumer: &mut dyn LogConsumer) -> Result<(), StreamError> {
+        let changes = consumer.ownership_changes();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut assigned = BTreeSet::new();
+        for change in changes {
+            match change {
+                Ownership::Revoked(partitions) => {
+                    for partition in partitions {
+                        assigned.remove(&partition);
+                        self.owned.remove(&partition);
+                        if let Some(segment) = self.segments.remove(&partition) {
+                            self.cx.held.fetch_sub(segment.bytes, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        self.cx.positions.send_modify(|p| {
+                            p.remove(&(self.name.clone(), partition));
+                        });
+                    }
+                }
+                Ownership::Assigned(partitions) => assigned.extend(partitions),
+            }
+        }
+        if assigned.is_empty() {
+            return Ok(());
+        }
+        // The commit in progress is settled first: recovery must not remove the hidden files
+        // of a commit this stream is about to decide. (A partition being assigned is not owned
+        // yet, so its part of that commit is discarded, not decided.)
+        self.finish_writing(consumer).await?;
+        let partitions: Vec<u32> = assigned.into_iter().collect();
+        let cx = self.cx.clone();
+        let committed =
+            retry!(cx, "reading consumer positions", consumer.committed(partitions.clone()), log_transient)?;
+        let decided: BTreeMap<u32, String> =
+            committed.iter().filter_map(|c| c.commit.clone().map(|id| (c.partition, id))).collect();
+        let recovered = retry!(
+            cx,
+            "warehouse recovery",
+            cx.warehouse.recover_partitions(&self.name, Some(&partitions), &decided),
+            WarehouseError::is_transient
+        )?;
+        if recovered.rolled_forward + recovered.removed > 0 {
+            tracing::info!(source = %self.name, rolled_forward = recovered.rolled_forward, removed = recovered.removed, "finished interrupted commits");
+        }
+        let stored: BTreeMap<u32, u64> = committed.iter().map(|c| (c.partition, c.next)).collect();
+        for partition in partitions {
+            let from_warehouse = recovered.next.get(&partition).copied().unwrap_or(0);
+            let start = from_warehouse.max(stored.get(&partition).copied().unwrap_or(0));
+            retry!(cx, "seeking the log", consumer.seek(partition, start), log_transient)?;
+            self.owned.insert(partition);
+            self.publish(partition, start);
+        }
+        tracing::info!(source = %self.name, owned = ?self.owned, "partitions assigned");
+        Ok(())
+    }
+
     fn publish(&self, partition: u32, next: u64) {
         self.cx.positions.send_modify(|p| {
             p.insert((self.name.clone(), partition), next);
@@ -180,12 +246,12 @@ impl SourceStream {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.segments.iter().flatten().map(|s| s.deadline(self.cx.config.roll_interval)).min()
+        self.segments.values().map(|s| s.deadline(self.cx.config.roll_interval)).min()
     }
 
     async fn handle(&mut self, consumer: &mut dyn LogConsumer, runs: Vec<StoredRun>) -> Result<(), StreamError> {
         let mut by_partition: BTreeMap<u32, Vec<StoredRun>> = BTreeMap::new();
-        for run in runs.into_iter().filter(|run| !run.is_empty()) {
+        for run in runs.into_iter().filter(|run| !run.is_empty() && self.owned.contains(&run.partition)) {
             by_partition.entry(run.partition).or_default().push(run);
         }
         for (partition, runs) in by_partition {
@@ -202,12 +268,11 @@ impl SourceStream {
                 metrics::counter!("sluice_records_dead_lettered_total", "source" => self.name.clone())
                     .increment(dead as u64);
             }
-            let slot = partition as usize;
-            if self.segments[slot].as_ref().is_some_and(|s| !s.accepts(&outcome.tables)) {
+            if self.segments.get(&partition).is_some_and(|s| !s.accepts(&outcome.tables)) {
                 // A new plugin version changed a table's schema: close the old file set first.
                 self.flush(consumer, vec![partition]).await?;
             }
-            let segment = self.segments[slot].get_or_insert_with(|| OpenSegment::new(first));
+            let segment = self.segments.entry(partition).or_insert_with(|| OpenSegment::new(first));
             let before = segment.bytes;
             segment.push(last, outcome.tables);
             self.cx.held.fetch_add(segment.bytes - before, std::sync::atomic::Ordering::Relaxed);
@@ -301,30 +366,32 @@ impl SourceStream {
         let now = Instant::now();
         let over_budget =
             self.cx.held.load(std::sync::atomic::Ordering::Relaxed) > config.memory_budget.as_u64() as usize;
-        let due: Vec<u32> = (0..self.segments.len() as u32)
-            .filter(|&p| {
-                self.segments[p as usize].as_ref().is_some_and(|s| {
-                    over_budget
-                        || s.rows >= config.roll_records
-                        || s.bytes as u64 >= config.roll_size.as_u64()
-                        || s.deadline(config.roll_interval) <= now
-                })
+        let due: Vec<u32> = self
+            .segments
+            .iter()
+            .filter(|(_, s)| {
+                over_budget
+                    || s.rows >= config.roll_records
+                    || s.bytes as u64 >= config.roll_size.as_u64()
+                    || s.deadline(config.roll_interval) <= now
             })
+            .map(|(p, _)| *p)
             .collect();
         self.flush(consumer, due).await
     }
 
     async fn flush_all(&mut self, consumer: &mut dyn LogConsumer) -> Result<(), StreamError> {
-        self.flush(consumer, (0..self.segments.len() as u32).collect()).await?;
+        self.flush(consumer, self.segments.keys().copied().collect()).await?;
         self.finish_writing(consumer).await
     }
 
-    /// Starts committing the rows of `partitions` to the warehouse — the partitions
-    /// concurrently, in the background — once the commit before it is finished. Their consumer
-    /// positions are stored when it is done (`finish_writing`).
+    /// Starts committing the rows of `partitions` to the warehouse — uploading their files,
+    /// hidden, the partitions concurrently, in the background — once the commit before it is
+    /// finished. The commit is decided and published when the upload is done
+    /// (`finish_writing`).
     async fn flush(&mut self, consumer: &mut dyn LogConsumer, partitions: Vec<u32>) -> Result<(), StreamError> {
         let segments: Vec<(u32, OpenSegment)> =
-            partitions.into_iter().filter_map(|p| self.segments[p as usize].take().map(|s| (p, s))).collect();
+            partitions.into_iter().filter_map(|p| self.segments.remove(&p).map(|s| (p, s))).collect();
         if segments.is_empty() {
             return Ok(());
         }
@@ -333,37 +400,59 @@ impl SourceStream {
         // held for new rows (a failed commit ends the worker, which re-reads from the log).
         let taken: usize = segments.iter().map(|(_, s)| s.bytes).sum();
         self.cx.held.fetch_sub(taken, std::sync::atomic::Ordering::Relaxed);
-        let (cx, name) = (self.cx.clone(), self.name.clone());
+        let (cx, name, token) = (self.cx.clone(), self.name.clone(), self.token.clone());
         self.writing = Some(tokio::spawn(async move {
             let started = Instant::now();
-            let commits: Vec<_> = segments.iter().map(|(p, s)| s.to_commit(&name, *p)).collect();
+            let commits: Vec<_> = segments.iter().map(|(p, s)| s.to_commit(&name, *p, &token)).collect();
             let results = futures::future::join_all(commits.iter().map(|commit| {
                 let cx = &cx;
                 async move {
-                    retry!(cx, "committing to the warehouse", cx.warehouse.commit(commit), WarehouseError::is_transient)
+                    retry!(cx, "uploading to the warehouse", cx.warehouse.upload(commit), WarehouseError::is_transient)
                 }
             }))
             .await;
             let mut written = Vec::with_capacity(segments.len());
-            for ((partition, segment), files) in segments.into_iter().zip(results) {
-                let files = files?;
-                tracing::debug!(source = %name, partition, first = segment.first, last = segment.last, rows = segment.rows, files = files.len(), elapsed = ?started.elapsed(), "committed");
-                written.push((partition, segment, files));
+            for ((partition, segment), upload) in segments.into_iter().zip(results) {
+                let upload = upload?;
+                tracing::debug!(source = %name, partition, first = segment.first, last = segment.last, rows = segment.rows, files = upload.files.len(), elapsed = ?started.elapsed(), "uploaded");
+                written.push((partition, segment, upload));
             }
             Ok(written)
         }));
         Ok(())
     }
 
-    /// Waits for the commit in progress, if any, then stores each of its partitions' consumer
-    /// position and announces the new files.
+    /// Waits for the commit in progress, if any, then decides it — stores the consumer
+    /// positions with the commit's identity, in one write the log fences — publishes its files
+    /// and announces them. The part of a partition this stream no longer owns is discarded.
     async fn finish_writing(&mut self, consumer: &mut dyn LogConsumer) -> Result<(), StreamError> {
         let Some(task) = self.writing.take() else { return Ok(()) };
         let written = task.await.expect("the commit task does not panic")?;
         let cx = self.cx.clone();
-        for (partition, segment, files) in written {
+        let (written, lost): (Written, Written) = written.into_iter().partition(|(p, _, _)| self.owned.contains(p));
+        for (partition, _, upload) in &lost {
+            tracing::info!(source = %self.name, partition, "partition revoked before its commit was decided; discarding it");
+            retry!(cx, "discarding an upload", cx.warehouse.discard(upload), WarehouseError::is_transient)?;
+        }
+        if written.is_empty() {
+            return Ok(());
+        }
+        let positions: Vec<Committed> = written
+            .iter()
+            .map(|(partition, segment, upload)| Committed {
+                partition: *partition,
+                next: segment.last + 1,
+                commit: Some(upload.commit_id.clone()),
+            })
+            .collect();
+        // Fenced (another instance owns a partition now) or worse: the error restarts the
+        // stream. The uploads stay: a timed-out attempt may have been stored after all, so
+        // only the partition's next recovery, which reads the decision, may remove them.
+        retry!(cx, "committing the consumer position", consumer.commit(positions.clone()), log_transient)?;
+        for (partition, segment, upload) in written {
+            let files =
+                retry!(cx, "publishing committed files", cx.warehouse.publish(&upload), WarehouseError::is_transient)?;
             let next = segment.last + 1;
-            retry!(cx, "committing the consumer position", consumer.commit(partition, next), log_transient)?;
             metrics::counter!("sluice_rows_committed_total", "source" => self.name.clone())
                 .increment(segment.rows as u64);
             metrics::counter!("sluice_files_committed_total", "source" => self.name.clone())

@@ -335,6 +335,7 @@ async fn rows_of_an_incompatible_schema_change_are_dead_lettered_and_nothing_is_
         first: 0,
         last: 0,
         tables: vec![("events".into(), vec![old])],
+        token: String::new(),
     };
     h.warehouse.commit(&segment).await.unwrap();
 
@@ -388,6 +389,7 @@ async fn a_rollback_to_a_version_without_a_nullable_column_keeps_writing() {
         first: 0,
         last: 0,
         tables: vec![("events".into(), vec![later])],
+        token: String::new(),
     };
     h.warehouse.commit(&segment).await.unwrap();
 

@@ -25,6 +25,10 @@ pub enum WarehouseError {
         /// What is wrong.
         reason: String,
     },
+    /// A decided commit's hidden file is gone and not in place either: another instance's
+    /// recovery removed it, so this writer was fenced.
+    #[error("the hidden file {0} vanished before it was published (another instance took the partition over)")]
+    Vanished(String),
 }
 
 impl WarehouseError {

@@ -15,6 +15,10 @@ pub struct DataFile {
     pub index: u32,
     /// Number of files in the commit.
     pub count: u32,
+    /// The writer's token (lower-case hex; empty in names written before tokens): two
+    /// instances that wrote the same range of a partition (one of them fenced) never share a
+    /// name, and a commit's identity is its range *and* its token.
+    pub token: String,
 }
 
 const PREFIX: &str = "part-";
@@ -25,9 +29,25 @@ impl DataFile {
     /// The committed file name.
     pub fn file_name(&self) -> String {
         format!(
-            "{PREFIX}{}-p{}-o{:020}-{:020}-f{}of{}{SUFFIX}",
-            self.source, self.partition, self.first, self.last, self.index, self.count
+            "{PREFIX}{}-p{}-o{:020}-{:020}{}-f{}of{}{SUFFIX}",
+            self.source,
+            self.partition,
+            self.first,
+            self.last,
+            self.token_part(),
+            self.index,
+            self.count
         )
+    }
+
+    fn token_part(&self) -> String {
+        if self.token.is_empty() { String::new() } else { format!("-c{}", self.token) }
+    }
+
+    /// The identity of the commit this file belongs to, as the log stores it with the
+    /// consumer position that decides the commit: `o<FIRST>-<LAST>[-c<TOKEN>]`.
+    pub fn commit_id(&self) -> String {
+        format!("o{}-{}{}", self.first, self.last, self.token_part())
     }
 
     /// The hidden name the file has until its commit.
@@ -42,25 +62,44 @@ impl DataFile {
             None => (name, false),
         };
         let rest = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-        let mut parts = rest.rsplitn(5, '-');
-        let files = parts.next()?.strip_prefix('f')?;
+        let (rest, files) = rest.rsplit_once('-')?;
+        let files = files.strip_prefix('f')?;
+        let (rest, token) = match rest.rsplit_once('-') {
+            Some((before, last)) => match last.strip_prefix('c') {
+                Some(token) if is_token(token) => (before, token.to_string()),
+                _ => (rest, String::new()),
+            },
+            None => (rest, String::new()),
+        };
+        let mut parts = rest.rsplitn(4, '-');
         let last = parts.next()?.parse().ok()?;
         let first = parts.next()?.strip_prefix('o')?.parse().ok()?;
         let partition = parts.next()?.strip_prefix('p')?.parse().ok()?;
         let source = parts.next()?.to_string();
         let (index, count) = files.split_once("of")?;
-        let file = Self { source, partition, first, last, index: index.parse().ok()?, count: count.parse().ok()? };
+        let file =
+            Self { source, partition, first, last, index: index.parse().ok()?, count: count.parse().ok()?, token };
         (!file.source.is_empty() && file.first <= file.last && file.index >= 1 && file.index <= file.count)
             .then_some((file, hidden))
     }
 
-    /// Whether `name` is debris of an interrupted write of one of `source`'s files (a storage
-    /// temporary such as `.part-….parquet.tmp.1` or `.part-….inprogress.tmp.1`).
-    pub fn is_debris_of(name: &str, source: &str) -> bool {
+    /// The log partition `name` is debris of, when it is debris of an interrupted write of one
+    /// of `source`'s files (a storage temporary such as `.part-….parquet.tmp.1` or
+    /// `.part-….inprogress.tmp.1`).
+    pub fn debris_of(name: &str, source: &str) -> Option<u32> {
         let stem = format!("{PREFIX}{source}-p");
-        let trimmed = name.trim_start_matches('.');
-        name.starts_with('.') && trimmed.starts_with(&stem) && Self::parse(name).is_none()
+        let rest = name.strip_prefix('.')?.trim_start_matches('.').strip_prefix(&stem)?;
+        if Self::parse(name).is_some() {
+            return None;
+        }
+        let digits = rest.split('-').next()?;
+        digits.parse().ok()
     }
+}
+
+/// A writer's token: lower-case hex, 1 to 32 digits.
+fn is_token(text: &str) -> bool {
+    (1..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -69,14 +108,32 @@ mod tests {
 
     #[test]
     fn names_round_trip_even_with_dashes_in_the_source() {
-        let file = DataFile { source: "st-mary.lab_1".into(), partition: 3, first: 17, last: 4096, index: 2, count: 3 };
+        let file = DataFile {
+            source: "st-mary.lab_1".into(),
+            partition: 3,
+            first: 17,
+            last: 4096,
+            index: 2,
+            count: 3,
+            token: String::new(),
+        };
         assert_eq!(file.file_name(), "part-st-mary.lab_1-p3-o00000000000000000017-00000000000000004096-f2of3.parquet");
+        assert_eq!(file.commit_id(), "o17-4096");
         assert_eq!(DataFile::parse(&file.file_name()), Some((file.clone(), false)));
         assert_eq!(DataFile::parse(&file.hidden_name()), Some((file.clone(), true)));
-        assert!(DataFile::is_debris_of(&format!("{}.tmp.1", file.hidden_name()), "st-mary.lab_1"));
-        assert!(DataFile::is_debris_of(&format!(".{}.tmp.1", file.file_name()), "st-mary.lab_1"));
-        assert!(!DataFile::is_debris_of(&file.hidden_name(), "st-mary.lab_1"));
-        assert!(!DataFile::is_debris_of(&format!("{}.tmp.1", file.hidden_name()), "st"));
+        assert_eq!(DataFile::debris_of(&format!("{}.tmp.1", file.hidden_name()), "st-mary.lab_1"), Some(3));
+        assert_eq!(DataFile::debris_of(&format!(".{}.tmp.1", file.file_name()), "st-mary.lab_1"), Some(3));
+        assert_eq!(DataFile::debris_of(&file.hidden_name(), "st-mary.lab_1"), None);
+        assert_eq!(DataFile::debris_of(&format!("{}.tmp.1", file.hidden_name()), "st"), None);
+
+        let tokened = DataFile { token: "9f3a".into(), ..file };
+        assert_eq!(
+            tokened.file_name(),
+            "part-st-mary.lab_1-p3-o00000000000000000017-00000000000000004096-c9f3a-f2of3.parquet"
+        );
+        assert_eq!(tokened.commit_id(), "o17-4096-c9f3a");
+        assert_eq!(DataFile::parse(&tokened.file_name()), Some((tokened.clone(), false)));
+        assert_eq!(DataFile::parse(&tokened.hidden_name()), Some((tokened.clone(), true)));
     }
 
     #[test]
@@ -87,6 +144,7 @@ mod tests {
             "part-a-p1-o2-1-f1of1.parquet",
             "part-a-p1-o1-2-f3of2.parquet",
             "part--p1-o1-2-f1of1.parquet",
+            "part-a-p1-o1-2-cXY-f1of1.parquet",
         ] {
             assert_eq!(DataFile::parse(name), None, "{name}");
         }

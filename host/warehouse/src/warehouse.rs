@@ -85,6 +85,47 @@ pub struct Segment {
     pub last: u64,
     /// Rows per table; the batches of one table share a schema.
     pub tables: Vec<(String, Vec<RecordBatch>)>,
+    /// The writer's token, in every file name of the commit ([`DataFile::token`]).
+    pub token: String,
+}
+
+impl Segment {
+    /// The identity of this segment's commit ([`DataFile::commit_id`]).
+    pub fn commit_id(&self) -> String {
+        self.file(1, 1).commit_id()
+    }
+
+    fn file(&self, index: u32, count: u32) -> DataFile {
+        DataFile {
+            source: self.source.clone(),
+            partition: self.partition,
+            first: self.first,
+            last: self.last,
+            index,
+            count,
+            token: self.token.clone(),
+        }
+    }
+}
+
+/// A commit's files, uploaded under their hidden names and not visible yet: the caller decides
+/// the commit (stores it with the consumer position), then [`Warehouse::publish`]es it, or
+/// [`Warehouse::discard`]s it when the decision failed.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Log partition.
+    pub partition: u32,
+    /// The commit's identity ([`DataFile::commit_id`]).
+    pub commit_id: String,
+    /// Each file's hidden and committed path.
+    pub files: Vec<(Path, Path)>,
+}
+
+impl Upload {
+    /// The paths the files have once published.
+    pub fn committed_paths(&self) -> Vec<Path> {
+        self.files.iter().map(|(_, committed)| committed.clone()).collect()
+    }
 }
 
 /// A partition directory of a table, as `<key>=<value>` below the table.
@@ -150,9 +191,16 @@ impl Warehouse {
         }
     }
 
-    /// Writes `segment` as one commit: every file hidden first, then each renamed into place.
-    /// Returns the committed paths. Retrying a failed commit of the same segment is safe.
+    /// Writes `segment` as one commit: uploads it, then publishes it. For a single writer
+    /// (tests, tools); the stream decides each commit between the two steps.
     pub async fn commit(&self, segment: &Segment) -> Result<Vec<Path>, WarehouseError> {
+        let upload = self.upload(segment).await?;
+        self.publish(&upload).await
+    }
+
+    /// Encodes `segment` and uploads its files under their hidden names, which readers skip.
+    /// Retrying a failed upload of the same segment is safe.
+    pub async fn upload(&self, segment: &Segment) -> Result<Upload, WarehouseError> {
         // Splitting by partition and encoding is CPU work: off the async threads.
         let (warehouse, owned) = (self.clone(), segment.clone());
         let pending = tokio::task::spawn_blocking(move || warehouse.encode_segment(&owned)).await.map_err(|e| {
@@ -161,11 +209,38 @@ impl Warehouse {
         for file in &pending {
             self.storage.store.put(&file.hidden, PutPayload::from_bytes(file.bytes.clone())).await?;
         }
-        // The commit is decided by the first rename; recovery finishes it if we stop half-way.
-        for file in &pending {
-            self.storage.store.rename(&file.hidden, &file.committed).await?;
+        Ok(Upload {
+            partition: segment.partition,
+            commit_id: segment.commit_id(),
+            files: pending.into_iter().map(|f| (f.hidden, f.committed)).collect(),
+        })
+    }
+
+    /// Renames a decided commit's files into place, where readers see them. A file that is
+    /// already in place (another instance's recovery finished this commit) counts as done.
+    pub async fn publish(&self, upload: &Upload) -> Result<Vec<Path>, WarehouseError> {
+        for (hidden, committed) in &upload.files {
+            match self.storage.store.rename(hidden, committed).await {
+                Ok(()) => {}
+                Err(object_store::Error::NotFound { .. }) => match self.storage.store.head(committed).await {
+                    Ok(_) => {}
+                    Err(object_store::Error::NotFound { .. }) => {
+                        return Err(WarehouseError::Vanished(hidden.to_string()));
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(pending.into_iter().map(|f| f.committed).collect())
+        Ok(upload.committed_paths())
+    }
+
+    /// Removes the hidden files of a commit that was not decided.
+    pub async fn discard(&self, upload: &Upload) -> Result<(), WarehouseError> {
+        for (hidden, _) in &upload.files {
+            self.remove(hidden).await?;
+        }
+        Ok(())
     }
 
     /// The files of one commit, encoded, with their hidden and committed paths.
@@ -188,14 +263,7 @@ impl Warehouse {
         let count = parts.len() as u32;
         let mut pending = Vec::with_capacity(parts.len());
         for (i, (table, directory, rows)) in parts.into_iter().enumerate() {
-            let file = DataFile {
-                source: segment.source.clone(),
-                partition: segment.partition,
-                first: segment.first,
-                last: segment.last,
-                index: i as u32 + 1,
-                count,
-            };
+            let file = segment.file(i as u32 + 1, count);
             let bytes = self.config.encode_options().encode(rows[0].schema(), &rows)?;
             pending.push(PendingFile {
                 hidden: self.storage.path(&[table, &directory, &file.hidden_name()]),
@@ -207,42 +275,69 @@ impl Warehouse {
     }
 
     /// Finds the committed position of every log partition of `source` from the file names,
-    /// finishes decided commits and removes the leftovers of undecided ones.
+    /// finishes decided commits and removes the leftovers of undecided ones (for a single
+    /// writer: every partition, commits decided by their renamed files alone).
     pub async fn recover(&self, source: &str) -> Result<Recovered, WarehouseError> {
+        self.recover_partitions(source, None, &BTreeMap::new()).await
+    }
+
+    /// Recovery of `partitions` of `source` (`None`: all), which the caller owns now, with the
+    /// commit the log decided last for each (`decided`: partition → commit id). A hidden file
+    /// is renamed into place when its commit is decided — it is the partition's decided
+    /// commit, or a file of the same commit (range and token) is already in place — and
+    /// removed otherwise: it belongs to a commit that failed, or to a fenced former owner. The
+    /// hidden files and write debris of partitions not recovered are left alone (their owners
+    /// may be writing them).
+    pub async fn recover_partitions(
+        &self,
+        source: &str,
+        partitions: Option<&[u32]>,
+        decided: &BTreeMap<u32, String>,
+    ) -> Result<Recovered, WarehouseError> {
+        let mine = |partition: u32| partitions.is_none_or(|p| p.contains(&partition));
         let objects: Vec<Path> =
             self.storage.store.list(Some(&self.storage.root)).map_ok(|meta| meta.location).try_collect().await?;
-        let mut committed: BTreeSet<(u32, u64, u64)> = BTreeSet::new();
+        let mut committed: BTreeSet<(u32, String)> = BTreeSet::new();
+        let mut next: BTreeMap<u32, u64> = BTreeMap::new();
         let mut hidden: Vec<(DataFile, Path)> = Vec::new();
         let mut recovered = Recovered::default();
         for path in objects {
             let Some(name) = path.filename() else { continue };
             match DataFile::parse(name) {
-                Some((file, _)) if file.source != source => {}
+                Some((file, _)) if file.source != source || !mine(file.partition) => {}
                 Some((file, false)) => {
-                    committed.insert((file.partition, file.first, file.last));
+                    let at = next.entry(file.partition).or_insert(0);
+                    *at = (*at).max(file.last + 1);
+                    committed.insert((file.partition, file.commit_id()));
                 }
                 Some((file, true)) => hidden.push((file, path)),
-                None if DataFile::is_debris_of(name, source) => {
-                    self.remove(&path).await?;
-                    recovered.removed += 1;
+                None => {
+                    if DataFile::debris_of(name, source).is_some_and(mine) {
+                        self.remove(&path).await?;
+                        recovered.removed += 1;
+                    }
                 }
-                None => {}
             }
         }
         for (file, path) in hidden {
-            if committed.contains(&(file.partition, file.first, file.last)) {
+            let id = file.commit_id();
+            let is_decided = decided.get(&file.partition) == Some(&id) || committed.contains(&(file.partition, id));
+            if is_decided {
                 let target = sibling(&path, &file.file_name());
-                self.storage.store.rename(&path, &target).await?;
+                match self.storage.store.rename(&path, &target).await {
+                    // Someone else finished it meanwhile.
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let at = next.entry(file.partition).or_insert(0);
+                *at = (*at).max(file.last + 1);
                 recovered.rolled_forward += 1;
             } else {
                 self.remove(&path).await?;
                 recovered.removed += 1;
             }
         }
-        for (partition, _, last) in committed {
-            let next = recovered.next.entry(partition).or_insert(0);
-            *next = (*next).max(last + 1);
-        }
+        recovered.next = next;
         Ok(recovered)
     }
 

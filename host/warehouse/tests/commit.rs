@@ -59,6 +59,7 @@ async fn a_commit_writes_hive_directories_and_recovery_reads_positions_from_name
             ("patients".into(), vec![rows(&[10, 11], &[NOV_27_US, NOV_27_US]), rows(&[12], &[NOV_27_US + DAY_US])]),
             ("admissions".into(), vec![rows(&[13], &[NOV_27_US])]),
         ],
+        token: String::new(),
     };
     let paths = warehouse.commit(&segment).await.unwrap();
     let names: Vec<String> = paths.iter().map(ToString::to_string).collect();
@@ -86,7 +87,15 @@ async fn recovery_finishes_a_decided_commit_and_removes_an_undecided_one() {
     let warehouse = open(dir.path());
     let store = warehouse.storage().store.clone();
     let table_dir = "patients/ingest_date=2026-11-27";
-    let file = |first, last, index, count| DataFile { source: "labs".into(), partition: 0, first, last, index, count };
+    let file = |first, last, index, count| DataFile {
+        source: "labs".into(),
+        partition: 0,
+        first,
+        last,
+        index,
+        count,
+        token: String::new(),
+    };
     let bytes = sluice_warehouse::EncodeOptions::default()
         .encode(rows(&[0], &[NOV_27_US]).schema(), &[rows(&[0], &[NOV_27_US])])
         .unwrap();
@@ -125,4 +134,48 @@ async fn bad_urls_say_what_is_wrong() {
     assert_eq!(error, "invalid warehouse URL `s3://bucket/x`: unsupported scheme `s3` (use hdfs:// or file://)");
     let error = Warehouse::open("warehouse", WarehouseConfig::default()).unwrap_err().to_string();
     assert_eq!(error, "invalid warehouse URL `warehouse`: relative URL without a base");
+}
+
+/// Several writers of one partition over time (an instance fenced, another taking over): the
+/// new owner's recovery finishes the commit the log decided and removes every other hidden
+/// file of the partition, whoever wrote it, and leaves partitions it does not own alone.
+#[tokio::test]
+async fn recovery_of_a_taken_over_partition_keeps_only_the_decided_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = open(dir.path());
+    let segment = |partition, first, last, token: &str| Segment {
+        source: "labs".into(),
+        partition,
+        first,
+        last,
+        tables: vec![("patients".into(), vec![rows(&[first as i64], &[NOV_27_US])])],
+        token: token.into(),
+    };
+    // The former owner ("aa") uploaded 0..=4 and 5..=9; the log decided 0..=4 only.
+    let decided = warehouse.upload(&segment(0, 0, 4, "aa")).await.unwrap();
+    warehouse.upload(&segment(0, 5, 9, "aa")).await.unwrap();
+    // A zombie ("bb") uploaded the same range as the decided commit, and more.
+    warehouse.upload(&segment(0, 0, 4, "bb")).await.unwrap();
+    warehouse.upload(&segment(0, 0, 7, "bb")).await.unwrap();
+    // Partition 1's owner is writing right now.
+    let other = warehouse.upload(&segment(1, 0, 3, "cc")).await.unwrap();
+
+    let decisions = [(0, decided.commit_id.clone())].into_iter().collect();
+    let recovered = warehouse.recover_partitions("labs", Some(&[0]), &decisions).await.unwrap();
+    assert_eq!(decided.commit_id, "o0-4-caa");
+    assert_eq!(recovered.next.into_iter().collect::<Vec<_>>(), vec![(0, 5)]);
+    assert_eq!((recovered.rolled_forward, recovered.removed), (1, 3));
+    assert_eq!(offsets(&warehouse, "patients").await, vec![0], "only the decided commit is visible");
+
+    // The former owner, resumed, publishes what it had decided: already in place, so done.
+    assert_eq!(warehouse.publish(&decided).await.unwrap(), decided.committed_paths());
+    // Partition 1's upload was left alone: its owner publishes it.
+    warehouse.publish(&other).await.unwrap();
+    assert_eq!(offsets(&warehouse, "patients").await, vec![0, 0]);
+    // A fenced writer whose hidden files were removed cannot publish them.
+    let fenced = warehouse.upload(&segment(0, 5, 6, "dd")).await.unwrap();
+    warehouse.recover_partitions("labs", Some(&[0]), &decisions).await.unwrap();
+    let error = warehouse.publish(&fenced).await.unwrap_err();
+    assert!(matches!(error, sluice_warehouse::WarehouseError::Vanished(_)), "{error}");
+    assert_eq!(offsets(&warehouse, "patients").await, vec![0, 0]);
 }
