@@ -24,9 +24,9 @@ mod verify;
 
 pub use audit::{AuditEntry, Outcome};
 pub use error::{AuthError, Error, Result};
-pub use limiter::AuthPolicy;
+pub use limiter::{AuthPolicy, DatabaseUrl};
 pub use seed::SeedImport;
-pub use store::{AuthStore, GENERATION_POLL, GrantInfo, TokenInfo, UserInfo};
+pub use store::{AuthStore, GENERATION_POLL, GrantInfo, Leader, TokenInfo, UserInfo};
 pub use token::NewToken;
 pub use verify::{Credentials, Principal};
 

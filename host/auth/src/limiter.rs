@@ -7,10 +7,15 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// `[auth]`: thresholds for failed logins, and how long verifications are cached.
+/// `[auth]`: where users live, thresholds for failed logins, and how long verifications are
+/// cached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthPolicy {
+    /// The shared store of several instances, `postgres://user:password@host:port/database`;
+    /// empty (the default): the embedded SQLite file `DATA_DIR/auth.db`. Give it through the
+    /// environment (`SLUICE__AUTH__URL`), not a file, since it holds a password.
+    pub url: DatabaseUrl,
     /// Window over which failures are counted (default 60 s).
     #[serde(with = "humantime_serde")]
     pub failure_window: Duration,
@@ -36,6 +41,7 @@ pub struct AuthPolicy {
 impl Default for AuthPolicy {
     fn default() -> Self {
         Self {
+            url: DatabaseUrl::default(),
             failure_window: Duration::from_secs(60),
             max_failures_per_user: 5,
             max_failures_per_client: 20,
@@ -44,6 +50,38 @@ impl Default for AuthPolicy {
             cache_for: Duration::from_secs(60),
             trust_for: Duration::from_secs(24 * 3600),
         }
+    }
+}
+
+/// A database URL whose password never shows in logs or debug output.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    /// The URL, password included.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with its password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match (self.0.split_once("://"), self.0.rfind('@')) {
+            (Some((scheme, rest)), Some(_)) => match rest.split_once('@') {
+                Some((credentials, host)) => {
+                    let user = credentials.split(':').next().unwrap_or_default();
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                None => self.0.clone(),
+            },
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
     }
 }
 

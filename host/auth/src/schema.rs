@@ -139,7 +139,7 @@ pub(crate) fn migrate(conn: &mut Conn) -> Result<()> {
 /// for the transaction), the others wait and then find nothing to do.
 fn migrate_postgres(conn: &mut Conn) -> Result<()> {
     conn.transaction(|tx| {
-        tx.query("SELECT pg_advisory_xact_lock(7306099843977061737)", &[])?;
+        tx.execute("SELECT pg_advisory_xact_lock(7306099843977061737)", &[])?;
         tx.batch("CREATE TABLE IF NOT EXISTS sluice_schema (version BIGINT NOT NULL)")?;
         let version = match tx.query_opt("SELECT version FROM sluice_schema", &[])? {
             Some(row) => row[0].int(),

@@ -117,9 +117,15 @@ impl AuthStore {
         Self::with(conn, audit_conn, Some(generation), policy)
     }
 
-    /// Opens the store `url` names: `postgres://…`, or empty for the SQLite file at `path`.
-    pub fn open_url(url: &str, path: &Path, policy: AuthPolicy) -> Result<Self> {
-        if url.is_empty() { Self::open(path, policy) } else { Self::open_postgres(url, policy) }
+    /// Opens the store `policy.url` names: PostgreSQL, or when it is empty the SQLite file at
+    /// `path`.
+    pub fn open_configured(path: &Path, policy: AuthPolicy) -> Result<Self> {
+        if policy.url.0.is_empty() {
+            Self::open(path, policy)
+        } else {
+            let url = policy.url.clone();
+            Self::open_postgres(url.expose(), policy)
+        }
     }
 
     fn with(mut conn: Conn, audit: Conn, generation: Option<Arc<AtomicI64>>, policy: AuthPolicy) -> Result<Self> {
@@ -272,7 +278,7 @@ impl AuthStore {
         }
         let rows = conn.query(
             "SELECT u.name, g.source FROM grants g JOIN users u ON u.id = g.user_id
-             WHERE ?1 IS NULL OR u.name = ?1 ORDER BY u.name, g.source",
+             WHERE CAST(?1 AS TEXT) IS NULL OR u.name = ?1 ORDER BY u.name, g.source",
             &[user.into()],
         )?;
         Ok(rows.into_iter().map(|r| GrantInfo { user: r[0].string(), source: r[1].string() }).collect())
@@ -302,7 +308,7 @@ impl AuthStore {
     pub fn list_tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>> {
         let rows = self.conn().query(
             "SELECT t.id, u.name, t.label, t.created_at, t.expires_at, t.revoked_at FROM tokens t JOIN users u ON u.id = t.user_id
-             WHERE ?1 IS NULL OR u.name = ?1 ORDER BY u.name, t.created_at",
+             WHERE CAST(?1 AS TEXT) IS NULL OR u.name = ?1 ORDER BY u.name, t.created_at",
             &[user.into()],
         )?;
         Ok(rows
@@ -372,6 +378,42 @@ impl AuthStore {
                 outcome: crate::audit::outcome_from_str(&r[7].string()),
             })
             .collect())
+    }
+}
+
+/// The right to do what only one instance may do at a time (the catalog's DDL), held while the
+/// value lives. On the shared store it is a PostgreSQL advisory lock held by a connection of
+/// its own: it ends when the holder drops it, dies or loses its connection. On the embedded
+/// store the one instance always holds it.
+pub struct Leader {
+    conn: Option<Mutex<Conn>>,
+}
+
+impl Leader {
+    /// Whether the lock is still held (its connection answers).
+    pub fn holds(&self) -> bool {
+        match &self.conn {
+            None => true,
+            Some(conn) => {
+                let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                conn.query("SELECT 1", &[]).is_ok()
+            }
+        }
+    }
+}
+
+impl AuthStore {
+    /// Takes the leadership of `role` if no instance holds it; `None` when another does.
+    pub fn try_lead(&self, role: &str) -> Result<Option<Leader>> {
+        let Conn::Postgres { url, .. } = &*self.conn() else { return Ok(Some(Leader { conn: None })) };
+        let url = url.clone();
+        let mut conn = Conn::postgres(&url)?;
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("sluice leader {role}").as_bytes());
+        let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        let taken =
+            conn.query_opt("SELECT pg_try_advisory_lock(?1)", &[key.into()])?.is_some_and(|row| row[0].int() == 1);
+        Ok(taken.then(|| Leader { conn: Some(Mutex::new(conn)) }))
     }
 }
 

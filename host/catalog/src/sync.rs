@@ -118,19 +118,24 @@ impl CatalogSync {
 
     /// Keeps the catalog in step until `events` closes: at start (and every `rescan`, for new
     /// plugins) every table of `tables()` is ensured and its partitions synced; each new
-    /// partition directory the stream reports is registered. Failures are logged and retried.
+    /// partition directory the stream reports is registered. With `sync_all`, every table's
+    /// partitions are also synced that often (the partitions other instances' commits made,
+    /// which this one hears nothing of). Failures are logged and retried.
     pub async fn run(
         self,
         tables: impl Fn() -> Vec<TableDef> + Send + 'static,
         mut events: tokio::sync::broadcast::Receiver<NewPartition>,
         rescan: Duration,
+        sync_all: Option<Duration>,
     ) {
         let mut known: BTreeSet<NewPartition> = BTreeSet::new();
         let mut ready: BTreeSet<String> = BTreeSet::new();
         let mut pending: BTreeSet<String> = BTreeSet::new();
         let mut tick = tokio::time::interval(rescan);
+        let mut all = tokio::time::interval(sync_all.unwrap_or(Duration::from_secs(3600)));
         loop {
             tokio::select! {
+                _ = all.tick(), if sync_all.is_some() => pending.extend(ready.iter().cloned()),
                 _ = tick.tick() => {
                     if let Err(error) = self.ensure_schema().await {
                         tracing::warn!(%error, "catalog schema not created; retrying");

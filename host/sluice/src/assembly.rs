@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use sluice_catalog::{CatalogSync, TableDef, TrinoClient};
@@ -98,9 +99,32 @@ impl<'a> Assembly<'a> {
             }
             LogKind::Kafka => {
                 let index = self.paths.data_dir().join("kafka-idempotency.db");
-                Arc::new(KafkaLog::connect(self.config.kafka.clone().with_log(log, Some(index))).await?)
+                let mut kafka = self.config.kafka.clone().with_log(log, Some(index));
+                if kafka.transactional_id == sluice_kafka::KafkaConfig::default().transactional_id {
+                    kafka.transactional_id = self.instance_id();
+                }
+                // A shared auth store means other instances may share these topics.
+                kafka.shared = !self.config.auth.url.expose().is_empty();
+                Arc::new(KafkaLog::connect(kafka).await?)
             }
         })
+    }
+
+    /// This instance's name among the instances sharing a cluster, unless configured
+    /// (`kafka.transactional_id`): `sluice-<host name>-<8 hex digits of the data directory's
+    /// path>`, the same at every start, different for another machine or data directory.
+    pub fn instance_id(&self) -> String {
+        use sha2::Digest;
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        let host: String =
+            host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+        let dir = std::fs::canonicalize(self.paths.data_dir()).unwrap_or_else(|_| self.paths.data_dir().to_path_buf());
+        let digest = sha2::Sha256::digest(dir.to_string_lossy().as_bytes());
+        format!("sluice-{host}-{}", hex::encode(&digest[..4]))
     }
 
     /// The warehouse URL: `warehouse.url`, or `DATA_DIR/warehouse`.
@@ -126,22 +150,68 @@ impl<'a> Assembly<'a> {
 
     /// Starts keeping Trino's catalog in step with what `stream` commits, if `[catalog]` names
     /// a Trino.
+    ///
+    /// On the shared auth store (several instances), only the instance holding the catalog's
+    /// leadership runs it (the others wait to take over): DDL happens once per change, not
+    /// once per instance, and the leader syncs every table's partitions every
+    /// [`SHARED_PARTITION_SYNC`], since the other instances' commits make partitions too.
     pub fn start_catalog(
         &self,
         sources: &SourceTable,
         warehouse: Warehouse,
         stream: &StreamCore,
+        auth: Arc<sluice_auth::AuthStore>,
     ) -> anyhow::Result<()> {
-        let settings = &self.config.catalog;
+        let settings = self.config.catalog.clone();
         if !settings.enabled() {
             return Ok(());
         }
         let url = self.warehouse_url()?;
-        let client = TrinoClient::new(&settings.trino_url, &settings.user);
-        let sync = CatalogSync::new(client, &settings.catalog, &settings.schema, &url).with_warehouse(warehouse);
         let (sources, layout) = (sources.clone(), self.config.warehouse.clone());
-        let tables = move || tables(&sources, &layout, &url);
-        tokio::spawn(sync.run(tables, stream.commits(), settings.rescan.max(std::time::Duration::from_secs(1))));
+        let rescan = settings.rescan.max(Duration::from_secs(1));
+        let sync = move || {
+            let client = TrinoClient::new(&settings.trino_url, &settings.user);
+            let sync =
+                CatalogSync::new(client, &settings.catalog, &settings.schema, &url).with_warehouse(warehouse.clone());
+            let (sources, layout, url) = (sources.clone(), layout.clone(), url.clone());
+            (sync, move || tables(&sources, &layout, &url))
+        };
+        if !auth.is_shared() {
+            let (sync, tables) = sync();
+            tokio::spawn(sync.run(tables, stream.commits(), rescan, None));
+            return Ok(());
+        }
+        let commits = stream.commits();
+        tokio::spawn(async move {
+            let mut commits = commits;
+            loop {
+                let store = auth.clone();
+                match tokio::task::spawn_blocking(move || store.try_lead("catalog")).await {
+                    Ok(Ok(Some(leader))) => {
+                        tracing::info!("this instance keeps the catalog in step");
+                        let leader = Arc::new(leader);
+                        let (sync, tables) = sync();
+                        let running =
+                            tokio::spawn(sync.run(tables, commits.resubscribe(), rescan, Some(SHARED_PARTITION_SYNC)));
+                        loop {
+                            tokio::time::sleep(rescan.min(Duration::from_secs(5))).await;
+                            let held = leader.clone();
+                            if !tokio::task::spawn_blocking(move || held.holds()).await.unwrap_or(false) {
+                                tracing::warn!("lost the catalog's leadership; another instance takes over");
+                                running.abort();
+                                break;
+                            }
+                        }
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(error)) => tracing::warn!(%error, "cannot ask for the catalog's leadership; retrying"),
+                    Err(error) => tracing::warn!(%error, "the leadership task failed; retrying"),
+                }
+                // Drop what was announced meanwhile: the leader syncs every table anyway.
+                commits = commits.resubscribe();
+                tokio::time::sleep(rescan.min(Duration::from_secs(5))).await;
+            }
+        });
         Ok(())
     }
 
@@ -150,6 +220,10 @@ impl<'a> Assembly<'a> {
         Ok(tables(sources, &self.config.warehouse, &self.warehouse_url()?))
     }
 }
+
+/// How often the catalog's leader syncs every table's partitions when several instances share
+/// the work.
+pub const SHARED_PARTITION_SYNC: Duration = Duration::from_secs(5);
 
 /// Every table the sources' plugins write, defined by [`sluice_stream::table_definition`].
 fn tables(sources: &SourceTable, warehouse: &sluice_warehouse::WarehouseConfig, url: &str) -> Vec<TableDef> {

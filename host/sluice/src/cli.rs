@@ -52,9 +52,10 @@ pub enum Command {
 /// Arguments of `sluice simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Base URL of the sluice to post to.
+    /// Base URL of the sluice to post to; repeat for several instances: requests rotate
+    /// between them, and a retry goes to the next one (as behind a load balancer).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    pub url: Vec<String>,
     /// A user to post as (repeat for several; requests rotate between them). Passwords never
     /// go on the command line, where every local user sees them in `ps`: they come from
     /// --password-file, --password-stdin or the environment variable SLUICE_PASSWORD.

@@ -8,10 +8,13 @@ use sluice_auth::{AuthPolicy, AuthStore};
 use crate::cli::{Format, GrantsCommand, PasswordArgs, TokensCommand, UsersCommand};
 use crate::paths::Paths;
 
+/// The auth store: the shared PostgreSQL one when `SLUICE__AUTH__URL` names it, else the data
+/// directory's SQLite file.
 fn open(paths: &Paths) -> anyhow::Result<AuthStore> {
     let path = paths.auth_db();
-    AuthStore::open(&path, AuthPolicy::default())
-        .with_context(|| format!("cannot open the auth database {}", path.display()))
+    let policy = AuthPolicy { url: crate::config::Config::load(None)?.auth.url, ..AuthPolicy::default() };
+    let place = if policy.url.0.is_empty() { path.display().to_string() } else { policy.url.redacted() };
+    AuthStore::open_configured(&path, policy).with_context(|| format!("cannot open the auth database {place}"))
 }
 
 /// Whether this process has a controlling terminal to prompt on (rpassword reads `/dev/tty`).

@@ -62,7 +62,9 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     let engine = assembly.engine()?;
     let registry = assembly.watched_registry(&engine)?;
     let sources = assembly.sources(registry.clone())?;
-    let auth = Arc::new(AuthStore::open(&paths.auth_db(), config.auth.clone())?);
+    // Blocking (SQLite or PostgreSQL): off the async threads, as every store call below.
+    let (auth_db, policy) = (paths.auth_db(), config.auth.clone());
+    let auth = Arc::new(tokio::task::spawn_blocking(move || AuthStore::open_configured(&auth_db, policy)).await??);
     let stream_log = assembly.log().await?;
     let log: Arc<dyn RecordLog> = stream_log.clone();
     let warehouse_url = assembly.warehouse_url()?;
@@ -74,7 +76,7 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     let warehouse = assembly.warehouse()?;
     registry.set_admission(schema_admission(warehouse.clone()));
     let stream = assembly.start_stream(stream_log, warehouse.clone(), sources.clone());
-    assembly.start_catalog(&sources, warehouse, &stream)?;
+    assembly.start_catalog(&sources, warehouse, &stream, auth.clone())?;
     let limits = config.server.limits();
     let log_kind = log.kind();
     let mut state = ApiState::new(sources.clone(), auth.clone(), log, limits);
@@ -112,8 +114,16 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         };
         let tls = if mllp.tls_cert.is_some() { " over TLS" } else { "" };
         banner.push_str(&format!("MLLP on {}{tls} for source {} {who}\n", listener.local_addr()?, mllp.source));
+        let granted = match mllp.user.clone() {
+            Some(user) => {
+                let store = auth.clone();
+                let grants = tokio::task::spawn_blocking(move || store.list_grants(Some(&user))).await?;
+                grants.is_ok_and(|grants| grants.iter().any(|g| g.source == mllp.source))
+            }
+            None => true,
+        };
         if let Some(user) = &mllp.user
-            && !auth.list_grants(Some(user)).is_ok_and(|grants| grants.iter().any(|g| g.source == mllp.source))
+            && !granted
         {
             banner.push_str(&format!(
                 "warning: MLLP user {user} may not post to {}: every message gets AR until `sluice grants add {user} {}`\n",
@@ -121,7 +131,8 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
             ));
         }
     }
-    if auth.list_users()?.is_empty() {
+    let store = auth.clone();
+    if tokio::task::spawn_blocking(move || store.list_users()).await??.is_empty() {
         banner.push_str("no users yet: add one with `sluice users add NAME` and `sluice grants add NAME SOURCE`\n");
     }
     say(&banner);

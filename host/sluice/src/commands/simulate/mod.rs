@@ -270,7 +270,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     let settings = Drive {
-        url: args.url.trim_end_matches('/').to_string(),
+        urls: args.url.iter().map(|u| u.trim_end_matches('/').to_string()).collect(),
         connections: args.connections.max(1),
         rate: args.rate,
         total,
@@ -286,7 +286,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
 
 /// How to send the requests.
 struct Drive {
-    url: String,
+    /// The instances to post to, in turn.
+    urls: Vec<String>,
     connections: usize,
     rate: u64,
     total: Option<u64>,
@@ -303,7 +304,8 @@ fn worth_retrying(status: u16) -> bool {
 }
 
 async fn drive(settings: Drive, users: Vec<String>, plan: Plan) -> anyhow::Result<Report> {
-    let Drive { url, connections, rate, total, quiet, timeout, retries, run } = settings;
+    let Drive { urls, connections, rate, total, quiet, timeout, retries, run } = settings;
+    let urls = Arc::new(urls);
     let progress = progress_bar(total, quiet, "records");
     let client = reqwest::Client::builder().timeout(timeout).build()?;
     let sequence = Arc::new(AtomicU64::new(0));
@@ -314,13 +316,13 @@ async fn drive(settings: Drive, users: Vec<String>, plan: Plan) -> anyhow::Resul
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (client, plan, report, scheduled, users, url, progress, sequence) = (
+        let (client, plan, report, scheduled, users, urls, progress, sequence) = (
             client.clone(),
             plan.clone(),
             report.clone(),
             scheduled.clone(),
             users.clone(),
-            url.clone(),
+            urls.clone(),
             progress.clone(),
             sequence.clone(),
         );
@@ -337,10 +339,12 @@ async fn drive(settings: Drive, users: Vec<String>, plan: Plan) -> anyhow::Resul
                     Some(i) => users[i % users.len()].clone(),
                     None => format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("hacker:letmein")),
                 };
-                let key = format!("sim-{run:016x}-{}", sequence.fetch_add(1, Ordering::Relaxed));
+                let number = sequence.fetch_add(1, Ordering::Relaxed);
+                let key = format!("sim-{run:016x}-{number}");
                 let sent = Instant::now();
                 let mut attempt = 0;
                 let response = loop {
+                    let url = &urls[(number as usize + attempt as usize) % urls.len()];
                     let response = client
                         .post(format!("{url}/v1/sources/{}/records", request.source))
                         .header("authorization", &auth)

@@ -1,0 +1,139 @@
+//! The auth store on a real PostgreSQL server (`tests/services/postgres.sh`), as several sluice
+//! instances share it: each test gets a database of its own.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sluice_auth::{AuditEntry, AuthError, AuthPolicy, AuthStore, Credentials, Error, GENERATION_POLL, Outcome};
+
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// A fresh database on the test server; its URL.
+fn database() -> String {
+    let url = std::env::var("SLUICE_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!("SLUICE_TEST_POSTGRES is not set: start PostgreSQL with tests/services/postgres.sh (tests/run does)")
+    });
+    let name =
+        format!("auth{}x{}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+fn basic(user: &str, password: &str) -> Credentials {
+    Credentials::Basic { user: user.into(), password: password.into() }
+}
+
+#[test]
+fn the_shared_store_keeps_users_grants_tokens_and_the_audit_log() {
+    let url = database();
+    let store = AuthStore::open_postgres(&url, AuthPolicy::default()).unwrap();
+    assert!(store.is_shared());
+    store.add_user("hospital-a", "s3cret-pass").unwrap();
+    assert!(matches!(store.add_user("hospital-a", "another-pass"), Err(Error::UserExists(_))));
+    store.grant("hospital-a", "patients").unwrap();
+    store.grant("hospital-a", "admissions").unwrap();
+    store.grant("hospital-a", "admissions").unwrap();
+    let users = store.list_users().unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].sources, vec!["admissions", "patients"]);
+    let principal = store.authenticate(&basic("hospital-a", "s3cret-pass"), CLIENT).unwrap();
+    assert!(principal.may_post("patients") && !principal.may_post("labs"));
+    assert_eq!(store.authenticate(&basic("hospital-a", "wrong-pass"), CLIENT), Err(AuthError::BadPassword));
+    assert_eq!(store.authenticate(&basic("nobody", "s3cret-pass"), CLIENT), Err(AuthError::BadPassword));
+
+    let token = store.create_token("hospital-a", "feed", None).unwrap();
+    let bearer = Credentials::Bearer(token.token.clone());
+    assert_eq!(store.authenticate(&bearer, CLIENT).unwrap().user, "hospital-a");
+    assert_eq!(store.list_tokens(Some("hospital-a")).unwrap().len(), 1);
+    store.revoke_token(&token.id).unwrap();
+    assert_eq!(store.authenticate(&bearer, CLIENT), Err(AuthError::TokenRevoked));
+    assert!(matches!(store.revoke_token(&token.id), Err(Error::NoSuchToken(_))));
+
+    store.revoke_grant("hospital-a", "patients").unwrap();
+    assert_eq!(store.list_grants(None).unwrap().len(), 1);
+    assert!(matches!(store.revoke_grant("hospital-a", "patients"), Err(Error::NoSuchGrant(..))));
+
+    store.audit(AuditEntry {
+        at: "2026-12-02T10:00:00Z".into(),
+        user: Some("hospital-a".into()),
+        source: Some("admissions".into()),
+        request_id: "r1".into(),
+        client: None,
+        accepted: 3,
+        rejected: 1,
+        outcome: Outcome::Accepted,
+    });
+    let audit = store.recent_audit(10).unwrap();
+    assert_eq!(audit[0].request_id, "r1");
+    assert_eq!((audit[0].accepted, audit[0].rejected, audit[0].outcome), (3, 1, Outcome::Accepted));
+    assert_eq!(audit[0].client, None);
+
+    store.remove_user("hospital-a").unwrap();
+    assert!(store.list_users().unwrap().is_empty());
+    assert!(store.list_grants(None).unwrap().is_empty(), "grants go with their user");
+}
+
+/// Instances starting together migrate once; a change made through one instance (a revoked
+/// token, a withdrawn grant, a lock after failed logins) takes effect on the others within
+/// the generation poll, cached verifications included.
+#[test]
+fn changes_on_one_instance_take_effect_on_the_others_within_the_poll() {
+    let url = database();
+    // Only the lock (in the database) stops the guesses below, not this instance's own limits.
+    let policy = AuthPolicy {
+        cache_for: Duration::from_secs(600),
+        max_failures_per_user: 1000,
+        max_failures_per_client: 1000,
+        ..AuthPolicy::default()
+    };
+    let stores: Vec<AuthStore> = std::thread::scope(|s| {
+        let opening: Vec<_> = (0..3).map(|_| s.spawn(|| AuthStore::open_postgres(&url, policy.clone()))).collect();
+        opening.into_iter().map(|o| o.join().unwrap().unwrap()).collect()
+    });
+    let (a, b, c) = (&stores[0], &stores[1], &stores[2]);
+    a.add_user("lab", "s3cret-pass").unwrap();
+    a.grant("lab", "labs").unwrap();
+    let token = a.create_token("lab", "feed", None).unwrap();
+    let bearer = Credentials::Bearer(token.token.clone());
+    assert!(b.authenticate(&bearer, CLIENT).unwrap().may_post("labs"));
+    assert!(b.authenticate_cached(&bearer).is_some(), "cached on b");
+
+    let revoked = Instant::now();
+    c.revoke_token(&token.id).unwrap();
+    let deadline = revoked + GENERATION_POLL * 5;
+    while b.authenticate(&bearer, CLIENT).is_ok() {
+        assert!(Instant::now() < deadline, "b still accepts a token c revoked");
+        std::thread::yield_now();
+    }
+    println!("a revocation took effect on another instance after {:?}", revoked.elapsed());
+    assert_eq!(b.authenticate(&bearer, CLIENT), Err(AuthError::TokenRevoked));
+
+    // Failed logins on one instance lock the user on all of them.
+    let login = basic("lab", "s3cret-pass");
+    assert!(b.authenticate(&login, CLIENT).is_ok());
+    let attacker = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
+    let lock_after = AuthPolicy::default().lock_after;
+    for _ in 0..lock_after {
+        assert_eq!(a.authenticate(&basic("lab", "wrong-pass"), attacker), Err(AuthError::BadPassword));
+    }
+    let deadline = Instant::now() + GENERATION_POLL * 5;
+    loop {
+        match b.authenticate(&login, CLIENT) {
+            Err(AuthError::Locked { .. }) => break,
+            Ok(_) => assert!(Instant::now() < deadline, "b still lets a user a locked in"),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+        std::thread::yield_now();
+    }
+    assert!(matches!(c.authenticate(&login, CLIENT), Err(AuthError::Locked { .. })));
+}
+
+#[test]
+fn an_unreachable_or_malformed_url_is_refused_at_open() {
+    let closed = AuthStore::open_postgres("postgres://sluice:x@127.0.0.1:1/sluice", AuthPolicy::default());
+    assert!(matches!(closed, Err(Error::Postgres(_))), "{:?}", closed.err());
+    let wrong = AuthStore::open_postgres("mysql://127.0.0.1/sluice", AuthPolicy::default());
+    assert!(matches!(wrong, Err(Error::InvalidUrl(_))), "{:?}", wrong.err());
+}
