@@ -49,33 +49,86 @@ pub(crate) fn fingerprint(content_type: &str, body: &[u8]) -> String {
     hex::encode(hash.finalize())
 }
 
-/// The keys whose first request is being handled now, in this process.
+/// The keys whose first request is being handled now: in this process, and with the shared
+/// auth store (several instances) in PostgreSQL too, so that a retry that reaches another
+/// instance while the first attempt is still being handled waits (409) instead of storing
+/// its records a second time.
 #[derive(Clone, Default)]
 pub(crate) struct InFlight {
     keys: Arc<Mutex<HashSet<(String, String, String)>>>,
+    shared: Option<Arc<sluice_auth::AuthStore>>,
 }
+
+/// How long a claim in the shared store lasts when its instance dies holding it (a request
+/// holds its claim, taken once its body is read, for at most its plugin and append timeouts).
+pub(crate) const SHARED_CLAIM_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Holds a key as in flight until dropped.
 pub(crate) struct Claim {
     keys: Arc<Mutex<HashSet<(String, String, String)>>>,
     entry: (String, String, String),
+    /// The shared claim: the store, the key as stored and this claim's holder name.
+    shared: Option<(Arc<sluice_auth::AuthStore>, String, String)>,
+}
+
+/// A name no other claim uses.
+fn holder_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }
 
 impl InFlight {
-    /// Claims (`source`, `user`, `key`); a 409 while another request holds it.
-    pub(crate) fn claim(&self, source: &str, user: &str, key: &str) -> Result<Claim, ApiError> {
+    /// Claims in this process and in `store` when it is the shared one.
+    pub(crate) fn shared_with(store: &Arc<sluice_auth::AuthStore>) -> Self {
+        Self { keys: Arc::default(), shared: store.is_shared().then(|| store.clone()) }
+    }
+
+    /// Claims (`source`, `user`, `key`); a 409 while another request holds it, here or on
+    /// another instance. The shared store down: 503.
+    pub(crate) async fn claim(&self, source: &str, user: &str, key: &str) -> Result<Claim, ApiError> {
         let entry = (source.to_string(), user.to_string(), key.to_string());
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if !keys.insert(entry.clone()) {
+        if !self.keys.lock().unwrap_or_else(|e| e.into_inner()).insert(entry.clone()) {
             return Err(ApiError::IdempotencyKeyInUse);
         }
-        Ok(Claim { keys: self.keys.clone(), entry })
+        let mut claim = Claim { keys: self.keys.clone(), entry, shared: None };
+        if let Some(store) = &self.shared {
+            let (store, stored_key, holder) = (store.clone(), format!("{source}\n{user}\n{key}"), holder_name());
+            let (asking, stored, named) = (store.clone(), stored_key.clone(), holder.clone());
+            let taken = tokio::task::spawn_blocking(move || asking.claim(&stored, &named, SHARED_CLAIM_TTL))
+                .await
+                .map_err(|e| ApiError::Internal(format!("claim task failed: {e}")))?
+                .map_err(|error| {
+                    tracing::warn!(%error, "cannot claim a key in the shared store");
+                    ApiError::Unavailable
+                })?;
+            if !taken {
+                return Err(ApiError::IdempotencyKeyInUse);
+            }
+            claim.shared = Some((store, stored_key, holder));
+        }
+        Ok(claim)
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
         self.keys.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.entry);
+        if let Some((store, key, holder)) = self.shared.take() {
+            // Given back in the background; should that fail, the claim expires.
+            let release = move || {
+                if let Err(error) = store.release(&key, &holder) {
+                    tracing::warn!(%error, "cannot release a claim in the shared store; it expires");
+                }
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn_blocking(release)),
+                Err(_) => release(),
+            }
+        }
     }
 }
 
@@ -104,14 +157,14 @@ mod tests {
         assert!(key(&headers(&["a", "b"])).is_err());
     }
 
-    #[test]
-    fn a_claimed_key_is_in_use_until_released() {
+    #[tokio::test]
+    async fn a_claimed_key_is_in_use_until_released() {
         let in_flight = InFlight::default();
-        let claim = in_flight.claim("s", "u", "k").unwrap();
-        assert!(matches!(in_flight.claim("s", "u", "k"), Err(ApiError::IdempotencyKeyInUse)));
-        assert!(in_flight.claim("s", "other", "k").is_ok(), "keys belong to their user");
+        let claim = in_flight.claim("s", "u", "k").await.unwrap();
+        assert!(matches!(in_flight.claim("s", "u", "k").await, Err(ApiError::IdempotencyKeyInUse)));
+        assert!(in_flight.claim("s", "other", "k").await.is_ok(), "keys belong to their user");
         drop(claim);
-        assert!(in_flight.claim("s", "u", "k").is_ok());
+        assert!(in_flight.claim("s", "u", "k").await.is_ok());
     }
 
     #[test]

@@ -388,7 +388,7 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
     let remember = match &idempotency_key {
         None => None,
         Some(key) => {
-            let claim = state.in_flight.claim(source_name, &principal.user, key)?;
+            let claim = state.in_flight.claim(source_name, &principal.user, key).await?;
             let fingerprint = idempotency::fingerprint(&essence, &bytes);
             let answered = state.log.remembered(source_name, &principal.user, key).await.map_err(|error| {
                 tracing::warn!(%error, source = source_name, "cannot look up an idempotency key");

@@ -59,7 +59,10 @@ pub(crate) async fn take_out_stored(
             keep.push(false);
             continue;
         }
-        claims.push(in_flight.claim(source, RECORD_IDS, id).map_err(|_| ApiError::RecordInFlight)?);
+        claims.push(in_flight.claim(source, RECORD_IDS, id).await.map_err(|error| match error {
+            ApiError::IdempotencyKeyInUse => ApiError::RecordInFlight,
+            other => other,
+        })?);
         let stored = log.remembered(source, RECORD_IDS, id).await.map_err(|error| {
             tracing::warn!(%error, source, "cannot look up record ids");
             ApiError::Unavailable

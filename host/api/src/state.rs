@@ -30,11 +30,11 @@ impl ApiState {
     pub fn new(sources: SourceTable, auth: Arc<AuthStore>, log: Arc<dyn RecordLog>, limits: ApiLimits) -> Self {
         Self {
             sources,
+            in_flight: crate::idempotency::InFlight::shared_with(&auth),
             auth,
             log,
             limits,
             metrics: crate::metrics::handle(),
-            in_flight: Default::default(),
             answer_delay: None,
             disk: None,
         }

@@ -26,6 +26,8 @@ pub struct AuthStore {
     /// stores a value no read gives, which empties the cache. `None`: SQLite, read at each
     /// verification (a local read).
     pub(crate) generation: Option<Arc<AtomicI64>>,
+    /// PostgreSQL: a connection of its own for claims, which every keyed request makes.
+    claims: Option<Mutex<Conn>>,
     pub(crate) audit: AuditWriter,
     pub(crate) cache: Mutex<VerifyCache>,
     pub(crate) limiter: Mutex<FailureLimiter>,
@@ -114,7 +116,9 @@ impl AuthStore {
         let generation = Arc::new(AtomicI64::new(crate::verify::data_version(&mut conn)?));
         let poller = Conn::postgres(url)?;
         follow_generation(poller, Arc::downgrade(&generation));
-        Self::with(conn, audit_conn, Some(generation), policy)
+        let mut store = Self::with(conn, audit_conn, Some(generation), policy)?;
+        store.claims = Some(Mutex::new(Conn::postgres(url)?));
+        Ok(store)
     }
 
     /// Opens the store `policy.url` names: PostgreSQL, or when it is empty the SQLite file at
@@ -133,6 +137,7 @@ impl AuthStore {
         Ok(Self {
             conn: Mutex::new(conn),
             generation,
+            claims: None,
             audit: AuditWriter::start(audit),
             cache: Mutex::new(VerifyCache::new(data_version)),
             limiter: Mutex::new(FailureLimiter::default()),
@@ -403,6 +408,31 @@ impl Leader {
 }
 
 impl AuthStore {
+    /// Claims `key` for `holder` until `ttl` from now, unless another holder's claim on it is
+    /// still running: whether the claim was taken. Without the shared store every claim is
+    /// taken (the one instance keeps its claims in memory).
+    pub fn claim(&self, key: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let Some(claims) = &self.claims else { return Ok(true) };
+        let now = crate::audit::now_us();
+        let taken = claims.lock().unwrap_or_else(|e| e.into_inner()).query_opt(
+            "INSERT INTO claims (key, holder, expires_us) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_us = excluded.expires_us
+             WHERE claims.expires_us < ?4 RETURNING holder",
+            &[key.into(), holder.into(), (now + ttl.as_micros() as i64).into(), now.into()],
+        )?;
+        Ok(taken.is_some())
+    }
+
+    /// Gives back a claim `holder` took.
+    pub fn release(&self, key: &str, holder: &str) -> Result<()> {
+        let Some(claims) = &self.claims else { return Ok(()) };
+        claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .execute("DELETE FROM claims WHERE key = ?1 AND holder = ?2", &[key.into(), holder.into()])?;
+        Ok(())
+    }
+
     /// Takes the leadership of `role` if no instance holds it; `None` when another does.
     pub fn try_lead(&self, role: &str) -> Result<Option<Leader>> {
         let Conn::Postgres { url, .. } = &*self.conn() else { return Ok(Some(Leader { conn: None })) };

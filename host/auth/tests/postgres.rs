@@ -137,3 +137,23 @@ fn an_unreachable_or_malformed_url_is_refused_at_open() {
     let wrong = AuthStore::open_postgres("mysql://127.0.0.1/sluice", AuthPolicy::default());
     assert!(matches!(wrong, Err(Error::InvalidUrl(_))), "{:?}", wrong.err());
 }
+
+/// A key claimed on one instance is refused on another until it is released or its claim
+/// expires (its instance died holding it).
+#[test]
+fn claims_are_shared_released_and_expire() {
+    let url = database();
+    let a = AuthStore::open_postgres(&url, AuthPolicy::default()).unwrap();
+    let b = AuthStore::open_postgres(&url, AuthPolicy::default()).unwrap();
+    let minute = Duration::from_secs(60);
+    assert!(a.claim("labs\nlab\nk1", "a1", minute).unwrap());
+    assert!(!b.claim("labs\nlab\nk1", "b1", minute).unwrap(), "held on a");
+    assert!(b.claim("labs\nlab\nk2", "b1", minute).unwrap(), "another key is free");
+    b.release("labs\nlab\nk1", "b1").unwrap();
+    assert!(!b.claim("labs\nlab\nk1", "b2", minute).unwrap(), "only its holder releases a claim");
+    a.release("labs\nlab\nk1", "a1").unwrap();
+    assert!(b.claim("labs\nlab\nk1", "b3", minute).unwrap(), "released on a, free on b");
+    // A claim whose instance died runs out.
+    assert!(a.claim("labs\nlab\nk3", "dead", Duration::ZERO).unwrap());
+    assert!(b.claim("labs\nlab\nk3", "b4", minute).unwrap(), "an expired claim is taken over");
+}

@@ -52,6 +52,9 @@ impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             let partitions = self.partitions(list);
+            if partitions.is_empty() {
+                return;
+            }
             let mut owned = self.owned.lock().unwrap_or_else(|e| e.into_inner());
             for partition in &partitions {
                 owned.remove(partition);
@@ -66,6 +69,9 @@ impl ConsumerContext for GroupContext {
         match rebalance {
             Rebalance::Assign(list) => {
                 let partitions = self.partitions(list);
+                if partitions.is_empty() {
+                    return;
+                }
                 self.owned.lock().unwrap_or_else(|e| e.into_inner()).extend(partitions.iter().copied());
                 tracing::info!(topic = %self.topic, ?partitions, "partitions assigned");
                 self.changes.lock().unwrap_or_else(|e| e.into_inner()).push(Ownership::Assigned(partitions));
