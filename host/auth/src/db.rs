@@ -83,19 +83,27 @@ pub(crate) enum Conn {
     Sqlite(rusqlite::Connection),
     /// A PostgreSQL server; reconnected at the next statement after the connection broke.
     Postgres {
-        /// `postgres://…`.
-        url: String,
+        /// Where and as whom.
+        config: Box<postgres::Config>,
         /// The connection, when there is one.
         client: Option<Box<postgres::Client>>,
     },
 }
 
 impl Conn {
-    /// Connects to the PostgreSQL server at `url`.
-    pub fn postgres(url: &str) -> Result<Self> {
-        let mut conn = Self::Postgres { url: url.to_string(), client: None };
+    /// Connects to the PostgreSQL server `config` names.
+    pub fn postgres(config: &postgres::Config) -> Result<Self> {
+        let mut conn = Self::Postgres { config: Box::new(config.clone()), client: None };
         conn.client()?;
         Ok(conn)
+    }
+
+    /// The connection settings, for another connection to the same server.
+    pub fn postgres_config(&self) -> Option<&postgres::Config> {
+        match self {
+            Self::Postgres { config, .. } => Some(config),
+            Self::Sqlite(_) => None,
+        }
     }
 
     /// Whether this is a PostgreSQL connection.
@@ -104,9 +112,9 @@ impl Conn {
     }
 
     fn client(&mut self) -> Result<&mut postgres::Client> {
-        let Self::Postgres { url, client } = self else { unreachable!("only called for PostgreSQL") };
+        let Self::Postgres { config, client } = self else { unreachable!("only called for PostgreSQL") };
         if client.as_ref().is_none_or(|c| c.is_closed()) {
-            *client = Some(Box::new(postgres::Client::connect(url, postgres::NoTls).map_err(Error::postgres)?));
+            *client = Some(Box::new(config.connect(postgres::NoTls).map_err(Error::postgres)?));
         }
         Ok(client.as_mut().expect("just connected"))
     }

@@ -16,6 +16,9 @@ pub struct AuthPolicy {
     /// empty (the default): the embedded SQLite file `DATA_DIR/auth.db`. Give it through the
     /// environment (`SLUICE__AUTH__URL`), not a file, since it holds a password.
     pub url: DatabaseUrl,
+    /// A file whose first line is the password for `url` (a container secret), so that the
+    /// URL itself holds none.
+    pub password_file: Option<std::path::PathBuf>,
     /// Window over which failures are counted (default 60 s).
     #[serde(with = "humantime_serde")]
     pub failure_window: Duration,
@@ -42,6 +45,7 @@ impl Default for AuthPolicy {
     fn default() -> Self {
         Self {
             url: DatabaseUrl::default(),
+            password_file: None,
             failure_window: Duration::from_secs(60),
             max_failures_per_user: 5,
             max_failures_per_client: 20,

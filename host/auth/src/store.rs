@@ -104,20 +104,27 @@ impl AuthStore {
         Self::with(conn, Conn::Sqlite(audit_conn), None, policy)
     }
 
-    /// Opens the PostgreSQL database at `url` (`postgres://user:password@host:port/db`),
-    /// creating or upgrading its tables: the store several sluice instances share.
+    /// Opens the PostgreSQL database at `url` (`postgres://user:password@host:port/db`; the
+    /// password may come from `policy.password_file` instead), creating or upgrading its
+    /// tables: the store several sluice instances share.
     pub fn open_postgres(url: &str, policy: AuthPolicy) -> Result<Self> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(Error::InvalidUrl("expected postgres://user:password@host:port/database".into()));
         }
-        let mut conn = Conn::postgres(url)?;
+        let mut config: postgres::Config =
+            url.parse().map_err(|e: postgres::Error| Error::InvalidUrl(e.to_string()))?;
+        if let Some(file) = &policy.password_file {
+            let text = std::fs::read_to_string(file).map_err(|source| Error::Io { path: file.clone(), source })?;
+            config.password(text.lines().next().unwrap_or_default().trim_end());
+        }
+        let mut conn = Conn::postgres(&config)?;
         crate::schema::migrate(&mut conn)?;
-        let audit_conn = Conn::postgres(url)?;
+        let audit_conn = Conn::postgres(&config)?;
         let generation = Arc::new(AtomicI64::new(crate::verify::data_version(&mut conn)?));
-        let poller = Conn::postgres(url)?;
+        let poller = Conn::postgres(&config)?;
         follow_generation(poller, Arc::downgrade(&generation));
         let mut store = Self::with(conn, audit_conn, Some(generation), policy)?;
-        store.claims = Some(Mutex::new(Conn::postgres(url)?));
+        store.claims = Some(Mutex::new(Conn::postgres(&config)?));
         Ok(store)
     }
 
@@ -435,9 +442,8 @@ impl AuthStore {
 
     /// Takes the leadership of `role` if no instance holds it; `None` when another does.
     pub fn try_lead(&self, role: &str) -> Result<Option<Leader>> {
-        let Conn::Postgres { url, .. } = &*self.conn() else { return Ok(Some(Leader { conn: None })) };
-        let url = url.clone();
-        let mut conn = Conn::postgres(&url)?;
+        let Some(config) = self.conn().postgres_config().cloned() else { return Ok(Some(Leader { conn: None })) };
+        let mut conn = Conn::postgres(&config)?;
         use sha2::Digest;
         let digest = sha2::Sha256::digest(format!("sluice leader {role}").as_bytes());
         let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));

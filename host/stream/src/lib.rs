@@ -3,10 +3,13 @@
 //! source's dead-letter queue.
 //!
 //! Exactly once: each log partition's rows are held in an open segment and committed as one
-//! set of files whose names carry the offset range (see `sluice-warehouse`); the consumer
-//! position is stored only after that. On start, each partition resumes after the last range
-//! committed in the warehouse (or the stored consumer position, when a range produced no rows),
-//! so a crash at any point neither loses nor repeats a row.
+//! set of files whose names carry the offset range and the writer's token (see
+//! `sluice-warehouse`): uploaded hidden, decided by storing the consumer position with the
+//! commit's id (a write the log fences, so an instance that lost the partition cannot), then
+//! renamed into place. A partition this stream is given (at start, or from another instance)
+//! is recovered first: the decided commit finished, other hidden files removed; it resumes at
+//! the stored position. A crash, a pause or a rebalance at any point neither loses nor repeats
+//! a row.
 
 mod convert;
 mod schema;

@@ -1,13 +1,14 @@
 //! The warehouse: typed Parquet files in a Hive layout, on HDFS or in a local directory.
 //!
-//! Layout: `<root>/<table>/<partition-key>=<value>/part-<source>-p<P>-o<FIRST>-<LAST>-f<I>of<N>.parquet`.
+//! Layout: `<root>/<table>/<partition-key>=<value>/part-<source>-p<P>-o<FIRST>-<LAST>-c<TOKEN>-f<I>of<N>.parquet`.
 //! A file name says which log records it holds: source, log partition `P` and the offset range
-//! `FIRST..=LAST`; the `N` files of one range (several tables, several Hive partitions) are one
-//! commit. Files are written hidden (`.part-….inprogress`, which Hive and Trino skip) and then
-//! renamed; once the first file of a commit is renamed, the commit is decided, and
-//! [`Warehouse::recover`] finishes it after a crash (roll forward) or removes the hidden files of
-//! a commit that never started renaming (roll back). The committed position of every (source,
-//! log partition) is therefore readable from the file names alone.
+//! `FIRST..=LAST`, and which writer run wrote it (`TOKEN`); the `N` files of one range and token
+//! (several tables, several Hive partitions) are one commit. Files are uploaded hidden
+//! (`.part-….inprogress`, which Hive and Trino skip, [`Warehouse::upload`]); the caller decides
+//! the commit (the stream stores its consumer position with the commit's id, in a write the log
+//! fences), then [`Warehouse::publish`] renames them into place. Recovery of a partition
+//! ([`Warehouse::recover_partitions`]) renames the hidden files of the decided commit, or of a
+//! commit with a file already in place, and removes every other hidden file of it.
 
 mod encode;
 mod error;
