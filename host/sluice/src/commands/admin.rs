@@ -8,11 +8,12 @@ use sluice_auth::{AuthPolicy, AuthStore};
 use crate::cli::{Format, GrantsCommand, PasswordArgs, TokensCommand, UsersCommand};
 use crate::paths::Paths;
 
-/// The auth store: the shared PostgreSQL one when `SLUICE__AUTH__URL` names it, else the data
-/// directory's SQLite file.
+/// The auth store: the shared PostgreSQL one when `SLUICE__AUTH__URL` names it (with
+/// `SLUICE__AUTH__PASSWORD_FILE` if set), else the data directory's SQLite file.
 fn open(paths: &Paths) -> anyhow::Result<AuthStore> {
     let path = paths.auth_db();
-    let policy = AuthPolicy { url: crate::config::Config::load(None)?.auth.url, ..AuthPolicy::default() };
+    let auth = crate::config::Config::load(None)?.auth;
+    let policy = AuthPolicy { url: auth.url, password_file: auth.password_file, ..AuthPolicy::default() };
     let place = if policy.url.0.is_empty() { path.display().to_string() } else { policy.url.redacted() };
     AuthStore::open_configured(&path, policy).with_context(|| format!("cannot open the auth database {place}"))
 }

@@ -28,10 +28,35 @@ pub fn run(paths: &Paths, command: DlqCommand) -> anyhow::Result<()> {
             DlqCommand::Replay { source, config } => {
                 let assembly = Assembly::new(paths, Config::load(config.as_deref())?);
                 ensure_known(&assembly, &source)?;
+                // With several instances, from any of them, but one replay of a source at a time:
+                // two at once would append the same letters twice.
+                let _turn = replay_turn(paths, &assembly, &source).await?;
                 replay(&*assembly.log().await?, &source).await
             }
         }
     })
+}
+
+/// On the shared auth store, the right to replay `source`'s dead letters (held until dropped);
+/// `None` needed on the embedded store.
+async fn replay_turn(
+    paths: &Paths,
+    assembly: &Assembly<'_>,
+    source: &str,
+) -> anyhow::Result<Option<sluice_auth::Leader>> {
+    let policy = assembly.config().auth.clone();
+    if policy.url.expose().is_empty() {
+        return Ok(None);
+    }
+    let (path, role) = (paths.auth_db(), format!("dlq-replay-{source}"));
+    let turn = tokio::task::spawn_blocking(move || {
+        sluice_auth::AuthStore::open_configured(&path, policy).and_then(|store| store.try_lead(&role))
+    })
+    .await??;
+    match turn {
+        Some(turn) => Ok(Some(turn)),
+        None => anyhow::bail!("a replay of `{source}` is running on another instance; run it again once that is done"),
+    }
 }
 
 /// Fails unless `source` is a source sluice knows now: a loaded plugin or a `[sources]` binding.
