@@ -103,7 +103,8 @@ impl Feeder {
 
     /// Like `spawn`, but as a sender that retries does: each chunk carries an `Idempotency-Key`
     /// and is sent again, with the same key, after any answer but 202 (a broken connection, a
-    /// 503, a refused connection) until it is acknowledged. Nothing is left unknown.
+    /// 503, a refused connection, a proxy's 502 or 504, a 409 while the key is in use) until
+    /// it is acknowledged. Nothing is left unknown.
     pub fn spawn_retrying(&self, total: i32, chunk: i32) -> std::thread::JoinHandle<()> {
         self.feed(total, chunk, Some(now_key()))
     }
@@ -134,6 +135,16 @@ impl Feeder {
                         unavailable.fetch_add(1, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(200));
                     }
+                    // A proxy in front (the compose stack's balancer) could not reach sluice, or
+                    // lost it mid-request: the outcome is unknown, as for a broken connection.
+                    Posted::Status(502 | 504, _) if key.is_none() => {
+                        unknown.lock().unwrap().extend(ids.clone());
+                        next = ids.end;
+                    }
+                    Posted::Status(502 | 504, _) => std::thread::sleep(Duration::from_millis(100)),
+                    // The key's first attempt is still being handled (or was, by an instance
+                    // that died holding it, until its claim runs out): retry later.
+                    Posted::Status(409, _) if key.is_some() => std::thread::sleep(Duration::from_millis(200)),
                     Posted::Unknown(_) | Posted::NotSent => std::thread::sleep(Duration::from_millis(100)),
                     Posted::Status(status, body) => panic!("unexpected {status}: {body}"),
                 }
