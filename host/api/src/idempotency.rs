@@ -71,16 +71,6 @@ pub(crate) struct Claim {
     shared: Option<(Arc<sluice_auth::AuthStore>, String, String)>,
 }
 
-/// A name no other claim uses.
-fn holder_name() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    format!("{:016x}", hasher.finish())
-}
-
 impl InFlight {
     /// Claims in this process and in `store` when it is the shared one.
     pub(crate) fn shared_with(store: &Arc<sluice_auth::AuthStore>) -> Self {
@@ -96,7 +86,8 @@ impl InFlight {
         }
         let mut claim = Claim { keys: self.keys.clone(), entry, shared: None };
         if let Some(store) = &self.shared {
-            let (store, stored_key, holder) = (store.clone(), format!("{source}\n{user}\n{key}"), holder_name());
+            let (store, stored_key, holder) =
+                (store.clone(), format!("{source}\n{user}\n{key}"), sluice_log::unique_token());
             let (asking, stored, named) = (store.clone(), stored_key.clone(), holder.clone());
             let taken = tokio::task::spawn_blocking(move || asking.claim(&stored, &named, SHARED_CLAIM_TTL))
                 .await

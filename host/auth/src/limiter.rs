@@ -70,16 +70,10 @@ impl DatabaseUrl {
 
     /// The URL with its password replaced by `***`.
     pub fn redacted(&self) -> String {
-        match (self.0.split_once("://"), self.0.rfind('@')) {
-            (Some((scheme, rest)), Some(_)) => match rest.split_once('@') {
-                Some((credentials, host)) => {
-                    let user = credentials.split(':').next().unwrap_or_default();
-                    format!("{scheme}://{user}:***@{host}")
-                }
-                None => self.0.clone(),
-            },
-            _ => self.0.clone(),
-        }
+        let Some((scheme, rest)) = self.0.split_once("://") else { return self.0.clone() };
+        let Some((credentials, host)) = rest.rsplit_once('@') else { return self.0.clone() };
+        let user = credentials.split(':').next().unwrap_or_default();
+        format!("{scheme}://{user}:***@{host}")
     }
 }
 

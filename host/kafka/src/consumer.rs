@@ -92,7 +92,7 @@ pub(crate) struct KafkaConsumer {
     partitions: u32,
     /// Per partition, the first position wanted: records before it (a message's records
     /// before a seek position, records the warehouse already holds) are skipped.
-    from: Arc<Mutex<Vec<u64>>>,
+    from: Vec<u64>,
     /// Records read but not returned yet (a message held more than a poll asked for).
     pending: VecDeque<StoredRun>,
     timeout: Duration,
@@ -144,7 +144,7 @@ impl KafkaConsumer {
             producer: Arc::new(producer),
             topic,
             partitions,
-            from: Arc::new(Mutex::new(vec![0; partitions as usize])),
+            from: vec![0; partitions as usize],
             pending: VecDeque::new(),
             timeout,
         })
@@ -184,7 +184,7 @@ impl LogConsumer for KafkaConsumer {
     fn seek(&mut self, partition: u32, offset: u64) -> BoxFuture<'_, Result<(), LogError>> {
         // The group hands a partition over at its stored position, never after `offset` (the
         // stream seeks to max(stored, warehouse)): skipping what comes before is enough.
-        let result = match self.from.lock().unwrap_or_else(|e| e.into_inner()).get_mut(partition as usize) {
+        let result = match self.from.get_mut(partition as usize) {
             Some(from) => {
                 *from = offset;
                 Ok(())
@@ -210,12 +210,11 @@ impl LogConsumer for KafkaConsumer {
             let taken = take_runs(&mut self.pending, max);
             return Box::pin(std::future::ready(Ok(taken)));
         }
+        // Seeks and polls take turns (`&mut self`): the poll reads a copy of the start positions.
         let (consumer, from) = (self.consumer.clone(), self.from.clone());
         Box::pin(async move {
             let (read, held) = blocking(move || {
-                let first_wanted = |partition: i32| {
-                    from.lock().unwrap_or_else(|e| e.into_inner()).get(partition as usize).copied().unwrap_or(0)
-                };
+                let first_wanted = |partition: i32| from.get(partition as usize).copied().unwrap_or(0);
                 let (mut out, mut held) = (Vec::new(), Vec::new());
                 let mut records = 0;
                 let mut timeout = wait;

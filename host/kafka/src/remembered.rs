@@ -49,7 +49,7 @@ pub(crate) async fn open_index(config: &KafkaConfig, topics: &Topics) -> Result<
     let watermarks: BaseConsumer =
         config.client().set("isolation.level", "read_uncommitted").create().map_err(LogError::unavailable)?;
     let follower = Follower {
-        reader: Mutex::new(Reader { consumer, watermarks, topic, assigned_at: None, served: 0 }),
+        reader: Mutex::new(Reader { consumer, watermarks, topic, assigned: false, served: 0 }),
         requests: AtomicU64::new(0),
         timeout: config.append_timeout,
     };
@@ -93,8 +93,8 @@ struct Reader {
     /// Asks for the topic's end, committed or not.
     watermarks: BaseConsumer,
     topic: String,
-    /// The offset the consumer was assigned at, while it reads on from there.
-    assigned_at: Option<u64>,
+    /// Whether the consumer is assigned the topic (it then reads on from where it is).
+    assigned: bool,
     /// Tickets up to this one are served.
     served: u64,
 }
@@ -109,11 +109,11 @@ impl Reader {
         if from >= high {
             return Ok(());
         }
-        if self.assigned_at.is_none() {
+        if !self.assigned {
             let mut list = TopicPartitionList::new();
             list.add_partition_offset(&topic, 0, Offset::Offset(from as i64)).map_err(LogError::unavailable)?;
             self.consumer.assign(&list).map_err(LogError::unavailable)?;
-            self.assigned_at = Some(from);
+            self.assigned = true;
         }
         let deadline = Instant::now() + timeout;
         let (mut answers, mut next) = (Vec::new(), from);
@@ -152,7 +152,7 @@ impl Reader {
         if result.is_err() {
             // Read again from the index's offset next time.
             let _ = self.consumer.unassign();
-            self.assigned_at = None;
+            self.assigned = false;
         }
         index.insert_from_log(&answers, next)?;
         result

@@ -180,6 +180,18 @@ pub trait LogConsumer: Send {
     fn committed(&mut self, partitions: Vec<u32>) -> BoxFuture<'_, Result<Vec<Committed>, LogError>>;
 }
 
+/// A token no other call returns, in this process or another: 16 hex digits from a hasher the
+/// operating system seeds, over a per-process counter and the process id. Names writers and
+/// claim holders (a fenced writer's files, a claim only its holder releases).
+pub fn unique_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
 /// How long to wait before retry `attempt` (0-based) of something unavailable: 100 ms doubling
 /// up to 10 s.
 pub fn backoff(attempt: u32) -> Duration {

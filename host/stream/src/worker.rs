@@ -85,23 +85,12 @@ fn log_transient(error: &LogError) -> bool {
 /// Segments whose files are uploaded (hidden), each with its upload.
 type Written = Vec<(u32, OpenSegment, sluice_warehouse::Upload)>;
 
-/// A token no other stream run uses, in every file name this run writes (see
-/// [`sluice_warehouse::DataFile::token`]).
-fn writer_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    // `RandomState` is seeded from the operating system's randomness once per process.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    format!("{:016x}", hasher.finish())
-}
-
 /// The stream of one source.
 pub(crate) struct SourceStream {
     name: String,
     cx: Context,
-    /// This run's writer token.
+    /// This run's writer token, in every file name it writes
+    /// ([`sluice_warehouse::DataFile::token`]).
     token: String,
     /// The log partitions this stream owns and has recovered.
     owned: BTreeSet<u32>,
@@ -113,7 +102,14 @@ pub(crate) struct SourceStream {
 
 impl SourceStream {
     pub fn new(name: String, cx: Context) -> Self {
-        Self { name, cx, token: writer_token(), owned: BTreeSet::new(), segments: BTreeMap::new(), writing: None }
+        Self {
+            name,
+            cx,
+            token: sluice_log::unique_token(),
+            owned: BTreeSet::new(),
+            segments: BTreeMap::new(),
+            writing: None,
+        }
     }
 
     /// Recovers positions, then streams until asked to stop (committing what it holds) or until
@@ -138,11 +134,12 @@ impl SourceStream {
         let mut failures = 0;
         // Never read more than a file may hold, so that files roll at `roll_records`.
         let read_max = cx.config.batch_records.min(cx.config.roll_records).max(1);
+        // Changes arrive during polls; the spool's (every partition) before the first one.
+        self.follow_ownership(&mut *consumer).await?;
         loop {
             if cx.stopping() {
                 return self.flush_all(&mut *consumer).await;
             }
-            self.follow_ownership(&mut *consumer).await?;
             if self.writing.as_ref().is_some_and(tokio::task::JoinHandle::is_finished) {
                 self.finish_writing(&mut *consumer).await?;
             }

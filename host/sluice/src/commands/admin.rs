@@ -3,7 +3,7 @@
 use std::io::BufRead;
 
 use anyhow::{Context, bail};
-use sluice_auth::{AuthPolicy, AuthStore};
+use sluice_auth::AuthStore;
 
 use crate::cli::{Format, GrantsCommand, PasswordArgs, TokensCommand, UsersCommand};
 use crate::paths::Paths;
@@ -12,8 +12,7 @@ use crate::paths::Paths;
 /// `SLUICE__AUTH__PASSWORD_FILE` if set), else the data directory's SQLite file.
 fn open(paths: &Paths) -> anyhow::Result<AuthStore> {
     let path = paths.auth_db();
-    let auth = crate::config::Config::load(None)?.auth;
-    let policy = AuthPolicy { url: auth.url, password_file: auth.password_file, ..AuthPolicy::default() };
+    let policy = crate::config::Config::load(None)?.auth;
     let place = if policy.url.0.is_empty() { path.display().to_string() } else { policy.url.redacted() };
     AuthStore::open_configured(&path, policy).with_context(|| format!("cannot open the auth database {place}"))
 }
