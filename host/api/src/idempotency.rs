@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::ApiError;
 
@@ -40,13 +41,36 @@ pub(crate) fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
-/// What identifies a request's content: the hex SHA-256 of its content type and decoded body.
+/// What identifies a request's content: `xxh3:` and the hex XXH3-128 of its content type and
+/// decoded body.
+///
+/// A fingerprint only tells a sender's own requests under one key apart (keys belong to one
+/// user and one source), so it needs no cryptographic strength: XXH3 reads a 250 kB body about
+/// twenty times faster than SHA-256, which was the API's largest single cost under load.
 pub(crate) fn fingerprint(content_type: &str, body: &[u8]) -> String {
+    let mut hash = Xxh3::new();
+    hash.update(content_type.as_bytes());
+    hash.update(&[0]);
+    hash.update(body);
+    format!("{FINGERPRINT_PREFIX}{:032x}", hash.digest128())
+}
+
+/// How a fingerprint names its algorithm; fingerprints without it are hex SHA-256 (what sluice
+/// stored before 2026-12).
+const FINGERPRINT_PREFIX: &str = "xxh3:";
+
+/// Whether a remembered fingerprint is that of this request (`computed`, its [`fingerprint`]).
+/// An answer remembered by an older sluice holds a SHA-256 fingerprint, which is computed for
+/// the comparison, so a retry across an upgrade is still answered as the original.
+pub(crate) fn same_content(remembered: &str, computed: &str, content_type: &str, body: &[u8]) -> bool {
+    if remembered.starts_with(FINGERPRINT_PREFIX) {
+        return remembered == computed;
+    }
     let mut hash = Sha256::new();
     hash.update(content_type.as_bytes());
     hash.update([0]);
     hash.update(body);
-    hex::encode(hash.finalize())
+    remembered == hex::encode(hash.finalize())
 }
 
 /// The keys whose first request is being handled now: in this process, and with the shared
@@ -163,5 +187,17 @@ mod tests {
         assert_eq!(fingerprint("text/csv", b"a"), fingerprint("text/csv", b"a"));
         assert_ne!(fingerprint("text/csv", b"a"), fingerprint("text/csv", b"b"));
         assert_ne!(fingerprint("text/csv", b"a"), fingerprint("application/json", b"a"));
+        assert!(fingerprint("text/csv", b"a").starts_with("xxh3:"));
+    }
+
+    #[test]
+    fn answers_remembered_with_sha256_fingerprints_still_match_their_content() {
+        // What sluice stored before fingerprints were XXH3: the hex SHA-256 of "text/csv\0a".
+        let legacy = hex::encode(Sha256::digest(b"text/csv\0a"));
+        let computed = fingerprint("text/csv", b"a");
+        assert!(same_content(&legacy, &computed, "text/csv", b"a"));
+        assert!(!same_content(&legacy, &fingerprint("text/csv", b"b"), "text/csv", b"b"));
+        assert!(same_content(&computed, &computed, "text/csv", b"a"));
+        assert!(!same_content(&computed, &fingerprint("text/csv", b"b"), "text/csv", b"b"));
     }
 }

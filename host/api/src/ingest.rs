@@ -395,7 +395,7 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
                 ApiError::Unavailable
             })?;
             if let Some(answer) = answered {
-                if answer.fingerprint != fingerprint {
+                if !idempotency::same_content(&answer.fingerprint, &fingerprint, &essence, &bytes) {
                     return Err(ApiError::IdempotencyKeyReused);
                 }
                 let body: IngestResponse = serde_json::from_str(&answer.response)

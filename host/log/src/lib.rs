@@ -13,6 +13,7 @@ mod remembered;
 mod retention;
 mod run;
 mod spool;
+mod tail;
 
 use std::future::Future;
 use std::pin::Pin;

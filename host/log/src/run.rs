@@ -36,10 +36,10 @@ pub(crate) fn keys_blob(keys: &[Option<String>]) -> Option<Vec<u8>> {
     Some(blob)
 }
 
-/// A row's blobs, packed straight from a run: all of it, or the records `indexes` of it.
+/// A row's blobs, packed straight from a run.
 pub(crate) struct Blobs<'a> {
     pub count: usize,
-    pub payloads: std::borrow::Cow<'a, [u8]>,
+    pub payloads: &'a [u8],
     pub ends: Vec<u8>,
     pub keys: Option<Vec<u8>>,
 }
@@ -47,31 +47,27 @@ pub(crate) struct Blobs<'a> {
 impl<'a> Blobs<'a> {
     /// The blobs of the whole run (its payloads are not copied).
     pub fn of(run: &'a Run) -> Self {
-        Self {
-            count: run.len(),
-            payloads: std::borrow::Cow::Borrowed(&run.payloads),
-            ends: ends_blob(&run.ends),
-            keys: keys_blob(&run.keys),
-        }
+        Self { count: run.len(), payloads: &run.payloads, ends: ends_blob(&run.ends), keys: keys_blob(&run.keys) }
     }
+}
 
-    /// The blobs of records `indexes` of `run`, in that order.
-    pub fn part(run: &Run, indexes: &[usize]) -> Blobs<'static> {
-        let mut payloads = Vec::with_capacity(indexes.iter().map(|&i| run.payload(i).len()).sum());
-        let mut ends = Vec::with_capacity(4 * indexes.len());
-        for &index in indexes {
-            payloads.extend_from_slice(run.payload(index));
-            ends.extend_from_slice(&(payloads.len() as u32).to_le_bytes());
-        }
-        let keys = indexes.iter().any(|&i| run.keys[i].is_some()).then(|| {
-            let mut blob = Vec::new();
-            for &index in indexes {
-                push_key(&mut blob, run.key(index));
-            }
-            blob
-        });
-        Blobs { count: indexes.len(), payloads: std::borrow::Cow::Owned(payloads), ends, keys }
+/// The records `indexes` of `run`, in that order, as a run of their own: the payloads copied,
+/// the keys moved out of `run`.
+pub(crate) fn take_part(run: &mut Run, indexes: &[usize]) -> Run {
+    let bytes = indexes.iter().map(|&i| run.payload(i).len()).sum();
+    let mut part = Run {
+        content_type: run.content_type.clone(),
+        payloads: Vec::with_capacity(bytes),
+        ends: Vec::with_capacity(indexes.len()),
+        keys: Vec::with_capacity(indexes.len()),
+    };
+    for &index in indexes {
+        let start = if index == 0 { 0 } else { run.ends[index - 1] as usize };
+        part.payloads.extend_from_slice(&run.payloads[start..run.ends[index] as usize]);
+        part.ends.push(part.payloads.len() as u32);
+        part.keys.push(run.keys[index].take());
     }
+    part
 }
 
 fn push_key(blob: &mut Vec<u8>, key: Option<&str>) {
@@ -143,11 +139,14 @@ mod tests {
         assert_eq!(back.payload(2), b"ccc");
         assert_eq!(back.key(1), Some("k1"));
 
-        let part = Blobs::part(&run, &[1, 3]);
+        let original = run.clone();
+        let part = take_part(&mut run, &[1, 3]);
+        let blobs = Blobs::of(&part);
         let back =
-            from_row(run.content_type.clone(), part.count, part.keys, part.payloads.into_owned(), part.ends).unwrap();
-        assert_eq!((back.record(0), back.record(1)), (run.record(1), run.record(3)));
-        assert!(Blobs::part(&run, &[0, 3]).keys.is_none(), "no key among them");
+            from_row(run.content_type.clone(), blobs.count, blobs.keys, blobs.payloads.to_vec(), blobs.ends).unwrap();
+        assert_eq!(back, part);
+        assert_eq!((back.record(0), back.record(1)), (original.record(1), original.record(3)));
+        assert!(Blobs::of(&take_part(&mut run, &[0, 3])).keys.is_none(), "no key among them");
     }
 
     #[test]

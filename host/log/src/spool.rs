@@ -16,6 +16,7 @@ use crate::record::{LogRecord, Position, Provenance, Run, StoredRecord, StoredRu
 use crate::remembered::{self, Remembered};
 use crate::retention::{self, Trimmed};
 use crate::run;
+use crate::tail::{TAIL_BUDGET, Tail};
 use crate::{BoxFuture, Committed, LogConsumer, LogError, Ownership, RecordLog, StreamLog};
 
 /// Settings of the spool.
@@ -68,6 +69,8 @@ pub struct SqliteSpool {
     partitions: u32,
     /// Counts committed appends, so consumers wait for news instead of polling.
     appended: watch::Receiver<u64>,
+    /// The runs committed last, which consumers take without reading the file.
+    tail: Arc<Tail>,
     /// A connection for the stream core's small writes (dead letters, positions).
     side: Arc<Mutex<Connection>>,
     idempotency_window: Duration,
@@ -254,7 +257,7 @@ fn insert_run(
         blobs.count as i64,
         content_type,
         blobs.keys,
-        blobs.payloads.as_ref(),
+        blobs.payloads,
         blobs.ends,
         provenance,
         appended_us
@@ -307,8 +310,10 @@ impl SqliteSpool {
         let ready = Arc::new(AtomicBool::new(true));
         let (notify, appended) = watch::channel(0u64);
         let partitions = config.partitions.max(1);
+        let tail = Arc::new(Tail::new(TAIL_BUDGET));
         let writer = Writer {
             conn,
+            tail: tail.clone(),
             partitions,
             ready: ready.clone(),
             round_robin: 0,
@@ -331,6 +336,7 @@ impl SqliteSpool {
             path: config.path,
             partitions,
             appended,
+            tail,
             side,
             idempotency_window: config.idempotency_window,
             retention: config.retention,
@@ -503,6 +509,7 @@ impl StreamLog for SqliteSpool {
                 next: vec![None; self.partitions as usize],
                 announced: false,
                 appended: self.appended.clone(),
+                tail: self.tail.clone(),
                 start: 0,
             };
             Ok(Box::new(consumer) as Box<dyn LogConsumer>)
@@ -639,32 +646,55 @@ struct SpoolConsumer {
     /// consumer per source).
     announced: bool,
     appended: watch::Receiver<u64>,
+    /// Runs just committed, taken before the file is read.
+    tail: Arc<Tail>,
     /// Partition the next poll starts with, so that every partition gets its turn.
     start: usize,
 }
 
 impl SpoolConsumer {
     async fn read_once(&mut self, max: usize) -> Result<Vec<StoredRun>, LogError> {
-        let source = self.source.clone();
-        let next = self.next.clone();
         let start = self.start;
-        self.start = (self.start + 1) % next.len().max(1);
-        let runs = blocking(&self.conn, move |conn| {
-            let mut out: Vec<StoredRun> = Vec::new();
-            let mut records = 0;
-            for i in 0..next.len() {
-                let partition = (start + i) % next.len();
-                let Some(from) = next[partition] else { continue };
-                if records >= max {
-                    break;
-                }
-                let runs = read_runs(conn, &source, partition as u32, from, max - records)?;
-                records += runs.iter().map(StoredRun::len).sum::<usize>();
-                out.extend(runs);
+        let count = self.next.len();
+        self.start = (self.start + 1) % count.max(1);
+        // Partitions in turn from `start`: what the tail holds is taken from it, the rest is
+        // read from the file.
+        let mut runs: Vec<StoredRun> = Vec::new();
+        let mut records = 0;
+        let mut from_file: Vec<(u32, u64)> = Vec::new();
+        for i in 0..count {
+            let partition = (start + i) % count;
+            let Some(from) = self.next[partition] else { continue };
+            if records >= max {
+                break;
             }
-            Ok(out)
-        })
-        .await?;
+            match self.tail.take(&self.source, partition as u32, from, max - records) {
+                Some(taken) => {
+                    records += taken.iter().map(StoredRun::len).sum::<usize>();
+                    runs.extend(taken);
+                }
+                None => from_file.push((partition as u32, from)),
+            }
+        }
+        if !from_file.is_empty() && records < max {
+            let source = self.source.clone();
+            let left = max - records;
+            let read = blocking(&self.conn, move |conn| {
+                let mut out: Vec<StoredRun> = Vec::new();
+                let mut records = 0;
+                for (partition, from) in from_file {
+                    if records >= left {
+                        break;
+                    }
+                    let runs = read_runs(conn, &source, partition, from, left - records)?;
+                    records += runs.iter().map(StoredRun::len).sum::<usize>();
+                    out.extend(runs);
+                }
+                Ok(out)
+            })
+            .await?;
+            runs.extend(read);
+        }
         for run in &runs {
             self.next[run.partition as usize] = Some(run.end());
         }
@@ -750,6 +780,8 @@ impl LogConsumer for SpoolConsumer {
 /// `sluice serve` runs) cannot collide with it.
 struct Writer {
     conn: Connection,
+    /// Where each committed run goes for the consumers.
+    tail: Arc<Tail>,
     partitions: u32,
     ready: Arc<AtomicBool>,
     round_robin: u64,
@@ -758,6 +790,9 @@ struct Writer {
     /// When expired idempotency answers were last deleted.
     trimmed_at: Option<std::time::Instant>,
 }
+
+/// A source's runs as one append stored them, one per partition.
+type SourceRuns = (String, Vec<StoredRun>);
 
 impl Writer {
     fn run(mut self, rx: &mpsc::Receiver<Append>) {
@@ -769,8 +804,12 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            match self.write(&group) {
-                Ok(positions) => {
+            match self.write(&mut group) {
+                Ok((positions, stored)) => {
+                    // In the tail before the consumers hear of the commit.
+                    for (source, runs) in stored {
+                        self.tail.push(&source, runs);
+                    }
                     self.ready.store(true, Ordering::SeqCst);
                     self.notify.send_modify(|n| *n += 1);
                     for (append, positions) in group.into_iter().zip(positions) {
@@ -789,9 +828,13 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, group: &[Append]) -> rusqlite::Result<Vec<Vec<Position>>> {
+    /// Writes `group` in one transaction: the positions of each append's records, and its runs
+    /// as stored (one per partition it reached), for the tail once the transaction commits.
+    /// The appends' runs are moved out.
+    fn write(&mut self, group: &mut [Append]) -> rusqlite::Result<(Vec<Vec<Position>>, Vec<SourceRuns>)> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut all = Vec::with_capacity(group.len());
+        let mut stored = Vec::with_capacity(group.len());
         let mut next: HashMap<(String, u32), u64> = HashMap::new();
         {
             let mut max = tx.prepare_cached(
@@ -802,9 +845,10 @@ impl Writer {
             )?;
             let mut insert = tx.prepare_cached(INSERT_RUN)?;
             let appended_us = remembered::now_us();
-            for append in group {
+            for append in group.iter_mut() {
                 let provenance = serde_json::to_string(&append.provenance).expect("provenance serializes");
-                let run = &append.run;
+                let shared = Arc::new(append.provenance.clone());
+                let mut run = std::mem::take(&mut append.run);
                 let mut positions = Vec::with_capacity(run.len());
                 // The request's records of each partition, in order.
                 let mut by_partition: Vec<Vec<usize>> = vec![Vec::new(); self.partitions as usize];
@@ -822,25 +866,36 @@ impl Writer {
                     positions.push(Position { partition, offset: *slot });
                     *slot += 1;
                 }
+                let mut runs = Vec::new();
                 for indexes in by_partition.iter().filter(|indexes| !indexes.is_empty()) {
-                    // All of the request in one partition: its payloads are stored as they came.
-                    let blobs =
-                        if indexes.len() == run.len() { run::Blobs::of(run) } else { run::Blobs::part(run, indexes) };
                     let first = positions[indexes[0]];
+                    // All of the request in one partition: stored as it came.
+                    let part = if indexes.len() == run.len() {
+                        std::mem::take(&mut run)
+                    } else {
+                        run::take_part(&mut run, indexes)
+                    };
                     insert_run(
                         &mut insert,
                         &append.source,
                         first,
-                        &run.content_type,
-                        &blobs,
+                        &part.content_type,
+                        &run::Blobs::of(&part),
                         &provenance,
                         appended_us,
                     )?;
+                    runs.push(StoredRun {
+                        partition: first.partition,
+                        first: first.offset,
+                        run: part,
+                        provenance: shared.clone(),
+                    });
                 }
                 for answer in &append.answers {
                     remembered::insert(&tx, answer)?;
                 }
                 all.push(positions);
+                stored.push((append.source.clone(), runs));
             }
             let mut end = tx.prepare_cached(
                 "INSERT INTO partition_ends (source, partition, next) VALUES (?1, ?2, ?3)
@@ -856,6 +911,6 @@ impl Writer {
             self.trimmed_at = Some(std::time::Instant::now());
         }
         tx.commit()?;
-        Ok(all)
+        Ok((all, stored))
     }
 }

@@ -289,3 +289,50 @@ async fn a_request_over_several_partitions_reads_back_record_by_record() {
             [positions.iter().position(|p| p.partition == middle.partition && p.offset == middle.offset + 1).unwrap()]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_reads_what_was_just_appended_and_what_another_process_appended_between() {
+    use sluice_log::StreamLog;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spool.db");
+    let config = || SpoolConfig { partitions: 2, ..SpoolConfig::new(&path) };
+    let serve = SqliteSpool::open(config()).unwrap();
+    // `sluice dlq replay` appends from a process of its own, to the same file.
+    let replay = SqliteSpool::open(config()).unwrap();
+    let mut consumer = serve.consumer("labs").await.unwrap();
+    for partition in 0..2 {
+        consumer.seek(partition, 0).await.unwrap();
+    }
+    let mut appended = Vec::new();
+    for round in 0..6 {
+        let spool = if round % 3 == 1 { &replay } else { &serve };
+        let records: Vec<LogRecord> =
+            (0..25).map(|i| record(&format!("k{}", i % 5), &format!("{round}-{i}"))).collect();
+        let positions = spool.append("labs", &provenance(&format!("r{round}")), run(records.clone())).await.unwrap();
+        appended.extend(positions.into_iter().zip(records));
+        if round % 2 == 1 {
+            // Some rounds are read as soon as they are written, some after the next.
+            let mut read = Vec::new();
+            while read.len() < appended.len() {
+                let polled = consumer.poll(7, std::time::Duration::from_secs(30)).await.unwrap();
+                assert!(polled.iter().map(StoredRun::len).sum::<usize>() <= 7, "a poll keeps to its limit");
+                read.extend(flat(&polled));
+            }
+            assert_eq!(read.len(), appended.len(), "nothing read twice");
+            for stored in &read {
+                let (_, record) = appended.iter().find(|(p, _)| *p == stored.position).expect("an appended position");
+                assert_eq!(&stored.record, record);
+                let from_file = serve.read("labs", stored.position.partition, stored.position.offset, 1).unwrap();
+                assert_eq!(from_file[0], *stored, "the consumer hands out what the file holds");
+            }
+            for partition in 0..2 {
+                let mut offsets: Vec<u64> =
+                    read.iter().filter(|s| s.position.partition == partition).map(|s| s.position.offset).collect();
+                let sorted = offsets.clone();
+                offsets.sort_unstable();
+                assert_eq!(offsets, sorted, "each partition in offset order");
+            }
+            appended.clear();
+        }
+    }
+}

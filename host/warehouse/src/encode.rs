@@ -3,12 +3,10 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::ZstdLevel;
-use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
 use crate::error::WarehouseError;
@@ -53,17 +51,14 @@ impl EncodeOptions {
     }
 
     /// Encodes `batches` (all of `schema`) as one Parquet file of [`file_schema`]`(schema)`.
+    ///
+    /// Dictionary-encoded columns are handed to the writer as they are: Parquet reads them
+    /// through their keys into its own dictionary, so the repeated provenance strings are never
+    /// expanded into one copy per row.
     pub fn encode(&self, schema: SchemaRef, batches: &[RecordBatch]) -> Result<Bytes, WarehouseError> {
-        let file_schema = file_schema(&schema);
-        let expand = file_schema != schema;
-        let mut writer = ArrowWriter::try_new(Vec::new(), file_schema.clone(), Some(self.properties()))?;
+        let mut writer = ArrowWriter::try_new(Vec::new(), file_schema(&schema), Some(self.properties()))?;
         for batch in batches {
-            if !expand {
-                writer.write(batch)?;
-            } else {
-                // One batch at a time, so that only one batch's strings are ever expanded.
-                writer.write(&plain_batch(batch, &file_schema)?)?;
-            }
+            writer.write(batch)?;
         }
         Ok(Bytes::from(writer.into_inner()?))
     }
@@ -81,25 +76,6 @@ pub fn file_schema(schema: &Schema) -> SchemaRef {
         schema.fields().iter().map(plain).collect::<Vec<_>>(),
         schema.metadata().clone(),
     ))
-}
-
-/// `batch` with its dictionary-encoded columns expanded to `file_schema`'s types.
-fn plain_batch(batch: &RecordBatch, file_schema: &SchemaRef) -> Result<RecordBatch, WarehouseError> {
-    let columns =
-        batch
-            .columns()
-            .iter()
-            .zip(file_schema.fields())
-            .map(|(column, field)| {
-                if column.data_type() == field.data_type() {
-                    Ok(column.clone())
-                } else {
-                    cast(column, field.data_type())
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ParquetError::from)?;
-    Ok(RecordBatch::try_new(file_schema.clone(), columns).map_err(ParquetError::from)?)
 }
 
 #[cfg(test)]
