@@ -93,6 +93,7 @@ CREATE TABLE IF NOT EXISTS runs (
     appended_us  INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS runs_by_position ON runs (source, partition, first);
+CREATE INDEX IF NOT EXISTS runs_by_age ON runs (source, partition, first, count, appended_us);
 CREATE TABLE IF NOT EXISTS partition_ends (
     source    TEXT NOT NULL,
     partition INTEGER NOT NULL,
