@@ -91,6 +91,32 @@ impl BatchBuilder {
         }
     }
 
+    /// An empty batch with room for `payloads` payloads of `bytes` bytes in all.
+    pub fn with_capacity(content_type: &str, payloads: usize, bytes: usize) -> Self {
+        let mut builder = Self::new(content_type);
+        builder.batch.data.reserve_exact(bytes);
+        builder.batch.ends.reserve_exact(payloads);
+        builder
+    }
+
+    /// Appends payloads `range` of a buffer packed the same way (payload `i` is
+    /// `data[ends[i-1]..ends[i]]`): their bytes in one copy.
+    ///
+    /// # Panics
+    /// When `range` is out of `ends`, or `ends` does not describe `data`, or the batch would
+    /// exceed 4 GiB.
+    pub fn push_packed(&mut self, data: &[u8], ends: &[u32], range: std::ops::Range<usize>) -> &mut Self {
+        let start = if range.start == 0 { 0 } else { ends[range.start - 1] as usize };
+        let end = if range.is_empty() { start } else { ends[range.end - 1] as usize };
+        let base = self.batch.data.len();
+        self.batch.data.extend_from_slice(&data[start..end]);
+        for &payload_end in &ends[range] {
+            let end = base + (payload_end as usize - start);
+            self.batch.ends.push(u32::try_from(end).expect("a batch is limited to 4 GiB"));
+        }
+        self
+    }
+
     /// Appends one payload.
     ///
     /// # Panics
@@ -130,6 +156,26 @@ mod tests {
         assert_eq!(batch.content_type(), "text/csv");
         assert_eq!(batch.iter().collect::<Vec<_>>(), vec![&b"a"[..], b"", b"bcd"]);
         assert!(batch.check().is_ok());
+    }
+
+    #[test]
+    fn packed_payloads_are_appended_as_the_same_payloads() {
+        // Payloads "a", "", "bcd", "ef" packed in one buffer.
+        let (data, ends) = (b"abcdef", [1u32, 1, 4, 6]);
+        for range in [0..4, 1..3, 2..4, 3..3, 0..0] {
+            let mut packed = BatchBuilder::with_capacity("text/csv", 8, 16);
+            packed.push(b"x").push_packed(data, &ends, range.clone()).push(b"y");
+            let mut one_by_one = BatchBuilder::new("text/csv");
+            one_by_one.push(b"x");
+            for i in range.clone() {
+                let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+                one_by_one.push(&data[start..ends[i] as usize]);
+            }
+            one_by_one.push(b"y");
+            let (packed, one_by_one) = (packed.finish(), one_by_one.finish());
+            assert!(packed.check().is_ok());
+            assert_eq!(packed.iter().collect::<Vec<_>>(), one_by_one.iter().collect::<Vec<_>>(), "{range:?}");
+        }
     }
 
     #[test]

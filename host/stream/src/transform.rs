@@ -61,9 +61,19 @@ pub fn transform(source: &Source, runs: &[StoredRun]) -> Result<Outcome, LoadErr
 }
 
 fn call(source: &Source, content_type: &str, records: &[Record<'_>], outcome: &mut Outcome) -> Result<(), LoadError> {
-    let mut builder = BatchBuilder::new(content_type);
-    for record in records {
-        builder.push(record.payload());
+    let bytes = records.iter().map(|r| r.payload().len()).sum();
+    let mut builder = BatchBuilder::with_capacity(content_type, records.len(), bytes);
+    // Each stretch of consecutive records of one run in one copy.
+    let mut next = 0;
+    while next < records.len() {
+        let Record { run, index: start } = records[next];
+        let stretch = records[next..]
+            .iter()
+            .enumerate()
+            .take_while(|(i, r)| std::ptr::eq(r.run, run) && r.index == start + i)
+            .count();
+        builder.push_packed(&run.run.payloads, &run.run.ends, start..start + stretch);
+        next += stretch;
     }
     let batch = builder.finish();
     match source.transform(&batch) {
