@@ -54,18 +54,13 @@ impl<'a> Blobs<'a> {
 /// The records `indexes` of `run`, in that order, as a run of their own: the payloads copied,
 /// the keys moved out of `run`.
 pub(crate) fn take_part(run: &mut Run, indexes: &[usize]) -> Run {
-    let bytes = indexes.iter().map(|&i| run.payload(i).len()).sum();
-    let mut part = Run {
-        content_type: run.content_type.clone(),
-        payloads: Vec::with_capacity(bytes),
-        ends: Vec::with_capacity(indexes.len()),
-        keys: Vec::with_capacity(indexes.len()),
-    };
+    let mut part = Run::new(run.content_type.clone());
+    part.payloads.reserve_exact(indexes.iter().map(|&i| run.payload(i).len()).sum());
+    part.ends.reserve_exact(indexes.len());
+    part.keys.reserve_exact(indexes.len());
     for &index in indexes {
-        let start = if index == 0 { 0 } else { run.ends[index - 1] as usize };
-        part.payloads.extend_from_slice(&run.payloads[start..run.ends[index] as usize]);
-        part.ends.push(part.payloads.len() as u32);
-        part.keys.push(run.keys[index].take());
+        let key = run.keys[index].take();
+        part.push(key, run.payload(index));
     }
     part
 }

@@ -25,10 +25,10 @@ pub(crate) struct Tail {
 struct Inner {
     budget: usize,
     held: usize,
-    /// Per source and partition, runs in offset order.
-    runs: HashMap<(String, u32), VecDeque<StoredRun>>,
-    /// Every run pushed, oldest first, by where it was: which to evict first.
-    order: VecDeque<(String, u32, u64)>,
+    /// Per source, per partition, runs in offset order, each with when it was pushed.
+    runs: HashMap<String, Vec<VecDeque<(u64, StoredRun)>>>,
+    /// How many runs were pushed: the next one's number.
+    pushed: u64,
 }
 
 /// What a run counts against the budget.
@@ -49,14 +49,20 @@ impl Tail {
     /// Adds runs of `source` just committed (each partition's in offset order), evicting the
     /// oldest runs past the budget.
     pub fn push(&self, source: &str, runs: Vec<StoredRun>) {
-        let mut inner = self.lock();
-        for run in runs {
-            if run.is_empty() {
-                continue;
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let queues = match inner.runs.get_mut(source) {
+            Some(queues) => queues,
+            None => inner.runs.entry(source.to_string()).or_default(),
+        };
+        for run in runs.into_iter().filter(|run| !run.is_empty()) {
+            let partition = run.partition as usize;
+            if queues.len() <= partition {
+                queues.resize_with(partition + 1, VecDeque::new);
             }
             inner.held += bytes(&run);
-            inner.order.push_back((source.to_string(), run.partition, run.first));
-            inner.runs.entry((source.to_string(), run.partition)).or_default().push_back(run);
+            queues[partition].push_back((inner.pushed, run));
+            inner.pushed += 1;
         }
         inner.evict();
     }
@@ -67,23 +73,23 @@ impl Tail {
     pub fn take(&self, source: &str, partition: u32, from: u64, max: usize) -> Option<Vec<StoredRun>> {
         let mut inner = self.lock();
         let Inner { held, runs, .. } = &mut *inner;
-        let queue = runs.get_mut(&(source.to_string(), partition))?;
+        let queue = runs.get_mut(source)?.get_mut(partition as usize)?;
         // What the consumer has passed is of no more use.
-        while queue.front().is_some_and(|run| run.end() <= from) {
-            let run = queue.pop_front().expect("checked");
+        while queue.front().is_some_and(|(_, run)| run.end() <= from) {
+            let (_, run) = queue.pop_front().expect("checked");
             *held -= bytes(&run);
         }
-        if queue.front().is_none_or(|run| run.first > from) {
+        if queue.front().is_none_or(|(_, run)| run.first > from) {
             return None;
         }
         let mut out: Vec<StoredRun> = Vec::new();
         let mut records = 0;
         while records < max {
-            let Some(mut run) = queue.pop_front() else { break };
+            let Some((pushed, mut run)) = queue.pop_front() else { break };
             let expected = out.last().map_or(from, StoredRun::end);
             if run.first > expected {
                 // A gap (records appended by another process): the file has them.
-                queue.push_front(run);
+                queue.push_front((pushed, run));
                 break;
             }
             *held -= bytes(&run);
@@ -94,7 +100,7 @@ impl Tail {
             if records + run.len() > max {
                 let rest = run.split_off(max - records);
                 *held += bytes(&rest);
-                queue.push_front(rest);
+                queue.push_front((pushed, rest));
             }
             records += run.len();
             out.push(run);
@@ -110,27 +116,19 @@ impl Tail {
 }
 
 impl Inner {
-    /// Drops the oldest runs until the budget holds (or nothing evictable is left: a run put
-    /// back after a partial take is not in `order` and leaves when it is taken).
+    /// Drops the oldest runs (the lowest push numbers, always at the front of their queue)
+    /// until the budget holds.
     fn evict(&mut self) {
         while self.held > self.budget {
-            let Some((source, partition, first)) = self.order.pop_front() else { break };
-            let key = (source, partition);
-            let Some(queue) = self.runs.get_mut(&key) else { continue };
-            if queue.front().is_some_and(|run| run.first == first) {
-                let run = queue.pop_front().expect("checked");
-                self.held -= bytes(&run);
-            }
-            if queue.is_empty() {
-                self.runs.remove(&key);
-            }
-        }
-        if self.order.len() > 4 * self.runs.values().map(VecDeque::len).sum::<usize>() + 1024 {
-            // Entries of runs already taken: keep only those of runs still held.
-            let runs = &self.runs;
-            self.order.retain(|(source, partition, first)| {
-                runs.get(&(source.clone(), *partition)).is_some_and(|q| q.iter().any(|r| r.first == *first))
-            });
+            let oldest = self
+                .runs
+                .values_mut()
+                .flat_map(|queues| queues.iter_mut())
+                .filter_map(|queue| Some((queue.front()?.0, queue)))
+                .min_by_key(|(pushed, _)| *pushed);
+            let Some((_, queue)) = oldest else { break };
+            let (_, run) = queue.pop_front().expect("a front was found");
+            self.held -= bytes(&run);
         }
     }
 }
