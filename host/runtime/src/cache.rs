@@ -3,8 +3,8 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use wasmtime::Engine;
 use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
 
 use crate::error::LoadError;
 
@@ -12,20 +12,31 @@ use crate::error::LoadError;
 ///
 /// The engine hash covers the wasmtime version and every setting that affects generated code,
 /// so upgrading sluice or changing its engine settings never loads stale code.
-#[derive(Debug)]
+///
+/// Plugins are compiled by an engine of their own, made with the same settings and dropped
+/// once the code is out: wasmtime's compiler keeps its working state (megabytes per compiling
+/// thread) for the engine's lifetime, which for the shared engine is the process's.
 pub(crate) struct CompileCache {
     dir: Option<PathBuf>,
     engine_hash: String,
+    settings: Config,
+}
+
+impl std::fmt::Debug for CompileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompileCache").field("dir", &self.dir).field("engine_hash", &self.engine_hash).finish()
+    }
 }
 
 impl CompileCache {
-    pub(crate) fn open(dir: Option<PathBuf>, engine: &Engine) -> Result<Self, LoadError> {
+    /// The cache under `dir` (none when `None`) for code run by `engine`, made with `settings`.
+    pub(crate) fn open(dir: Option<PathBuf>, engine: &Engine, settings: Config) -> Result<Self, LoadError> {
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir).map_err(|source| LoadError::Io { path: dir.clone(), source })?;
         }
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(Self { dir, engine_hash: format!("{:016x}", hasher.finish()) })
+        Ok(Self { dir, engine_hash: format!("{:016x}", hasher.finish()), settings })
     }
 
     fn entry(&self, digest: &str) -> Option<PathBuf> {
@@ -53,10 +64,15 @@ impl CompileCache {
                 }
             }
         }
-        let component = Component::new(engine, wasm)
-            .map_err(|e| LoadError::Compile { path: origin.to_path_buf(), message: format!("{e:#}") })?;
+        let compile_error =
+            |e: wasmtime::Error| LoadError::Compile { path: origin.to_path_buf(), message: format!("{e:#}") };
+        let compiled = Engine::new(&self.settings).and_then(|compiler| compiler.precompile_component(wasm));
+        let compiled = compiled.map_err(compile_error)?;
+        // SAFETY: `compiled` was made a moment ago by wasmtime, from an engine with the same
+        // settings as `engine` (deserializing checks that they are compatible).
+        let component = unsafe { Component::deserialize(engine, &compiled) }.map_err(compile_error)?;
         if let Some(entry) = entry
-            && let Err(error) = store(&component, &entry)
+            && let Err(error) = store(&compiled, &entry)
         {
             tracing::warn!(path = %entry.display(), %error, "cannot cache compiled plugin");
         }
@@ -65,9 +81,8 @@ impl CompileCache {
 }
 
 /// Writes the compiled code next to its final name, then renames, so a reader never sees half.
-fn store(component: &Component, entry: &Path) -> std::io::Result<()> {
-    let bytes = component.serialize().map_err(|e| std::io::Error::other(e.to_string()))?;
+fn store(compiled: &[u8], entry: &Path) -> std::io::Result<()> {
     let partial = entry.with_extension(format!("partial-{}", std::process::id()));
-    std::fs::write(&partial, bytes)?;
+    std::fs::write(&partial, compiled)?;
     std::fs::rename(&partial, entry)
 }

@@ -50,7 +50,7 @@ impl PluginEngine {
         let engine = Engine::new(&wasm_config).map_err(|e| internal("engine", e))?;
         let mut linker = Linker::new(&engine);
         sandbox::link(&mut linker).map_err(|e| internal("linker", e))?;
-        let cache = CompileCache::open(cache_dir, &engine)?;
+        let cache = CompileCache::open(cache_dir, &engine, wasm_config)?;
         start_epoch_ticker(&engine);
         let memory = sandbox::MemoryBudget::new(bytes(config.max_total_memory));
         Ok(Self { inner: Arc::new(EngineInner { engine, linker, config, cache, memory }) })
