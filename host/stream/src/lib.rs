@@ -52,9 +52,14 @@ pub struct StreamConfig {
     pub roll_records: usize,
     /// ... or this much Arrow memory...
     pub roll_size: ByteSize,
-    /// ... or once the oldest row waited this long (also when no more records arrive).
+    /// ... or once the oldest row waited this long...
     #[serde(with = "humantime_serde")]
     pub roll_interval: Duration,
+    /// ... or once no record arrived for the partition this long: rows land soon after their
+    /// sender goes quiet (a file per partition at most this often). Default: a quarter of
+    /// `roll_interval`.
+    #[serde(with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub roll_idle: Option<Duration>,
     /// Most Arrow memory the open files of all sources may hold together; past it, each source
     /// commits what it holds, so that memory stays bounded however many sources and partitions
     /// there are.
@@ -68,6 +73,7 @@ impl Default for StreamConfig {
             roll_records: 1_000_000,
             roll_size: ByteSize::mib(64),
             roll_interval: Duration::from_secs(30),
+            roll_idle: None,
             memory_budget: ByteSize::mib(16),
         }
     }
@@ -84,6 +90,11 @@ pub struct StreamConfigError {
 }
 
 impl StreamConfig {
+    /// How long a partition may go without records before its rows are committed.
+    pub fn roll_idle(&self) -> Duration {
+        self.roll_idle.unwrap_or(self.roll_interval / 4)
+    }
+
     /// Checks what the types cannot: every threshold above zero.
     pub fn check(&self) -> Result<(), StreamConfigError> {
         let zero = [
@@ -91,6 +102,7 @@ impl StreamConfig {
             ("roll_records", "1", self.roll_records == 0),
             ("roll_size", "1 B", self.roll_size.as_u64() == 0),
             ("roll_interval", "1ms", self.roll_interval.is_zero()),
+            ("roll_idle", "1ms", self.roll_idle.is_some_and(|idle| idle.is_zero())),
             ("memory_budget", "1 B", self.memory_budget.as_u64() == 0),
         ];
         match zero.into_iter().find(|(_, _, zero)| *zero) {

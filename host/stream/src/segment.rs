@@ -21,12 +21,15 @@ pub struct OpenSegment {
     pub bytes: usize,
     /// When the first record arrived.
     pub opened: Instant,
+    /// When the last records arrived.
+    pub touched: Instant,
 }
 
 impl OpenSegment {
     /// A segment starting at `first`.
     pub fn new(first: u64) -> Self {
-        Self { first, last: first, tables: Vec::new(), rows: 0, bytes: 0, opened: Instant::now() }
+        let now = Instant::now();
+        Self { first, last: first, tables: Vec::new(), rows: 0, bytes: 0, opened: now, touched: now }
     }
 
     /// Whether every batch in `tables` fits the schema this segment holds for its table.
@@ -39,6 +42,7 @@ impl OpenSegment {
     /// Adds rows, and extends the covered range to `last`.
     pub fn push(&mut self, last: u64, tables: Vec<(String, RecordBatch)>) {
         self.last = last;
+        self.touched = Instant::now();
         for (name, batch) in tables {
             self.rows += batch.num_rows();
             self.bytes += batch.get_array_memory_size();
@@ -54,9 +58,10 @@ impl OpenSegment {
         self.tables.iter().map(|(name, schema, _)| (name.clone(), schema.clone())).collect()
     }
 
-    /// When this segment is due by age.
-    pub fn deadline(&self, interval: Duration) -> Instant {
-        self.opened + interval
+    /// When this segment is due by age: `interval` after its first records, or `idle` after
+    /// its last ones, whichever comes first.
+    pub fn deadline(&self, interval: Duration, idle: Duration) -> Instant {
+        (self.opened + interval).min(self.touched + idle)
     }
 
     /// The warehouse commit for this segment, written under `token`.

@@ -293,6 +293,34 @@ async fn files_roll_by_record_count_and_an_idle_partition_rolls_by_time() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_partition_that_goes_quiet_is_committed_without_waiting_out_the_roll_interval() {
+    let h = harness_with(1);
+    // No roll by age for an hour: only the partition's silence can commit these rows in time.
+    let config = StreamConfig {
+        roll_interval: Duration::from_secs(3600),
+        roll_idle: Some(Duration::from_millis(100)),
+        ..StreamConfig::default()
+    };
+    let core = StreamCore::start(h.spool.clone(), h.warehouse.clone(), h.sources.clone(), config);
+    let bodies: Vec<String> = (0..5).map(|i| format!("\"event-{i}\"")).collect();
+    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    h.submit_payloads("poison", &bodies, "r1").await;
+    h.settled(&core, "poison").await;
+    assert_eq!(h.warehouse.row_count("events").await.unwrap(), 5);
+    core.shutdown().await;
+}
+
+#[test]
+fn a_quiet_partition_is_due_a_quarter_of_the_roll_interval_after_its_last_records_unless_set() {
+    let config = StreamConfig { roll_interval: Duration::from_secs(40), ..StreamConfig::default() };
+    assert_eq!(config.roll_idle(), Duration::from_secs(10));
+    let config = StreamConfig { roll_idle: Some(Duration::from_secs(3)), ..config };
+    assert_eq!(config.roll_idle(), Duration::from_secs(3));
+    let zero = StreamConfig { roll_idle: Some(Duration::ZERO), ..config };
+    assert_eq!(zero.check().unwrap_err().to_string(), "stream.roll_idle must be at least 1ms");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn past_the_memory_budget_rows_are_committed_without_waiting_for_a_roll() {
     let h = harness_with(1);
     // No roll would happen for an hour or a million rows; a one-byte budget forces each chunk out.
