@@ -16,16 +16,11 @@ use crate::error::LoadError;
 /// Plugins are compiled by an engine of their own, made with the same settings and dropped
 /// once the code is out: wasmtime's compiler keeps its working state (megabytes per compiling
 /// thread) for the engine's lifetime, which for the shared engine is the process's.
+#[derive(Debug)]
 pub(crate) struct CompileCache {
     dir: Option<PathBuf>,
     engine_hash: String,
     settings: Config,
-}
-
-impl std::fmt::Debug for CompileCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompileCache").field("dir", &self.dir).field("engine_hash", &self.engine_hash).finish()
-    }
 }
 
 impl CompileCache {

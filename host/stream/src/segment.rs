@@ -1,10 +1,12 @@
 //! The rows of one log partition waiting for their commit.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use sluice_warehouse::Segment;
+
+use crate::StreamConfig;
 
 /// Rows of one log partition since its last commit.
 #[derive(Debug)]
@@ -58,10 +60,10 @@ impl OpenSegment {
         self.tables.iter().map(|(name, schema, _)| (name.clone(), schema.clone())).collect()
     }
 
-    /// When this segment is due by age: `interval` after its first records, or `idle` after
-    /// its last ones, whichever comes first.
-    pub fn deadline(&self, interval: Duration, idle: Duration) -> Instant {
-        (self.opened + interval).min(self.touched + idle)
+    /// When this segment is due by age: `roll_interval` after its first records, or
+    /// `roll_idle` after its last ones, whichever comes first.
+    pub fn deadline(&self, config: &StreamConfig) -> Instant {
+        (self.opened + config.roll_interval).min(self.touched + config.roll_idle())
     }
 
     /// The warehouse commit for this segment, written under `token`.

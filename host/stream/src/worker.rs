@@ -243,7 +243,7 @@ impl SourceStream {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.segments.values().map(|s| s.deadline(self.cx.config.roll_interval, self.cx.config.roll_idle())).min()
+        self.segments.values().map(|s| s.deadline(&self.cx.config)).min()
     }
 
     async fn handle(&mut self, consumer: &mut dyn LogConsumer, runs: Vec<StoredRun>) -> Result<(), StreamError> {
@@ -370,7 +370,7 @@ impl SourceStream {
                 over_budget
                     || s.rows >= config.roll_records
                     || s.bytes as u64 >= config.roll_size.as_u64()
-                    || s.deadline(config.roll_interval, config.roll_idle()) <= now
+                    || s.deadline(config) <= now
             })
             .map(|(p, _)| *p)
             .collect();

@@ -77,6 +77,13 @@ impl Harness {
         count
     }
 
+    /// Submits `count` string events (`"event-0"`, ...) to `source` in one request.
+    async fn submit_events(&self, source: &str, count: usize, request: &str) -> usize {
+        let bodies: Vec<String> = (0..count).map(|i| format!("\"event-{i}\"")).collect();
+        let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+        self.submit_payloads(source, &bodies, request).await
+    }
+
     /// Waits until every record appended so far to `source` is committed.
     async fn settled(&self, core: &StreamCore, source: &str) {
         let ends: Vec<(u32, u64)> = (0..self.spool.partitions())
@@ -272,9 +279,7 @@ async fn files_roll_by_record_count_and_an_idle_partition_rolls_by_time() {
     let config =
         StreamConfig { roll_records: 10, roll_interval: Duration::from_millis(200), ..StreamConfig::default() };
     let core = StreamCore::start(h.spool.clone(), h.warehouse.clone(), h.sources.clone(), config);
-    let bodies: Vec<String> = (0..25).map(|i| format!("\"event-{i}\"")).collect();
-    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
-    h.submit_payloads("poison", &bodies, "r1").await;
+    h.submit_events("poison", 25, "r1").await;
     // Nothing else arrives: the last 5 rows are committed by age alone.
     h.settled(&core, "poison").await;
     core.shutdown().await;
@@ -302,9 +307,7 @@ async fn a_partition_that_goes_quiet_is_committed_without_waiting_out_the_roll_i
         ..StreamConfig::default()
     };
     let core = StreamCore::start(h.spool.clone(), h.warehouse.clone(), h.sources.clone(), config);
-    let bodies: Vec<String> = (0..5).map(|i| format!("\"event-{i}\"")).collect();
-    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
-    h.submit_payloads("poison", &bodies, "r1").await;
+    h.submit_events("poison", 5, "r1").await;
     h.settled(&core, "poison").await;
     assert_eq!(h.warehouse.row_count("events").await.unwrap(), 5);
     core.shutdown().await;
@@ -331,9 +334,7 @@ async fn past_the_memory_budget_rows_are_committed_without_waiting_for_a_roll() 
         ..StreamConfig::default()
     };
     let core = StreamCore::start(h.spool.clone(), h.warehouse.clone(), h.sources.clone(), config);
-    let bodies: Vec<String> = (0..5).map(|i| format!("\"event-{i}\"")).collect();
-    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
-    h.submit_payloads("poison", &bodies, "r1").await;
+    h.submit_events("poison", 5, "r1").await;
     h.settled(&core, "poison").await;
     assert_eq!(h.warehouse.row_count("events").await.unwrap(), 5);
     core.shutdown().await;
