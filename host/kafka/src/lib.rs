@@ -27,5 +27,5 @@ mod producer;
 mod remembered;
 mod topics;
 
-pub use config::KafkaConfig;
+pub use config::{Compression, KafkaConfig};
 pub use producer::KafkaLog;

@@ -73,7 +73,7 @@ impl KafkaLog {
             .map_err(LogError::unavailable)?
             .map_err(|e| LogError::Unavailable(format!("Kafka at {} does not answer: {e}", config.brokers)))?;
         let dead_letters: FutureProducer = config
-            .client()
+            .producer_client()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", config.append_timeout.as_millis().to_string())
@@ -356,7 +356,7 @@ fn start_health_probe(
 /// The idempotent producer of appends that fit in one message.
 fn direct_producer(config: &KafkaConfig) -> Result<FutureProducer, LogError> {
     config
-        .client()
+        .producer_client()
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", config.linger.as_millis().to_string())
@@ -452,7 +452,7 @@ impl Writer {
             };
             let producer: FutureProducer = self
                 .config
-                .client()
+                .producer_client()
                 .set("transactional.id", &self.transactional_id)
                 .set("enable.idempotence", "true")
                 .set("acks", "all")
