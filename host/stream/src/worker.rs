@@ -146,9 +146,10 @@ impl SourceStream {
             let mut wait =
                 self.next_deadline().map_or(cx.config.roll_interval, |d| d.saturating_duration_since(Instant::now()));
             if self.writing.is_some() {
-                // Come back soon to store the positions of the commit in progress. (A poll is
-                // never cancelled for it: records it read would be lost.)
-                wait = wait.min(Duration::from_millis(5));
+                // Come back soon to store the positions of the commit in progress, and not
+                // sooner: segments due meanwhile wait for it (`flush_due`). (A poll is never
+                // cancelled for it: records it read would be lost.)
+                wait = Duration::from_millis(5);
             }
             let mut stop = cx.stop.clone();
             let polled = tokio::select! {
@@ -363,17 +364,21 @@ impl SourceStream {
         let now = Instant::now();
         let over_budget =
             self.cx.held.load(std::sync::atomic::Ordering::Relaxed) > config.memory_budget.as_u64() as usize;
+        let full = |s: &OpenSegment| s.rows >= config.roll_records || s.bytes as u64 >= config.roll_size.as_u64();
         let due: Vec<u32> = self
             .segments
             .iter()
-            .filter(|(_, s)| {
-                over_budget
-                    || s.rows >= config.roll_records
-                    || s.bytes as u64 >= config.roll_size.as_u64()
-                    || s.deadline(config) <= now
-            })
+            .filter(|(_, s)| over_budget || full(s) || s.deadline(config) <= now)
             .map(|(p, _)| *p)
             .collect();
+        // A segment due by age alone waits while the previous commit uploads (on HDFS a file's
+        // close alone takes ~0.5 s) instead of stopping this loop until it is done; it goes
+        // with the next commit, together with any other that comes due meanwhile. Size and
+        // memory limits do not wait.
+        let uploading = self.writing.as_ref().is_some_and(|w| !w.is_finished());
+        if uploading && !over_budget && !due.iter().any(|p| self.segments.get(p).is_some_and(full)) {
+            return Ok(());
+        }
         self.flush(consumer, due).await
     }
 
