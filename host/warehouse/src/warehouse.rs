@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::array::RecordBatch;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -14,6 +14,9 @@ use crate::error::WarehouseError;
 use crate::layout::PartitionSpec;
 use crate::naming::DataFile;
 use crate::storage::Storage;
+
+/// Files of one commit uploaded at once.
+const UPLOADS_AT_ONCE: usize = 8;
 
 /// `[warehouse]`: where tables live, how they are laid out and encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,9 +209,16 @@ impl Warehouse {
         let pending = tokio::task::spawn_blocking(move || warehouse.encode_segment(&owned)).await.map_err(|e| {
             WarehouseError::InvalidRows { table: String::new(), reason: format!("encoding failed: {e}") }
         })??;
-        for file in &pending {
-            self.storage.store.put(&file.hidden, PutPayload::from_bytes(file.bytes.clone())).await?;
-        }
+        // A few files at a time: closing a file on HDFS waits ~0.5 s for the NameNode (see
+        // docs/performance.md), so a segment of several tables or dates uploads them together.
+        let puts: Vec<_> = pending
+            .iter()
+            .map(|file| {
+                let (store, path, bytes) = (self.storage.store.clone(), file.hidden.clone(), file.bytes.clone());
+                async move { store.put(&path, PutPayload::from_bytes(bytes)).await }
+            })
+            .collect();
+        futures::stream::iter(puts).buffer_unordered(UPLOADS_AT_ONCE).try_collect::<Vec<_>>().await?;
         Ok(Upload {
             partition: segment.partition,
             commit_id: segment.commit_id(),
