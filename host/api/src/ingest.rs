@@ -513,9 +513,28 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
         ApiError::Unavailable
     })?;
     if let Some(delay) = state.answer_delay {
+        let _held = HeldAnswer::new();
         tokio::time::sleep(delay).await;
     }
     Ok(Answer { status: StatusCode::ACCEPTED, body: response, replayed: false })
+}
+
+/// Counts an answer held back by fault injection while it lives (also when the request is
+/// dropped during the hold).
+struct HeldAnswer(metrics::Gauge);
+
+impl HeldAnswer {
+    fn new() -> Self {
+        let gauge = metrics::gauge!(crate::metrics::ANSWERS_HELD);
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for HeldAnswer {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// A plugin failure as the client sees it: which limit was hit, with a stable code; the full

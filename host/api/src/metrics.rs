@@ -14,6 +14,9 @@ pub(crate) const ACCEPTED: &str = "sluice_records_accepted_total";
 pub(crate) const REJECTED: &str = "sluice_records_rejected_total";
 /// Failed authentications, by reason.
 pub(crate) const AUTH_FAILURES: &str = "sluice_auth_failures_total";
+/// Answers being held back by fault injection right now (`SLUICE_FAULT_ANSWER_DELAY_MS`, crash
+/// tests only): a kill while it is above zero loses answers of stored records.
+pub(crate) const ANSWERS_HELD: &str = "sluice_fault_answers_held";
 
 /// The process-wide recorder (installed on first use).
 pub(crate) fn handle() -> PrometheusHandle {

@@ -372,12 +372,12 @@ fn sigkill_at_random_moments_neither_loses_nor_duplicates_accepted_records() {
 
 /// `sluice_records_accepted_total` as the server's /metrics reports it (0 before the first).
 fn accepted_so_far(url: &str) -> f64 {
-    let Ok(response) = reqwest::blocking::get(format!("{url}/metrics")) else { return 0.0 };
-    let text = response.text().unwrap_or_default();
-    text.lines()
-        .filter(|line| line.starts_with("sluice_records_accepted_total"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    common::metric_total(url, "sluice_records_accepted_total")
+}
+
+/// Whether the server is holding back answers of stored records right now (fault injection).
+fn answers_held(url: &str) -> bool {
+    common::metric_total(url, "sluice_fault_answers_held") > 0.0
 }
 
 /// With the Kafka log: a sender retrying under idempotency keys (the simulator) gets every
@@ -407,7 +407,7 @@ fn retries_under_idempotency_keys_land_exactly_once_across_a_kill_with_kafka() {
     let deadline = Instant::now() + Duration::from_secs(180);
     for kill in 1..=3 {
         let mut accepted = 0.0;
-        while accepted < 2000.0 {
+        while accepted < 2000.0 || !answers_held(&server.url) {
             assert!(Instant::now() < deadline, "kill {kill}: the simulator's records never arrived");
             std::thread::sleep(Duration::from_millis(20));
             accepted = accepted_so_far(&server.url);

@@ -334,12 +334,12 @@ fn dlq_commands_refuse_an_unknown_source() {
 
 /// `sluice_records_accepted_total` as the server's /metrics reports it (0 before the first).
 fn accepted_so_far(url: &str) -> f64 {
-    let Ok(response) = reqwest::blocking::get(format!("{url}/metrics")) else { return 0.0 };
-    let text = response.text().unwrap_or_default();
-    text.lines()
-        .filter(|line| line.starts_with("sluice_records_accepted_total"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    common::metric_total(url, "sluice_records_accepted_total")
+}
+
+/// Whether the server is holding back answers of stored records right now (fault injection).
+fn answers_held(url: &str) -> bool {
+    common::metric_total(url, "sluice_fault_answers_held") > 0.0
 }
 
 /// A sender that retries under idempotency keys (the simulator does) gets every record stored
@@ -372,9 +372,9 @@ fn records_sent_with_retries_land_exactly_once_across_a_kill() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill it once records are flowing, while requests are in flight.
+    // Kill it once records are flowing, while answers of stored records are held back.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while accepted_so_far(&url) < 1000.0 {
+    while accepted_so_far(&url) < 1000.0 || !answers_held(&url) {
         assert!(std::time::Instant::now() < deadline, "the simulator's records never arrived");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

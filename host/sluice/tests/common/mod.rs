@@ -112,3 +112,14 @@ pub fn build_plugin(folder: &str, wasm: &str) -> PathBuf {
     );
     folder.join(wasm)
 }
+
+/// The sum of metric `name` over its labels, as the server at `url` reports it on /metrics (0
+/// before it is first set, or when the server does not answer).
+pub fn metric_total(url: &str, name: &str) -> f64 {
+    let Ok(response) = reqwest::blocking::get(format!("{url}/metrics")) else { return 0.0 };
+    let text = response.text().unwrap_or_default();
+    text.lines()
+        .filter(|line| line.split(['{', ' ']).next() == Some(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
