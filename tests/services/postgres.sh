@@ -9,9 +9,12 @@
 #   tests/services/postgres.sh stop
 #   tests/services/postgres.sh status
 #   tests/services/postgres.sh url      # postgres://sluice:PASSWORD@127.0.0.1:PORT/sluice
+#   tests/services/postgres.sh ca       # with SLUICE_POSTGRES_TLS=1: the certificate authority's PEM
 #
 # Environment: SLUICE_POSTGRES_PORT (default 19432), SLUICE_SERVICES_DIR (state and logs,
-# default ~/.cache/sluice/run). PostgreSQL refuses to run as root: as root, the server runs as
+# default ~/.cache/sluice/run), SLUICE_POSTGRES_TLS=1 (the server also speaks TLS, with a
+# certificate for 127.0.0.1 and localhost from a certificate authority made at the first start,
+# as a hospital's own would be; `ca` prints where its certificate is). PostgreSQL refuses to run as root: as root, the server runs as
 # the `postgres` user the package made.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -70,6 +73,10 @@ start() {
     # The pid file holds the server's own pid: setpriv execs the server in place.
     local server=("$bin/postgres" -D "$data" -c listen_addresses=127.0.0.1 -c port="$port"
         -c unix_socket_directories="$data" -c logging_collector=off)
+    if [ "${SLUICE_POSTGRES_TLS:-}" = 1 ]; then
+        make_certificates
+        server+=(-c ssl=on -c ssl_cert_file="$home/server.pem" -c ssl_key_file="$home/server-key.pem")
+    fi
     if [ "$(id -u)" = 0 ]; then
         spawn "$pidfile" "$run/postgres.log" setpriv --reuid=postgres --regid=postgres --init-groups "${server[@]}"
     else
@@ -90,6 +97,28 @@ start() {
     echo "postgres: accepting logins on 127.0.0.1:$port (pid $(cat "$pidfile"), logs $run/postgres.log)"
 }
 
+# make_certificates: once, a certificate authority (its certificate in the run directory) and
+# the server's certificate for 127.0.0.1 and localhost signed by it (key readable by the server
+# only).
+make_certificates() {
+    [ -f "$home/server.pem" ] && [ -f "$run/ca.pem" ] && return
+    local work
+    work="$(mktemp -d)"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=sluice test CA" \
+        -keyout "$work/ca-key.pem" -out "$work/ca.pem" -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$work/server-key.pem" \
+        -out "$work/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$work/ext"
+    openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca-key.pem" \
+        -CAcreateserial -days 3650 -extfile "$work/ext" -out "$work/server.pem" 2>/dev/null
+    install -m 0600 "$work/server-key.pem" "$home/server-key.pem"
+    install -m 0644 "$work/server.pem" "$home/server.pem"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$home/server-key.pem" "$home/server.pem"; fi
+    cp "$work/ca.pem" "$run/ca.pem"
+    rm -rf "$work"
+}
+
 stop() {
     stop_pid postgres: "$pidfile"
 }
@@ -99,5 +128,6 @@ case "${1:-}" in
     stop) stop ;;
     status) if pid_running "$pidfile"; then echo "postgres: running on 127.0.0.1:$port"; else echo "postgres: not running"; exit 1; fi ;;
     url) echo "postgres://sluice:$(password)@127.0.0.1:$port/sluice" ;;
-    *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+    ca) echo "$run/ca.pem" ;;
+    *) echo "usage: $0 start|stop|status|url|ca" >&2; exit 2 ;;
 esac

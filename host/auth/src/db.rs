@@ -85,6 +85,8 @@ pub(crate) enum Conn {
     Postgres {
         /// Where and as whom.
         config: Box<postgres::Config>,
+        /// How TLS is set up (used as the URL's `sslmode` says).
+        tls: tokio_postgres_rustls::MakeRustlsConnect,
         /// The connection, when there is one.
         client: Option<Box<postgres::Client>>,
     },
@@ -92,16 +94,16 @@ pub(crate) enum Conn {
 
 impl Conn {
     /// Connects to the PostgreSQL server `config` names.
-    pub fn postgres(config: &postgres::Config) -> Result<Self> {
-        let mut conn = Self::Postgres { config: Box::new(config.clone()), client: None };
+    pub fn postgres(config: &postgres::Config, tls: &tokio_postgres_rustls::MakeRustlsConnect) -> Result<Self> {
+        let mut conn = Self::Postgres { config: Box::new(config.clone()), tls: tls.clone(), client: None };
         conn.client()?;
         Ok(conn)
     }
 
     /// The connection settings, for another connection to the same server.
-    pub fn postgres_config(&self) -> Option<&postgres::Config> {
+    pub fn postgres_config(&self) -> Option<(&postgres::Config, &tokio_postgres_rustls::MakeRustlsConnect)> {
         match self {
-            Self::Postgres { config, .. } => Some(config),
+            Self::Postgres { config, tls, .. } => Some((config, tls)),
             Self::Sqlite(_) => None,
         }
     }
@@ -112,9 +114,9 @@ impl Conn {
     }
 
     fn client(&mut self) -> Result<&mut postgres::Client> {
-        let Self::Postgres { config, client } = self else { unreachable!("only called for PostgreSQL") };
+        let Self::Postgres { config, tls, client } = self else { unreachable!("only called for PostgreSQL") };
         if client.as_ref().is_none_or(|c| c.is_closed()) {
-            *client = Some(Box::new(config.connect(postgres::NoTls).map_err(Error::postgres)?));
+            *client = Some(Box::new(config.connect(tls.clone()).map_err(Error::postgres)?));
         }
         Ok(client.as_mut().expect("just connected"))
     }

@@ -53,6 +53,14 @@ pub enum Error {
     /// `auth.url` is not a URL the store can use.
     #[error("invalid auth.url: {0}")]
     InvalidUrl(String),
+    /// `auth.postgres_ca` cannot be read or holds no certificate.
+    #[error("cannot use auth.postgres_ca {}: {reason}", path.display())]
+    PostgresCa {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The database's directory could not be created.
     #[error("cannot create {path}: {source}")]
     Io {

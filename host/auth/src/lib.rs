@@ -19,6 +19,7 @@ mod password;
 mod schema;
 mod seed;
 mod store;
+mod tls;
 mod token;
 mod verify;
 

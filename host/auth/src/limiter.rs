@@ -19,6 +19,10 @@ pub struct AuthPolicy {
     /// A file whose first line is the password for `url` (a container secret), so that the
     /// URL itself holds none.
     pub password_file: Option<std::path::PathBuf>,
+    /// Certificates (PEM) the PostgreSQL server's certificate must chain to, for a server with
+    /// a certificate of the hospital's own authority; without it, the Mozilla roots. Whether
+    /// TLS is used at all is the URL's `sslmode` (`disable`, `prefer` (default), `require`).
+    pub postgres_ca: Option<std::path::PathBuf>,
     /// Window over which failures are counted (default 60 s).
     #[serde(with = "humantime_serde")]
     pub failure_window: Duration,
@@ -46,6 +50,7 @@ impl Default for AuthPolicy {
         Self {
             url: DatabaseUrl::default(),
             password_file: None,
+            postgres_ca: None,
             failure_window: Duration::from_secs(60),
             max_failures_per_user: 5,
             max_failures_per_client: 20,

@@ -117,14 +117,15 @@ impl AuthStore {
             let text = std::fs::read_to_string(file).map_err(|source| Error::Io { path: file.clone(), source })?;
             config.password(text.lines().next().unwrap_or_default().trim_end());
         }
-        let mut conn = Conn::postgres(&config)?;
+        let tls = crate::tls::connector(policy.postgres_ca.as_deref())?;
+        let mut conn = Conn::postgres(&config, &tls)?;
         crate::schema::migrate(&mut conn)?;
-        let audit_conn = Conn::postgres(&config)?;
+        let audit_conn = Conn::postgres(&config, &tls)?;
         let generation = Arc::new(AtomicI64::new(crate::verify::data_version(&mut conn)?));
-        let poller = Conn::postgres(&config)?;
+        let poller = Conn::postgres(&config, &tls)?;
         follow_generation(poller, Arc::downgrade(&generation));
         let mut store = Self::with(conn, audit_conn, Some(generation), policy)?;
-        store.claims = Some(Mutex::new(Conn::postgres(&config)?));
+        store.claims = Some(Mutex::new(Conn::postgres(&config, &tls)?));
         Ok(store)
     }
 
@@ -442,8 +443,10 @@ impl AuthStore {
 
     /// Takes the leadership of `role` if no instance holds it; `None` when another does.
     pub fn try_lead(&self, role: &str) -> Result<Option<Leader>> {
-        let Some(config) = self.conn().postgres_config().cloned() else { return Ok(Some(Leader { conn: None })) };
-        let mut conn = Conn::postgres(&config)?;
+        let Some((config, tls)) = self.conn().postgres_config().map(|(c, t)| (c.clone(), t.clone())) else {
+            return Ok(Some(Leader { conn: None }));
+        };
+        let mut conn = Conn::postgres(&config, &tls)?;
         use sha2::Digest;
         let digest = sha2::Sha256::digest(format!("sluice leader {role}").as_bytes());
         let key = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));

@@ -157,3 +157,76 @@ fn claims_are_shared_released_and_expire() {
     assert!(a.claim("labs\nlab\nk3", "dead", Duration::ZERO).unwrap());
     assert!(b.claim("labs\nlab\nk3", "b4", minute).unwrap(), "an expired claim is taken over");
 }
+
+/// A fresh database on the TLS test server (`SLUICE_POSTGRES_TLS=1 tests/services/postgres.sh`
+/// on its own port); its URL (without `sslmode`) and the certificate authority's PEM file.
+fn tls_database() -> (String, std::path::PathBuf) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: start the TLS PostgreSQL with tests/services/postgres.sh (tests/run does)")
+        })
+    };
+    let (url, ca) = (var("SLUICE_TEST_POSTGRES_TLS"), var("SLUICE_TEST_POSTGRES_CA"));
+    let name =
+        format!("tls{}x{}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
+    let mut admin = postgres::Client::connect(&format!("{url}?sslmode=disable"), postgres::NoTls).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    (format!("{base}/{name}"), ca.into())
+}
+
+/// The server's count of connections to `database` that use TLS, and of those that do not.
+fn connections_by_tls(admin_url: &str, database: &str) -> (i64, i64) {
+    let mut admin = postgres::Client::connect(&format!("{admin_url}?sslmode=disable"), postgres::NoTls).unwrap();
+    let row = admin
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+             FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = $1",
+            &[&database],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[test]
+fn a_server_with_tls_is_used_over_tls_and_its_certificate_is_verified() {
+    let (url, ca) = tls_database();
+    let database = url.rsplit_once('/').unwrap().1.to_string();
+    let admin_url = std::env::var("SLUICE_TEST_POSTGRES_TLS").unwrap();
+    let with_ca = AuthPolicy { postgres_ca: Some(ca.clone()), ..AuthPolicy::default() };
+
+    // The server's certificate is of the hospital's own authority: not among the Mozilla roots.
+    // Refused whether TLS is required or only preferred (never used without TLS instead), and
+    // nothing is created.
+    for mode in ["require", "prefer"] {
+        let error = AuthStore::open_postgres(&format!("{url}?sslmode={mode}"), AuthPolicy::default()).err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "auth database (PostgreSQL) error: error performing TLS handshake: invalid peer certificate: UnknownIssuer",
+            "sslmode={mode}"
+        );
+    }
+    let mut admin = postgres::Client::connect(&format!("{url}?sslmode=disable"), postgres::NoTls).unwrap();
+    let tables: i64 = admin
+        .query_one("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "a refused connection created nothing");
+    drop(admin);
+
+    // With the authority given, every connection of the store (statements, audit, claims, the
+    // generation poller) is encrypted, by default (`prefer`) as with `require`.
+    for mode in ["", "?sslmode=require"] {
+        let store = AuthStore::open_postgres(&format!("{url}{mode}"), with_ca.clone()).unwrap();
+        store.add_user(&format!("ward{}", mode.len()), "s3cret-pass").unwrap();
+        let (encrypted, plain) = connections_by_tls(&admin_url, &database);
+        assert!(encrypted >= 4 && plain == 0, "{mode}: {encrypted} over TLS, {plain} without");
+        drop(store);
+    }
+    let users = AuthStore::open_postgres(&url, with_ca).unwrap().list_users().unwrap();
+    assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), vec!["ward0", "ward16"]);
+
+    // `disable` is plain, as asked.
+    let store = AuthStore::open_postgres(&format!("{url}?sslmode=disable"), AuthPolicy::default()).unwrap();
+    assert_eq!(store.list_users().unwrap().len(), 2);
+}
