@@ -53,8 +53,9 @@ pub enum Error {
     /// `auth.url` is not a URL the store can use.
     #[error("invalid auth.url: {0}")]
     InvalidUrl(String),
-    /// `auth.postgres_ca` cannot be read or holds no certificate.
-    #[error("cannot use auth.postgres_ca {}: {reason}", path.display())]
+    /// The PostgreSQL server's certificate authority file (`auth.postgres_ca`, or `sslrootcert`
+    /// in the URL) cannot be read or holds no certificate.
+    #[error("cannot use the PostgreSQL certificate authority file {} (auth.postgres_ca or sslrootcert): {reason}", path.display())]
     PostgresCa {
         /// The file.
         path: std::path::PathBuf,

@@ -111,13 +111,24 @@ impl AuthStore {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(Error::InvalidUrl("expected postgres://user:password@host:port/database".into()));
         }
+        let (url, root_certificate) = crate::tls::libpq_tls_options(url)?;
+        let root_certificate = match (root_certificate, &policy.postgres_ca) {
+            (Some(file), Some(configured)) if &file != configured => {
+                return Err(Error::InvalidUrl(format!(
+                    "sslrootcert {} differs from auth.postgres_ca {}: give one of them",
+                    file.display(),
+                    configured.display()
+                )));
+            }
+            (file, configured) => file.or_else(|| configured.clone()),
+        };
         let mut config: postgres::Config =
             url.parse().map_err(|e: postgres::Error| Error::InvalidUrl(e.to_string()))?;
         if let Some(file) = &policy.password_file {
             let text = std::fs::read_to_string(file).map_err(|source| Error::Io { path: file.clone(), source })?;
             config.password(text.lines().next().unwrap_or_default().trim_end());
         }
-        let tls = crate::tls::connector(policy.postgres_ca.as_deref())?;
+        let tls = crate::tls::connector(root_certificate.as_deref())?;
         let mut conn = Conn::postgres(&config, &tls)?;
         crate::schema::migrate(&mut conn)?;
         let audit_conn = Conn::postgres(&config, &tls)?;

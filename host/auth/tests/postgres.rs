@@ -216,17 +216,23 @@ fn a_server_with_tls_is_used_over_tls_and_its_certificate_is_verified() {
 
     // With the authority given, every connection of the store (statements, audit, claims, the
     // generation poller) is encrypted, by default (`prefer`) as with `require`.
-    for mode in ["", "?sslmode=require"] {
-        let store = AuthStore::open_postgres(&format!("{url}{mode}"), with_ca.clone()).unwrap();
-        store.add_user(&format!("ward{}", mode.len()), "s3cret-pass").unwrap();
+    // So with libpq's spelling in the URL: `verify-full` and the authority as `sslrootcert`.
+    let libpq = format!("?sslmode=verify-full&sslrootcert={}", ca.display());
+    for (number, (mode, policy)) in
+        [("", &with_ca), ("?sslmode=require", &with_ca), (libpq.as_str(), &AuthPolicy::default())]
+            .into_iter()
+            .enumerate()
+    {
+        let store = AuthStore::open_postgres(&format!("{url}{mode}"), policy.clone()).unwrap();
+        store.add_user(&format!("ward{number}"), "s3cret-pass").unwrap();
         let (encrypted, plain) = connections_by_tls(&admin_url, &database);
         assert!(encrypted >= 4 && plain == 0, "{mode}: {encrypted} over TLS, {plain} without");
         drop(store);
     }
     let users = AuthStore::open_postgres(&url, with_ca).unwrap().list_users().unwrap();
-    assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), vec!["ward0", "ward16"]);
+    assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), vec!["ward0", "ward1", "ward2"]);
 
     // `disable` is plain, as asked.
     let store = AuthStore::open_postgres(&format!("{url}?sslmode=disable"), AuthPolicy::default()).unwrap();
-    assert_eq!(store.list_users().unwrap().len(), 2);
+    assert_eq!(store.list_users().unwrap().len(), 3);
 }
