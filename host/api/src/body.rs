@@ -23,6 +23,15 @@ pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Optio
     {
         return Err(ApiError::BadRequest(format!("request body is not valid UTF-8 (at byte {})", error.valid_up_to())));
     }
+    if let Some(delimiter) = delimiter_of(essence, strip_bom(bytes))
+        && let Some(line) = unclosed_quote_line(strip_bom(bytes), delimiter)
+    {
+        // The csv readers would take the rest of the body as that one field: its rows would
+        // vanish without a rejection.
+        return Err(ApiError::BadRequest(format!(
+            "malformed CSV: the quoted field that starts on line {line} is never closed; nothing was stored"
+        )));
+    }
     if essence.contains("json") {
         let depth = json_depth(bytes, max_depth);
         if depth > max_depth {
@@ -52,6 +61,47 @@ pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Optio
     Ok(records_sent(essence, bytes))
 }
 
+/// The field delimiter of a body of content type `essence` read as CSV or TSV (as
+/// [`records_sent`] reads it), or `None` when it is not read as delimited text.
+fn delimiter_of(essence: &str, body: &[u8]) -> Option<u8> {
+    let delimiter = match essence {
+        "text/csv" => b',',
+        "text/tab-separated-values" => b'\t',
+        "text/plain" if !matches!(first_byte(body), Some(b'{' | b'[' | b'"')) => {
+            let header = body.split(|&b| b == b'\n').next().unwrap_or_default();
+            if header.contains(&b'\t') { b'\t' } else { b',' }
+        }
+        _ => return None,
+    };
+    Some(excel_separator_line(body).map_or(delimiter, |(_, delimiter)| delimiter))
+}
+
+/// The line (from 1) on which a quoted field starts that is never closed, if one does. A quote
+/// opens a field only at its start (after a delimiter, a line break or at the body's start);
+/// inside, `""` is a quote; elsewhere a quote is an ordinary character: the csv crate's rules.
+fn unclosed_quote_line(body: &[u8], delimiter: u8) -> Option<usize> {
+    let mut from = 0;
+    while let Some(found) = memchr::memchr(b'"', &body[from..]) {
+        let open = from + found;
+        let starts_field = open == 0 || matches!(body[open - 1], b'\n' | b'\r') || body[open - 1] == delimiter;
+        from = open + 1;
+        if !starts_field {
+            continue;
+        }
+        loop {
+            let Some(found) = memchr::memchr(b'"', &body[from..]) else {
+                return Some(body[..open].iter().filter(|&&b| b == b'\n').count() + 1);
+            };
+            from += found + 1;
+            if body.get(from) != Some(&b'"') {
+                break;
+            }
+            from += 1;
+        }
+    }
+    None
+}
+
 /// Whether bodies of content type `essence` name their character set inside (HL7 v2's MSH-18,
 /// per message), so that the plugin, not the API, decides what bytes are valid.
 fn names_its_own_charset(essence: &str) -> bool {
@@ -72,17 +122,8 @@ pub fn records_sent(essence: &str, body: &[u8]) -> Option<usize> {
     match essence {
         "application/json" => Some(json_records(body, 0)),
         "application/x-ndjson" | "application/ndjson" => Some(ndjson_records(body)),
-        "text/csv" => Some(delimited_records(body, b',')),
-        "text/tab-separated-values" => Some(delimited_records(body, b'\t')),
-        "text/plain" => {
-            if matches!(first_byte(body), Some(b'{' | b'[' | b'"')) {
-                Some(json_records(body, 0))
-            } else {
-                let header = body.split(|&b| b == b'\n').next().unwrap_or_default();
-                Some(delimited_records(body, if header.contains(&b'\t') { b'\t' } else { b',' }))
-            }
-        }
-        _ => None,
+        "text/plain" if matches!(first_byte(body), Some(b'{' | b'[' | b'"')) => Some(json_records(body, 0)),
+        _ => delimiter_of(essence, body).map(|delimiter| delimited_records(body, delimiter)),
     }
 }
 
@@ -188,6 +229,40 @@ mod tests {
 
     fn count(essence: &str, body: &str) -> Option<usize> {
         records_sent(essence, body.as_bytes())
+    }
+
+    #[test]
+    fn a_quoted_field_that_is_never_closed_is_refused_with_its_line() {
+        let refused = |essence: &str, body: &str| match check_body(body.as_bytes(), essence, 64) {
+            Err(ApiError::BadRequest(message)) => Some(message),
+            Ok(_) => None,
+            Err(other) => panic!("{other:?}"),
+        };
+        let message = |line: usize| {
+            Some(format!(
+                "malformed CSV: the quoted field that starts on line {line} is never closed; nothing was stored"
+            ))
+        };
+        let csv = "text/csv";
+        assert_eq!(refused(csv, "id,value,unit\nQX1,5.1,\"mmol/L\nQX2,140,mmol/L\nQX3,4.2,mmol/L\n"), message(2));
+        assert_eq!(refused(csv, "\"id\",value\r\n\"a\"\"b,1\r\n"), message(2));
+        assert_eq!(refused("text/tab-separated-values", "id\tv\n1\t\"x\n"), message(2));
+        assert_eq!(refused("text/plain", "id;v\n\"1;2\n"), message(2), "a text/plain table");
+        assert_eq!(refused(csv, "sep=;\nid;v\n1;\"open\n"), message(3), "Excel's separator line");
+        assert_eq!(refused(csv, "\u{feff}\"id,v\n1,2\n"), message(1));
+        // Closed quotes, escaped quotes, quoted line breaks, and quotes inside unquoted fields.
+        for fine in [
+            "id,v\n1,\"a, \"\"b\"\"\nc\"\n2,x\n",
+            "id,v\n1,5\" pipe\n2,\"\"\n",
+            "id,v\n1,\"a\"b\"\n",
+            "id,v\n1,\"\"\"\"\n",
+            "id\tv\n1\ta,\"b\n",
+        ] {
+            let essence = if fine.contains('\t') { "text/tab-separated-values" } else { csv };
+            assert_eq!(refused(essence, fine), None, "{fine:?}");
+        }
+        // JSON and NDJSON are not read as CSV.
+        assert_eq!(refused("application/x-ndjson", "{\"a\":\"\\\"\"}\n"), None);
     }
 
     #[test]

@@ -290,3 +290,26 @@ async fn a_resent_hl7_message_is_acknowledged_and_stored_once() {
     sorted.sort();
     assert_eq!(sorted, ["M1", "M2", "M3", "M4"]);
 }
+
+/// A CSV quote that is never closed would make the rest of the body one field: the rows after
+/// it would vanish with a 202. The request is refused, naming the line, and stores nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_csv_quote_never_closed_refuses_the_request_instead_of_swallowing_rows() {
+    let h = harness();
+    let auth = basic("lab", "lab-password");
+    let header = "PatientID,AdmissionID,LabName,LabValue,LabUnits,LabDateTime\n";
+    let row = |i: usize, units: &str| format!("p{i},1,CBC: HEMOGLOBIN,12.5,{units},2012-06-26 08:05:00\n");
+    let body = format!("{header}{}{}{}", row(1, "gm/dl"), row(2, "\"gm/dl"), row(3, "gm/dl"));
+    let (status, json, _) = h.post(LAB_URL, Some(&auth), Some("text/csv"), body).await;
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(
+        json["error"]["message"],
+        "malformed CSV: the quoted field that starts on line 3 is never closed; nothing was stored"
+    );
+    assert!(h.spooled("lab_results").is_empty());
+
+    let body = format!("{header}{}{}{}", row(1, "gm/dl"), row(2, "\"gm/dl\""), row(3, "gm/dl"));
+    let (status, json, _) = h.post(LAB_URL, Some(&auth), Some("text/csv"), body).await;
+    assert_eq!((status, json["accepted"].clone()), (202, json!(3)), "the quote closed: {json}");
+    assert_eq!(h.spooled("lab_results").len(), 3);
+}
