@@ -288,6 +288,11 @@ async fn handle(
     let principal = authenticate(state, headers, client, Some(source_name), request_id).await?;
     *user = Some(principal.user.clone());
     {
+        if headers.get_all(header::CONTENT_TYPE).iter().nth(1).is_some() {
+            return Err(ApiError::BadRequest(
+                "the Content-Type header is given more than once; send one (the body's media type)".into(),
+            ));
+        }
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -302,11 +307,17 @@ async fn handle(
             return Err(ApiError::InsufficientStorage);
         }
         let limit = state.limits.max_body_bytes;
+        // A body announced larger than the limit is refused before it is read (a client that
+        // sent `Expect: 100-continue` is not asked for it). Encoded bodies are limited after
+        // decoding, below.
+        if matches!(coding, Coding::Identity) && announced_length(headers).is_some_and(|length| length > limit as u64) {
+            return Err(ApiError::BodyTooLarge { limit });
+        }
         let timeout = state.limits.body_timeout;
         let bytes = tokio::time::timeout(timeout, to_bytes(body, limit))
             .await
             .map_err(|_| ApiError::BodyTimeout { timeout })?
-            .map_err(|_| ApiError::BodyTooLarge { limit })?;
+            .map_err(|error| body_read_error(error, limit))?;
         let bytes = match coding {
             Coding::Identity => bytes,
             coding if bytes.len() <= INLINE_SPLIT_BYTES => coding.decode(&bytes, limit)?.into(),
@@ -539,6 +550,24 @@ impl Drop for HeldAnswer {
 
 /// A plugin failure as the client sees it: which limit was hit, with a stable code; the full
 /// error (trap message, plugin output) goes to the server's log only.
+/// The body's length as its `Content-Length` header gives it.
+fn announced_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Why a body could not be read: over the limit (413), or cut short or malformed on the wire
+/// (400: a chunked encoding that does not parse, a connection closed before the announced
+/// length), which a retry of the same request may cure.
+fn body_read_error(error: axum::Error, limit: usize) -> ApiError {
+    if error.into_inner().downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        ApiError::BodyTooLarge { limit }
+    } else {
+        ApiError::BadRequest(
+            "the request body could not be read to its end (cut short, or a malformed chunked encoding); nothing was stored".into(),
+        )
+    }
+}
+
 fn split_error(error: SourceError) -> ApiError {
     use sluice_runtime::CallError;
     tracing::warn!(%error, "the plugin failed on a request");

@@ -175,3 +175,69 @@ async fn futures_join<F: std::future::Future<Output = String> + Send + 'static>(
     }
     out
 }
+
+/// What the server answers to a raw HTTP/1.1 request: the status line and the body's
+/// `error.message`, read until the server closes the connection.
+async fn raw_answer(address: SocketAddr, request: String, body: &[u8], close_after: bool) -> (String, String) {
+    let mut stream = connect_from([127, 0, 0, 1], address).await;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    if close_after {
+        stream.shutdown().await.unwrap();
+    }
+    let answer = until_closed(stream).await;
+    let status = answer.lines().next().unwrap_or_default().to_string();
+    let json = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(json)
+        .map_or(String::new(), |json| json["error"]["message"].as_str().unwrap_or_default().to_string());
+    (status, message)
+}
+
+/// A body cut short on the wire is a 400 that says so, not a 413; a body announced over the
+/// limit is refused before it is sent (no `100 Continue`); two Content-Type headers are a 400.
+/// None of them stores anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_cut_short_announced_too_large_or_doubly_typed_are_refused_for_what_they_are() {
+    let (address, h, _stop, _server) = start(ServerLimits::default());
+    let auth = basic("hospital", PASSWORD);
+    let head = |extra: &str| {
+        format!(
+            "POST /v1/sources/patients/records HTTP/1.1\r\nhost: x\r\nauthorization: {auth}\r\nconnection: close\r\n{extra}\r\n"
+        )
+    };
+    let record = br#"{"PatientID": "p1"}"#;
+
+    let (status, message) =
+        raw_answer(address, head("content-type: application/json\r\ncontent-length: 100\r\n"), record, true).await;
+    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    assert_eq!(
+        message,
+        "the request body could not be read to its end (cut short, or a malformed chunked encoding); nothing was stored"
+    );
+    let chunked = head("content-type: application/json\r\ntransfer-encoding: chunked\r\n");
+    let (status, message) = raw_answer(address, chunked, b"ZZ\r\nnot a chunk\r\n0\r\n\r\n", false).await;
+    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    assert!(message.starts_with("the request body could not be read to its end"), "{message}");
+
+    let limit = sluice_api::ApiLimits::default().max_body_bytes;
+    let expect =
+        head(&format!("content-type: application/json\r\nexpect: 100-continue\r\ncontent-length: {}\r\n", limit + 1));
+    let (status, message) = raw_answer(address, expect, b"", false).await;
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large", "no 100 Continue first");
+    assert_eq!(message, format!("request body is larger than the limit of {limit} bytes"));
+
+    let twice = head(&format!(
+        "content-type: text/csv\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        record.len()
+    ));
+    let (status, message) = raw_answer(address, twice, record, false).await;
+    assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    assert_eq!(message, "the Content-Type header is given more than once; send one (the body's media type)");
+    assert!(h.spooled("patients").is_empty(), "nothing stored");
+
+    // The same request with one Content-Type is stored: the refusals above were for what they named.
+    let once = head(&format!("content-type: application/json\r\ncontent-length: {}\r\n", record.len()));
+    let (status, _) = raw_answer(address, once, record, false).await;
+    assert_eq!(status, "HTTP/1.1 202 Accepted");
+    assert_eq!(h.spooled("patients").len(), 1);
+}
