@@ -11,8 +11,8 @@ use crate::limits::json_depth;
 /// How deep a JSON string may hold another JSON document (the SDK's readers decode as deep).
 const MAX_ENCODING_DEPTH: u8 = 2;
 
-/// Checks what can be checked before the plugin sees the body (not empty, UTF-8, and for JSON
-/// well-formed and not nested too deep) and answers how many records it holds
+/// Checks what can be checked before the plugin sees the body (not empty, UTF-8, for JSON
+/// well-formed and not nested too deep, for CSV and TSV every quoted field closed) and answers how many records it holds
 /// ([`records_sent`]).
 pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Option<usize>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -22,15 +22,6 @@ pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Optio
         && let Err(error) = std::str::from_utf8(bytes)
     {
         return Err(ApiError::BadRequest(format!("request body is not valid UTF-8 (at byte {})", error.valid_up_to())));
-    }
-    if let Some(delimiter) = delimiter_of(essence, strip_bom(bytes))
-        && let Some(line) = unclosed_quote_line(strip_bom(bytes), delimiter)
-    {
-        // The csv readers would take the rest of the body as that one field: its rows would
-        // vanish without a rejection.
-        return Err(ApiError::BadRequest(format!(
-            "malformed CSV: the quoted field that starts on line {line} is never closed; nothing was stored"
-        )));
     }
     if essence.contains("json") {
         let depth = json_depth(bytes, max_depth);
@@ -57,6 +48,17 @@ pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Optio
             (1, Some(b'"')) => json_records(body, 0),
             (values, _) => values.max(1),
         }));
+    }
+    let body = strip_bom(bytes);
+    if let Some(delimiter) = delimiter_of(essence, body) {
+        // The csv readers would take the rest of the body as that one field: its rows would
+        // vanish without a rejection.
+        if let Some(line) = unclosed_quote_line(body, delimiter) {
+            return Err(ApiError::BadRequest(format!(
+                "malformed CSV: the quoted field that starts on line {line} is never closed; nothing was stored"
+            )));
+        }
+        return Ok(Some(delimited_records(body, delimiter)));
     }
     Ok(records_sent(essence, bytes))
 }

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, HttpBody, to_bytes};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -310,7 +310,7 @@ async fn handle(
         // A body announced larger than the limit is refused before it is read (a client that
         // sent `Expect: 100-continue` is not asked for it). Encoded bodies are limited after
         // decoding, below.
-        if matches!(coding, Coding::Identity) && announced_length(headers).is_some_and(|length| length > limit as u64) {
+        if matches!(coding, Coding::Identity) && body.size_hint().lower() > limit as u64 {
             return Err(ApiError::BodyTooLarge { limit });
         }
         let timeout = state.limits.body_timeout;
@@ -550,11 +550,6 @@ impl Drop for HeldAnswer {
 
 /// A plugin failure as the client sees it: which limit was hit, with a stable code; the full
 /// error (trap message, plugin output) goes to the server's log only.
-/// The body's length as its `Content-Length` header gives it.
-fn announced_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
-}
-
 /// Why a body could not be read: over the limit (413), or cut short or malformed on the wire
 /// (400: a chunked encoding that does not parse, a connection closed before the announced
 /// length), which a retry of the same request may cure.
