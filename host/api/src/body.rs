@@ -5,6 +5,7 @@
 
 use serde::de::IgnoredAny;
 
+use crate::charset::names_its_own_charset;
 use crate::error::ApiError;
 use crate::limits::json_depth;
 
@@ -15,13 +16,17 @@ const MAX_ENCODING_DEPTH: u8 = 2;
 /// well-formed and not nested too deep, for CSV and TSV every quoted field closed) and answers how many records it holds
 /// ([`records_sent`]).
 pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Option<usize>, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if strip_bom(bytes).iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("request body is empty".into()));
     }
     if !names_its_own_charset(essence)
         && let Err(error) = std::str::from_utf8(bytes)
     {
-        return Err(ApiError::BadRequest(format!("request body is not valid UTF-8 (at byte {})", error.valid_up_to())));
+        return Err(ApiError::BadRequest(format!(
+            "request body is not valid UTF-8 (at byte {}); a body in another character set names it in its \
+             Content-Type (`; charset=windows-1252`)",
+            error.valid_up_to()
+        )));
     }
     if essence.contains("json") {
         let depth = json_depth(bytes, max_depth);
@@ -102,12 +107,6 @@ fn unclosed_quote_line(body: &[u8], delimiter: u8) -> Option<usize> {
         }
     }
     None
-}
-
-/// Whether bodies of content type `essence` name their character set inside (HL7 v2's MSH-18,
-/// per message), so that the plugin, not the API, decides what bytes are valid.
-fn names_its_own_charset(essence: &str) -> bool {
-    matches!(essence, "application/hl7-v2" | "x-application/hl7-v2+er7")
 }
 
 /// The number of records a body of content type `essence` holds, as every reader of the
@@ -299,7 +298,10 @@ mod tests {
         let latin1 = b"MSH|^~\\&|||||||||||||||||8859/1\rPID|1||P1||M\xFCller\r";
         assert!(check_body(latin1, "application/hl7-v2", 64).is_ok());
         match check_body(latin1, "text/plain", 64) {
-            Err(ApiError::BadRequest(message)) => assert_eq!(message, "request body is not valid UTF-8 (at byte 44)"),
+            Err(ApiError::BadRequest(message)) => assert!(
+                message.starts_with("request body is not valid UTF-8 (at byte 44); a body in another"),
+                "{message}"
+            ),
             other => panic!("expected a bad request, got {other:?}"),
         }
     }

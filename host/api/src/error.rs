@@ -45,6 +45,15 @@ pub enum ApiError {
         /// The request's `Content-Encoding`.
         given: String,
     },
+    /// The content type names a character set sluice does not decode (415).
+    #[error(
+        "unsupported charset `{given}`; send UTF-8, or name a character set of the WHATWG Encoding Standard \
+         (windows-1252, iso-8859-15, shift_jis, utf-16le, ...)"
+    )]
+    UnsupportedCharset {
+        /// The content type's `charset` parameter.
+        given: String,
+    },
     /// The `Idempotency-Key` header is malformed (400).
     #[error("{0}")]
     InvalidIdempotencyKey(String),
@@ -129,9 +138,9 @@ impl ApiError {
             Self::InvalidSourceName | Self::BadRequest(_) | Self::InvalidIdempotencyKey(_) => StatusCode::BAD_REQUEST,
             Self::IdempotencyKeyInUse | Self::RecordInFlight => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::UnsupportedContentType { .. } | Self::UnsupportedContentEncoding { .. } => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            }
+            Self::UnsupportedContentType { .. }
+            | Self::UnsupportedContentEncoding { .. }
+            | Self::UnsupportedCharset { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BodyTooLarge { .. } | Self::TooManyRecords { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable | Self::AuditUnavailable | Self::PluginBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -153,6 +162,7 @@ impl ApiError {
             Self::InvalidSourceName => "invalid_source_name",
             Self::UnsupportedContentType { .. } => "unsupported_content_type",
             Self::UnsupportedContentEncoding { .. } => "unsupported_content_encoding",
+            Self::UnsupportedCharset { .. } => "unsupported_charset",
             Self::InvalidIdempotencyKey(_) => "invalid_idempotency_key",
             Self::IdempotencyKeyInUse => "idempotency_key_in_use",
             Self::IdempotencyKeyReused => "idempotency_key_reused",

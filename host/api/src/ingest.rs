@@ -15,6 +15,7 @@ use sluice_runtime::{Batch, SourceError};
 
 use crate::auth::{authenticate, now_rfc3339};
 use crate::body::{check_body, unaccounted};
+use crate::charset;
 use crate::encoding::Coding;
 use crate::error::{ApiError, ErrorBody};
 use crate::idempotency;
@@ -95,14 +96,14 @@ pub(crate) struct Answer {
     responses(
         (status = 202, description = "Accepted records are durable; every other record is in `rejected` with its reason", body = IngestResponse,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the remembered answer of an earlier request with the same Idempotency-Key"))),
-        (status = 400, description = "Malformed request: empty body, invalid UTF-8, malformed JSON, JSON nested too deep, an invalid source name or Idempotency-Key, data not valid in its Content-Encoding", body = ErrorBody),
+        (status = 400, description = "Malformed request: empty body, a body with no records, invalid UTF-8 (or bytes not valid in the content type's `charset`), malformed JSON, JSON nested too deep, an invalid source name or Idempotency-Key, data not valid in its Content-Encoding", body = ErrorBody),
         (status = 401, description = "Missing or bad credentials", body = ErrorBody),
         (status = 403, description = "Source not granted", body = ErrorBody),
         (status = 404, description = "Unknown source", body = ErrorBody),
         (status = 409, description = "A request with this Idempotency-Key, or a record with the same id (HL7 MSH-10), is still being handled", body = ErrorBody),
         (status = 408, description = "The body did not arrive within the body timeout; the connection is closed", body = ErrorBody),
         (status = 413, description = "Body (decoded) or record count over the limit", body = ErrorBody),
-        (status = 415, description = "Content type not read by the source's plugin, or a content encoding sluice does not decode", body = ErrorBody,
+        (status = 415, description = "Content type not read by the source's plugin, a `charset` or a content encoding sluice does not decode", body = ErrorBody,
             headers(("Accept-Encoding" = String, description = "The content encodings sluice decodes (with a 415 for an encoding)"))),
         (status = 422, description = "No record was acceptable (the body lists each with its reason), or the Idempotency-Key was used for other content (an error body)", body = IngestResponse),
         (status = 429, description = "Too many failed logins", body = ErrorBody, headers(("Retry-After" = String, description = "Seconds"))),
@@ -326,6 +327,16 @@ async fn handle(
                 .map_err(|e| ApiError::Internal(format!("decode task failed: {e}")))??
                 .into(),
         };
+        // Bodies in another character set than UTF-8 are decoded here, large ones off the
+        // async threads.
+        let bytes = if bytes.len() <= INLINE_SPLIT_BYTES || !charset::names_one(&content_type) {
+            charset::to_utf8(bytes, &content_type, &essence, limit)?
+        } else {
+            let (content_type, essence) = (content_type.clone(), essence.clone());
+            tokio::task::spawn_blocking(move || charset::to_utf8(bytes, &content_type, &essence, limit))
+                .await
+                .map_err(|e| ApiError::Internal(format!("charset task failed: {e}")))??
+        };
         store(
             state,
             Submission {
@@ -469,6 +480,14 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
         duplicates: 0,
         rejected,
     };
+    if count == 0 && response.rejected.is_empty() {
+        // `[]`, a table with only its header row: nothing to accept or reject.
+        return Err(ApiError::BadRequest(
+            "the body holds no records (an empty JSON array, or a CSV or TSV with only its header row); nothing was \
+             stored"
+                .into(),
+        ));
+    }
     if count == 0 {
         return Ok(Answer { status: StatusCode::UNPROCESSABLE_ENTITY, body: response, replayed: false });
     }
@@ -494,7 +513,9 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
         .await?;
     response.accepted = count;
     response.duplicates = duplicates;
-    if new_records.is_empty() {
+    // Every record stored before: nothing to append, but an answer under an Idempotency-Key is
+    // still remembered (an append of no records), so a retry replays it.
+    if new_records.is_empty() && remember.is_none() {
         return Ok(Answer { status: StatusCode::ACCEPTED, body: response, replayed: false });
     }
     // The plugin's packed records become the log's run as they are: nothing is copied.

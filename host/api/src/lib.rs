@@ -6,6 +6,7 @@
 
 mod auth;
 mod body;
+mod charset;
 mod config;
 mod disk;
 mod encoding;

@@ -267,7 +267,7 @@ pub async fn serve(
     }
 }
 
-/// HTTP/1.1 only, with the header timeout (hyper applies it from the moment a connection waits
+/// HTTP/1.1 only, answering half-closed connections, with the header timeout (hyper applies it from the moment a connection waits
 /// for a request: a new connection, an idle keep-alive one, a half-sent request).
 fn configure(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
@@ -276,5 +276,6 @@ fn configure(
     let taken =
         std::mem::replace(builder, hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new()));
     *builder = taken.http1_only();
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    // A client that half-closes its side once its request is sent still gets the answer.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).half_close(true);
 }

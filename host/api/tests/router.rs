@@ -150,7 +150,17 @@ async fn body_errors_have_their_own_status_and_message() {
         (413, ("body_too_large", "request body is larger than the limit of 4096 bytes"))
     );
     let (status, json, _) = h.post(URL, Some(&auth), Some("text/csv"), vec![b'P', 0xff, 0xfe, b'\n']).await;
-    assert_eq!((status, error(&json)), (400, ("bad_request", "request body is not valid UTF-8 (at byte 1)")));
+    assert_eq!(
+        (status, error(&json)),
+        (
+            400,
+            (
+                "bad_request",
+                "request body is not valid UTF-8 (at byte 1); a body in another character set names it in its \
+                 Content-Type (`; charset=windows-1252`)"
+            )
+        )
+    );
     let (status, json, _) = h.post(URL, Some(&auth), json_ct, r#"{"PatientID": "a""#).await;
     assert_eq!(
         (status, error(&json)),

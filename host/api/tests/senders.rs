@@ -313,3 +313,89 @@ async fn a_csv_quote_never_closed_refuses_the_request_instead_of_swallowing_rows
     assert_eq!((status, json["accepted"].clone()), (202, json!(3)), "the quote closed: {json}");
     assert_eq!(h.spooled("lab_results").len(), 3);
 }
+
+/// A request whose messages were all stored before appends nothing, yet its answer is
+/// remembered under its Idempotency-Key: a retry replays it, and the key cannot then stand for
+/// other content.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_with_only_duplicates_is_remembered_under_its_idempotency_key() {
+    const URL: &str = "/v1/sources/hl7v2/records";
+    let h = harness();
+    h.auth.grant("hospital", "hl7v2").unwrap();
+    let auth = basic("hospital", PASSWORD);
+    let (status, json, _) = h.post(URL, Some(&auth), Some("application/hl7-v2"), hl7(&["M1", "M2"])).await;
+    assert_eq!((status, json["accepted"].clone()), (202, json!(2)), "{json}");
+
+    let resent = hl7(&["M1", "M2"]);
+    let (status, first, response) = h.send(with_key(URL, &auth, "resend-1", "application/hl7-v2", &resent)).await;
+    assert_eq!((status, first["duplicates"].clone()), (202, json!(2)), "{first}");
+    assert!(!response.headers().contains_key("idempotent-replayed"));
+    let (status, again, response) = h.send(with_key(URL, &auth, "resend-1", "application/hl7-v2", &resent)).await;
+    assert_eq!(status, 202);
+    assert_eq!(again, first, "the original answer, its request id included");
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+
+    let other = hl7(&["M3"]);
+    let (status, json, _) = h.send(with_key(URL, &auth, "resend-1", "application/hl7-v2", &other)).await;
+    assert_eq!((status, json["error"]["code"].as_str()), (422, Some("idempotency_key_reused")), "{json}");
+    assert_eq!(h.spooled("hl7v2").len(), 2, "nothing stored by the resends");
+}
+
+/// A body that holds no record (an empty array, a table with only its header row, a byte order
+/// mark alone) is a 400 that says so, not a 422 with nothing listed; nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_without_records_are_refused_with_the_reason() {
+    let h = harness();
+    let auth = basic("lab", "lab-password");
+    let no_records = "the body holds no records (an empty JSON array, or a CSV or TSV with only its header row); \
+                      nothing was stored";
+    let cases = [
+        ("application/json", "[]".to_string(), no_records),
+        ("application/json", " [ ]\n".to_string(), no_records),
+        ("text/csv", "PatientID,AdmissionID,LabName,LabValue,LabUnits,LabDateTime\r\n".to_string(), no_records),
+        ("text/tab-separated-values", "PatientID\tAdmissionID\n".to_string(), no_records),
+        ("application/x-ndjson", "\n\n".to_string(), "request body is empty"),
+        ("text/csv", "\u{feff}".to_string(), "request body is empty"),
+        ("application/json", "\u{feff} \r\n".to_string(), "request body is empty"),
+    ];
+    for (content_type, body, message) in cases {
+        let (status, json, _) = h.post(LAB_URL, Some(&auth), Some(content_type), body.clone()).await;
+        assert_eq!((status, json["error"]["message"].as_str()), (400, Some(message)), "{content_type} {body:?}");
+    }
+    assert!(h.spooled("lab_results").is_empty());
+    // One record more is accepted: the refusals were for having none.
+    let (status, json, _) = h.post(LAB_URL, Some(&auth), Some("application/json"), format!("[{}]", lab(1, "1"))).await;
+    assert_eq!((status, json["accepted"].clone()), (202, json!(1)), "{json}");
+}
+
+/// A body in another character set than UTF-8, named by its content type's `charset`, is
+/// stored as the text it holds (in UTF-8); one that does not name it is refused with a hint; a
+/// charset sluice does not know is a 415. Refusals store nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_in_another_character_set_are_decoded_or_refused_by_name() {
+    let h = harness();
+    let auth = basic("lab", "lab-password");
+    let header = b"PatientID,AdmissionID,LabName,LabValue,LabUnits,LabDateTime\r\n".to_vec();
+    // "µg/L" and "Müller" in Latin-1 / windows-1252: 0xB5 and 0xFC, neither valid UTF-8 alone.
+    let body = [header.clone(), b"p1,1,Vitamin B12 M\xfcller,310,\xb5g/L,2012-06-26 08:05:00\r\n".to_vec()].concat();
+
+    let (status, json, _) = h.post(LAB_URL, Some(&auth), Some("text/csv"), body.clone()).await;
+    assert_eq!(status, 400, "{json}");
+    assert_eq!(
+        json["error"]["message"],
+        "request body is not valid UTF-8 (at byte 79); a body in another character set names it in its Content-Type \
+         (`; charset=windows-1252`)"
+    );
+    let (status, json, _) = h.post(LAB_URL, Some(&auth), Some("text/csv; charset=x-klingon"), body.clone()).await;
+    assert_eq!((status, json["error"]["code"].as_str()), (415, Some("unsupported_charset")), "{json}");
+    assert!(h.spooled("lab_results").is_empty());
+
+    for (n, content_type) in ["text/csv; charset=ISO-8859-1", "text/csv;charset=\"windows-1252\""].iter().enumerate() {
+        let (status, json, _) = h.post(LAB_URL, Some(&auth), Some(content_type), body.clone()).await;
+        assert_eq!((status, json["accepted"].clone()), (202, json!(1)), "{content_type}: {json}");
+        let stored = h.spooled("lab_results");
+        assert_eq!(stored.len(), n + 1);
+        let text = std::str::from_utf8(&stored[n].record.payload).expect("stored as UTF-8");
+        assert!(text.contains("Vitamin B12 Müller") && text.contains("µg/L"), "{text}");
+    }
+}

@@ -241,3 +241,20 @@ async fn bodies_cut_short_announced_too_large_or_doubly_typed_are_refused_for_wh
     assert_eq!(status, "HTTP/1.1 202 Accepted");
     assert_eq!(h.spooled("patients").len(), 1);
 }
+
+/// A client that closes its sending side once its request is out (`shutdown(SHUT_WR)`, as
+/// `curl --http1.0`-style senders and some interface engines do) still gets its answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_half_closes_after_its_request_gets_the_answer() {
+    let (address, h, _stop, _server) = start(ServerLimits::default());
+    let auth = basic("hospital", PASSWORD);
+    let record = br#"{"PatientID": "half-closed"}"#;
+    let head = format!(
+        "POST /v1/sources/patients/records HTTP/1.1\r\nhost: x\r\nauthorization: {auth}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        record.len()
+    );
+    let (status, _) = raw_answer(address, head, record, true).await;
+    assert_eq!(status, "HTTP/1.1 202 Accepted");
+    assert_eq!(h.spooled("patients").len(), 1);
+}

@@ -182,16 +182,25 @@ async fn answers_are_remembered_with_their_records_across_a_reconnect() {
     let answers = vec![answer.clone(), record_id.clone()];
     log.append_remembered("labs", &provenance("r1"), run(&[record(Some("p"), 1)]), answers).await.unwrap();
     assert_eq!(log.remembered("labs", "alice", "k1").await.unwrap(), Some(answer.clone()));
+    // A request whose records were all stored before appends none, and its answer is remembered.
+    let only_answer = Remembered { key: "k2".into(), ..answer.clone() };
+    let positions = log
+        .append_remembered("labs", &provenance("r2"), Run::new("application/json"), vec![only_answer.clone()])
+        .await
+        .unwrap();
+    assert!(positions.is_empty());
     drop(log);
 
     let again = KafkaLog::connect(config).await.unwrap();
     assert_eq!(again.remembered("labs", "alice", "k1").await.unwrap(), Some(answer));
     assert_eq!(again.remembered("labs", "", "MSG-1").await.unwrap(), Some(record_id));
     assert_eq!(again.remembered("labs", "bob", "k1").await.unwrap(), None);
+    assert_eq!(again.remembered("labs", "alice", "k2").await.unwrap(), Some(only_answer));
     let mut consumer = again.consumer("labs").await.unwrap();
     join(&mut consumer, 0).await;
     let records = read(&mut consumer, 1, 10).await;
     assert_eq!(records[0].record.payload, b"{\"n\":1}");
+    assert_eq!(records.len(), 1, "the answer alone appended no record");
 }
 
 /// Two instances on one cluster: an answer one of them remembered is found by the other, which

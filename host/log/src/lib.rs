@@ -69,7 +69,8 @@ pub trait RecordLog: Send + Sync {
 
     /// Appends like [`append`](Self::append) and, in the same atomic write, remembers each of
     /// `answers` under its source, user and key (a request's Idempotency-Key, the ids of its
-    /// records): either all are durable or none is.
+    /// records): either all are durable or none is. A run of no records only remembers the
+    /// answers (a request whose records were all stored before).
     fn append_remembered<'a>(
         &'a self,
         source: &'a str,

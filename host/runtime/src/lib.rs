@@ -35,7 +35,7 @@ pub use plugin::{Plugin, PluginOrigin, SUPPORTED_CONTRACTS};
 pub use registry::{Admission, PluginRegistry, RegistryEvent};
 pub use sluice_contract::{
     BundledPlugin, Column, ColumnType, ColumnValues, Manifest, Rejection, Setting, TableSchema, check_plugin_name,
-    essence,
+    essence, parameter,
 };
 pub use source::{Handled, Source, SourceError};
 pub use source_table::{SourceBinding, SourceTable};

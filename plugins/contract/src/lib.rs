@@ -13,5 +13,5 @@ mod output;
 
 pub use bundled::BundledPlugin;
 pub use manifest::{Column, ColumnType, Manifest, Setting, TableSchema, check_plugin_name};
-pub use mime::essence;
+pub use mime::{essence, parameter};
 pub use output::{ColumnValues, Rejection};

@@ -7,6 +7,46 @@ pub fn essence(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
+/// The value of the parameter `name` of a content type (RFC 9110: names compare without case,
+/// a value may be quoted, with `\\` escapes): `parameter("text/csv; Charset=\"latin1\"", "charset")`
+/// → `Some("latin1")`. The first one given counts.
+pub fn parameter(content_type: &str, name: &str) -> Option<String> {
+    let mut rest = content_type.split_once(';')?.1;
+    loop {
+        let (key, after) = rest.split_once('=')?;
+        let after = after.trim_start();
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let mut value = String::new();
+                let mut chars = quoted.char_indices();
+                let mut end = quoted.len();
+                while let Some((at, c)) = chars.next() {
+                    match c {
+                        '\\' => value.extend(chars.next().map(|(_, c)| c)),
+                        '"' => {
+                            end = at + 1;
+                            break;
+                        }
+                        c => value.push(c),
+                    }
+                }
+                let next = quoted[end..].split_once(';').map_or("", |(_, next)| next);
+                (value, next)
+            }
+            None => {
+                let (value, next) = after.split_once(';').unwrap_or((after, ""));
+                (value.trim().to_string(), next)
+            }
+        };
+        // A parameter without `=` before this one is skipped with the text up to its `;`.
+        let key = key.rsplit(';').next().unwrap_or_default().trim();
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value);
+        }
+        rest = next;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -16,5 +56,22 @@ mod tests {
         assert_eq!(essence("Text/CSV; charset=utf-8"), "text/csv");
         assert_eq!(essence(" application/x-ndjson "), "application/x-ndjson");
         assert_eq!(essence(""), "");
+    }
+
+    #[test]
+    fn parameters_are_found_by_name_quoted_or_not() {
+        assert_eq!(parameter("text/csv; charset=utf-8", "charset").as_deref(), Some("utf-8"));
+        assert_eq!(
+            parameter("text/csv;Charset = ISO-8859-1 ;header=present", "charset").as_deref(),
+            Some("ISO-8859-1")
+        );
+        assert_eq!(
+            parameter("text/csv; header=present; charset=\"win\\\"dows;1252\"", "charset").as_deref(),
+            Some("win\"dows;1252")
+        );
+        assert_eq!(parameter("text/csv; header=\"a;charset=x\"; charset=latin1", "charset").as_deref(), Some("latin1"));
+        assert_eq!(parameter("text/csv; flag; charset=latin1", "charset").as_deref(), Some("latin1"));
+        assert_eq!(parameter("text/csv", "charset"), None);
+        assert_eq!(parameter("text/csv; header=present", "charset"), None);
     }
 }

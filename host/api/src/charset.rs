@@ -1,0 +1,120 @@
+//! Request bodies in a character set other than UTF-8: a content type's `charset` parameter
+//! (`text/csv; charset=windows-1252`) is honoured by decoding the body to UTF-8 here, before
+//! anything reads it, so that plugins, the log and the warehouse only ever hold UTF-8. Labels
+//! are read as browsers read them (the WHATWG Encoding Standard, through `encoding_rs`: `latin1`
+//! and `iso-8859-1` are windows-1252, `utf-16` is UTF-16LE). A label sluice does not know is a
+//! 415; bytes that are not valid in the named set are a 400 that names the byte. HL7 v2 bodies
+//! name their character set per message (MSH-18), which the plugin reads, so they pass as sent.
+
+use axum::body::Bytes;
+use encoding_rs::{DecoderResult, Encoding, REPLACEMENT, UTF_8};
+
+use crate::error::ApiError;
+
+/// `bytes` decoded to UTF-8 from the character set `content_type` names, or as they are when it
+/// names none, names UTF-8, or when bodies of `essence` name their own ([`names_its_own_charset`]).
+/// A body that grows past `limit` bytes in UTF-8 is a 413.
+pub(crate) fn to_utf8(bytes: Bytes, content_type: &str, essence: &str, limit: usize) -> Result<Bytes, ApiError> {
+    if names_its_own_charset(essence) {
+        return Ok(bytes);
+    }
+    let Some(label) = sluice_runtime::parameter(content_type, "charset") else {
+        return Ok(bytes);
+    };
+    let encoding = match Encoding::for_label(label.trim().as_bytes()) {
+        Some(encoding) if encoding != REPLACEMENT => encoding,
+        _ => return Err(ApiError::UnsupportedCharset { given: label }),
+    };
+    if encoding == UTF_8 || (encoding.is_ascii_compatible() && bytes.is_ascii()) {
+        return Ok(bytes);
+    }
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let room =
+        decoder.max_utf8_buffer_length_without_replacement(bytes.len()).ok_or(ApiError::BodyTooLarge { limit })?;
+    let mut text = String::with_capacity(room);
+    let (result, read) = decoder.decode_to_string_without_replacement(&bytes, &mut text, true);
+    match result {
+        DecoderResult::InputEmpty => {}
+        DecoderResult::Malformed(bad, after) => {
+            let at = read - after as usize - bad as usize;
+            return Err(ApiError::BadRequest(format!(
+                "request body is not valid {} (at byte {at}), the character set its Content-Type names; nothing was stored",
+                encoding.name()
+            )));
+        }
+        DecoderResult::OutputFull => return Err(ApiError::Internal("a charset decoder ran out of room".into())),
+    }
+    if text.len() > limit {
+        return Err(ApiError::BodyTooLarge { limit });
+    }
+    Ok(Bytes::from(text))
+}
+
+/// Whether `content_type` names a character set (a `charset` parameter).
+pub(crate) fn names_one(content_type: &str) -> bool {
+    sluice_runtime::parameter(content_type, "charset").is_some()
+}
+
+/// Whether bodies of content type `essence` name their character set inside (HL7 v2's MSH-18,
+/// per message), so that the plugin, not the API, decides what bytes are valid.
+pub(crate) fn names_its_own_charset(essence: &str) -> bool {
+    matches!(essence, "application/hl7-v2" | "x-application/hl7-v2+er7")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(body: &[u8], content_type: &str) -> Result<Vec<u8>, ApiError> {
+        let essence = sluice_runtime::essence(content_type);
+        to_utf8(Bytes::copy_from_slice(body), content_type, &essence, 1 << 20).map(|bytes| bytes.to_vec())
+    }
+
+    #[test]
+    fn a_named_charset_is_decoded_to_utf8() {
+        // "Müller" in Latin-1: the ü is 0xFC, which alone is not UTF-8.
+        let latin1 = b"name\r\nM\xfcller\r\n";
+        assert_eq!(decoded(latin1, "text/csv; charset=ISO-8859-1").unwrap(), "name\r\nMüller\r\n".as_bytes());
+        assert_eq!(decoded(latin1, "text/csv; charset=\"latin1\"").unwrap(), "name\r\nMüller\r\n".as_bytes());
+        // windows-1252's 0x80 is the euro sign.
+        assert_eq!(decoded(b"\x80 12", "text/plain; charset=windows-1252").unwrap(), "€ 12".as_bytes());
+        let utf16: Vec<u8> = "{\"a\":\"é\"}".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert_eq!(decoded(&utf16, "application/json; charset=utf-16le").unwrap(), "{\"a\":\"é\"}".as_bytes());
+        // Bytes that happen to be valid UTF-8 are still read in the charset named: Latin-1's
+        // "Ã©" is not UTF-8's "é".
+        assert_eq!(decoded("é".as_bytes(), "text/csv; charset=iso-8859-1").unwrap(), "Ã©".as_bytes());
+    }
+
+    #[test]
+    fn utf8_ascii_unnamed_and_hl7_bodies_pass_as_sent() {
+        let body = b"M\xfcller";
+        assert_eq!(decoded(body, "text/csv").unwrap(), body, "checked as UTF-8 later, not here");
+        assert_eq!(decoded(body, "text/csv; charset=utf-8").unwrap(), body);
+        assert_eq!(decoded(b"plain", "text/csv; charset=iso-8859-1").unwrap(), b"plain");
+        assert_eq!(decoded(body, "application/hl7-v2; charset=utf-16").unwrap(), body, "MSH-18 decides");
+    }
+
+    #[test]
+    fn unknown_charsets_and_invalid_bytes_are_refused_by_name() {
+        match decoded(b"a", "text/csv; charset=klingon") {
+            Err(error @ ApiError::UnsupportedCharset { .. }) => assert_eq!(
+                error.to_string(),
+                "unsupported charset `klingon`; send UTF-8, or name a character set of the WHATWG Encoding \
+                 Standard (windows-1252, iso-8859-15, shift_jis, utf-16le, ...)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decoded(b"a", "text/csv; charset=iso-2022-kr"), Err(ApiError::UnsupportedCharset { .. })));
+        // 0x82 0x20 is no Shift_JIS character.
+        match decoded(b"ok\x82 ", "text/csv; charset=shift_jis") {
+            Err(ApiError::BadRequest(message)) => assert_eq!(
+                message,
+                "request body is not valid Shift_JIS (at byte 2), the character set its Content-Type names; nothing \
+                 was stored"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let limit = to_utf8(Bytes::from_static(b"\xfc\xfc\xfc"), "text/csv; charset=latin1", "text/csv", 4);
+        assert!(matches!(limit, Err(ApiError::BodyTooLarge { limit: 4 })), "six bytes in UTF-8");
+    }
+}
