@@ -128,6 +128,7 @@ export function convert(raw, type) {
 }
 
 const BAD_DATE = "is not a date (expected YYYY-MM-DD or M/D/YYYY)";
+const YEAR_ZERO = "has the year 0000, which is no date (send no value for an unknown date)";
 const BAD_TIME = "has a time that is not HH:MM[:SS[.fff]] (optionally followed by Z or an offset ±HH:MM)";
 const BAD_ZONE = "has a time zone that is not Z, UTC or an offset ±HH:MM, ±HHMM or ±HH";
 const digits = (text) => (/^[0-9]{1,4}$/.test(text) ? Number(text) : null);
@@ -162,6 +163,7 @@ function calendarDate(text) {
   if (year.length !== 4) throw new Invalid(BAD_DATE);
   [year, month, day] = [digits(year), digits(month), digits(day)];
   if (year === null || month === null || day === null) throw new Invalid(BAD_DATE);
+  if (year === 0) throw new Invalid(YEAR_ZERO);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) throw new Invalid("is not a possible date");
   return daysFromCivil(year, month, day);
 }
@@ -306,19 +308,46 @@ function jsonSequence(text) {
   return values;
 }
 
-/** CSV/TSV rows as the Rust SDK's reader (the csv crate) splits them. */
+/**
+ * Whether a text/plain body is JSON rather than a table: it starts with `{`, `[` or a JSON
+ * string, unless that first quoted value is followed by a delimiter (`"PatientID","Gender"`).
+ */
+function plainTextIsJson(text) {
+  const body = text.replace(/^\uFEFF/, "");
+  const start = body.search(/[^ \t\r\n\f]/);
+  if (start < 0) return false;
+  if (body[start] === "{" || body[start] === "[") return true;
+  if (body[start] !== '"') return false;
+  let at = start + 1;
+  while (at < body.length && body[at] !== '"') at += body[at] === "\\" ? 2 : 1;
+  if (at >= body.length) return true;
+  const after = body.slice(at + 1).replace(/^ +/, "")[0];
+  return ![",", "\t", ";", "|"].includes(after);
+}
+
+/**
+ * CSV/TSV rows as the Rust SDK's reader (the csv crate) splits them. Each row's `quoteFault` is
+ * the index of its first cell with text after its closing quote (`"Black" or African`), if any.
+ */
 function delimitedRows(text, delimiter) {
   const rows = [];
-  let row = [], cell = "", quoted = false, atStart = true;
+  let row = [], cell = "", quoted = false, atStart = true, closed = false;
   const n = text.length;
   for (let i = 0; i < n; i += 1) {
     const c = text[i];
+    if (closed && c !== delimiter && c !== "\r" && c !== "\n" && row.quoteFault === undefined) {
+      row.quoteFault = row.length;
+    }
+    closed = false;
     if (quoted) {
       if (c === '"') {
         if (text[i + 1] === '"') {
           cell += '"';
           i += 1;
-        } else quoted = false;
+        } else {
+          quoted = false;
+          closed = true;
+        }
       } else cell += c;
     } else if (c === '"' && atStart) {
       quoted = true;
@@ -448,7 +477,10 @@ class Decoder {
     for (const row of body) {
       if (fault) this.emit(fault);
       else if (row.length !== header.length) this.emit(`row has ${row.length} fields, the header has ${header.length}`);
-      else {
+      else if (row.quoteFault !== undefined) {
+        this.emit(`column ${row.quoteFault + 1} (${header[row.quoteFault]}) has text after its closing quote; `
+          + 'quote the whole value and double the quotes in it ("""a"" b")');
+      } else {
         const slots = new Array(this.names.length).fill(MISSING);
         row.forEach((cell, i) => {
           if (columns[i] !== undefined) slots[columns[i]] = cell;
@@ -489,8 +521,7 @@ function detect(contentType, text) {
     case "text/csv": return "csv";
     case "text/tab-separated-values": return "tsv";
     case "text/plain": {
-      const first = text.trimStart()[0];
-      if (first === "{" || first === "[" || first === '"') return "json";
+      if (plainTextIsJson(text)) return "json";
       return text.split("\n", 1)[0].includes("\t") ? "tsv" : "csv";
     }
     default: return null;

@@ -280,6 +280,8 @@ def _calendar_date(text):
     year, month, day = _digits(year), _digits(month), _digits(day)
     if year is None or month is None or day is None:
         raise ValueError(_BAD_DATE)
+    if year == 0:
+        raise ValueError("has the year 0000, which is no date (send no value for an unknown date)")
     if not 1 <= month <= 12 or not 1 <= day <= _days_in_month(year, month):
         raise ValueError("is not a possible date")
     return _days_from_civil(year, month, day)
@@ -489,17 +491,20 @@ class _Decoder:
         first = lines[0][:-1] if lines[0].endswith("\r") else lines[0]
         if len(lines) > 1 and len(first) == 5 and first[:4].lower() == "sep=":
             delimiter, text = first[4], lines[1]
-        rows = _delimited_rows(text, delimiter)
+        rows, quote_faults = _delimited_rows(text, delimiter)
         if not rows:
             return
         header, rows = rows[0], rows[1:]
         columns = [self.lowered.get(h.strip().lower()) for h in header]
         fault = self.header_fault(header, columns, delimiter)
-        for row in rows:
+        for row, quote_fault in zip(rows, quote_faults[1:]):
             if fault:
                 self.emit(fault)
             elif len(row) != len(header):
                 self.emit(f"row has {len(row)} fields, the header has {len(header)}")
+            elif quote_fault is not None:
+                self.emit(f"column {quote_fault + 1} ({header[quote_fault]}) has text after its closing quote; "
+                          'quote the whole value and double the quotes in it ("""a"" b")')
             else:
                 slots = [_MISSING] * len(self.names)
                 for cell, column in zip(row, columns):
@@ -533,12 +538,18 @@ def _delimited_rows(text, delimiter):
     """The rows of CSV/TSV ``text`` as lists of cells, as the Rust SDK's reader (the csv crate)
     splits them: double quotes around a cell allow delimiters, line breaks and doubled quotes
     inside it; ``\n``, ``\r\n`` or ``\r`` ends a row; empty lines are skipped. (CPython's csv
-    module is not in the interpreter componentize-py builds.)"""
+    module is not in the interpreter componentize-py builds.) Also, per row, the index of its
+    first cell with text after its closing quote (``"Black" or African``), or None."""
     rows, row, cell, i, n = [], [], [], 0, len(text)
+    faults, fault = [], None
     quoted = False
+    closed = False
     at_cell_start = True
     while i < n:
         c = text[i]
+        if closed and c != delimiter and c not in "\r\n" and fault is None:
+            fault = len(row)
+        closed = False
         if quoted:
             if c == '"':
                 if i + 1 < n and text[i + 1] == '"':
@@ -546,6 +557,7 @@ def _delimited_rows(text, delimiter):
                     i += 1
                 else:
                     quoted = False
+                    closed = True
             else:
                 cell.append(c)
         elif c == '"' and at_cell_start:
@@ -560,7 +572,8 @@ def _delimited_rows(text, delimiter):
             if row or cell or not at_cell_start:
                 row.append("".join(cell))
                 rows.append(row)
-            row, cell, at_cell_start = [], [], True
+                faults.append(fault)
+            row, cell, at_cell_start, fault = [], [], True, None
         else:
             cell.append(c)
             at_cell_start = False
@@ -568,7 +581,8 @@ def _delimited_rows(text, delimiter):
     if row or cell or not at_cell_start:
         row.append("".join(cell))
         rows.append(row)
-    return rows
+        faults.append(fault)
+    return rows, faults
 
 
 def _kind(value):
@@ -648,6 +662,26 @@ def _json_sequence(text):
     return values
 
 
+def _plain_text_is_json(text):
+    """Whether a text/plain body is JSON rather than a table: it starts with ``{``, ``[`` or a
+    JSON string, unless that first quoted value is followed by a delimiter (``"PatientID","Gender"``)."""
+    body = text[1:] if text.startswith("\ufeff") else text
+    stripped = body.lstrip(" \t\r\n\f")
+    if not stripped:
+        return False
+    if stripped[0] in "{[":
+        return True
+    if stripped[0] != '"':
+        return False
+    at, n = 1, len(stripped)
+    while at < n and stripped[at] != '"':
+        at += 2 if stripped[at] == "\\" else 1
+    if at >= n:
+        return True
+    after = stripped[at + 1:].lstrip(" ")[:1]
+    return after not in (",", "\t", ";", "|")
+
+
 def _detect(content_type, text):
     if content_type == "application/json":
         return "json"
@@ -658,8 +692,7 @@ def _detect(content_type, text):
     if content_type == "text/tab-separated-values":
         return "tsv"
     if content_type == "text/plain":
-        stripped = text.lstrip()
-        if stripped[:1] in ("{", "[", '"'):
+        if _plain_text_is_json(text):
             return "json"
         return "tsv" if "\t" in text.split("\n", 1)[0] else "csv"
     return None

@@ -74,7 +74,7 @@ fn delimiter_of(essence: &str, body: &[u8]) -> Option<u8> {
     let delimiter = match essence {
         "text/csv" => b',',
         "text/tab-separated-values" => b'\t',
-        "text/plain" if !matches!(first_byte(body), Some(b'{' | b'[' | b'"')) => {
+        "text/plain" if !sluice_runtime::plain_text_is_json(body) => {
             let header = body.split(|&b| b == b'\n').next().unwrap_or_default();
             if header.contains(&b'\t') { b'\t' } else { b',' }
         }
@@ -83,30 +83,12 @@ fn delimiter_of(essence: &str, body: &[u8]) -> Option<u8> {
     Some(excel_separator_line(body).map_or(delimiter, |(_, delimiter)| delimiter))
 }
 
-/// The line (from 1) on which a quoted field starts that is never closed, if one does. A quote
-/// opens a field only at its start (after a delimiter, a line break or at the body's start);
-/// inside, `""` is a quote; elsewhere a quote is an ordinary character: the csv crate's rules.
+/// The line (from 1) on which a quoted field starts that is never closed, if one does
+/// (`sluice_runtime::quote_faults`: the csv crate's quoting rules).
 fn unclosed_quote_line(body: &[u8], delimiter: u8) -> Option<usize> {
-    let mut from = 0;
-    while let Some(found) = memchr::memchr(b'"', &body[from..]) {
-        let open = from + found;
-        let starts_field = open == 0 || matches!(body[open - 1], b'\n' | b'\r') || body[open - 1] == delimiter;
-        from = open + 1;
-        if !starts_field {
-            continue;
-        }
-        loop {
-            let Some(found) = memchr::memchr(b'"', &body[from..]) else {
-                return Some(body[..open].iter().filter(|&&b| b == b'\n').count() + 1);
-            };
-            from += found + 1;
-            if body.get(from) != Some(&b'"') {
-                break;
-            }
-            from += 1;
-        }
-    }
-    None
+    memchr::memchr(b'"', body)?;
+    let open = sluice_runtime::quote_faults(body, delimiter).unclosed?;
+    Some(memchr::memchr_iter(b'\n', &body[..open]).count() + 1)
 }
 
 /// The number of records a body of content type `essence` holds, as every reader of the
@@ -123,7 +105,7 @@ pub fn records_sent(essence: &str, body: &[u8]) -> Option<usize> {
     match essence {
         "application/json" => Some(json_records(body, 0)),
         "application/x-ndjson" | "application/ndjson" => Some(ndjson_records(body)),
-        "text/plain" if matches!(first_byte(body), Some(b'{' | b'[' | b'"')) => Some(json_records(body, 0)),
+        "text/plain" if sluice_runtime::plain_text_is_json(body) => Some(json_records(body, 0)),
         _ => delimiter_of(essence, body).map(|delimiter| delimited_records(body, delimiter)),
     }
 }

@@ -2,7 +2,8 @@
 //! (`text/csv; charset=windows-1252`) is honoured by decoding the body to UTF-8 here, before
 //! anything reads it, so that plugins, the log and the warehouse only ever hold UTF-8. Labels
 //! are read as browsers read them (the WHATWG Encoding Standard, through `encoding_rs`: `latin1`
-//! and `iso-8859-1` are windows-1252, `utf-16` is UTF-16LE). A label sluice does not know is a
+//! and `iso-8859-1` are windows-1252, `utf-16` is UTF-16LE; a byte order mark wins over the
+//! label). A label sluice does not know is a
 //! 415; bytes that are not valid in the named set are a 400 that names the byte. HL7 v2 bodies
 //! name their character set per message (MSH-18), which the plugin reads, so they pass as sent.
 
@@ -28,7 +29,9 @@ pub(crate) fn to_utf8(bytes: Bytes, content_type: &str, essence: &str, limit: us
     if encoding == UTF_8 || (encoding.is_ascii_compatible() && bytes.is_ascii()) {
         return Ok(bytes);
     }
-    let mut decoder = encoding.new_decoder_without_bom_handling();
+    // A byte order mark wins over the label, as the Encoding Standard decodes (Excel's "CSV
+    // UTF-8" sent by a client that labels every body windows-1252).
+    let mut decoder = encoding.new_decoder();
     let room =
         decoder.max_utf8_buffer_length_without_replacement(bytes.len()).ok_or(ApiError::BodyTooLarge { limit })?;
     let mut text = String::with_capacity(room);
@@ -83,6 +86,15 @@ mod tests {
         // Bytes that happen to be valid UTF-8 are still read in the charset named: Latin-1's
         // "Ã©" is not UTF-8's "é".
         assert_eq!(decoded("é".as_bytes(), "text/csv; charset=iso-8859-1").unwrap(), "Ã©".as_bytes());
+        // A byte order mark says more than the label: UTF-8 here, and it is removed.
+        let excel = "\u{feff}PatientGender,PatientID\nFemale,Müller\n";
+        assert_eq!(
+            decoded(excel.as_bytes(), "text/csv; charset=windows-1252").unwrap(),
+            "PatientGender,PatientID\nFemale,Müller\n".as_bytes()
+        );
+        let mut utf16be = vec![0xfe, 0xff];
+        utf16be.extend("a,b".encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(decoded(&utf16be, "text/csv; charset=utf-16le").unwrap(), b"a,b");
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// No route.
     #[error("no such endpoint")]
     NotFound,
+    /// The route does not take the request's method (405, with `Allow`).
+    #[error("this endpoint does not take this method; the Allow header lists the ones it takes")]
+    MethodNotAllowed,
     /// The content type is not one the source's plugin accepts.
     #[error("unsupported content type `{given}`; source `{source_name}` accepts: {accepted}")]
     UnsupportedContentType {
@@ -135,6 +138,7 @@ impl ApiError {
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::UnknownSource(_) | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidSourceName | Self::BadRequest(_) | Self::InvalidIdempotencyKey(_) => StatusCode::BAD_REQUEST,
             Self::IdempotencyKeyInUse | Self::RecordInFlight => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -159,6 +163,7 @@ impl ApiError {
             Self::Forbidden { .. } => "forbidden",
             Self::UnknownSource(_) => "unknown_source",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidSourceName => "invalid_source_name",
             Self::UnsupportedContentType { .. } => "unsupported_content_type",
             Self::UnsupportedContentEncoding { .. } => "unsupported_content_encoding",

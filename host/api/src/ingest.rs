@@ -469,8 +469,10 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
         rejected.sort_by_key(|r| r.index);
     }
     let count = split.records.len();
-    if count > state.limits.max_records {
-        return Err(ApiError::TooManyRecords { count, limit: state.limits.max_records });
+    // The limit is on the records sent, rejected ones included.
+    let sent_count = count + rejected.len();
+    if sent_count > state.limits.max_records {
+        return Err(ApiError::TooManyRecords { count: sent_count, limit: state.limits.max_records });
     }
     let mut response = IngestResponse {
         request_id: request_id.to_string(),
@@ -501,7 +503,7 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
     };
     // Records whose own id the source already stored are acknowledged, not appended again.
     // The claims on the ids are held until the append is answered.
-    let record_ids::NewRecords { records: new_records, origins, duplicates, answers, claims: _claims } =
+    let record_ids::NewRecords { records: new_records, origins, duplicates, reused, answers, claims: _claims } =
         record_ids::take_out_stored(
             state.log.as_ref(),
             &state.in_flight,
@@ -511,8 +513,19 @@ pub(crate) async fn store(state: &ApiState, submission: Submission<'_>) -> Resul
             received_at_us,
         )
         .await?;
-    response.accepted = count;
+    response.accepted = count - reused.len();
     response.duplicates = duplicates;
+    if !reused.is_empty() {
+        response.rejected.extend(reused.iter().map(|origin| RejectedRecord {
+            index: origin.record,
+            reason: record_ids::ID_REUSED.to_string(),
+            field: None,
+        }));
+        response.rejected.sort_by_key(|r| r.index);
+    }
+    if response.accepted == 0 {
+        return Ok(Answer { status: StatusCode::UNPROCESSABLE_ENTITY, body: response, replayed: false });
+    }
     // Every record stored before: nothing to append, but an answer under an Idempotency-Key is
     // still remembered (an append of no records), so a retry replays it.
     if new_records.is_empty() && remember.is_none() {

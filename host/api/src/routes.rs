@@ -27,6 +27,7 @@ pub fn app(state: ApiState) -> Router {
         .route("/api_patient", post(ingest::api_patient))
         .route("/api_admissions", post(ingest::api_admissions))
         .route("/api_lab_results", post(ingest::api_lab_results))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
 }

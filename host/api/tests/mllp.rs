@@ -1,5 +1,5 @@
-//! MLLP against a log that is down: no AA, an AE that says nothing was stored and to send the
-//! message again.
+//! MLLP acknowledgements: against a log that is down no AA, an AE that says nothing was stored
+//! and to send the message again; a control id reused for another message is an AR.
 
 mod common;
 
@@ -45,6 +45,48 @@ async fn with_the_log_down_no_message_is_acknowledged_as_accepted() {
         "ERR|||207^Application internal error^HL70357|E||||not stored, send it again: the log is unavailable; \
          nothing was accepted, retry later"
     );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+/// Sends one framed message and reads its acknowledgement's segments.
+async fn exchange(stream: &mut tokio::net::TcpStream, message: &str) -> Vec<String> {
+    stream.write_all(&mllp_frame(message.as_bytes())).await.unwrap();
+    let mut ack = Vec::new();
+    while !ack.ends_with(&[0x1C, 0x0D]) {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        ack.push(byte[0]);
+    }
+    String::from_utf8(ack[1..ack.len() - 2].to_vec()).unwrap().split('\r').map(str::to_string).collect()
+}
+
+/// A different message under a control id the sender already used is refused for good (AR,
+/// ERR code 205), never acknowledged as a duplicate; the same message again is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reused_control_id_is_refused_with_205() {
+    let h = common::harness();
+    h.auth.grant("hospital", "hl7v2").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let config: MllpConfig = serde_json::from_value(serde_json::json!({
+        "listen": address.to_string(), "source": "hl7v2", "user": "hospital"
+    }))
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_mllp(listener, config, h.state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let message = |patient: &str| {
+        format!("MSH|^~\\&|LAB|NORTH|SLUICE|DW|20240101120000||ORU^R01|M-1|P|2.5.1\rPID|1||{patient}\r")
+    };
+    assert_eq!(exchange(&mut stream, &message("P1")).await[1], "MSA|AA|M-1");
+    let refused = exchange(&mut stream, &message("P2")).await;
+    assert!(refused[1].starts_with("MSA|AR|M-1|a record with the same id"), "{refused:?}");
+    assert!(refused[2].starts_with("ERR|||205^Duplicate key identifier^HL70357|E||||"), "{refused:?}");
+    assert_eq!(exchange(&mut stream, &message("P1")).await[1], "MSA|AA|M-1", "the same message again");
+    assert_eq!(h.spooled("hl7v2").len(), 1);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

@@ -122,6 +122,12 @@ async fn authorization_and_routing_errors() {
     }
     let (status, json, _) = h.post("/v1/nowhere", Some(&lab), None, "x").await;
     assert_eq!((status, error(&json).0), (404, "not_found"));
+    for method in ["GET", "PUT", "DELETE"] {
+        let request = axum::http::Request::builder().method(method).uri(URL).body(axum::body::Body::empty()).unwrap();
+        let (status, json, response) = h.send(request).await;
+        assert_eq!((status, error(&json).0), (405, "method_not_allowed"), "{method}: {json}");
+        assert_eq!(response.headers()["allow"], "POST", "{method}");
+    }
     assert!(h.spooled("patients").is_empty());
 }
 
@@ -171,6 +177,13 @@ async fn body_errors_have_their_own_status_and_message() {
     assert_eq!((status, error(&json)), (400, ("bad_request", "JSON is nested deeper than the limit of 8 levels")));
     let four = format!("[{PATIENT},{PATIENT},{PATIENT},{PATIENT}]");
     let (status, json, _) = h.post(URL, Some(&auth), json_ct, four).await;
+    assert_eq!(
+        (status, error(&json)),
+        (413, ("too_many_records", "request holds 4 records, more than the limit of 3 per request"))
+    );
+    // Records the plugin rejects count too: the limit is on what a request holds.
+    let three_and_a_bad_one = format!("[{PATIENT},{PATIENT},{PATIENT},{{}}]");
+    let (status, json, _) = h.post(URL, Some(&auth), json_ct, three_and_a_bad_one).await;
     assert_eq!(
         (status, error(&json)),
         (413, ("too_many_records", "request holds 4 records, more than the limit of 3 per request"))

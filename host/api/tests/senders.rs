@@ -399,3 +399,46 @@ async fn bodies_in_another_character_set_are_decoded_or_refused_by_name() {
         assert!(text.contains("Vitamin B12 Müller") && text.contains("µg/L"), "{text}");
     }
 }
+
+/// An HL7 message is the same message only when its sender (MSH-3, MSH-4), its control id
+/// (MSH-10) and its content are: another facility's message with the same control id is
+/// stored, and a different message under an id already used is rejected by name, never
+/// dropped as a duplicate.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reused_control_id_is_never_taken_for_a_duplicate() {
+    const URL: &str = "/v1/sources/hl7v2/records";
+    let h = harness();
+    h.auth.grant("hospital", "hl7v2").unwrap();
+    let auth = basic("hospital", PASSWORD);
+    let message = |facility: &str, id: &str, patient: &str| {
+        format!("MSH|^~\\&|LAB|{facility}|S|R|20240101120000||ADT^A01|{id}|P|2.5\rPID|1||{patient}\r")
+    };
+    let post = |body: String| {
+        let (h, auth) = (&h, &auth);
+        async move { h.post(URL, Some(auth), Some("application/hl7-v2"), body).await }
+    };
+    let (status, json, _) = post(message("NORTH", "MSG00001", "P1")).await;
+    assert_eq!((status, json["accepted"].clone()), (202, json!(1)), "{json}");
+    let (status, json, _) = post(message("SOUTH", "MSG00001", "P2")).await;
+    assert_eq!((status, json["accepted"].clone(), json.get("duplicates")), (202, json!(1), None), "{json}");
+    assert_eq!(h.spooled("hl7v2").len(), 2, "another facility's message is another message");
+
+    let (status, json, _) = post(message("NORTH", "MSG00001", "P3")).await;
+    assert_eq!(status, 422, "{json}");
+    assert_eq!(
+        json["rejected"],
+        json!([{"index": 0, "field": null, "reason": "a record with the same id (HL7 v2: the same MSH-3, MSH-4 and \
+                MSH-10) was stored before with other content; this one was not stored: give each new message its \
+                own id"}])
+    );
+    let (status, json, _) = post(message("NORTH", "MSG00001", "P1")).await;
+    assert_eq!((status, json["duplicates"].clone()), (202, json!(1)), "the same message again: {json}");
+
+    // In one body: the second message under the first one's id is rejected, the repeat of the
+    // first is a duplicate.
+    let body = [message("EAST", "E1", "P4"), message("EAST", "E1", "P5"), message("EAST", "E1", "P4")].concat();
+    let (status, json, _) = post(body).await;
+    assert_eq!((status, json["accepted"].clone(), json["duplicates"].clone()), (202, json!(2), json!(1)), "{json}");
+    assert_eq!(rejected_indices(&json), [1]);
+    assert_eq!(h.spooled("hl7v2").len(), 3);
+}

@@ -34,8 +34,8 @@ pub use output::{Cell, ColumnData, Origin, SplitRecords, TableRows, Transformed}
 pub use plugin::{Plugin, PluginOrigin, SUPPORTED_CONTRACTS};
 pub use registry::{Admission, PluginRegistry, RegistryEvent};
 pub use sluice_contract::{
-    BundledPlugin, Column, ColumnType, ColumnValues, Manifest, Rejection, Setting, TableSchema, check_plugin_name,
-    essence, parameter,
+    BundledPlugin, Column, ColumnType, ColumnValues, Manifest, QuoteFaults, Rejection, Setting, TableSchema,
+    check_plugin_name, essence, parameter, plain_text_is_json, quote_faults,
 };
 pub use source::{Handled, Source, SourceError};
 pub use source_table::{SourceBinding, SourceTable};

@@ -7,11 +7,13 @@
 //! run without a host.
 
 mod bundled;
+mod delimited;
 mod manifest;
 mod mime;
 mod output;
 
 pub use bundled::BundledPlugin;
+pub use delimited::{QuoteFaults, plain_text_is_json, quote_faults};
 pub use manifest::{Column, ColumnType, Manifest, Setting, TableSchema, check_plugin_name};
 pub use mime::{essence, parameter};
 pub use output::{ColumnValues, Rejection};

@@ -83,8 +83,7 @@ pub fn detect(content_type: &str, body: &[u8]) -> Option<Format> {
         "text/tab-separated-values" => Some(Format::Tsv),
         "text/plain" => {
             let body = strip_bom(body);
-            let first = body.iter().find(|b| !b.is_ascii_whitespace());
-            if matches!(first, Some(b'{' | b'[' | b'"')) {
+            if sluice_contract::plain_text_is_json(body) {
                 Some(Format::Json)
             } else {
                 let header = body.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -368,9 +367,24 @@ impl Decoder<'_, '_, '_> {
         }
         let mut record = csv::StringRecord::new();
         loop {
+            let start = reader.position().byte() as usize;
             match reader.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {
+                    // `"Black" or African` would be read as `Black or African`.
+                    let end = (reader.position().byte() as usize).min(body.len());
+                    let row = body.get(start..end).unwrap_or_default();
+                    if row.contains(&b'"')
+                        && let Some((_, field)) = sluice_contract::quote_faults(row, delimiter).text_after_closing_quote
+                    {
+                        let name = header.get(field).map(String::from_utf8_lossy).unwrap_or_default();
+                        self.reject(format!(
+                            "column {} ({name}) has text after its closing quote; quote the whole value and double \
+                             the quotes in it (\"\"\"a\"\" b\")",
+                            field + 1
+                        ));
+                        continue;
+                    }
                     let mut slots: Vec<Raw<'_>> = vec![Raw::Missing; self.fields.len()];
                     for (cell, column) in record.iter().zip(&columns) {
                         if let Some(index) = column {
@@ -923,6 +937,27 @@ mod tests {
         assert_eq!(detect("text/plain", b"a,b\n1,2"), Some(Format::Csv));
         assert_eq!(detect("application/xml", b"<a/>"), None);
         assert_eq!(decode_all(Format::Tsv, body), vec![r#"0:Str("p1"),Str("7")"#]);
+        // R's write.csv and Excel's "quote all" start with a quote, and are tables.
+        assert_eq!(detect("text/plain", b"\"PatientID\",\"LabValue\"\n\"p1\",\"7\"\n"), Some(Format::Csv));
+        assert_eq!(detect("text/plain", b"\"PatientID\"\t\"LabValue\"\n"), Some(Format::Tsv));
+        assert_eq!(detect("text/plain", br#""{\"PatientID\": \"p1\"}""#), Some(Format::Json));
+    }
+
+    /// `"Black" or African` would be read as `Black or African`: such a row is rejected, naming
+    /// the column, and the rows around it are read.
+    #[test]
+    fn text_after_a_closing_quote_rejects_its_row() {
+        let body = "PatientID,LabValue\r\np1,\"7\"\r\np2,\"7\" mg\r\np3,\"a \"\"b\"\"\"\r\n";
+        let reason = "column 2 (LabValue) has text after its closing quote; quote the whole value and double the \
+                      quotes in it (\"\"\"a\"\" b\")";
+        assert_eq!(
+            decode_all(Format::Csv, body),
+            vec![r#"0:Str("p1"),Str("7")"#.to_string(), format!("1:!{reason}"), r#"2:Str("p3"),Str("a \"b\"")"#.into()]
+        );
+        let tsv = "PatientID\tLabValue\n\"p1\" x\t7\np2\t8\n";
+        let out = decode_all(Format::Tsv, tsv);
+        assert!(out[0].starts_with("0:!column 1 (PatientID) has text after its closing quote"), "{out:?}");
+        assert_eq!(out[1], r#"1:Str("p2"),Str("8")"#);
     }
 
     /// Values serde_json refuses although the body is well-formed JSON (the API's check lets

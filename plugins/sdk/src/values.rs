@@ -249,6 +249,11 @@ fn parse_calendar_date(text: &str) -> Result<NaiveDate, &'static str> {
     } else {
         return Err(BAD);
     };
+    if year == 0 {
+        // Readers (Python's datetime, Java's LocalDate from SQL) have no year 0, and senders use
+        // it for "no date".
+        return Err("has the year 0000, which is no date (send no value for an unknown date)");
+    }
     NaiveDate::from_ymd_opt(year as i32, month, day).ok_or("is not a possible date")
 }
 
@@ -337,6 +342,9 @@ mod tests {
     fn impossible_dates_are_refused() {
         assert_eq!(parse_timestamp("2011-02-30 00:00:00"), Err("is not a possible date"));
         assert_eq!(parse_timestamp("13/1/2000"), Err("is not a possible date"));
+        let year_zero = Err("has the year 0000, which is no date (send no value for an unknown date)");
+        assert_eq!(parse_timestamp("0000-01-01"), year_zero);
+        assert_eq!(parse_timestamp("1/1/0000 00:00"), year_zero);
         assert_eq!(parse_timestamp("2000-01-01 25:00:00"), Err("has an impossible time of day"));
         assert_eq!(parse_timestamp("yesterday"), Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)"));
         assert_eq!(parse_timestamp("01-02-03"), Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)"));

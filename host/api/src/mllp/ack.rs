@@ -95,6 +95,8 @@ pub enum ErrorCode {
     UnsupportedMessageType,
     /// 203: HL7 version not read.
     UnsupportedVersion,
+    /// 205: the message's id was used before for another message.
+    DuplicateKey,
     /// 207: anything else (not granted, not stored now, unreadable).
     ApplicationInternalError,
 }
@@ -106,6 +108,7 @@ impl ErrorCode {
             Self::DataTypeError => ("102", "Data type error"),
             Self::UnsupportedMessageType => ("200", "Unsupported message type"),
             Self::UnsupportedVersion => ("203", "Unsupported version id"),
+            Self::DuplicateKey => ("205", "Duplicate key identifier"),
             Self::ApplicationInternalError => ("207", "Application internal error"),
         }
     }
@@ -113,6 +116,7 @@ impl ErrorCode {
     /// The code for a plugin's rejection of `field` for `reason`.
     pub fn for_rejection(field: Option<&str>, reason: &str) -> Self {
         match field {
+            None if reason == crate::record_ids::ID_REUSED => Self::DuplicateKey,
             Some("MSH-12") => Self::UnsupportedVersion,
             Some("MSH-9") => Self::UnsupportedMessageType,
             _ if reason.contains("is empty") || reason.contains("needs") || reason.contains("has no") => {

@@ -259,7 +259,8 @@ async fn store(
 }
 
 /// AA when every message of the frame was accepted (or stored before); else the first
-/// rejection: AR when the message could not be read, AE when its content was refused.
+/// rejection: AR when the message could not be read or its id was used for another message, AE
+/// when its content was refused.
 fn outcome_of(answer: ingest::Answer) -> Acknowledgement {
     let body = answer.body;
     let counts = (body.accepted as u64, body.rejected.len() as u64);
@@ -270,7 +271,9 @@ fn outcome_of(answer: ingest::Answer) -> Acknowledgement {
             let code = ErrorCode::for_rejection(rejected.field.as_deref(), &rejected.reason);
             let problem = Problem { reason: rejected.reason.clone(), field: rejected.field.clone(), code };
             let outcome = if body.accepted > 0 { Outcome::Accepted } else { Outcome::Rejected };
-            (if unreadable { Code::Reject } else { Code::Error }, Some(problem), counts, outcome)
+            // Sent again as it is, a message with a used id is refused again.
+            let refused_for_good = unreadable || code == ErrorCode::DuplicateKey;
+            (if refused_for_good { Code::Reject } else { Code::Error }, Some(problem), counts, outcome)
         }
     }
 }

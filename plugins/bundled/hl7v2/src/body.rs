@@ -30,8 +30,18 @@ pub struct Unusable {
     pub field: &'static str,
 }
 
+/// How the bytes of a body's messages are text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    /// In the character set each message names in MSH-18 (a sender's body).
+    AsDeclared,
+    /// UTF-8 whatever MSH-18 says: canonical records, which `split` already decoded (their
+    /// MSH-18 still names the set the sender used).
+    Utf8,
+}
+
 /// What a body holds, in order: each message or the reason it cannot be read.
-pub fn messages(body: &[u8]) -> Vec<Result<Found, Unusable>> {
+pub fn messages(body: &[u8], text: Text) -> Vec<Result<Found, Unusable>> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let mut out = Vec::new();
     let mut current: Option<Vec<&[u8]>> = None;
@@ -47,7 +57,7 @@ pub fn messages(body: &[u8]) -> Vec<Result<Found, Unusable>> {
         }
         if name == b"MSH" {
             if let Some(lines) = current.take() {
-                out.push(decode(&lines));
+                out.push(decode(&lines, text));
             }
             current = Some(vec![line]);
         } else if let Some(lines) = current.as_mut() {
@@ -57,7 +67,7 @@ pub fn messages(body: &[u8]) -> Vec<Result<Found, Unusable>> {
         }
     }
     if let Some(lines) = current.take() {
-        out.push(decode(&lines));
+        out.push(decode(&lines, text));
     }
     if stray > 0 {
         let reason = if out.is_empty() {
@@ -78,9 +88,12 @@ fn trim_end(line: &[u8]) -> &[u8] {
     &line[..end]
 }
 
-/// Decodes a message's lines in the character set its MSH-18 names.
-fn decode(lines: &[&[u8]]) -> Result<Found, Unusable> {
-    let charset = charset(lines[0]);
+/// Decodes a message's lines in the character set its MSH-18 names (or as UTF-8).
+fn decode(lines: &[&[u8]], text: Text) -> Result<Found, Unusable> {
+    let charset = match text {
+        Text::AsDeclared => charset(lines[0]),
+        Text::Utf8 => None,
+    };
     let latin1 = match charset.as_deref() {
         None | Some("ASCII") | Some("UNICODE UTF-8") | Some("UTF-8") | Some("UNICODE") => false,
         Some("8859/1") => true,
@@ -128,7 +141,7 @@ mod tests {
     use super::*;
 
     fn lines(body: &[u8]) -> Vec<Vec<String>> {
-        messages(body).into_iter().map(|m| m.unwrap().lines).collect()
+        messages(body, Text::AsDeclared).into_iter().map(|m| m.unwrap().lines).collect()
     }
 
     #[test]
@@ -149,21 +162,24 @@ mod tests {
 
     #[test]
     fn segments_without_a_message_are_refused() {
-        let refused = messages(b"BHS|^~\\&\rPID|1\rPV1|1\rBTS|1\r");
+        let refused = messages(b"BHS|^~\\&\rPID|1\rPV1|1\rBTS|1\r", Text::AsDeclared);
         assert_eq!(refused.len(), 1);
         let error = refused[0].clone().unwrap_err();
         assert_eq!(error.field, "MSH");
         assert_eq!(error.reason, "no MSH segment: the body holds 2 segment(s) but no HL7 v2 message");
-        assert_eq!(messages(b"\r\n").len(), 1);
+        assert_eq!(messages(b"\r\n", Text::AsDeclared).len(), 1);
     }
 
     #[test]
     fn charsets_from_msh_18() {
-        let latin1 = messages(b"MSH|^~\\&||||||||||||||||8859/1\rPID|1||||M\xFCller\r");
+        let latin1 = messages(b"MSH|^~\\&||||||||||||||||8859/1\rPID|1||||M\xFCller\r", Text::AsDeclared);
         assert_eq!(latin1[0].clone().unwrap().lines[1], "PID|1||||Müller");
-        let invalid = messages(b"MSH|^~\\&|A\rPID|1||||M\xFCller\r");
+        // The canonical record split made of it is UTF-8, its MSH-18 unchanged: not decoded twice.
+        let canonical = latin1[0].clone().unwrap().canonical();
+        assert_eq!(messages(canonical.as_bytes(), Text::Utf8)[0].clone().unwrap().lines[1], "PID|1||||Müller");
+        let invalid = messages(b"MSH|^~\\&|A\rPID|1||||M\xFCller\r", Text::AsDeclared);
         assert_eq!(invalid[0].clone().unwrap_err().field, "MSH-18");
-        let other = messages(b"MSH|^~\\&||||||||||||||||ISO IR87\r");
+        let other = messages(b"MSH|^~\\&||||||||||||||||ISO IR87\r", Text::AsDeclared);
         assert_eq!(other[0].clone().unwrap_err().field, "MSH-18");
     }
 }

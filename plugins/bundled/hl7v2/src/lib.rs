@@ -38,9 +38,15 @@ pub struct Hl7v2 {
 pub type Mapped = Result<(Found, Rows), Refusal>;
 
 impl Hl7v2 {
-    /// Every message of one payload, mapped.
+    /// Every message of one payload as a sender sent it (each in the character set its MSH-18
+    /// names), mapped.
     pub fn messages(&self, payload: &[u8]) -> Vec<Mapped> {
-        body::messages(payload)
+        self.mapped(payload, body::Text::AsDeclared)
+    }
+
+    /// Every message of one payload whose bytes are `text`, mapped.
+    fn mapped(&self, payload: &[u8], text: body::Text) -> Vec<Mapped> {
+        body::messages(payload, text)
             .into_iter()
             .map(|found| {
                 let found = found.map_err(|e| Refusal { reason: e.reason, field: e.field.to_string() })?;
@@ -107,7 +113,7 @@ impl Plugin for Hl7v2 {
                 match mapped {
                     Ok((found, rows)) => out.push(
                         found.canonical().as_bytes(),
-                        Origin { input, record, key: rows.patient_id, id: Some(rows.control_id) },
+                        Origin { input, record, key: rows.patient_id, id: Some(rows.message_id) },
                     ),
                     Err(refusal) => out.rejected.push(rejection(input, record, refusal)),
                 }
@@ -121,7 +127,8 @@ impl Plugin for Hl7v2 {
         let mut builders: Vec<TableBuilder> = schemas.iter().map(TableBuilder::new).collect();
         let mut rejected = Vec::new();
         for (input, payload) in batch.payloads() {
-            for (record, mapped) in self.messages(payload).into_iter().enumerate() {
+            // Canonical records: `split` decoded them to UTF-8.
+            for (record, mapped) in self.mapped(payload, body::Text::Utf8).into_iter().enumerate() {
                 match mapped {
                     Ok((_, rows)) => {
                         let push = |builder: &mut TableBuilder, row: &[Cell]| {

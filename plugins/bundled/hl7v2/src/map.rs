@@ -48,6 +48,9 @@ const MAPPED: &[(&str, &str)] = &[
 pub struct Rows {
     /// Control id (MSH-10).
     pub control_id: String,
+    /// The message's id as the record's own id: MSH-3 (sending application), MSH-4 (sending
+    /// facility) and MSH-10, joined by `|` (a control id is unique only within its sender).
+    pub message_id: String,
     /// Patient id (PID-3), the partition key.
     pub patient_id: Option<String>,
     /// One `message` row.
@@ -156,6 +159,7 @@ pub fn map(message: &Message<'_>, rules: &Rules) -> Result<Rows, Refusal> {
     ];
     let mut rows = Rows {
         control_id: control_id.clone(),
+        message_id: format!("{}|{}|{control_id}", msh.get(3, 1).unwrap_or_default(), msh.get(4, 1).unwrap_or_default()),
         patient_id: patient_id.clone().map(|(id, _)| id),
         message: message_row,
         ..Rows::default()

@@ -24,8 +24,19 @@ fn transform(body: &[u8]) -> Output {
     transform_with(&[], body)
 }
 
+/// What the host does with a body: `split` it, then `transform` the canonical records. The
+/// tables of the one and the rejections of the other (a canonical record is never rejected).
 fn transform_with(settings: &[(&str, &str)], body: &[u8]) -> Output {
-    plugin(settings).transform(&OwnedBatch::single(CONTENT_TYPE, body).as_batch())
+    let plugin = plugin(settings);
+    let split = plugin.split(&OwnedBatch::single(CONTENT_TYPE, body).as_batch());
+    let mut canonical = OwnedBatch::new(CONTENT_TYPE);
+    for record in split.records() {
+        canonical.push(record);
+    }
+    let mut out = plugin.transform(&canonical.as_batch());
+    assert!(out.rejected.is_empty(), "transform rejected a canonical record: {:?}", out.rejected);
+    out.rejected = split.rejected;
+    out
 }
 
 fn split(body: &[u8]) -> SplitOutput {
@@ -420,7 +431,7 @@ fn split_gives_one_canonical_record_per_message_keyed_by_patient_with_its_contro
     assert_eq!(out.content_type, CONTENT_TYPE);
     assert_eq!(out.origins.len(), 2);
     assert_eq!(out.origins[0].key.as_deref(), Some("0000112234"));
-    assert_eq!(out.origins[1].id.as_deref(), Some("12334456778891"));
+    assert_eq!(out.origins[1].id.as_deref(), Some("|ABCHS|12334456778891"), "MSH-3|MSH-4|MSH-10");
     assert_eq!((out.origins[0].record, out.origins[1].record), (0, 1));
     let records: Vec<&[u8]> = out.records().collect();
     assert!(records[0].starts_with(b"MSH|") && records[0].ends_with(b"\r") && !records[0].contains(&b'\n'));

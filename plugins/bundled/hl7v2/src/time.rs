@@ -120,6 +120,9 @@ pub fn parse(text: &str) -> Result<DateTimeValue, &'static str> {
         digits.get(from..from + len).map_or(default, |d| d.parse().unwrap_or(u32::MAX))
     };
     let year = number(0, 4, 0) as i32;
+    if year == 0 {
+        return Err("has the year 0000, which is no date (send the field empty for an unknown time)");
+    }
     let date = NaiveDate::from_ymd_opt(year, number(4, 2, 1), number(6, 2, 1)).ok_or("is not a valid calendar date")?;
     let micros = fraction.map_or(0, |f| {
         let mut padded: String = f.chars().take(6).collect();
@@ -194,5 +197,7 @@ mod tests {
         assert_eq!(parse("2021010125").unwrap_err(), "is not a valid time of day");
         assert_eq!(parse("20210101+2").unwrap_err(), "has a time zone offset that is not +/-HHMM");
         assert_eq!(parse("2021.5").unwrap_err(), "has fractions of a second without seconds");
+        let year_zero = "has the year 0000, which is no date (send the field empty for an unknown time)";
+        assert_eq!((parse("00000101").unwrap_err(), parse("0000").unwrap_err()), (year_zero, year_zero));
     }
 }
