@@ -384,6 +384,12 @@ class Decoder {
     this.records = [];
   }
   emit(outcome) {
+    if (Array.isArray(outcome) && outcome.length && outcome.every((slot) => slot === MISSING)) {
+      // An object around the records, or one with other names: say so.
+      const listed = this.names.slice(0, 4).join(", ") + (this.names.length > 4 ? ", …" : "");
+      outcome = `the record holds none of this source's fields (${listed}); send records themselves, `
+        + "not an object around them";
+    }
     this.records.push(outcome);
   }
   fromObject(obj) {

@@ -403,6 +403,11 @@ class _Decoder:
         self.records = []
 
     def emit(self, outcome):
+        if isinstance(outcome, list) and outcome and all(slot is _MISSING for slot in outcome):
+            # An object around the records, or one with other names: say so.
+            listed = ", ".join(self.names[:4]) + (", …" if len(self.names) > 4 else "")
+            outcome = (f"the record holds none of this source's fields ({listed}); send records themselves, "
+                       "not an object around them")
         self.records.append(outcome)
 
     def record_from_object(self, obj):

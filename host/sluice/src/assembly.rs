@@ -110,6 +110,23 @@ impl<'a> Assembly<'a> {
         })
     }
 
+    /// The lock file `serve` holds in the data directory: one server per embedded log; with
+    /// Kafka, one per instance id (replicas that share a volume have their own host names).
+    pub fn serve_lock_name(&self) -> String {
+        match self.config.log.kind {
+            LogKind::Spool => "serve.lock".into(),
+            LogKind::Kafka => {
+                let configured = &self.config.kafka.transactional_id;
+                let id = if *configured == sluice_kafka::KafkaConfig::default().transactional_id {
+                    self.instance_id()
+                } else {
+                    configured.clone()
+                };
+                format!("serve-{id}.lock")
+            }
+        }
+    }
+
     /// This instance's name among the instances sharing a cluster, unless configured
     /// (`kafka.transactional_id`): `sluice-<host name>-<8 hex digits of the data directory's
     /// path>`, the same at every start, different for another machine or data directory.

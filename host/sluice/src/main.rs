@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod commands;
 mod config;
+mod data_lock;
 mod open_files;
 mod paths;
 mod permissions;

@@ -280,6 +280,37 @@ fn a_taken_port_is_one_clear_error_before_anything_starts() {
     assert!(!data.path().join("spool.db").exists(), "no log was opened");
 }
 
+/// A second `serve` on a data directory a server already uses (which would read the same log
+/// and write every record twice) stops with one line naming the other; once that one is gone,
+/// a `kill -9` included, the data directory is free again.
+#[test]
+fn a_second_server_on_one_data_directory_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let mut first = start(data.path());
+    let output = sluice(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("SLUICE_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: the data directory {} is in use by another sluice serve (pid {}): two servers on one data \
+             directory would store every record twice; stop that one, or give this one its own --data-dir",
+            data.path().display(),
+            first.child.id()
+        )
+    );
+    assert!(output.stdout.is_empty(), "nothing started: {}", String::from_utf8_lossy(&output.stdout));
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let _again = start(data.path());
+}
+
 /// A first `serve` on a fresh data directory creates the plugin directory it watches, so that
 /// the README's "drop a .wasm into sluice-data/plugins" works without a restart.
 #[test]

@@ -179,6 +179,14 @@ struct Decoder<'f, 'c, 'o> {
 
 impl Decoder<'_, '_, '_> {
     fn emit(&mut self, record: Result<&mut [Raw<'_>], RecordError>) {
+        // An object around the records (`{"records": [...]}`), or one with other names: say so,
+        // rather than name the first required field as missing, or store a row of NULLs.
+        if let Ok(slots) = &record
+            && !slots.is_empty()
+            && slots.iter().all(|slot| matches!(slot, Raw::Missing))
+        {
+            return self.reject(none_of_the_fields(self.fields.names()));
+        }
         let index = self.next_index;
         self.next_index += 1;
         (self.on_record)(index, record);
@@ -488,6 +496,17 @@ fn header_fault(header: &csv::ByteRecord, columns: &[Option<usize>], fields: &[&
         ));
     }
     Some(reason)
+}
+
+/// Why a record that holds none of the fields `names` is refused.
+fn none_of_the_fields(names: &[&str]) -> String {
+    let mut listed = names.iter().take(4).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > 4 {
+        listed.push_str(", …");
+    }
+    format!(
+        "the record holds none of this source's fields ({listed}); send records themselves, not an object around them"
+    )
 }
 
 /// A CSV error in words, without quoting data.

@@ -52,11 +52,12 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     }
     std::fs::create_dir_all(paths.data_dir())
         .with_context(|| format!("cannot create the data directory {}", paths.data_dir().display()))?;
+    let assembly = Assembly::new(paths, config);
+    let _lock = crate::data_lock::DataDirLock::acquire(paths.data_dir(), &assembly.serve_lock_name())?;
     for warning in permissions::wider_than_private(paths.data_dir()) {
         tracing::warn!(%warning, "data directory permissions");
         eprintln!("warning: {warning}");
     }
-    let assembly = Assembly::new(paths, config);
     let config = assembly.config();
     let plugins_dir = assembly.plugins_dir();
     let engine = assembly.engine()?;
