@@ -90,3 +90,41 @@ async fn a_reused_control_id_is_refused_with_205() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+/// A frame of several messages is refused whole: one acknowledgement cannot answer for each,
+/// and nothing of it is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frame_of_several_messages_is_refused_whole() {
+    let h = common::harness();
+    h.auth.grant("hospital", "hl7v2").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let config: MllpConfig = serde_json::from_value(serde_json::json!({
+        "listen": address.to_string(), "source": "hl7v2", "user": "hospital"
+    }))
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve_mllp(listener, config, h.state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let message = |id: &str| format!("MSH|^~\\&|LAB|NORTH|SLUICE|DW|20240101120000||ORU^R01|{id}|P|2.5.1\rPID|1||P1\r");
+    for frame in [
+        format!("{}{}", message("B-1"), message("B-2")),
+        format!("FHS|^~\\&\rBHS|^~\\&\r{}{}BTS|2\rFTS|1\r", message("B-3"), message("B-4")),
+    ] {
+        let refused = exchange(&mut stream, &frame).await;
+        assert!(refused[1].starts_with("MSA|AR|B-"), "{refused:?}");
+        assert!(
+            refused[1].ends_with(
+                "|the frame holds 2 messages; MLLP carries one message per frame, each acknowledged on its own: \
+                 nothing was stored, send them one per frame"
+            ),
+            "{refused:?}"
+        );
+    }
+    assert!(h.spooled("hl7v2").is_empty(), "nothing stored");
+    assert_eq!(exchange(&mut stream, &message("B-5")).await[1], "MSA|AA|B-5", "one message per frame is taken");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

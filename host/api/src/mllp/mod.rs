@@ -179,6 +179,12 @@ struct Listener<'a> {
     user: &'a str,
 }
 
+/// How many messages (MSH segments) a frame holds: segments end at CR or LF, a batch's
+/// FHS/BHS/BTS/FTS segments are not messages.
+fn messages_in(frame: &[u8]) -> usize {
+    frame.split(|&b| b == b'\r' || b == b'\n').filter(|segment| segment.trim_ascii_start().starts_with(b"MSH")).count()
+}
+
 /// An AR for what is not a message.
 fn refuse(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, reason: String) -> Vec<u8> {
     let request_id = ingest::request_id();
@@ -192,6 +198,7 @@ async fn handle(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, mes
     let request_id = ingest::request_id();
     let received_at_us = chrono::Utc::now().timestamp_micros();
     let header = Header::read(&message);
+    let messages = messages_in(&message);
     let (code, problem, counts, outcome) = match &header {
         None => (
             Code::Reject,
@@ -199,6 +206,21 @@ async fn handle(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, mes
                 reason: "the frame does not start with an MSH segment".into(),
                 field: Some("MSH".into()),
                 code: ErrorCode::RequiredFieldMissing,
+            }),
+            (0, 0),
+            Outcome::BadRequest,
+        ),
+        // One acknowledgement answers one message: a frame of several would be acknowledged
+        // for all of them by the first one's outcome.
+        Some(_) if messages > 1 => (
+            Code::Reject,
+            Some(Problem {
+                reason: format!(
+                    "the frame holds {messages} messages; MLLP carries one message per frame, each acknowledged \
+                     on its own: nothing was stored, send them one per frame"
+                ),
+                field: Some("MSH".into()),
+                code: ErrorCode::ApplicationInternalError,
             }),
             (0, 0),
             Outcome::BadRequest,
