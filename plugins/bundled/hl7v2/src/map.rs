@@ -154,13 +154,13 @@ pub fn map(message: &Message<'_>, rules: &Rules) -> Result<Rows, Refusal> {
         message_time_precision,
         Cell::Text(version),
         text(msh.get(11, 1)),
-        text(patient_id.clone().map(|(id, _)| id)),
+        text(patient_id.as_ref().map(|identifier| identifier.id.clone())),
         Cell::Flag(mapped),
     ];
     let mut rows = Rows {
         control_id: control_id.clone(),
         message_id: format!("{}|{}|{control_id}", msh.get(3, 1).unwrap_or_default(), msh.get(4, 1).unwrap_or_default()),
-        patient_id: patient_id.clone().map(|(id, _)| id),
+        patient_id: patient_id.as_ref().map(|identifier| identifier.id.clone()),
         message: message_row,
         ..Rows::default()
     };
@@ -168,9 +168,10 @@ pub fn map(message: &Message<'_>, rules: &Rules) -> Result<Rows, Refusal> {
         return Ok(rows);
     }
     let pid = pid.ok_or_else(|| refuse("PID", format!("{full_type} needs a PID segment")))?;
-    let (patient_id, system) =
+    let identifier =
         patient_id.ok_or_else(|| refuse("PID-3", "PID-3 (patient identifier list) has no identifier"))?;
-    rows.patient.push(patient(&pid, &patient_id, system, &control_id, zone)?);
+    rows.patient.push(patient(&pid, &identifier, &control_id, zone)?);
+    let patient_id = identifier.id;
 
     let pv1 = message.first("PV1").map(|s| message.read(s));
     let encounter_id = pv1.as_ref().and_then(|pv1| pv1.get(19, 1));
@@ -223,11 +224,19 @@ fn supported_version(version: &str) -> bool {
 }
 
 /// PID-3: the first repetition with an ID, and its assigning authority.
-fn patient_identifier(pid: &Fields<'_, '_>) -> Option<(String, Option<String>)> {
+/// The patient's identifier: the first repetition of PID-3 that has an id, with its assigning
+/// authority and its type, both of that same repetition.
+struct Identifier {
+    id: String,
+    system: Option<String>,
+    kind: Option<String>,
+}
+
+fn patient_identifier(pid: &Fields<'_, '_>) -> Option<Identifier> {
     pid.repetitions(3).find_map(|repetition| {
         let id = pid.part(repetition, 1, 1)?;
-        let authority = pid.part(repetition, 4, 1).or_else(|| pid.part(repetition, 4, 2));
-        Some((id, authority))
+        let system = pid.part(repetition, 4, 1).or_else(|| pid.part(repetition, 4, 2));
+        Some(Identifier { id, system, kind: pid.part(repetition, 5, 1) })
     })
 }
 
@@ -243,8 +252,7 @@ fn gender(code: &str) -> &'static str {
 
 fn patient(
     pid: &Fields<'_, '_>,
-    id: &str,
-    system: Option<String>,
+    identifier: &Identifier,
     control_id: &str,
     zone: Tz,
 ) -> Result<Vec<Cell>, Refusal> {
@@ -260,9 +268,9 @@ fn patient(
         _ => Cell::Null,
     };
     Ok(vec![
-        Cell::Text(id.to_string()),
-        text(system),
-        text(pid.get(3, 5)),
+        Cell::Text(identifier.id.clone()),
+        text(identifier.system.clone()),
+        text(identifier.kind.clone()),
         text(pid.sub(5, 1, 1)),
         text(pid.get(5, 2)),
         birth.map_or(Cell::Null, |b: DateTimeValue| Cell::Date(b.days())),

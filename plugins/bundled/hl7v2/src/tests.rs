@@ -535,3 +535,14 @@ fn the_message_types_setting_refuses_types_the_source_does_not_take() {
     let both = transform_with(&[("message-types", "adt, ORU^R01")], body);
     assert_eq!(column(&both, "message", "message_control_id"), strings(&["B1", "B2"]));
 }
+
+#[test]
+fn the_identifier_its_authority_and_its_type_come_from_one_repetition_of_pid_3() {
+    let body = b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|R1|P|2.5\rPID|1||^^^X^Y~A4^^^HOSP^MR\r\
+                 MSH|^~\\&|A|B|C|D|20240101||ADT^A01|R2|P|2.5\rPID|1||^^^X^Y~A3^^^HOSP\r";
+    let out = transform(body);
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    assert_eq!(column(&out, "patient", "patient_id"), strings(&["A4", "A3"]));
+    assert_eq!(column(&out, "patient", "identifier_system"), strings(&["HOSP", "HOSP"]));
+    assert_eq!(column(&out, "patient", "identifier_type"), strings(&["MR", "-"]), "not the empty repetition's Y");
+}
