@@ -57,12 +57,36 @@ fn admin_errors_are_clear_and_change_nothing() {
     let data = tempfile::tempdir().unwrap();
     let (ok, _, err) = admin(data.path(), &["users", "add", "x", "--password-stdin"], Some("short\n"));
     assert!(!ok);
-    assert_eq!(err.trim(), "error: password too short: at least 8 characters");
+    // The first command on a data directory without an auth store says it made one (run from
+    // the wrong directory, it would manage users no server sees).
+    assert_eq!(
+        err.trim().lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "note: there was no auth store at {}; a new one was created. A running `sluice serve` uses the one \
+                 in its own data directory: pass the same --data-dir to manage its users",
+                data.path().join("auth.db").display()
+            )
+            .as_str(),
+            "error: password too short: at least 8 characters"
+        ]
+    );
     let (ok, _, err) = admin(data.path(), &["grants", "add", "ghost", "patients"], None);
     assert!(!ok);
     assert_eq!(err.trim(), "error: no user named `ghost`");
     let (_, listed, _) = admin(data.path(), &["users", "list", "--format", "json"], None);
     assert_eq!(listed.trim(), "[]");
+    assert!(admin(data.path(), &["users", "add", "tok", "--password-stdin"], Some("tok-password\n")).0);
+    for (expires_in, error) in [
+        ("0s", "error: --expires-in must be longer than 0s: such a token would be expired when created"),
+        ("99999999d", "error: --expires-in is too long (past the year 262143)"),
+    ] {
+        let (ok, out, err) = admin(data.path(), &["tokens", "create", "tok", "--expires-in", expires_in], None);
+        assert!(!ok && out.is_empty(), "{expires_in}: {out}");
+        assert_eq!(err.trim(), error);
+    }
+    let (_, tokens, _) = admin(data.path(), &["tokens", "list"], None);
+    assert_eq!(tokens.trim(), "", "no token was made");
 }
 
 #[test]
@@ -337,7 +361,7 @@ fn users_add_without_a_terminal_says_to_use_password_stdin() {
         .unwrap();
     assert!(!output.status.success());
     assert_eq!(
-        String::from_utf8_lossy(&output.stderr).trim_end(),
+        String::from_utf8_lossy(&output.stderr).trim_end().lines().last().unwrap_or_default(),
         "error: no terminal to ask for the password of hospital: pass it on standard input with --password-stdin \
          (e.g. `printf '%s\\n' \"$PASSWORD\" | sluice users add hospital --password-stdin`)"
     );

@@ -14,7 +14,17 @@ fn open(paths: &Paths) -> anyhow::Result<AuthStore> {
     let path = paths.auth_db();
     let policy = crate::config::Config::load(None)?.auth;
     let place = if policy.url.0.is_empty() { path.display().to_string() } else { policy.url.redacted() };
-    AuthStore::open_configured(&path, policy).with_context(|| format!("cannot open the auth database {place}"))
+    let new = policy.url.0.is_empty() && !path.exists();
+    let store =
+        AuthStore::open_configured(&path, policy).with_context(|| format!("cannot open the auth database {place}"))?;
+    if new {
+        // Run from another directory than the server's, this would change nothing it sees.
+        eprintln!(
+            "note: there was no auth store at {place}; a new one was created. A running `sluice serve` uses the one \
+             in its own data directory: pass the same --data-dir to manage its users"
+        );
+    }
+    Ok(store)
 }
 
 /// Whether this process has a controlling terminal to prompt on (rpassword reads `/dev/tty`).
@@ -119,10 +129,13 @@ pub fn tokens(paths: &Paths, command: TokensCommand) -> anyhow::Result<()> {
     let store = open(paths)?;
     match command {
         TokensCommand::Create { user, label, expires_in } => {
+            if expires_in.is_some_and(|d| d.is_zero()) {
+                bail!("--expires-in must be longer than 0s: such a token would be expired when created");
+            }
             let expires_at = expires_in
-                .map(|d| chrono::TimeDelta::from_std(d).map(|d| chrono::Utc::now() + d))
-                .transpose()
-                .context("--expires-in is too long")?;
+                .map(|d| chrono::TimeDelta::from_std(d).ok().and_then(|d| chrono::Utc::now().checked_add_signed(d)))
+                .map(|at| at.context("--expires-in is too long (past the year 262143)"))
+                .transpose()?;
             let token = store.create_token(&user, &label, expires_at)?;
             eprintln!("token {} created for {user}; it is shown only now:", token.id);
             println!("{}", token.token);

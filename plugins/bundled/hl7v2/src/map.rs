@@ -168,8 +168,7 @@ pub fn map(message: &Message<'_>, rules: &Rules) -> Result<Rows, Refusal> {
         return Ok(rows);
     }
     let pid = pid.ok_or_else(|| refuse("PID", format!("{full_type} needs a PID segment")))?;
-    let identifier =
-        patient_id.ok_or_else(|| refuse("PID-3", "PID-3 (patient identifier list) has no identifier"))?;
+    let identifier = patient_id.ok_or_else(|| refuse("PID-3", "PID-3 (patient identifier list) has no identifier"))?;
     rows.patient.push(patient(&pid, &identifier, &control_id, zone)?);
     let patient_id = identifier.id;
 
@@ -250,12 +249,7 @@ fn gender(code: &str) -> &'static str {
     }
 }
 
-fn patient(
-    pid: &Fields<'_, '_>,
-    identifier: &Identifier,
-    control_id: &str,
-    zone: Tz,
-) -> Result<Vec<Cell>, Refusal> {
+fn patient(pid: &Fields<'_, '_>, identifier: &Identifier, control_id: &str, zone: Tz) -> Result<Vec<Cell>, Refusal> {
     let birth = match pid.get(7, 1) {
         None => None,
         Some(raw) => Some(time::parse(&raw).map_err(|reason| refuse("PID-7", format!("PID-7 {reason}")))?),
