@@ -184,7 +184,15 @@ impl PluginRegistry {
             let bytes = match read_limited(&inner.engine, path) {
                 Ok(bytes) => bytes,
                 Err(error) => {
-                    failures.insert(path.clone(), error.to_string());
+                    // Said once per file and reason (a file over `plugins.max_wasm`, unreadable),
+                    // as a load failure is, not at every rescan.
+                    let reason = error.to_string();
+                    let known = inner.failures.lock().unwrap_or_else(|e| e.into_inner()).get(path) == Some(&reason);
+                    if !known {
+                        tracing::warn!(path = %path.display(), %error, "plugin failed to load");
+                        events.push(RegistryEvent::Failed { path: path.clone(), reason: reason.clone() });
+                    }
+                    failures.insert(path.clone(), reason);
                     continue;
                 }
             };

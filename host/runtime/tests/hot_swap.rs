@@ -110,6 +110,15 @@ fn a_bad_file_is_reported_and_the_others_keep_running() {
     std::fs::rename(&hidden, dir.path().join("swap.wasm")).unwrap();
     wait_for(&events, |e| matches!(e, RegistryEvent::Failed { path, .. } if path.ends_with("swap.wasm")));
     assert_eq!(registry.get("swap").unwrap().manifest().version, "1.0.0");
+
+    // A file over `plugins.max_wasm` (64 MiB; sparse here) is reported as it arrives too.
+    let hidden = dir.path().join(".big.partial");
+    std::fs::File::create(&hidden).unwrap().set_len(65 << 20).unwrap();
+    std::fs::rename(&hidden, dir.path().join("big.wasm")).unwrap();
+    wait_for(&events, |e| matches!(e, RegistryEvent::Failed { path, .. } if path.ends_with("big.wasm")));
+    let failures = registry.failures();
+    let big = failures.iter().find(|(p, _)| p.ends_with("big.wasm")).expect("listed among the failures");
+    assert!(big.1.contains("68157440"), "{}", big.1);
 }
 
 #[test]
