@@ -352,3 +352,57 @@ fn over_mutual_tls_each_client_certificate_names_its_user() {
         auth.recent_audit(50).unwrap().into_iter().map(|a| a.user).collect();
     assert_eq!(users, [Some("radiology".to_string()), Some("ward7".to_string())].into_iter().collect());
 }
+
+/// An `[[mllp]]` listener for a source that does not exist, or whose plugin does not read HL7
+/// v2, stops `serve` with the reason (it would refuse every message); a user that does not
+/// exist is a warning in the banner that says what to run.
+#[test]
+fn a_listener_for_a_source_that_cannot_take_hl7_is_refused_at_start() {
+    for (source, expected) in
+        [("nosuch", "the MLLP listener on 127.0.0.1:"), ("patients", "the MLLP listener on 127.0.0.1:")]
+    {
+        let data = tempfile::tempdir().unwrap();
+        let config = data.path().join("sluice.toml");
+        std::fs::write(
+            &config,
+            format!("[[mllp]]\nlisten = \"127.0.0.1:0\"\nsource = \"{source}\"\nuser = \"ward7\"\n"),
+        )
+        .unwrap();
+        let output = sluice(data.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env_remove("SLUICE_LOG")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{source}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let error = stderr.lines().last().unwrap_or_default();
+        assert!(error.starts_with(&format!("error: invalid configuration: {expected}")), "{stderr}");
+        let reason = match source {
+            "nosuch" => {
+                "feeds source `nosuch`, which does not exist (sources: admissions, hl7v2, lab_results, patients)"
+            }
+            _ => {
+                "feeds source `patients`, whose plugin does not read HL7 v2 (it reads application/json, application/x-ndjson, \
+                  application/ndjson, text/csv, text/tab-separated-values, text/plain)"
+            }
+        };
+        assert!(error.ends_with(reason), "{stderr}");
+    }
+
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("sluice.toml");
+    std::fs::write(&config, "[[mllp]]\nlisten = \"127.0.0.1:0\"\nsource = \"hl7v2\"\nuser = \"nobody\"\n").unwrap();
+    let mut server = serving(sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(&config));
+    let mut banner = String::new();
+    while !banner.contains("warning: MLLP user") {
+        assert!(server._stdout.read_line(&mut banner).unwrap() > 0, "the banner ends without the warning: {banner}");
+    }
+    assert!(
+        banner.ends_with(
+            "warning: MLLP user nobody does not exist: every message gets AR until `sluice users add nobody` and \
+             `sluice grants add nobody hl7v2`\n"
+        ),
+        "{banner}"
+    );
+}

@@ -109,21 +109,30 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         sources.names().join(", ")
     );
     for (listener, mllp) in &mllp_listeners {
+        check_mllp_source(&sources, mllp, listener.local_addr()?)?;
         let who = match &mllp.user {
             Some(user) => format!("as user {user}"),
             None => "as the users its client certificates name".to_string(),
         };
         let tls = if mllp.tls_cert.is_some() { " over TLS" } else { "" };
         banner.push_str(&format!("MLLP on {}{tls} for source {} {who}\n", listener.local_addr()?, mllp.source));
-        let granted = match mllp.user.clone() {
+        let grants = match mllp.user.clone() {
             Some(user) => {
                 let store = auth.clone();
-                let grants = tokio::task::spawn_blocking(move || store.list_grants(Some(&user))).await?;
-                grants.is_ok_and(|grants| grants.iter().any(|g| g.source == mllp.source))
+                Some(tokio::task::spawn_blocking(move || store.list_grants(Some(&user))).await?)
             }
-            None => true,
+            None => None,
         };
-        if let Some(user) = &mllp.user
+        let granted = grants
+            .as_ref()
+            .is_none_or(|grants| grants.as_ref().is_ok_and(|grants| grants.iter().any(|g| g.source == mllp.source)));
+        if let (Some(user), Some(Err(sluice_auth::Error::NoSuchUser(_)))) = (&mllp.user, &grants) {
+            banner.push_str(&format!(
+                "warning: MLLP user {user} does not exist: every message gets AR until `sluice users add {user}` and \
+                 `sluice grants add {user} {}`\n",
+                mllp.source
+            ));
+        } else if let Some(user) = &mllp.user
             && !granted
         {
             banner.push_str(&format!(
@@ -225,4 +234,30 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+/// An `[[mllp]]` listener must feed a source whose plugin reads HL7 v2: anything else would
+/// refuse every message, which is a configuration mistake to say at start.
+fn check_mllp_source(
+    sources: &sluice_api::SourceTable,
+    mllp: &sluice_api::MllpConfig,
+    address: SocketAddr,
+) -> anyhow::Result<()> {
+    let Some(source) = sources.get(&mllp.source) else {
+        anyhow::bail!(
+            "invalid configuration: the MLLP listener on {address} feeds source `{}`, which does not exist (sources: {})",
+            mllp.source,
+            sources.names().join(", ")
+        );
+    };
+    let plugin = source.plugin().map_err(|error| anyhow::anyhow!("source `{}`: {error}", mllp.source))?;
+    if !plugin.manifest().accepts("application/hl7-v2") {
+        anyhow::bail!(
+            "invalid configuration: the MLLP listener on {address} feeds source `{}`, whose plugin does not read HL7 v2 \
+             (it reads {})",
+            mllp.source,
+            plugin.manifest().content_types.join(", ")
+        );
+    }
+    Ok(())
 }
