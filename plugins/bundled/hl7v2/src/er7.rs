@@ -202,9 +202,10 @@ impl<'m, 'a> Fields<'m, 'a> {
 }
 
 /// Decodes escape sequences: `\F\ \S\ \T\ \R\ \E\` to the delimiters, `\Xhh…\` to the bytes it
-/// names (as UTF-8, else Latin-1), `\.br\` to a line break; highlighting (`\H\ \N\`) and
-/// character-set switches (`\C…\ \M…\`) and local escapes (`\Z…\`) are dropped. A sequence that
-/// is not closed, or not one of these, is kept as written.
+/// names (as UTF-8, else Latin-1), `\.br\` to a line break and `\.sp\` (`\.spN\`: N) to line
+/// breaks; highlighting (`\H\ \N\`), the other formatting commands (`\.in\ \.ti\ \.sk\ \.ce\
+/// \.fi\ \.nf\`), character-set switches (`\C…\ \M…\`) and local escapes (`\Z…\`) are dropped.
+/// A sequence that is not closed, or not one of these, is kept as written.
 pub fn decode(text: &str, d: &Delimiters) -> String {
     let Some(escape) = d.escape else {
         return text.to_string();
@@ -246,6 +247,10 @@ fn expand(sequence: &str, d: &Delimiters) -> Option<String> {
         "R" => d.repetition.to_string(),
         "E" => escape.to_string(),
         ".br" => "\n".to_string(),
+        // Skip N lines (one when N is absent).
+        _ if sequence.strip_prefix(".sp").is_some_and(|n| n.trim().is_empty() || n.trim().parse::<u8>().is_ok()) => {
+            "\n".repeat(sequence[3..].trim().parse::<usize>().unwrap_or(1).max(1))
+        }
         "H" | "N" => String::new(),
         _ if sequence.starts_with(['X', 'x']) && sequence.len() > 1 => {
             let hex = &sequence[1..];
@@ -292,6 +297,7 @@ mod tests {
         let d = standard();
         assert_eq!(decode("A\\F\\B\\S\\C\\T\\D\\R\\E\\E\\", &d), "A|B^C&D~E\\");
         assert_eq!(decode("line\\.br\\next \\H\\bold\\N\\", &d), "line\nnext bold");
+        assert_eq!(decode("a\\.sp\\b\\.sp2\\c\\.in+4\\d", &d), "a\nb\n\ncd");
         assert_eq!(decode("\\X0D\\\\X0A\\", &d), "\r\n");
         assert_eq!(decode("caf\\XC3A9\\", &d), "café");
         assert_eq!(decode("open \\Q and", &d), "open \\Q and");

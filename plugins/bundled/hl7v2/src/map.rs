@@ -214,15 +214,18 @@ pub fn map(message: &Message<'_>, rules: &Rules) -> Result<Rows, Refusal> {
     Ok(rows)
 }
 
-/// Versions 2.3 to 2.8 (`2.3`, `2.3.1`, `2.5.1`, `2.8.2`).
+/// Versions 2.3 to 2.8, with at most a patch number (`2.3`, `2.3.1`, `2.5.1`, `2.8.2`): HL7 has
+/// published no version of four parts, so `2.5.1.1` is a sender's mistake, not a version.
 fn supported_version(version: &str) -> bool {
-    let mut parts = version.split('.');
-    parts.next() == Some("2")
-        && parts.next().and_then(|minor| minor.parse::<u32>().ok()).is_some_and(|minor| (3..=8).contains(&minor))
-        && parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    let parts: Vec<&str> = version.split('.').collect();
+    let number = |part: &str| !part.is_empty() && part.len() <= 2 && part.bytes().all(|b| b.is_ascii_digit());
+    matches!(parts.len(), 2 | 3)
+        && parts[0] == "2"
+        && parts[1].len() == 1
+        && (b'3'..=b'8').contains(&parts[1].as_bytes()[0])
+        && parts[2..].iter().all(|part| number(part))
 }
 
-/// PID-3: the first repetition with an ID, and its assigning authority.
 /// The patient's identifier: the first repetition of PID-3 that has an id, with its assigning
 /// authority and its type, both of that same repetition.
 struct Identifier {
@@ -231,6 +234,7 @@ struct Identifier {
     kind: Option<String>,
 }
 
+/// PID-3's first repetition with an ID.
 fn patient_identifier(pid: &Fields<'_, '_>) -> Option<Identifier> {
     pid.repetitions(3).find_map(|repetition| {
         let id = pid.part(repetition, 1, 1)?;

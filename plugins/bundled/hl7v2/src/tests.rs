@@ -459,6 +459,16 @@ fn a_bad_message_is_rejected_alone_with_its_field() {
             "MSH-12",
             "MSH-12 names an HL7 version this plugin does not read (2.3 to 2.8)",
         ),
+        (
+            "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|B1|P|2.5.1.1\rPID|1||P1\r",
+            "MSH-12",
+            "MSH-12 names an HL7 version this plugin does not read (2.3 to 2.8)",
+        ),
+        (
+            "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|B1|P|2.05\rPID|1||P1\r",
+            "MSH-12",
+            "MSH-12 names an HL7 version this plugin does not read (2.3 to 2.8)",
+        ),
         ("MSH|^~\\&|A|B|C|D|20240101||ADT^A01||P|2.5\rPID|1||P1\r", "MSH-10", "MSH-10 (message control id) is empty"),
         ("MSH|^~\\&|A|B|C|D|20240101|||B1|P|2.5\r", "MSH-9", "MSH-9 (message type) is empty"),
         (
