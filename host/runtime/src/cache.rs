@@ -60,7 +60,7 @@ impl CompileCache {
             }
         }
         let compile_error =
-            |e: wasmtime::Error| LoadError::Compile { path: origin.to_path_buf(), message: format!("{e:#}") };
+            |e: wasmtime::Error| LoadError::Compile { path: origin.to_path_buf(), message: crate::error::one_line(&e) };
         let compiled = Engine::new(&self.settings).and_then(|compiler| compiler.precompile_component(wasm));
         let compiled = compiled.map_err(compile_error)?;
         // SAFETY: `compiled` was made a moment ago by wasmtime, from an engine with the same

@@ -215,3 +215,9 @@ pub enum CallError {
         message: String,
     },
 }
+
+/// A wasmtime error and its causes on one line (wasmparser prints some values over several
+/// lines, such as the magic bytes it expected), for a log line or a listed failure.
+pub(crate) fn one_line(error: &wasmtime::Error) -> String {
+    format!("{error:#}").split_whitespace().collect::<Vec<_>>().join(" ")
+}

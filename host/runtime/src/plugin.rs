@@ -118,9 +118,9 @@ impl Plugin {
         let instance_pre = engine
             .linker()
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Compile { path: path.clone(), message: format!("{e:#}") })?;
+            .map_err(|e| LoadError::Compile { path: path.clone(), message: crate::error::one_line(&e) })?;
         let pre = GuestPre::new(&contract, instance_pre)
-            .map_err(|e| LoadError::Compile { path: path.clone(), message: format!("{e:#}") })?;
+            .map_err(|e| LoadError::Compile { path: path.clone(), message: crate::error::one_line(&e) })?;
 
         let placeholder = format!("{}", origin);
         let mut instance = Instance::new(engine, &pre, &digest, &placeholder)?;

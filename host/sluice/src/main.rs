@@ -75,8 +75,61 @@ fn main() -> std::process::ExitCode {
     match commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_message(&error));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes as one line, `outer: cause: cause`, each cause said once: an error
+/// that names its cause in its own message (`cannot read plugin x: No such file or directory`)
+/// and also reports it as its source would otherwise say it twice.
+fn one_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.ends_with(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that names its cause in its message and reports it as its source too.
+    #[derive(Debug)]
+    struct Read {
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Read {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot read plugin x.wasm: {}", self.source)
+        }
+    }
+
+    impl std::error::Error for Read {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let error = anyhow::Error::new(Read { source: io() }).context("cannot check the plugin");
+        assert_eq!(
+            one_message(&error),
+            "cannot check the plugin: cannot read plugin x.wasm: No such file or directory (os error 2)"
+        );
+        let plain = anyhow::Error::new(io()).context("cannot open sluice.toml");
+        assert_eq!(one_message(&plain), "cannot open sluice.toml: No such file or directory (os error 2)");
     }
 }
