@@ -60,6 +60,8 @@ pub(crate) async fn authenticate(
             accepted: 0,
             rejected: 0,
             outcome: Outcome::AuthFailed,
+            detail: Some(reason.to_string()),
+            attempts: 1,
         });
         ApiError::Auth(error)
     })

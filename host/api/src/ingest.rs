@@ -259,6 +259,8 @@ async fn ingest(
             accepted,
             rejected,
             outcome,
+            detail: None,
+            attempts: 1,
         });
     }
     let status = response.status().as_u16().to_string();

@@ -43,6 +43,11 @@ pub struct AuthPolicy {
     /// tokens forgets them.
     #[serde(with = "humantime_serde")]
     pub trust_for: Duration,
+    /// How long audit rows are kept (default 400 days: a year's review and then some); older
+    /// ones are deleted while the server works. `0s` keeps every row: archive and delete them
+    /// yourself, or the audit log grows with every request for as long as sluice runs.
+    #[serde(with = "humantime_serde")]
+    pub audit_retention: Duration,
 }
 
 impl Default for AuthPolicy {
@@ -58,6 +63,7 @@ impl Default for AuthPolicy {
             lock_for: Duration::from_secs(15 * 60),
             cache_for: Duration::from_secs(60),
             trust_for: Duration::from_secs(24 * 3600),
+            audit_retention: Duration::from_secs(400 * 24 * 3600),
         }
     }
 }
@@ -88,21 +94,26 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Recent failures per user name and per client address, and the credentials that verified
-/// recently.
+/// Recent failures per user password and per client address, and the credentials that
+/// verified recently.
 ///
-/// An attempt is counted as a failure *before* its password is checked ([`begin`]), under one
-/// lock, so that concurrent guesses cannot all pass the check before any is counted; a success
-/// takes its count back ([`succeeded`]). Credentials that verified within
-/// [`AuthPolicy::trust_for`] skip the limits: a known-good client behind the same address as an
-/// attacker (a hospital's NAT, a proxy) is not throttled with them. The lock after consecutive
-/// failures still applies to everyone.
+/// An attempt is counted as a failure *before* its password is checked, under one lock, so that
+/// concurrent guesses cannot all pass the check before any is counted: against its client when it
+/// begins ([`begin`]), against the user's password once the user's row is read
+/// ([`count_user`]); a success takes both back ([`succeeded`]). The per-user count is kept per
+/// password (the stored hash's fingerprint): a new password (`sluice users passwd`) starts with
+/// no failures, where the old one's would have refused it until the window passed. Credentials
+/// that verified within [`AuthPolicy::trust_for`] skip the limits: a known-good client behind the
+/// same address as an attacker (a hospital's NAT, a proxy) is not throttled with them. The lock
+/// after consecutive failures still applies to everyone.
 ///
 /// [`begin`]: FailureLimiter::begin
+/// [`count_user`]: FailureLimiter::count_user
 /// [`succeeded`]: FailureLimiter::succeeded
 #[derive(Debug, Default)]
 pub(crate) struct FailureLimiter {
-    by_user: HashMap<String, VecDeque<Instant>>,
+    /// Keyed by user name and the fingerprint of the password hash the failures were against.
+    by_user: HashMap<(String, u64), VecDeque<Instant>>,
     by_client: HashMap<IpAddr, VecDeque<Instant>>,
     /// Credentials (their cache key) that verified, and when.
     trusted: HashMap<[u8; 32], Instant>,
@@ -111,7 +122,7 @@ pub(crate) struct FailureLimiter {
 /// A verification under way, counted as a failure until it succeeds.
 #[derive(Debug)]
 pub(crate) struct Attempt {
-    user: Option<String>,
+    user: Option<(String, u64)>,
     client: IpAddr,
     at: Instant,
     counted: bool,
@@ -132,49 +143,82 @@ fn forget(times: Option<&mut VecDeque<Instant>>, at: Instant) {
     }
 }
 
+/// The fingerprint a per-user count is kept under: of the stored password hash, `None` for a
+/// name that has no user (counted all the same, so that a refusal tells nothing of which exist).
+pub(crate) fn password_fingerprint(hash: Option<&str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    hash.hash(&mut hasher);
+    hasher.finish()
+}
+
 impl FailureLimiter {
-    /// Starts a verification of `credentials` (their cache key) claiming `user` from `client`:
-    /// refused with how long to wait when the limits are reached, else counted as a failure
-    /// until [`succeeded`](Self::succeeded) is called.
+    /// Starts a verification of `credentials` (their cache key) from `client`: refused with how
+    /// long to wait when the client's limit is reached, else counted as a failure until
+    /// [`succeeded`](Self::succeeded) is called.
     pub(crate) fn begin(
         &mut self,
         policy: &AuthPolicy,
         credentials: &[u8; 32],
-        user: Option<&str>,
         client: IpAddr,
     ) -> Result<Attempt, Duration> {
         let now = Instant::now();
         if self.trusted.get(credentials).is_some_and(|at| now.duration_since(*at) < policy.trust_for) {
             return Ok(Attempt { user: None, client, at: now, counted: false });
         }
-        let by_client = self
+        if let Some(wait) = self
             .by_client
             .get_mut(&client)
-            .and_then(|t| retry_after(t, policy.failure_window, policy.max_failures_per_client, now));
-        let by_user = user
-            .and_then(|u| self.by_user.get_mut(u))
-            .and_then(|t| retry_after(t, policy.failure_window, policy.max_failures_per_user, now));
-        if let Some(wait) = by_client.max(by_user) {
+            .and_then(|t| retry_after(t, policy.failure_window, policy.max_failures_per_client, now))
+        {
             return Err(wait);
         }
         self.by_client.entry(client).or_default().push_back(now);
-        if let Some(user) = user {
-            self.by_user.entry(user.to_string()).or_default().push_back(now);
+        self.bound_memory();
+        Ok(Attempt { user: None, client, at: now, counted: true })
+    }
+
+    /// Counts `attempt` against `user`'s password (its hash's [`password_fingerprint`]) too:
+    /// refused with how long to wait when that password's limit is reached (the attempt then
+    /// counts for nothing). Trusted credentials are not counted.
+    pub(crate) fn count_user(
+        &mut self,
+        policy: &AuthPolicy,
+        attempt: &mut Attempt,
+        user: &str,
+        password: u64,
+    ) -> Result<(), Duration> {
+        if !attempt.counted {
+            return Ok(());
         }
-        // Bound memory under a flood of distinct names or addresses.
+        let key = (user.to_string(), password);
+        let now = Instant::now();
+        if let Some(wait) = self
+            .by_user
+            .get_mut(&key)
+            .and_then(|t| retry_after(t, policy.failure_window, policy.max_failures_per_user, now))
+        {
+            forget(self.by_client.get_mut(&attempt.client), attempt.at);
+            attempt.counted = false;
+            return Err(wait);
+        }
+        self.by_user.entry(key.clone()).or_default().push_back(attempt.at);
+        attempt.user = Some(key);
+        self.bound_memory();
+        Ok(())
+    }
+
+    /// Bounds memory under a flood of distinct names or addresses.
+    fn bound_memory(&mut self) {
         if self.by_user.len() > 100_000 || self.by_client.len() > 100_000 {
             self.by_user.clear();
             self.by_client.clear();
         }
-        Ok(Attempt { user: user.map(str::to_string), client, at: now, counted: true })
     }
 
     /// The attempt verified: its failure count is taken back and the credentials are trusted.
     pub(crate) fn succeeded(&mut self, attempt: Attempt, credentials: [u8; 32]) {
-        if attempt.counted {
-            forget(self.by_client.get_mut(&attempt.client), attempt.at);
-            forget(attempt.user.as_deref().and_then(|u| self.by_user.get_mut(u)), attempt.at);
-        }
+        self.not_counted(attempt);
         if self.trusted.len() > 100_000 {
             self.trusted.clear();
         }
@@ -185,7 +229,7 @@ impl FailureLimiter {
     pub(crate) fn not_counted(&mut self, attempt: Attempt) {
         if attempt.counted {
             forget(self.by_client.get_mut(&attempt.client), attempt.at);
-            forget(attempt.user.as_deref().and_then(|u| self.by_user.get_mut(u)), attempt.at);
+            forget(attempt.user.as_ref().and_then(|u| self.by_user.get_mut(u)), attempt.at);
         }
     }
 

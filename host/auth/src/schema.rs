@@ -69,6 +69,12 @@ CREATE TRIGGER tokens_removed AFTER DELETE ON tokens BEGIN UPDATE auth_generatio
 CREATE TRIGGER users_locked AFTER UPDATE OF locked_until ON users WHEN NEW.locked_until IS NOT NULL
 BEGIN UPDATE auth_generation SET generation = generation + 1; END;
 "#,
+    r#"
+-- Why a login failed, and how many identical failures one row stands for (repeats from one
+-- client within the failure window are counted on the first's row: a flood adds no rows).
+ALTER TABLE audit ADD COLUMN detail TEXT;
+ALTER TABLE audit ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+"#,
 ];
 
 /// The PostgreSQL schema, in the same versions: the tables of SQLite's migrations, with the
@@ -134,6 +140,10 @@ CREATE TABLE claims (
     holder     TEXT NOT NULL,
     expires_us BIGINT NOT NULL
 );
+"#,
+    r#"
+ALTER TABLE audit ADD COLUMN detail TEXT;
+ALTER TABLE audit ADD COLUMN attempts BIGINT NOT NULL DEFAULT 1;
 "#,
 ];
 

@@ -157,7 +157,7 @@ impl AuthStore {
             conn: Mutex::new(conn),
             generation,
             claims: None,
-            audit: AuditWriter::start(audit),
+            audit: AuditWriter::start(audit, &policy),
             cache: Mutex::new(VerifyCache::new(data_version)),
             limiter: Mutex::new(FailureLimiter::default()),
             policy,
@@ -386,7 +386,7 @@ impl AuthStore {
     pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
         self.audit.flush();
         let rows = self.conn().query(
-            r#"SELECT at, "user", source, request_id, client, accepted, rejected, outcome FROM audit ORDER BY id DESC LIMIT ?1"#,
+            r#"SELECT at, "user", source, request_id, client, accepted, rejected, outcome, detail, attempts FROM audit ORDER BY id DESC LIMIT ?1"#,
             &[(limit as i64).into()],
         )?;
         Ok(rows
@@ -400,6 +400,8 @@ impl AuthStore {
                 accepted: r[5].int() as u64,
                 rejected: r[6].int() as u64,
                 outcome: crate::audit::outcome_from_str(&r[7].string()),
+                detail: r[8].text(),
+                attempts: r[9].int() as u64,
             })
             .collect())
     }

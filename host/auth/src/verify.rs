@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::{Conn, Value};
 use crate::error::AuthError;
+use crate::limiter::{Attempt, password_fingerprint};
 use crate::store::AuthStore;
 use crate::{password, token};
 
@@ -172,16 +173,15 @@ impl AuthStore {
         if let Some(principal) = self.cached(&key) {
             return Ok(principal);
         }
-        let claimed = credentials.claimed_user().map(str::to_string);
         // Counted before the (expensive) check, atomically: concurrent guesses cannot all pass.
-        let attempt = self
+        let mut attempt = self
             .limiter
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .begin(&self.policy, &key, claimed.as_deref(), client)
+            .begin(&self.policy, &key, client)
             .map_err(|retry_after| AuthError::RateLimited { retry_after })?;
         let result = match credentials {
-            Credentials::Basic { user, password } => self.verify_password(user, password),
+            Credentials::Basic { user, password } => self.verify_password(user, password, &mut attempt),
             Credentials::Bearer(token) => self.verify_token(token),
         };
         match result {
@@ -236,7 +236,12 @@ impl AuthStore {
         password::verify(password, hash)
     }
 
-    fn verify_password(&self, user: &str, password: &str) -> Result<(Principal, Duration), AuthError> {
+    fn verify_password(
+        &self,
+        user: &str,
+        password: &str,
+        attempt: &mut Attempt,
+    ) -> Result<(Principal, Duration), AuthError> {
         let row = self
             .conn()
             .query_opt(
@@ -244,6 +249,14 @@ impl AuthStore {
                 &[user.into()],
             )
             .map_err(unavailable)?;
+        // Counted against this password of the user (before argon2, atomically, as the client's
+        // count): failures against an old password do not hold a new one back.
+        let hash = row.as_ref().map(|row| row[1].string());
+        self.limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count_user(&self.policy, attempt, user, password_fingerprint(hash.as_deref()))
+            .map_err(|retry_after| AuthError::RateLimited { retry_after })?;
         let Some(row) = row else {
             // Same cost as a wrong password, so timing does not reveal which names exist.
             self.check_password(password, password::dummy_hash());

@@ -91,3 +91,33 @@ fn a_lock_ends_a_cached_login_at_the_next_request() {
     let locked = store.authenticate(&basic("ward-7", "good-password"), NAT);
     assert!(matches!(locked, Err(AuthError::Locked { .. })), "{locked:?}");
 }
+
+#[test]
+fn a_new_password_is_not_held_back_by_failures_against_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = AuthPolicy { max_failures_per_user: 3, cache_for: Duration::ZERO, ..AuthPolicy::default() };
+    let server = AuthStore::open(&dir.path().join("auth.db"), policy.clone()).unwrap();
+    server.add_user("ward-7", "old-password").unwrap();
+    let address = |i: u8| IpAddr::V4(Ipv4Addr::new(10, 7, 0, i));
+    for i in 0..3 {
+        assert_eq!(server.authenticate(&basic("ward-7", "forgotten"), address(i)), Err(AuthError::BadPassword));
+    }
+    let limited = server.authenticate(&basic("ward-7", "old-password"), address(9));
+    assert!(matches!(limited, Err(AuthError::RateLimited { .. })), "the user's window is full: {limited:?}");
+
+    // `sluice users passwd` runs in another process, on the same file.
+    let admin = AuthStore::open(&dir.path().join("auth.db"), policy).unwrap();
+    admin.set_password("ward-7", "new-password").unwrap();
+    let checks = server.password_checks();
+    assert!(
+        server.authenticate(&basic("ward-7", "new-password"), address(10)).is_ok(),
+        "the new password works at once"
+    );
+    assert_eq!(server.password_checks() - checks, 1, "verified in full");
+    // Guesses at the new password are limited as before, from nothing.
+    for i in 11..14 {
+        assert_eq!(server.authenticate(&basic("ward-7", "guess"), address(i)), Err(AuthError::BadPassword));
+    }
+    let limited = server.authenticate(&basic("ward-7", "guess"), address(20));
+    assert!(matches!(limited, Err(AuthError::RateLimited { .. })), "{limited:?}");
+}

@@ -56,7 +56,7 @@ fn the_shared_store_keeps_users_grants_tokens_and_the_audit_log() {
     assert!(matches!(store.revoke_grant("hospital-a", "patients"), Err(Error::NoSuchGrant(..))));
 
     store.audit(AuditEntry {
-        at: "2026-12-02T10:00:00Z".into(),
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         user: Some("hospital-a".into()),
         source: Some("admissions".into()),
         request_id: "r1".into(),
@@ -64,11 +64,31 @@ fn the_shared_store_keeps_users_grants_tokens_and_the_audit_log() {
         accepted: 3,
         rejected: 1,
         outcome: Outcome::Accepted,
+        detail: None,
+        attempts: 1,
     });
     let audit = store.recent_audit(10).unwrap();
     assert_eq!(audit[0].request_id, "r1");
     assert_eq!((audit[0].accepted, audit[0].rejected, audit[0].outcome), (3, 1, Outcome::Accepted));
     assert_eq!(audit[0].client, None);
+    // Rows past the retention are deleted (PostgreSQL's dialect of the trim), repeated failed
+    // logins counted on one row.
+    let month = AuthPolicy { audit_retention: Duration::from_secs(30 * 86_400), ..AuthPolicy::default() };
+    let trimming = AuthStore::open_postgres(&url, month).unwrap();
+    let old = (chrono::Utc::now() - chrono::TimeDelta::days(31)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    trimming.audit(AuditEntry { at: old, request_id: "old".into(), ..audit[0].clone() });
+    for i in 0..5 {
+        trimming.audit(AuditEntry {
+            request_id: format!("f{i}"),
+            outcome: Outcome::AuthFailed,
+            detail: Some("missing".into()),
+            client: Some("10.0.0.9".into()),
+            ..audit[0].clone()
+        });
+    }
+    let rows: Vec<(String, u64)> =
+        trimming.recent_audit(10).unwrap().into_iter().map(|r| (r.request_id, r.attempts)).collect();
+    assert_eq!(rows, [("f4".to_string(), 4), ("f0".to_string(), 1), ("r1".to_string(), 1)]);
 
     store.remove_user("hospital-a").unwrap();
     assert!(store.list_users().unwrap().is_empty());

@@ -192,7 +192,7 @@ fn verifications_are_cached_across_audit_writes_and_dropped_on_changes() {
     for i in 0..5 {
         assert!(store.authenticate(&basic("clinic", "clinic-password"), CLIENT).is_ok());
         store.audit(sluice_auth::AuditEntry {
-            at: "2026-01-01T00:00:00Z".into(),
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             user: Some("clinic".into()),
             source: None,
             request_id: format!("r{i}"),
@@ -200,6 +200,8 @@ fn verifications_are_cached_across_audit_writes_and_dropped_on_changes() {
             accepted: 1,
             rejected: 0,
             outcome: sluice_auth::Outcome::Accepted,
+            detail: None,
+            attempts: 1,
         });
         store.recent_audit(1).unwrap(); // waits until the row is written
     }
@@ -239,4 +241,110 @@ fn concurrent_first_uses_of_the_same_credentials_share_one_verification() {
         }
     });
     assert_eq!(store.password_checks(), 3);
+}
+
+fn failed_login(client: &str, user: Option<&str>, detail: &str, request_id: String) -> sluice_auth::AuditEntry {
+    sluice_auth::AuditEntry {
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        user: user.map(str::to_string),
+        source: Some("patients".into()),
+        request_id,
+        client: Some(client.into()),
+        accepted: 0,
+        rejected: 0,
+        outcome: sluice_auth::Outcome::AuthFailed,
+        detail: Some(detail.into()),
+        attempts: 1,
+    }
+}
+
+/// A flood of the same failed login (a sender without credentials in a retry loop, a password
+/// guesser) adds a row for the first and one counting the rest, not a row each; distinct
+/// failures and answered requests keep a row each.
+#[test]
+fn repeated_failed_logins_are_counted_on_one_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    for i in 0..500 {
+        store.audit(failed_login("10.0.0.1", None, "missing", format!("m{i}")));
+    }
+    for i in 0..3 {
+        store.audit(failed_login("10.0.0.1", Some("ward-7"), "bad_password", format!("p{i}")));
+    }
+    store.audit(failed_login("10.0.0.2", None, "missing", "other".into()));
+    // A client varying what it may choose freely (the name in a refused attempt, the source in
+    // the path) is one client all the same.
+    for i in 0..100 {
+        store.audit(sluice_auth::AuditEntry {
+            source: Some(format!("source-{i}")),
+            ..failed_login("10.0.0.3", Some(&format!("name-{i}")), "rate_limited", format!("r{i}"))
+        });
+    }
+    for i in 0..3 {
+        store.audit(sluice_auth::AuditEntry {
+            outcome: sluice_auth::Outcome::Accepted,
+            detail: None,
+            ..failed_login("10.0.0.1", Some("ward-7"), "-", format!("a{i}"))
+        });
+    }
+    let rows = store.recent_audit(1000).unwrap();
+    let mut seen: Vec<(String, String, String, u64)> = rows
+        .iter()
+        .map(|r| {
+            let detail = r.detail.clone().unwrap_or_else(|| r.outcome.as_str().to_string());
+            (r.client.clone().unwrap(), detail, r.request_id.clone(), r.attempts)
+        })
+        .collect();
+    seen.sort();
+    let row = |client: &str, detail: &str, id: &str, attempts| (client.into(), detail.into(), id.into(), attempts);
+    assert_eq!(
+        seen,
+        [
+            row("10.0.0.1", "accepted", "a0", 1),
+            row("10.0.0.1", "accepted", "a1", 1),
+            row("10.0.0.1", "accepted", "a2", 1),
+            row("10.0.0.1", "bad_password", "p0", 1),
+            row("10.0.0.1", "bad_password", "p2", 2),
+            row("10.0.0.1", "missing", "m0", 1),
+            row("10.0.0.1", "missing", "m499", 499),
+            row("10.0.0.2", "missing", "other", 1),
+            row("10.0.0.3", "rate_limited", "r0", 1),
+            row("10.0.0.3", "rate_limited", "r99", 99),
+        ],
+        "the row of repeats carries the last one's request id"
+    );
+    // Counting goes on after a flush: the next repeat starts a window of its own.
+    store.audit(failed_login("10.0.0.1", None, "missing", "m500".into()));
+    let rows = store.recent_audit(1).unwrap();
+    assert_eq!((rows[0].request_id.as_str(), rows[0].attempts), ("m500", 1));
+}
+
+/// Rows older than `auth.audit_retention` are deleted while the writer works; `0s` keeps all.
+#[test]
+fn audit_rows_past_the_retention_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.db");
+    let days_ago = |days: i64| {
+        (chrono::Utc::now() - chrono::TimeDelta::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
+    let entry = |at: String, id: &str| sluice_auth::AuditEntry {
+        at,
+        outcome: sluice_auth::Outcome::Accepted,
+        detail: None,
+        ..failed_login("10.0.0.1", Some("ward-7"), "-", id.into())
+    };
+    {
+        let keep_all = AuthStore::open(&path, AuthPolicy { audit_retention: Duration::ZERO, ..AuthPolicy::default() });
+        let keep_all = keep_all.unwrap();
+        keep_all.audit(entry(days_ago(1000), "ancient"));
+        keep_all.audit(entry(days_ago(31), "old"));
+        let ids: Vec<String> = keep_all.recent_audit(10).unwrap().into_iter().map(|r| r.request_id).collect();
+        assert_eq!(ids, ["old", "ancient"], "0s keeps every row");
+    }
+    let month = AuthPolicy { audit_retention: Duration::from_secs(30 * 86_400), ..AuthPolicy::default() };
+    let store = AuthStore::open(&path, month).unwrap();
+    store.audit(entry(days_ago(29), "recent"));
+    store.audit(entry(days_ago(0), "today"));
+    let ids: Vec<String> = store.recent_audit(10).unwrap().into_iter().map(|r| r.request_id).collect();
+    assert_eq!(ids, ["today", "recent"], "rows older than 30 days are gone, the others kept");
 }

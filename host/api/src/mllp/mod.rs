@@ -354,5 +354,7 @@ fn audit(
         accepted,
         rejected,
         outcome,
+        detail: None,
+        attempts: 1,
     });
 }
