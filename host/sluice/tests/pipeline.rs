@@ -387,10 +387,13 @@ fn retries_under_idempotency_keys_land_exactly_once_across_a_kill_with_kafka() {
     let _serial = serial();
     let deployment = deployment_with("retry", "", false);
     let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    // Answers are held 50 ms after the records are durable, so that every kill loses answers of
-    // stored records (without that, the window is microseconds and a kill rarely hits it).
-    let fault = [("SLUICE_FAULT_ANSWER_DELAY_MS", "50")];
-    let mut server = deployment.start_with(&address, &fault);
+    // Answers are held after the records are durable, so that kills lose answers of stored
+    // records (without that, the window is microseconds and a kill rarely hits it): 50 ms while
+    // records flow for the first two kills; for the third, far longer than a kill takes, so that
+    // it certainly catches answers of stored requests.
+    let holds = ["50", "50", "8000"];
+    let fault = |hold: &'static str| [("SLUICE_FAULT_ANSWER_DELAY_MS", hold)];
+    let mut server = deployment.start_with(&address, &fault(holds[0]));
     let url = server.url.clone();
     const RECORDS: usize = 20_000;
     let simulate = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -402,18 +405,17 @@ fn retries_under_idempotency_keys_land_exactly_once_across_a_kill_with_kafka() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Three kills, each once the restarted server has taken another few thousand records: each
-    // catches requests whose records Kafka had taken and whose answers were lost.
+    // A flowing server is killed once it has taken another 2,000 records and holds answers;
+    // the long-holding one as soon as it holds one.
     let deadline = Instant::now() + Duration::from_secs(180);
-    for kill in 1..=3 {
-        let mut accepted = 0.0;
-        while accepted < 2000.0 || !answers_held(&server.url) {
-            assert!(Instant::now() < deadline, "kill {kill}: the simulator's records never arrived");
+    for (kill, hold) in holds.iter().enumerate() {
+        let flowing = *hold == "50";
+        while (flowing && accepted_so_far(&server.url) < 2000.0) || !answers_held(&server.url) {
+            assert!(Instant::now() < deadline, "kill {}: the simulator's records never arrived", kill + 1);
             std::thread::sleep(Duration::from_millis(20));
-            accepted = accepted_so_far(&server.url);
         }
         server.kill();
-        server = deployment.start_with(&address, &fault);
+        server = deployment.start_with(&address, &fault(holds.get(kill + 1).copied().unwrap_or("50")));
     }
     let output = simulate.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

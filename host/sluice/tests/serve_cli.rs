@@ -87,6 +87,20 @@ fn admin_errors_are_clear_and_change_nothing() {
     }
     let (_, tokens, _) = admin(data.path(), &["tokens", "list"], None);
     assert_eq!(tokens.trim(), "", "no token was made");
+    // A grant to a source that is not loaded is kept (a plugin may be dropped in later) but
+    // warned about: a misspelled source name would otherwise give a user nothing, silently.
+    let (ok, out, err) = admin(data.path(), &["grants", "add", "tok", "patient"], None);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "tok may post to patient");
+    assert_eq!(
+        err.trim(),
+        "warning: no source `patient` is loaded now (sources: admissions, hl7v2, lab_results, patients); the grant \
+         takes effect once a plugin or [sources] binding of that name exists"
+    );
+    let (ok, _, err) = admin(data.path(), &["grants", "add", "tok", "patients"], None);
+    assert!(ok && err.trim().is_empty(), "{err}");
+    let (_, grants, _) = admin(data.path(), &["grants", "list", "tok"], None);
+    assert_eq!(grants.trim().lines().collect::<Vec<_>>(), ["tok\tpatient", "tok\tpatients"]);
 }
 
 #[test]
@@ -398,7 +412,9 @@ fn answers_held(url: &str) -> bool {
 }
 
 /// A sender that retries under idempotency keys (the simulator does) gets every record stored
-/// exactly once, though sluice is killed (SIGKILL) in the middle of the run and started again.
+/// exactly once, though sluice is killed (SIGKILL) twice in the middle of the run and started
+/// again: once while records flow, once while answers of stored requests are held back (the
+/// kill loses them, and the retries must be answered from what was stored, not stored again).
 #[test]
 fn records_sent_with_retries_land_exactly_once_across_a_kill() {
     let data = tempfile::tempdir().unwrap();
@@ -406,16 +422,22 @@ fn records_sent_with_retries_land_exactly_once_across_a_kill() {
     assert!(admin(data.path(), &["grants", "add", "lab", "patients"], None).0);
     // A fixed address, so that the simulator's retries reach the restarted server.
     let address = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    let start = || {
-        serving(
-            sluice(data.path())
-                .env("SLUICE__STREAM__ROLL_INTERVAL", "100ms")
-                // Answers held 50 ms after the records are durable: the kill loses some of them.
-                .env("SLUICE_FAULT_ANSWER_DELAY_MS", "50")
-                .args(["serve", "--listen", &address]),
-        )
+    let start = |answer_delay_ms: Option<u64>| {
+        let mut command = sluice(data.path());
+        command.env("SLUICE__STREAM__ROLL_INTERVAL", "100ms").args(["serve", "--listen", &address]);
+        if let Some(ms) = answer_delay_ms {
+            command.env("SLUICE_FAULT_ANSWER_DELAY_MS", ms.to_string());
+        }
+        serving(&mut command)
     };
-    let server = start();
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let server = start(None);
     let url = server.url.clone();
     const RECORDS: usize = 6000;
     let simulate = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -427,20 +449,21 @@ fn records_sent_with_retries_land_exactly_once_across_a_kill() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill it once records are flowing, while answers of stored records are held back.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while accepted_so_far(&url) < 1000.0 || !answers_held(&url) {
-        assert!(std::time::Instant::now() < deadline, "the simulator's records never arrived");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    // First kill: records are flowing, requests are in every state.
+    wait_for("the simulator's records never arrived", &|| accepted_so_far(&url) >= 1000.0);
     drop(server); // SIGKILL
-    let server = start();
+    // Second kill: answers of stored requests are held far longer than it takes to kill, so
+    // the kill certainly loses answers of requests whose records are durable.
+    let server = start(Some(8_000));
+    wait_for("no answer of a stored request was held", &|| answers_held(&url));
+    drop(server); // SIGKILL
+    let server = start(None);
     let output = simulate.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["accepted"], RECORDS, "{report}");
     assert_eq!(report["errors"], 0, "{report}");
-    assert!(report["retries"].as_u64().unwrap() > 0, "the kill interrupted requests: {report}");
+    assert!(report["retries"].as_u64().unwrap() > 0, "the kills interrupted requests: {report}");
     assert!(report["replayed"].as_u64().unwrap() > 0, "some retries were of stored requests: {report}");
 
     let ids = wait_rows(data.path(), "patients", RECORDS);

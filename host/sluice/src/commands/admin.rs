@@ -110,6 +110,14 @@ pub fn grants(paths: &Paths, command: GrantsCommand) -> anyhow::Result<()> {
         GrantsCommand::Add { user, source } => {
             store.grant(&user, &source)?;
             println!("{user} may post to {source}");
+            if let Some(known) = known_sources(paths).filter(|known| !known.contains(&source)) {
+                // Not refused: a plugin dropped in later (or a [sources] binding) may bring it.
+                eprintln!(
+                    "warning: no source `{source}` is loaded now (sources: {}); the grant takes effect once a \
+                     plugin or [sources] binding of that name exists",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                );
+            }
         }
         GrantsCommand::Remove { user, source } => {
             store.revoke_grant(&user, &source)?;
@@ -122,6 +130,14 @@ pub fn grants(paths: &Paths, command: GrantsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The sources sluice would serve now (bundled and dropped-in plugins, `[sources]` bindings), or
+/// `None` when they cannot be loaded here (that is `serve`'s to report, not an admin command's).
+fn known_sources(paths: &Paths) -> Option<Vec<String>> {
+    let config = crate::config::Config::load(None).ok()?;
+    let assembly = crate::assembly::Assembly::new(paths, config);
+    Some(assembly.loaded_sources().ok()?.names())
 }
 
 /// Runs a `tokens` subcommand.
