@@ -10,22 +10,42 @@ use sluice_api::{ApiLimits, MllpConfig, mllp_frame, serve_mllp};
 use sluice_auth::AuthPolicy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// An MLLP listener for `hl7v2` as `hospital`, on the harness's state, until stopped.
+struct Listener {
+    address: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Listener {
+    fn start(h: &common::Harness) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let config: MllpConfig = serde_json::from_value(serde_json::json!({
+            "listen": address.to_string(), "source": "hl7v2", "user": "hospital"
+        }))
+        .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_mllp(listener, config, h.state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Self { address, stop, server }
+    }
+
+    /// Stops the listener and waits for it to end cleanly.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_log_down_no_message_is_acknowledged_as_accepted() {
     let h = harness_with(ApiLimits::default(), AuthPolicy::default(), Some(Arc::new(DownLog)));
     h.auth.grant("hospital", "hl7v2").unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let config: MllpConfig = serde_json::from_value(serde_json::json!({
-        "listen": address.to_string(), "source": "hl7v2", "user": "hospital"
-    }))
-    .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_mllp(listener, config, h.state.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let listener = Listener::start(&h);
 
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(listener.address).await.unwrap();
     let message = b"MSH|^~\\&|LAB|NORTH|SLUICE|DW|20240101120000||ORU^R01|M-1|P|2.5.1\rPID|1||P1\r";
     stream.write_all(&mllp_frame(message)).await.unwrap();
     let mut ack = Vec::new();
@@ -45,8 +65,7 @@ async fn with_the_log_down_no_message_is_acknowledged_as_accepted() {
         "ERR|||207^Application internal error^HL70357|E||||not stored, send it again: the log is unavailable; \
          nothing was accepted, retry later"
     );
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    listener.stop().await;
 }
 
 /// Sends one framed message and reads its acknowledgement's segments.
@@ -67,17 +86,8 @@ async fn exchange(stream: &mut tokio::net::TcpStream, message: &str) -> Vec<Stri
 async fn a_reused_control_id_is_refused_with_205() {
     let h = common::harness();
     h.auth.grant("hospital", "hl7v2").unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let config: MllpConfig = serde_json::from_value(serde_json::json!({
-        "listen": address.to_string(), "source": "hl7v2", "user": "hospital"
-    }))
-    .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_mllp(listener, config, h.state.clone(), async move {
-        let _ = stopped.await;
-    }));
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let listener = Listener::start(&h);
+    let mut stream = tokio::net::TcpStream::connect(listener.address).await.unwrap();
     let message = |patient: &str| {
         format!("MSH|^~\\&|LAB|NORTH|SLUICE|DW|20240101120000||ORU^R01|M-1|P|2.5.1\rPID|1||{patient}\r")
     };
@@ -87,8 +97,7 @@ async fn a_reused_control_id_is_refused_with_205() {
     assert!(refused[2].starts_with("ERR|||205^Duplicate key identifier^HL70357|E||||"), "{refused:?}");
     assert_eq!(exchange(&mut stream, &message("P1")).await[1], "MSA|AA|M-1", "the same message again");
     assert_eq!(h.spooled("hl7v2").len(), 1);
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    listener.stop().await;
 }
 
 /// A frame of several messages is refused whole: one acknowledgement cannot answer for each,
@@ -97,17 +106,8 @@ async fn a_reused_control_id_is_refused_with_205() {
 async fn a_frame_of_several_messages_is_refused_whole() {
     let h = common::harness();
     h.auth.grant("hospital", "hl7v2").unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let config: MllpConfig = serde_json::from_value(serde_json::json!({
-        "listen": address.to_string(), "source": "hl7v2", "user": "hospital"
-    }))
-    .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_mllp(listener, config, h.state.clone(), async move {
-        let _ = stopped.await;
-    }));
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let listener = Listener::start(&h);
+    let mut stream = tokio::net::TcpStream::connect(listener.address).await.unwrap();
     let message = |id: &str| format!("MSH|^~\\&|LAB|NORTH|SLUICE|DW|20240101120000||ORU^R01|{id}|P|2.5.1\rPID|1||P1\r");
     for frame in [
         format!("{}{}", message("B-1"), message("B-2")),
@@ -125,6 +125,5 @@ async fn a_frame_of_several_messages_is_refused_whole() {
     }
     assert!(h.spooled("hl7v2").is_empty(), "nothing stored");
     assert_eq!(exchange(&mut stream, &message("B-5")).await[1], "MSA|AA|B-5", "one message per frame is taken");
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    listener.stop().await;
 }

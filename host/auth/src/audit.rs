@@ -297,7 +297,7 @@ impl Upkeep {
 }
 
 /// Deletes up to [`TRIM_MAX`] rows older than `retention` before `now`; how many it deleted.
-pub(crate) fn trim(conn: &mut Conn, retention: Duration, now: chrono::DateTime<chrono::Utc>) -> crate::Result<u64> {
+fn trim(conn: &mut Conn, retention: Duration, now: chrono::DateTime<chrono::Utc>) -> crate::Result<u64> {
     let Some(cutoff) = chrono::TimeDelta::from_std(retention).ok().and_then(|span| now.checked_sub_signed(span)) else {
         return Ok(0);
     };

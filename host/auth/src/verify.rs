@@ -262,7 +262,7 @@ impl AuthStore {
             self.check_password(password, password::dummy_hash());
             return Err(AuthError::BadPassword);
         };
-        let (id, hash, failed, locked_until) = (row[0].int(), row[1].string(), row[2].int(), row[3].text());
+        let (id, hash, failed, locked_until) = (row[0].int(), hash.unwrap_or_default(), row[2].int(), row[3].text());
         if let Some(until) = locked_until.as_deref().and_then(parse_time) {
             let left = until - Utc::now();
             if left > chrono::TimeDelta::zero() {

@@ -295,19 +295,25 @@ fn the_simulator_generates_related_records_for_several_users_and_reports_them() 
     assert!(users.contains("north") && users.contains("south"));
 }
 
+/// Runs `sluice serve` on `address` at the default log level until it exits (on an error, in
+/// these tests), with what it printed.
+fn serve_to_the_end(data: &Path, address: &str) -> std::process::Output {
+    sluice(data)
+        .args(["serve", "--listen", address])
+        .env_remove("SLUICE_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
 /// A taken port is the one line the operator sees, before anything else starts.
 #[test]
 fn a_taken_port_is_one_clear_error_before_anything_starts() {
     let data = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let output = sluice(data.path())
-        .args(["serve", "--listen", &address])
-        .env_remove("SLUICE_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let output = serve_to_the_end(data.path(), &address);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
@@ -325,13 +331,7 @@ fn a_taken_port_is_one_clear_error_before_anything_starts() {
 fn a_second_server_on_one_data_directory_is_refused() {
     let data = tempfile::tempdir().unwrap();
     let mut first = start(data.path());
-    let output = sluice(data.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("SLUICE_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let output = serve_to_the_end(data.path(), "127.0.0.1:0");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
