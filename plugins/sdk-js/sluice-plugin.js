@@ -280,6 +280,22 @@ function valueEnd(text, start) {
   }
   return depth === 0 ? n : null;
 }
+/** The keys of the JSON object `text` (well formed: already parsed) in order, repeats included. */
+function objectKeys(text) {
+  const keys = [];
+  const n = text.length;
+  let i = text.indexOf("{") + 1;
+  for (;;) {
+    while (i < n && " \t\r\n,".includes(text[i])) i += 1;
+    if (i >= n || text[i] !== '"') return keys;
+    const keyEnd = valueEnd(text, i);
+    keys.push(JSON.parse(text.slice(i, keyEnd)));
+    i = text.indexOf(":", keyEnd) + 1;
+    while (" \t\r\n".includes(text[i])) i += 1;
+    if ('"{['.includes(text[i])) i = valueEnd(text, i);
+    else while (i < n && !",} \t\r\n".includes(text[i])) i += 1;
+  }
+}
 function arrayElements(text) {
   const inner = text.slice(1, text.lastIndexOf("]"));
   const elements = [];
@@ -392,26 +408,33 @@ class Decoder {
     }
     this.records.push(outcome);
   }
-  fromObject(obj) {
+  fromObject(obj, text) {
     const slots = new Array(this.names.length).fill(MISSING);
-    const spellings = new Map();
     for (const [key, value] of Object.entries(obj)) {
       const slot = this.lowered.get(key.trim().toLowerCase());
-      if (slot === undefined) continue;
-      if (!spellings.has(slot)) spellings.set(slot, []);
-      spellings.get(slot).push(key);
-      slots[slot] = value !== null && typeof value === "object" ? NESTED : value;
+      if (slot !== undefined) slots[slot] = value !== null && typeof value === "object" ? NESTED : value;
     }
-    for (const [slot, keys] of spellings) {
-      if (keys.length > 1) {
-        return `keys ${keys.map((k) => `\`${k}\``).join(", ")} all name field \`${this.names[slot]}\` `
-          + "(keys are matched case-insensitively): send it once";
-      }
+    // The keys as the record gives them: JSON.parse keeps only the last of a repeated key.
+    const given = new Map();
+    for (const key of objectKeys(text)) {
+      const slot = this.lowered.get(key.trim().toLowerCase());
+      if (slot === undefined) continue;
+      if (!given.has(slot)) given.set(slot, []);
+      given.get(slot).push(key);
+    }
+    for (const slot of [...given.keys()].sort((a, b) => a - b)) {
+      const keys = given.get(slot);
+      if (keys.length < 2) continue;
+      const spellings = [...new Set(keys)];
+      if (spellings.length === 1) return `key \`${spellings[0]}\` is given ${keys.length} times: send it once`;
+      return `keys ${spellings.map((k) => `\`${k}\``).join(", ")} all name field \`${this.names[slot]}\` `
+        + "(keys are matched case-insensitively): send it once";
     }
     return slots;
   }
-  recordValue(value, depth) {
-    if (isObject(value)) this.emit(this.fromObject(value));
+  /** One value that should be a record; `text` is its JSON. */
+  recordValue(value, depth, text) {
+    if (isObject(value)) this.emit(this.fromObject(value, text));
     else if (typeof value === "string" && depth < MAX_ENCODING_DEPTH) {
       let inner;
       try {
@@ -420,7 +443,7 @@ class Decoder {
         this.emit(`malformed JSON inside a JSON string: ${error.message}`);
         return;
       }
-      this.recordValue(inner, depth + 1);
+      this.recordValue(inner, depth + 1, value);
     } else if (typeof value === "string") this.emit("JSON encoded in a JSON string more than twice");
     else this.emit(`expected a JSON object, found ${kind(value)}`);
   }
@@ -444,7 +467,7 @@ class Decoder {
     }
     if (Array.isArray(value)) arrayElements(stripped).forEach((element) => this.record(element, depth));
     else if (typeof value === "string" && depth < MAX_ENCODING_DEPTH) this.document(value, depth + 1);
-    else this.recordValue(value, depth);
+    else this.recordValue(value, depth, stripped);
   }
   record(text, depth) {
     let value;
@@ -454,7 +477,7 @@ class Decoder {
       this.emit(this.malformed(error, depth));
       return;
     }
-    this.recordValue(value, depth);
+    this.recordValue(value, depth, text);
   }
   malformed(error, depth) {
     return `${depth ? "malformed JSON inside a JSON string" : "malformed JSON"}: ${error.message}`;

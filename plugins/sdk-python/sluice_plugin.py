@@ -368,10 +368,21 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
+class _Object(dict):
+    """A JSON object that also keeps its keys as given, in order, when one of them is repeated
+    (a dict keeps only the last): a record that gives a field twice is refused."""
+
+    __slots__ = ("keys_given",)
+
+    def __init__(self, pairs):
+        super().__init__(pairs)
+        self.keys_given = [key for key, _ in pairs] if len(self) < len(pairs) else None
+
+
 def _json_value(text):
     """Parses one JSON value the way the Rust SDK's reader accepts it: no NaN or Infinity, no
     number beyond a double, no lone surrogate."""
-    value = json.loads(text, parse_constant=_refuse_constant)
+    value = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_Object)
     _check_json(value)
     return value
 
@@ -412,16 +423,28 @@ class _Decoder:
 
     def record_from_object(self, obj):
         slots = [_MISSING] * len(self.names)
-        spellings = {}
+        given = {}
         for key, value in obj.items():
             slot = self.lowered.get(key.strip().lower())
             if slot is None:
                 continue
-            spellings.setdefault(slot, []).append(key)
+            given.setdefault(slot, []).append(key)
             slots[slot] = _NESTED if isinstance(value, (dict, list)) else value
-        for slot, keys in spellings.items():
+        keys_given = getattr(obj, "keys_given", None)
+        if keys_given is not None:
+            # A key repeated exactly: the dict kept one of them, the record gave the field twice.
+            given = {}
+            for key in keys_given:
+                slot = self.lowered.get(key.strip().lower())
+                if slot is not None:
+                    given.setdefault(slot, []).append(key)
+        for slot in sorted(given):
+            keys = given[slot]
             if len(keys) > 1:
-                spelled = ", ".join(f"`{k}`" for k in keys)
+                spellings = list(dict.fromkeys(keys))
+                if len(spellings) == 1:
+                    return f"key `{spellings[0]}` is given {len(keys)} times: send it once"
+                spelled = ", ".join(f"`{k}`" for k in spellings)
                 return (f"keys {spelled} all name field `{self.names[slot]}` (keys are matched case-insensitively): "
                         "send it once")
         return slots

@@ -546,23 +546,56 @@ fn error_without_position(error: &serde_json::Error) -> String {
     }
 }
 
-/// When keys of the object in `text` that are spelled differently name the same field (keys
-/// match case-insensitively): why the record is refused. A key repeated exactly is not refused
-/// (RFC 8259 leaves it open; the last one wins, as in most JSON readers).
+/// When keys of the object in `text` name the same field (keys match case-insensitively, and an
+/// exact repeat names it twice too): why the record is refused. RFC 8259 leaves repeated names
+/// open and most JSON readers keep the last; a record that gives a field twice, perhaps with two
+/// values, is refused instead, as a CSV header that names a column twice is.
 fn keys_naming_a_field_twice(text: &[u8], fields: &[&str]) -> Option<String> {
-    // A map keeps one entry per exact key, which is what is wanted: exact repeats collapse.
-    let keys = serde_json::from_slice::<std::collections::BTreeMap<String, IgnoredAny>>(text).ok()?;
-    let keys: Vec<String> = keys.into_keys().collect();
+    let keys = object_keys(text)?;
     fields.iter().find_map(|field| {
-        let spellings: Vec<&String> = keys.iter().filter(|k| k.trim().eq_ignore_ascii_case(field)).collect();
-        (spellings.len() > 1).then(|| {
-            let spelled: Vec<String> = spellings.iter().map(|k| format!("`{}`", k.escape_debug())).collect();
-            format!(
-                "keys {} all name field `{field}` (keys are matched case-insensitively): send it once",
-                spelled.join(", ")
-            )
+        let given: Vec<&String> = keys.iter().filter(|k| k.trim().eq_ignore_ascii_case(field)).collect();
+        if given.len() < 2 {
+            return None;
+        }
+        let mut spellings: Vec<&String> = Vec::with_capacity(given.len());
+        for key in &given {
+            if !spellings.contains(key) {
+                spellings.push(key);
+            }
+        }
+        Some(match spellings.as_slice() {
+            [key] => format!("key `{}` is given {} times: send it once", key.escape_debug(), given.len()),
+            _ => {
+                let spelled: Vec<String> = spellings.iter().map(|k| format!("`{}`", k.escape_debug())).collect();
+                format!(
+                    "keys {} all name field `{field}` (keys are matched case-insensitively): send it once",
+                    spelled.join(", ")
+                )
+            }
         })
     })
+}
+
+/// The keys of the JSON object in `text` in order, repeats included; `None` when it is not one.
+fn object_keys(text: &[u8]) -> Option<Vec<String>> {
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Vec<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut keys = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                keys.push(key);
+            }
+            Ok(keys)
+        }
+    }
+    de::Deserializer::deserialize_map(&mut serde_json::Deserializer::from_slice(text), Keys).ok()
 }
 
 /// A JSON value where a record was expected.
@@ -1062,18 +1095,18 @@ mod tests {
     }
 
     #[test]
-    fn keys_that_differ_only_in_case_are_refused_and_an_exact_repeat_keeps_the_last() {
+    fn a_field_given_twice_is_refused_whether_its_keys_differ_in_case_or_not() {
+        let body = br#"[{"PatientID": "a", "patientid": "b"}, {"LabValue": 1, "LabValue": 2}, {"LabValue": 1, "LabValue": 1, "PatientID": "p"}, {"PatientID": "a", "patientid": "b", "PatientID": "c"}, {"LabValue": 3}]"#;
         for fast in [true, false] {
-            let out = decode_rendered(
-                Format::Json,
-                br#"[{"PatientID": "a", "patientid": "b"}, {"LabValue": 1, "LabValue": 2}]"#,
-                fast,
-            );
+            let out = decode_rendered(Format::Json, body, fast);
             assert_eq!(
                 out,
                 vec![
                     "0:!keys `PatientID`, `patientid` all name field `PatientID` (keys are matched case-insensitively): send it once",
-                    "1:Missing,Int(2)",
+                    "1:!key `LabValue` is given 2 times: send it once",
+                    "2:!key `LabValue` is given 2 times: send it once",
+                    "3:!keys `PatientID`, `patientid` all name field `PatientID` (keys are matched case-insensitively): send it once",
+                    "4:Missing,Int(3)",
                 ],
                 "fast {fast}"
             );
