@@ -1,12 +1,20 @@
 //! On-disk cache of compiled plugins, keyed by content digest and engine compatibility.
 
+use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
 use crate::error::LoadError;
+
+/// Compiled code that no loaded plugin uses is deleted once this long has passed since it was
+/// last compiled or loaded (by any process): the hour leaves another process on the same data
+/// directory (an admin command, an instance being restarted with another version) what it has
+/// just compiled or loaded.
+pub const UNUSED_CODE_KEPT_FOR: Duration = Duration::from_secs(3600);
 
 /// Compiled components stored as `<dir>/<sha256 of the .wasm>-<engine hash>.cwasm`.
 ///
@@ -52,7 +60,12 @@ impl CompileCache {
             // SAFETY: the file was written by `store` below from `Component::serialize` of this
             // same digest under the same engine hash; the cache directory belongs to sluice.
             match unsafe { Component::deserialize_file(engine, entry) } {
-                Ok(component) => return Ok((component, true)),
+                Ok(component) => {
+                    // Marks it used, for `prune` in other processes sharing the directory.
+                    let touched = std::fs::File::options().write(true).open(entry);
+                    let _ = touched.and_then(|file| file.set_modified(SystemTime::now()));
+                    return Ok((component, true));
+                }
                 Err(error) => {
                     tracing::warn!(path = %entry.display(), %error, "discarding unusable compiled plugin");
                     let _ = std::fs::remove_file(entry);
@@ -72,6 +85,35 @@ impl CompileCache {
             tracing::warn!(path = %entry.display(), %error, "cannot cache compiled plugin");
         }
         Ok((component, false))
+    }
+}
+
+impl CompileCache {
+    /// Deletes the compiled code that none of the `loaded` plugins (by digest) uses and that was
+    /// last compiled or loaded [`UNUSED_CODE_KEPT_FOR`] ago or longer: earlier versions of plugins, plugins removed, code compiled
+    /// by other sluice versions, copies a crash left half-written. Other files are left alone.
+    /// Returns how many files were deleted.
+    pub(crate) fn prune(&self, loaded: &HashSet<&str>) -> usize {
+        let Some(dir) = &self.dir else { return 0 };
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        let ours = format!("-{}.cwasm", self.engine_hash);
+        let now = SystemTime::now();
+        let mut deleted = 0;
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.strip_suffix(&ours).is_some_and(|digest| loaded.contains(digest)) {
+                continue;
+            }
+            if !name.ends_with(".cwasm") && !name.contains(".partial-") {
+                continue;
+            }
+            let unused_for = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| now.duration_since(t).ok());
+            if unused_for.is_some_and(|age| age >= UNUSED_CODE_KEPT_FOR) && std::fs::remove_file(entry.path()).is_ok() {
+                deleted += 1;
+            }
+        }
+        deleted
     }
 }
 

@@ -1,7 +1,7 @@
 //! The set of loaded plugins: bundled ones plus every `.wasm` file in a directory, kept in step
 //! with the directory while sluice runs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -270,6 +270,16 @@ impl PluginRegistry {
                 }
             }
             *plugins = desired;
+        }
+        // The compiled code of plugins no longer loaded goes (after an hour unused), so a plugin
+        // rebuilt and dropped in again and again does not fill the disk with old versions.
+        let loaded: HashSet<&str> = (files.values().filter_map(|f| f.plugin.as_deref()))
+            .chain(inner.bundled.iter().map(|p| &**p))
+            .map(Plugin::digest)
+            .collect();
+        let deleted = inner.engine.cache().prune(&loaded);
+        if deleted > 0 {
+            tracing::info!(files = deleted, "deleted compiled code of plugins no longer loaded");
         }
         *inner.files.lock().unwrap_or_else(|e| e.into_inner()) = files;
         *inner.failures.lock().unwrap_or_else(|e| e.into_inner()) = failures;

@@ -212,3 +212,63 @@ fn compiled_code_is_cached_on_disk_by_digest() {
     assert_eq!(entries.len(), 1);
     assert!(entries[0].starts_with(plugin.digest()), "{entries:?}");
 }
+
+#[test]
+fn compiled_code_of_plugins_no_longer_loaded_is_deleted_an_hour_after_its_last_use() {
+    let (cache, plugins) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let engine = PluginEngine::new(Default::default(), Some(cache.path().to_path_buf())).unwrap();
+    let install = |from: &str| {
+        let hidden = plugins.path().join(".swap.wasm.partial");
+        std::fs::copy(from, &hidden).unwrap();
+        std::fs::rename(&hidden, plugins.path().join("swap.wasm")).unwrap();
+    };
+    let names = || -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let age = |name: &str, by: std::time::Duration| {
+        let file = std::fs::File::options().write(true).open(cache.path().join(name)).unwrap();
+        file.set_modified(std::time::SystemTime::now() - by).unwrap();
+    };
+    let hour = sluice_runtime::UNUSED_CODE_KEPT_FOR;
+    install(sluice_test_plugins::SWAP_V1);
+    let registry = PluginRegistry::open(&engine, Some(plugins.path()), &[]).unwrap();
+    let v1 = registry.get("swap").unwrap();
+    let v1_code = names().into_iter().find(|n| n.starts_with(v1.digest())).expect("v1 compiled into the cache");
+    let engine_hash = v1_code.trim_start_matches(v1.digest());
+
+    // What a crash, an older sluice and a plugin removed long ago left, and another process's
+    // fresh code; besides a file that is not the cache's.
+    let stale = [format!("{}{engine_hash}", "a".repeat(64)), format!("{}-0123456789abcdef.cwasm", "b".repeat(64))];
+    let partial = format!("{}.partial-4242", v1_code.trim_end_matches(".cwasm"));
+    let fresh = format!("{}{engine_hash}", "c".repeat(64));
+    for name in stale.iter().chain([&partial, &fresh, &"notes.txt".to_string()]) {
+        std::fs::write(cache.path().join(name), b"x").unwrap();
+    }
+    for name in stale.iter().chain([&partial, &"notes.txt".to_string(), &v1_code]) {
+        age(name, hour * 2);
+    }
+    registry.rescan().unwrap();
+    let expected: std::collections::BTreeSet<String> =
+        [v1_code.clone(), fresh.clone(), "notes.txt".to_string()].into_iter().collect();
+    assert_eq!(names(), expected, "the loaded plugin's code, fresh code and other files stay");
+
+    // A new version: the old code stays for an hour after it was last loaded, then goes; the new
+    // one stays.
+    age(&v1_code, std::time::Duration::ZERO);
+    install(sluice_test_plugins::SWAP_V2);
+    registry.rescan().unwrap();
+    let v2 = registry.get("swap").unwrap();
+    assert_ne!(v2.digest(), v1.digest());
+    let v2_code = names().into_iter().find(|n| n.starts_with(v2.digest())).expect("v2 compiled into the cache");
+    age(&v1_code, hour - std::time::Duration::from_secs(60));
+    registry.rescan().unwrap();
+    assert!(names().contains(&v1_code), "kept within the hour");
+    age(&v1_code, hour);
+    age(&v2_code, hour * 2);
+    registry.rescan().unwrap();
+    let expected: std::collections::BTreeSet<String> = [v2_code, fresh, "notes.txt".to_string()].into_iter().collect();
+    assert_eq!(names(), expected, "the old version's code went, the loaded one's stayed however old");
+}
