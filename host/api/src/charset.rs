@@ -3,8 +3,8 @@
 //! anything reads it, so that plugins, the log and the warehouse only ever hold UTF-8. Labels
 //! are read as browsers read them (the WHATWG Encoding Standard, through `encoding_rs`: `latin1`
 //! and `iso-8859-1` are windows-1252, `utf-16` is UTF-16LE; a byte order mark wins over the
-//! label). A label sluice does not know is a
-//! 415; bytes that are not valid in the named set are a 400 that names the byte. HL7 v2 bodies
+//! label, and a UTF-16 one names the set of a body that names none). A label sluice does not
+//! know is a 415; bytes that are not valid in the named set are a 400 that names the byte. HL7 v2 bodies
 //! name their character set per message (MSH-18), which the plugin reads, so they pass as sent.
 
 use axum::body::Bytes;
@@ -19,12 +19,25 @@ pub(crate) fn to_utf8(bytes: Bytes, content_type: &str, essence: &str, limit: us
     if names_its_own_charset(essence) {
         return Ok(bytes);
     }
-    let Some(label) = sluice_runtime::parameter(content_type, "charset") else {
-        return Ok(bytes);
-    };
-    let encoding = match Encoding::for_label(label.trim().as_bytes()) {
-        Some(encoding) if encoding != REPLACEMENT => encoding,
-        _ => return Err(ApiError::UnsupportedCharset { given: label }),
+    let encoding = match sluice_runtime::parameter(content_type, "charset") {
+        Some(label) => match Encoding::for_label(label.trim().as_bytes()) {
+            Some(encoding) if encoding != REPLACEMENT => encoding,
+            _ => return Err(ApiError::UnsupportedCharset { given: label }),
+        },
+        None => match Encoding::for_bom(&bytes) {
+            // A UTF-16 byte order mark names the set of a body that names none (Windows'
+            // "Unicode" files: Notepad, PowerShell's `Out-File`); a UTF-8 one passes as sent.
+            Some((encoding, _)) if encoding != UTF_8 => encoding,
+            _ => {
+                if let Some(order) = utf16_without_bom(&bytes) {
+                    return Err(ApiError::BadRequest(format!(
+                        "request body looks like UTF-16 (every other byte is zero) and names no character set: name \
+                         it in its Content-Type (`; charset={order}`) or send UTF-8; nothing was stored"
+                    )));
+                }
+                return Ok(bytes);
+            }
+        },
     };
     if encoding == UTF_8 || (encoding.is_ascii_compatible() && bytes.is_ascii()) {
         return Ok(bytes);
@@ -53,9 +66,22 @@ pub(crate) fn to_utf8(bytes: Bytes, content_type: &str, essence: &str, limit: us
     Ok(Bytes::from(text))
 }
 
-/// Whether `content_type` names a character set (a `charset` parameter).
-pub(crate) fn names_one(content_type: &str) -> bool {
+/// `utf-16le` or `utf-16be` when `bytes` start as text in UTF-16 without a byte order mark
+/// does: two ASCII characters, each with a zero byte (JSON and tables start with ASCII, which
+/// UTF-8 never writes with zero bytes).
+fn utf16_without_bom(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [a, 0, b, 0, ..] if *a != 0 && *b != 0 && a.is_ascii() && b.is_ascii() => Some("utf-16le"),
+        [0, a, 0, b, ..] if *a != 0 && *b != 0 && a.is_ascii() && b.is_ascii() => Some("utf-16be"),
+        _ => None,
+    }
+}
+
+/// Whether [`to_utf8`] may decode `bytes` (rather than pass them as sent): `content_type` names
+/// a character set, or the body starts with a UTF-16 byte order mark.
+pub(crate) fn decodes(content_type: &str, bytes: &[u8]) -> bool {
     sluice_runtime::parameter(content_type, "charset").is_some()
+        || Encoding::for_bom(bytes).is_some_and(|(encoding, _)| encoding != UTF_8)
 }
 
 /// Whether bodies of content type `essence` name their character set inside (HL7 v2's MSH-18,
@@ -95,6 +121,34 @@ mod tests {
         let mut utf16be = vec![0xfe, 0xff];
         utf16be.extend("a,b".encode_utf16().flat_map(u16::to_be_bytes));
         assert_eq!(decoded(&utf16be, "text/csv; charset=utf-16le").unwrap(), b"a,b");
+    }
+
+    #[test]
+    fn an_unnamed_utf16_body_is_decoded_by_its_byte_order_mark_and_refused_without_one() {
+        let text = "{\"PatientID\":\"Müller\"}";
+        for (mark, units) in [
+            ([0xff, 0xfe], text.encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<u8>>()),
+            ([0xfe, 0xff], text.encode_utf16().flat_map(u16::to_be_bytes).collect::<Vec<u8>>()),
+        ] {
+            let body: Vec<u8> = mark.iter().copied().chain(units.iter().copied()).collect();
+            assert_eq!(decoded(&body, "application/json").unwrap(), text.as_bytes());
+            assert_eq!(decoded(&body, "text/plain").unwrap(), text.as_bytes());
+            let order = if mark[0] == 0xff { "utf-16le" } else { "utf-16be" };
+            match decoded(&units, "application/json") {
+                Err(ApiError::BadRequest(message)) => assert_eq!(
+                    message,
+                    format!(
+                        "request body looks like UTF-16 (every other byte is zero) and names no character set: \
+                         name it in its Content-Type (`; charset={order}`) or send UTF-8; nothing was stored"
+                    )
+                ),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(decoded(&units, &format!("application/json; charset={order}")).unwrap(), text.as_bytes());
+        }
+        // A UTF-8 mark stays for the reader, which ignores it; short bodies are not taken for UTF-16.
+        assert_eq!(decoded("\u{feff}{}".as_bytes(), "application/json").unwrap(), "\u{feff}{}".as_bytes());
+        assert_eq!(decoded(b"a\0", "text/csv").unwrap(), b"a\0");
     }
 
     #[test]

@@ -331,7 +331,7 @@ async fn handle(
         };
         // Bodies in another character set than UTF-8 are decoded here, large ones off the
         // async threads.
-        let bytes = if bytes.len() <= INLINE_SPLIT_BYTES || !charset::names_one(&content_type) {
+        let bytes = if bytes.len() <= INLINE_SPLIT_BYTES || !charset::decodes(&content_type, &bytes) {
             charset::to_utf8(bytes, &content_type, &essence, limit)?
         } else {
             let (content_type, essence) = (content_type.clone(), essence.clone());
