@@ -33,7 +33,25 @@ impl Default for CatalogConfig {
     }
 }
 
+/// A `[catalog]` value the catalog cannot be kept with.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("catalog.{key} must be {rule}")]
+pub struct CatalogConfigError {
+    /// The key.
+    pub key: &'static str,
+    /// What it must be.
+    pub rule: &'static str,
+}
+
 impl CatalogConfig {
+    /// Checks what the types cannot: a rescan period of at least a second.
+    pub fn check(&self) -> Result<(), CatalogConfigError> {
+        if self.rescan < Duration::from_secs(1) {
+            return Err(CatalogConfigError { key: "rescan", rule: "at least 1s" });
+        }
+        Ok(())
+    }
+
     /// Whether sluice keeps a catalog at all.
     pub fn enabled(&self) -> bool {
         !self.trino_url.is_empty()

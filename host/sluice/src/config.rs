@@ -88,10 +88,19 @@ impl Config {
         Ok(config)
     }
 
-    /// What the types cannot say: each component's own checks, and valid source names.
+    /// What the types cannot say: each component's own checks (a value that would refuse every
+    /// request, turn a protection off unseen, or stop a component), and valid source names.
     fn check(&self) -> anyhow::Result<()> {
         self.server.check()?;
+        self.plugins.check()?;
+        self.auth.check()?;
+        self.log.check()?;
+        if self.log.kind == sluice_log::LogKind::Kafka {
+            self.kafka.check()?;
+        }
+        self.warehouse.check()?;
         self.stream.check()?;
+        self.catalog.check()?;
         for name in self.sources.keys() {
             anyhow::ensure!(sluice_auth::is_valid_name(name), "source name `{name}` is not valid");
         }
@@ -162,6 +171,67 @@ mod tests {
         std::fs::write(&file, "[server]\nlisten = \"nowhere\"\n").unwrap();
         let error = Config::load(Some(&file)).unwrap_err().to_string();
         assert_eq!(error, "invalid configuration: server.listen `nowhere` is not ADDRESS:PORT");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn values_that_would_refuse_everything_or_turn_a_protection_off_are_refused_naming_the_key() {
+        let cases = [
+            ("[server]\nmax_body = \"0 B\"", "server.max_body must be at least 1 KiB"),
+            ("[server]\nmax_records_per_request = 0", "server.max_records_per_request must be at least 1"),
+            ("[server]\nmax_json_depth = 1", "server.max_json_depth must be at least 2 (an array of records)"),
+            ("[server]\nheader_timeout = \"0s\"", "server.header_timeout must be at least 1ms"),
+            ("[server]\nmax_connections_per_address = 0", "server.max_connections_per_address must be at least 1"),
+            (
+                "[plugins]\ncall_timeout = \"0s\"",
+                "plugins.call_timeout must be at least 10ms (the resolution of call deadlines)",
+            ),
+            ("[plugins]\nmax_memory = \"0 B\"", "plugins.max_memory must be at least 1 MiB"),
+            (
+                "[plugins]\nmax_total_memory = \"128 MiB\"",
+                "plugins.max_total_memory must be at least plugins.max_memory",
+            ),
+            ("[plugins]\nmax_wasm = \"0 B\"", "plugins.max_wasm must be at least 1 KiB"),
+            ("[auth]\nfailure_window = \"0s\"", "auth.failure_window must be at least 1s"),
+            ("[auth]\nmax_failures_per_user = 0", "auth.max_failures_per_user must be at least 1"),
+            ("[auth]\nlock_after = 0", "auth.lock_after must be at least 1"),
+            ("[log]\npartitions = 0", "log.partitions must be from 1 to 1024"),
+            ("[log]\npartitions = 100000", "log.partitions must be from 1 to 1024"),
+            ("[log]\nidempotency_window = \"0s\"", "log.idempotency_window must be at least 1s"),
+            ("[log]\nkind = \"kafka\"\n[kafka]\nreplication = 0", "kafka.replication must be at least 1"),
+            (
+                "[log]\nkind = \"kafka\"\n[kafka]\ntopic_prefix = \"sluice/\"",
+                "kafka.topic_prefix must be letters, digits, `.`, `_` and `-` (Kafka's topic names), at most 200 of them",
+            ),
+            ("[log]\nkind = \"kafka\"\n[kafka]\nbrokers = \" \"", "kafka.brokers must be at least one host:port"),
+            ("[warehouse]\nrow_group_rows = 0", "warehouse.row_group_rows must be at least 1"),
+            ("[catalog]\nrescan = \"0s\"", "catalog.rescan must be at least 1s"),
+            (
+                "[[mllp]]\nlisten = \"127.0.0.1:2575\"\nsource = \"hl7v2\"\nuser = \"ward7\"\nidle_timeout = \"0s\"",
+                "mllp listener 127.0.0.1:2575: idle_timeout must be at least 1s",
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sluice.toml");
+        // In a jail: no other test's `SLUICE__*` variables meanwhile.
+        figment::Jail::expect_with(|_| {
+            for (toml, message) in cases {
+                std::fs::write(&file, toml).unwrap();
+                let error = Config::load(Some(&file)).expect_err(toml).to_string();
+                assert_eq!(error, format!("invalid configuration: {message}"), "{toml}");
+            }
+            Ok(())
+        });
+        // Kafka's section is checked only when Kafka is the log; the edges of each rule pass.
+        figment::Jail::expect_with(|_| {
+            std::fs::write(
+                &file,
+                "[kafka]\nreplication = 0\n[log]\npartitions = 1024\nidempotency_window = \"1s\"\n[plugins]\ncall_timeout = \"10ms\"\n",
+            )
+            .unwrap();
+            Config::load(Some(&file)).unwrap();
+            Ok(())
+        });
     }
 }
 

@@ -26,4 +26,6 @@ pub use naming::DataFile;
 pub use object_store::path::Path as ObjectPath;
 pub use storage::Storage;
 pub use table::TableDef;
-pub use warehouse::{PartitionDir, Recovered, Segment, TableLayout, Upload, Warehouse, WarehouseConfig};
+pub use warehouse::{
+    PartitionDir, Recovered, Segment, TableLayout, Upload, Warehouse, WarehouseConfig, WarehouseConfigError,
+};

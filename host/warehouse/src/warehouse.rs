@@ -59,7 +59,25 @@ pub struct TableLayout {
     pub partition_by: String,
 }
 
+/// A `[warehouse]` value files cannot be written with.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("warehouse.{key} must be {rule}")]
+pub struct WarehouseConfigError {
+    /// The key.
+    pub key: &'static str,
+    /// What it must be.
+    pub rule: &'static str,
+}
+
 impl WarehouseConfig {
+    /// Checks what the types cannot: row groups of at least one row.
+    pub fn check(&self) -> Result<(), WarehouseConfigError> {
+        if self.row_group_rows == 0 {
+            return Err(WarehouseConfigError { key: "row_group_rows", rule: "at least 1" });
+        }
+        Ok(())
+    }
+
     /// How data files are encoded.
     pub fn encode_options(&self) -> EncodeOptions {
         EncodeOptions { compression: self.compression, row_group_rows: self.row_group_rows }
