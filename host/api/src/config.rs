@@ -73,13 +73,8 @@ pub enum ServerConfigError {
     #[error("server.tls_cert and server.tls_key must be set together")]
     HalfTls,
     /// A limit no request or connection could meet.
-    #[error("server.{key} must be {rule}")]
-    Value {
-        /// The key.
-        key: &'static str,
-        /// What it must be.
-        rule: &'static str,
-    },
+    #[error(transparent)]
+    Value(#[from] sluice_config::ValueError),
 }
 
 impl ServerConfig {
@@ -91,18 +86,18 @@ impl ServerConfig {
             return Err(ServerConfigError::HalfTls);
         }
         let millisecond = Duration::from_millis(1);
-        let rules = [
-            ("max_body", "at least 1 KiB", self.max_body < ByteSize::kib(1)),
-            ("max_records_per_request", "at least 1", self.max_records_per_request == 0),
-            ("max_json_depth", "at least 2 (an array of records)", self.max_json_depth < 2),
-            ("header_timeout", "at least 1ms", self.header_timeout < millisecond),
-            ("body_timeout", "at least 1ms", self.body_timeout < millisecond),
-            ("max_connections_per_address", "at least 1", self.max_connections_per_address == 0),
-        ];
-        match rules.into_iter().find(|(_, _, broken)| *broken) {
-            Some((key, rule, _)) => Err(ServerConfigError::Value { key, rule }),
-            None => Ok(()),
-        }
+        sluice_config::check(
+            "server",
+            [
+                ("max_body", "at least 1 KiB", self.max_body < ByteSize::kib(1)),
+                ("max_records_per_request", "at least 1", self.max_records_per_request == 0),
+                ("max_json_depth", "at least 2 (an array of records)", self.max_json_depth < 2),
+                ("header_timeout", "at least 1ms", self.header_timeout < millisecond),
+                ("body_timeout", "at least 1ms", self.body_timeout < millisecond),
+                ("max_connections_per_address", "at least 1", self.max_connections_per_address == 0),
+            ],
+        )?;
+        Ok(())
     }
 
     /// `listen`, parsed.

@@ -25,7 +25,7 @@ mod verify;
 
 pub use audit::{AuditEntry, Outcome};
 pub use error::{AuthError, Error, Result};
-pub use limiter::{AuthPolicy, AuthPolicyError, DatabaseUrl};
+pub use limiter::{AuthPolicy, DatabaseUrl};
 pub use seed::SeedImport;
 pub use store::{AuthStore, GENERATION_POLL, GrantInfo, Leader, TokenInfo, UserInfo};
 pub use token::NewToken;

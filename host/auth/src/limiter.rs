@@ -68,30 +68,19 @@ impl Default for AuthPolicy {
     }
 }
 
-/// An `[auth]` value that would turn a protection off unseen or refuse every login.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("auth.{key} must be {rule}")]
-pub struct AuthPolicyError {
-    /// The key.
-    pub key: &'static str,
-    /// What it must be.
-    pub rule: &'static str,
-}
-
 impl AuthPolicy {
     /// Checks what the types cannot: a failure window (without one the failure limits never
     /// apply) and limits of at least one failure.
-    pub fn check(&self) -> Result<(), AuthPolicyError> {
-        let rules = [
-            ("failure_window", "at least 1s", self.failure_window < Duration::from_secs(1)),
-            ("max_failures_per_user", "at least 1", self.max_failures_per_user == 0),
-            ("max_failures_per_client", "at least 1", self.max_failures_per_client == 0),
-            ("lock_after", "at least 1", self.lock_after == 0),
-        ];
-        match rules.into_iter().find(|(_, _, broken)| *broken) {
-            Some((key, rule, _)) => Err(AuthPolicyError { key, rule }),
-            None => Ok(()),
-        }
+    pub fn check(&self) -> Result<(), sluice_config::ValueError> {
+        sluice_config::check(
+            "auth",
+            [
+                ("failure_window", "at least 1s", self.failure_window < Duration::from_secs(1)),
+                ("max_failures_per_user", "at least 1", self.max_failures_per_user == 0),
+                ("max_failures_per_client", "at least 1", self.max_failures_per_client == 0),
+                ("lock_after", "at least 1", self.lock_after == 0),
+            ],
+        )
     }
 }
 

@@ -33,23 +33,10 @@ impl Default for CatalogConfig {
     }
 }
 
-/// A `[catalog]` value the catalog cannot be kept with.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("catalog.{key} must be {rule}")]
-pub struct CatalogConfigError {
-    /// The key.
-    pub key: &'static str,
-    /// What it must be.
-    pub rule: &'static str,
-}
-
 impl CatalogConfig {
     /// Checks what the types cannot: a rescan period of at least a second.
-    pub fn check(&self) -> Result<(), CatalogConfigError> {
-        if self.rescan < Duration::from_secs(1) {
-            return Err(CatalogConfigError { key: "rescan", rule: "at least 1s" });
-        }
-        Ok(())
+    pub fn check(&self) -> Result<(), sluice_config::ValueError> {
+        sluice_config::check("catalog", [("rescan", "at least 1s", self.rescan < Duration::from_secs(1))])
     }
 
     /// Whether sluice keeps a catalog at all.

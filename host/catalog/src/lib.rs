@@ -12,7 +12,7 @@ mod error;
 mod sync;
 mod trino;
 
-pub use config::{CatalogConfig, CatalogConfigError};
+pub use config::CatalogConfig;
 pub use ddl::TableDef;
 pub use error::CatalogError;
 pub use sync::{CatalogSync, NewPartition};

@@ -59,37 +59,26 @@ impl Default for KafkaConfig {
     }
 }
 
-/// A `[kafka]` value sluice cannot use Kafka with.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("kafka.{key} must be {rule}")]
-pub struct KafkaConfigError {
-    /// The key.
-    pub key: &'static str,
-    /// What it must be.
-    pub rule: &'static str,
-}
-
 impl KafkaConfig {
     /// Checks what the types cannot: brokers named, topic names Kafka accepts, a replication
     /// factor and timeouts above zero.
-    pub fn check(&self) -> Result<(), KafkaConfigError> {
+    pub fn check(&self) -> Result<(), sluice_config::ValueError> {
         let topic_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        let rules = [
-            ("brokers", "at least one host:port", self.brokers.trim().is_empty()),
-            (
-                "topic_prefix",
-                "letters, digits, `.`, `_` and `-` (Kafka's topic names), at most 200 of them",
-                !self.topic_prefix.chars().all(topic_char) || self.topic_prefix.len() > 200,
-            ),
-            ("transactional_id", "set", self.transactional_id.trim().is_empty()),
-            ("replication", "at least 1", self.replication < 1),
-            ("append_timeout", "at least 1ms", self.append_timeout < Duration::from_millis(1)),
-            ("session_timeout", "at least 1s", self.session_timeout < Duration::from_secs(1)),
-        ];
-        match rules.into_iter().find(|(_, _, broken)| *broken) {
-            Some((key, rule, _)) => Err(KafkaConfigError { key, rule }),
-            None => Ok(()),
-        }
+        sluice_config::check(
+            "kafka",
+            [
+                ("brokers", "at least one host:port", self.brokers.trim().is_empty()),
+                (
+                    "topic_prefix",
+                    "letters, digits, `.`, `_` and `-` (Kafka's topic names), at most 200 of them",
+                    !self.topic_prefix.chars().all(topic_char) || self.topic_prefix.len() > 200,
+                ),
+                ("transactional_id", "set", self.transactional_id.trim().is_empty()),
+                ("replication", "at least 1", self.replication < 1),
+                ("append_timeout", "at least 1ms", self.append_timeout < Duration::from_millis(1)),
+                ("session_timeout", "at least 1s", self.session_timeout < Duration::from_secs(1)),
+            ],
+        )
     }
 
     /// Defaults for `brokers`.

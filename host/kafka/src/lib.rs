@@ -27,5 +27,5 @@ mod producer;
 mod remembered;
 mod topics;
 
-pub use config::{Compression, KafkaConfig, KafkaConfigError};
+pub use config::{Compression, KafkaConfig};
 pub use producer::KafkaLog;

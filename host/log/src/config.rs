@@ -52,31 +52,20 @@ impl Default for LogConfig {
     }
 }
 
-/// A `[log]` value the log cannot work with.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("log.{key} must be {rule}")]
-pub struct LogConfigError {
-    /// The key.
-    pub key: &'static str,
-    /// What it must be.
-    pub rule: &'static str,
-}
-
 /// Most partitions a source's log may have: each is read by a consumer of its own.
 pub const MAX_PARTITIONS: u32 = 1024;
 
 impl LogConfig {
     /// Checks what the types cannot: at least one partition and at most [`MAX_PARTITIONS`], and
     /// an idempotency window (without one a retried request would be stored again).
-    pub fn check(&self) -> Result<(), LogConfigError> {
-        let rules = [
-            ("partitions", "from 1 to 1024", self.partitions == 0 || self.partitions > MAX_PARTITIONS),
-            ("idempotency_window", "at least 1s", self.idempotency_window < Duration::from_secs(1)),
-        ];
-        match rules.into_iter().find(|(_, _, broken)| *broken) {
-            Some((key, rule, _)) => Err(LogConfigError { key, rule }),
-            None => Ok(()),
-        }
+    pub fn check(&self) -> Result<(), sluice_config::ValueError> {
+        sluice_config::check(
+            "log",
+            [
+                ("partitions", "from 1 to 1024", self.partitions == 0 || self.partitions > MAX_PARTITIONS),
+                ("idempotency_window", "at least 1s", self.idempotency_window < Duration::from_secs(1)),
+            ],
+        )
     }
 
     /// The embedded spool's settings, with its file at `path`.

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use config::{LogConfig, LogConfigError, LogKind, MAX_PARTITIONS};
+pub use config::{LogConfig, LogKind, MAX_PARTITIONS};
 pub use dead_letter::{DeadLetter, StoredDeadLetter};
 pub use record::{BadRun, LogRecord, Position, Provenance, Run, StoredRecord, StoredRun, partition_for};
 pub use remembered::{DEFAULT_IDEMPOTENCY_WINDOW, Remembered, RememberedIndex, now_us};

@@ -63,31 +63,20 @@ impl Default for SandboxConfig {
 /// How often the engine's epoch advances; call deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// A `[plugins]` value no plugin could run under.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("plugins.{key} must be {rule}")]
-pub struct SandboxConfigError {
-    /// The key.
-    pub key: &'static str,
-    /// What it must be.
-    pub rule: &'static str,
-}
-
 impl SandboxConfig {
     /// Checks what the types cannot: limits no call could meet (a zero size, a deadline shorter
     /// than the deadline's resolution, a total below one instance's).
-    pub fn check(&self) -> Result<(), SandboxConfigError> {
-        let rules = [
-            ("max_memory", "at least 1 MiB", self.max_memory < ByteSize::mib(1)),
-            ("max_total_memory", "at least plugins.max_memory", self.max_total_memory < self.max_memory),
-            ("call_timeout", "at least 10ms (the resolution of call deadlines)", self.call_timeout < EPOCH_TICK),
-            ("max_output", "at least 1 KiB", self.max_output < ByteSize::kib(1)),
-            ("max_wasm", "at least 1 KiB", self.max_wasm < ByteSize::kib(1)),
-        ];
-        match rules.into_iter().find(|(_, _, broken)| *broken) {
-            Some((key, rule, _)) => Err(SandboxConfigError { key, rule }),
-            None => Ok(()),
-        }
+    pub fn check(&self) -> Result<(), sluice_config::ValueError> {
+        sluice_config::check(
+            "plugins",
+            [
+                ("max_memory", "at least 1 MiB", self.max_memory < ByteSize::mib(1)),
+                ("max_total_memory", "at least plugins.max_memory", self.max_total_memory < self.max_memory),
+                ("call_timeout", "at least 10ms (the resolution of call deadlines)", self.call_timeout < EPOCH_TICK),
+                ("max_output", "at least 1 KiB", self.max_output < ByteSize::kib(1)),
+                ("max_wasm", "at least 1 KiB", self.max_wasm < ByteSize::kib(1)),
+            ],
+        )
     }
 
     /// `split` calls one source may run at once: `max_concurrent_calls_per_source`, or half the

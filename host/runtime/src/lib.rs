@@ -28,7 +28,7 @@ mod source_table;
 pub use batch::{Batch, BatchBuilder};
 pub use bindings::CONTRACT_WIT;
 pub use cache::UNUSED_CODE_KEPT_FOR;
-pub use config::{SandboxConfig, SandboxConfigError};
+pub use config::SandboxConfig;
 pub use engine::{PERFMAP_ENV, PluginEngine};
 pub use error::{CallError, LoadError};
 pub use output::{Cell, ColumnData, Origin, SplitRecords, TableRows, Transformed};

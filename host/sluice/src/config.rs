@@ -208,7 +208,7 @@ mod tests {
             ("[catalog]\nrescan = \"0s\"", "catalog.rescan must be at least 1s"),
             (
                 "[[mllp]]\nlisten = \"127.0.0.1:2575\"\nsource = \"hl7v2\"\nuser = \"ward7\"\nidle_timeout = \"0s\"",
-                "mllp listener 127.0.0.1:2575: idle_timeout must be at least 1s",
+                "mllp listener 127.0.0.1:2575: mllp.idle_timeout must be at least 1s",
             ),
         ];
         let dir = tempfile::tempdir().unwrap();

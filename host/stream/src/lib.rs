@@ -79,16 +79,6 @@ impl Default for StreamConfig {
     }
 }
 
-/// A `[stream]` section the stream cannot run with.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("stream.{key} must be at least {least}")]
-pub struct StreamConfigError {
-    /// The key.
-    pub key: &'static str,
-    /// Its least value.
-    pub least: &'static str,
-}
-
 impl StreamConfig {
     /// How long a partition may go without records before its rows are committed.
     pub fn roll_idle(&self) -> Duration {
@@ -96,19 +86,18 @@ impl StreamConfig {
     }
 
     /// Checks what the types cannot: every threshold above zero.
-    pub fn check(&self) -> Result<(), StreamConfigError> {
-        let zero = [
-            ("batch_records", "1", self.batch_records == 0),
-            ("roll_records", "1", self.roll_records == 0),
-            ("roll_size", "1 B", self.roll_size.as_u64() == 0),
-            ("roll_interval", "1ms", self.roll_interval.is_zero()),
-            ("roll_idle", "1ms", self.roll_idle.is_some_and(|idle| idle.is_zero())),
-            ("memory_budget", "1 B", self.memory_budget.as_u64() == 0),
-        ];
-        match zero.into_iter().find(|(_, _, zero)| *zero) {
-            Some((key, least, _)) => Err(StreamConfigError { key, least }),
-            None => Ok(()),
-        }
+    pub fn check(&self) -> Result<(), sluice_config::ValueError> {
+        sluice_config::check(
+            "stream",
+            [
+                ("batch_records", "at least 1", self.batch_records == 0),
+                ("roll_records", "at least 1", self.roll_records == 0),
+                ("roll_size", "at least 1 B", self.roll_size.as_u64() == 0),
+                ("roll_interval", "at least 1ms", self.roll_interval.is_zero()),
+                ("roll_idle", "at least 1ms", self.roll_idle.is_some_and(|idle| idle.is_zero())),
+                ("memory_budget", "at least 1 B", self.memory_budget.as_u64() == 0),
+            ],
+        )
     }
 }
 

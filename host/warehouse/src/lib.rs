@@ -26,6 +26,4 @@ pub use naming::DataFile;
 pub use object_store::path::Path as ObjectPath;
 pub use storage::Storage;
 pub use table::TableDef;
-pub use warehouse::{
-    PartitionDir, Recovered, Segment, TableLayout, Upload, Warehouse, WarehouseConfig, WarehouseConfigError,
-};
+pub use warehouse::{PartitionDir, Recovered, Segment, TableLayout, Upload, Warehouse, WarehouseConfig};

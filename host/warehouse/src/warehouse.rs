@@ -59,23 +59,10 @@ pub struct TableLayout {
     pub partition_by: String,
 }
 
-/// A `[warehouse]` value files cannot be written with.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("warehouse.{key} must be {rule}")]
-pub struct WarehouseConfigError {
-    /// The key.
-    pub key: &'static str,
-    /// What it must be.
-    pub rule: &'static str,
-}
-
 impl WarehouseConfig {
     /// Checks what the types cannot: row groups of at least one row.
-    pub fn check(&self) -> Result<(), WarehouseConfigError> {
-        if self.row_group_rows == 0 {
-            return Err(WarehouseConfigError { key: "row_group_rows", rule: "at least 1" });
-        }
-        Ok(())
+    pub fn check(&self) -> Result<(), sluice_config::ValueError> {
+        sluice_config::check("warehouse", [("row_group_rows", "at least 1", self.row_group_rows == 0)])
     }
 
     /// How data files are encoded.

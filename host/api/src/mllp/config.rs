@@ -84,14 +84,12 @@ pub enum MllpConfigError {
     #[error("mllp listener {0}: tls_cert and tls_key go together, and tls_client_ca needs them")]
     HalfTls(String),
     /// A limit no message or connection could meet.
-    #[error("mllp listener {listen}: {key} must be {rule}")]
+    #[error("mllp listener {listen}: {error}")]
     Value {
         /// The listener.
         listen: String,
-        /// The key.
-        key: &'static str,
-        /// What it must be.
-        rule: &'static str,
+        /// The value.
+        error: sluice_config::ValueError,
     },
     /// A TLS file cannot be read or used.
     #[error("mllp listener {listen}: {what}")]
@@ -126,14 +124,15 @@ impl MllpConfig {
             (Some(_), None) | (None, Some(_)) => {}
             _ => return Err(MllpConfigError::Who(self.listen.clone())),
         }
-        let rules = [
-            ("max_message", "at least 1 KiB", self.max_message < ByteSize::kib(1)),
-            ("idle_timeout", "at least 1s", self.idle_timeout < Duration::from_secs(1)),
-            ("max_connections", "at least 1", self.max_connections == 0),
-        ];
-        if let Some((key, rule, _)) = rules.into_iter().find(|(_, _, broken)| *broken) {
-            return Err(MllpConfigError::Value { listen: self.listen.clone(), key, rule });
-        }
+        let limits = sluice_config::check(
+            "mllp",
+            [
+                ("max_message", "at least 1 KiB", self.max_message < ByteSize::kib(1)),
+                ("idle_timeout", "at least 1s", self.idle_timeout < Duration::from_secs(1)),
+                ("max_connections", "at least 1", self.max_connections == 0),
+            ],
+        );
+        limits.map_err(|error| MllpConfigError::Value { listen: self.listen.clone(), error })?;
         Ok(address)
     }
 
