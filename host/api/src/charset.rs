@@ -19,15 +19,15 @@ pub(crate) fn to_utf8(bytes: Bytes, content_type: &str, essence: &str, limit: us
     if names_its_own_charset(essence) {
         return Ok(bytes);
     }
-    let encoding = match sluice_runtime::parameter(content_type, "charset") {
+    let (encoding, named_by) = match sluice_runtime::parameter(content_type, "charset") {
         Some(label) => match Encoding::for_label(label.trim().as_bytes()) {
-            Some(encoding) if encoding != REPLACEMENT => encoding,
+            Some(encoding) if encoding != REPLACEMENT => (encoding, "its Content-Type"),
             _ => return Err(ApiError::UnsupportedCharset { given: label }),
         },
         None => match Encoding::for_bom(&bytes) {
             // A UTF-16 byte order mark names the set of a body that names none (Windows'
             // "Unicode" files: Notepad, PowerShell's `Out-File`); a UTF-8 one passes as sent.
-            Some((encoding, _)) if encoding != UTF_8 => encoding,
+            Some((encoding, _)) if encoding != UTF_8 => (encoding, "its byte order mark"),
             _ => {
                 if let Some(order) = utf16_without_bom(&bytes) {
                     return Err(ApiError::BadRequest(format!(
@@ -54,7 +54,7 @@ pub(crate) fn to_utf8(bytes: Bytes, content_type: &str, essence: &str, limit: us
         DecoderResult::Malformed(bad, after) => {
             let at = read - after as usize - bad as usize;
             return Err(ApiError::BadRequest(format!(
-                "request body is not valid {} (at byte {at}), the character set its Content-Type names; nothing was stored",
+                "request body is not valid {} (at byte {at}), the character set {named_by} names; nothing was stored",
                 encoding.name()
             )));
         }
@@ -145,6 +145,15 @@ mod tests {
                 other => panic!("{other:?}"),
             }
             assert_eq!(decoded(&units, &format!("application/json; charset={order}")).unwrap(), text.as_bytes());
+        }
+        // A lone surrogate after the mark: the error says who named the set.
+        match decoded(&[0xff, 0xfe, b'{', 0, 0x00, 0xd8, b'}', 0], "application/json") {
+            Err(ApiError::BadRequest(message)) => assert_eq!(
+                message,
+                "request body is not valid UTF-16LE (at byte 4), the character set its byte order mark names; \
+                 nothing was stored"
+            ),
+            other => panic!("{other:?}"),
         }
         // A UTF-8 mark stays for the reader, which ignores it; short bodies are not taken for UTF-16.
         assert_eq!(decoded("\u{feff}{}".as_bytes(), "application/json").unwrap(), "\u{feff}{}".as_bytes());

@@ -17,7 +17,7 @@ pub struct KafkaConfig {
     /// Partitions of a raw topic created by sluice (`log.partitions`).
     #[serde(skip)]
     pub partitions: u32,
-    /// Replication factor of topics created by sluice.
+    /// Replication factor of topics created by sluice (-1: the brokers' `default.replication.factor`).
     pub replication: i16,
     /// The producer's transactional id: unique per sluice instance sharing a cluster.
     pub transactional_id: String,
@@ -74,7 +74,11 @@ impl KafkaConfig {
                     !self.topic_prefix.chars().all(topic_char) || self.topic_prefix.len() > 200,
                 ),
                 ("transactional_id", "set", self.transactional_id.trim().is_empty()),
-                ("replication", "at least 1", self.replication < 1),
+                (
+                    "replication",
+                    "at least 1, or -1 for the brokers' default",
+                    self.replication < 1 && self.replication != -1,
+                ),
                 ("append_timeout", "at least 1ms", self.append_timeout < Duration::from_millis(1)),
                 ("session_timeout", "at least 1s", self.session_timeout < Duration::from_secs(1)),
             ],

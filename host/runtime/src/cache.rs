@@ -61,9 +61,8 @@ impl CompileCache {
             // same digest under the same engine hash; the cache directory belongs to sluice.
             match unsafe { Component::deserialize_file(engine, entry) } {
                 Ok(component) => {
-                    // Marks it used, for `prune` in other processes sharing the directory.
-                    let touched = std::fs::File::options().write(true).open(entry);
-                    let _ = touched.and_then(|file| file.set_modified(SystemTime::now()));
+                    // Marked in use, for `keep` in other processes sharing the directory.
+                    touch(entry);
                     return Ok((component, true));
                 }
                 Err(error) => {
@@ -89,11 +88,12 @@ impl CompileCache {
 }
 
 impl CompileCache {
-    /// Deletes the compiled code that none of the `loaded` plugins (by digest) uses and that was
-    /// last compiled or loaded [`UNUSED_CODE_KEPT_FOR`] ago or longer: earlier versions of plugins, plugins removed, code compiled
-    /// by other sluice versions, copies a crash left half-written. Other files are left alone.
-    /// Returns how many files were deleted.
-    pub(crate) fn prune(&self, loaded: &HashSet<&str>) -> usize {
+    /// Marks the code of the `loaded` plugins (by digest) in use now, and deletes the compiled
+    /// code none of them uses that was last compiled, loaded or marked
+    /// [`UNUSED_CODE_KEPT_FOR`] ago or longer: earlier versions of plugins, plugins removed,
+    /// code compiled by other sluice versions, copies a crash left half-written. Other files
+    /// are left alone. Returns how many files were deleted.
+    pub(crate) fn keep(&self, loaded: &HashSet<&str>) -> usize {
         let Some(dir) = &self.dir else { return 0 };
         let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
         let ours = format!("-{}.cwasm", self.engine_hash);
@@ -103,6 +103,7 @@ impl CompileCache {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if name.strip_suffix(&ours).is_some_and(|digest| loaded.contains(digest)) {
+                touch(&entry.path());
                 continue;
             }
             if !name.ends_with(".cwasm") && !name.contains(".partial-") {
@@ -115,6 +116,12 @@ impl CompileCache {
         }
         deleted
     }
+}
+
+/// Sets `path`'s modification time to now (best effort): the code there was just used.
+fn touch(path: &Path) {
+    let file = std::fs::File::options().write(true).open(path);
+    let _ = file.and_then(|file| file.set_modified(SystemTime::now()));
 }
 
 /// Writes the compiled code next to its final name, then renames, so a reader never sees half.

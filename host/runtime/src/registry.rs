@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread;
@@ -19,6 +20,9 @@ use crate::plugin::{Plugin, PluginOrigin};
 
 /// How long the directory must be quiet before a burst of file events is acted on.
 const SETTLE: Duration = Duration::from_millis(150);
+
+/// How often a watching registry keeps the compile cache when the directory does not change.
+const CACHE_KEEPING: Duration = Duration::from_secs(600);
 
 /// A change to the set of loaded plugins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +75,9 @@ struct Inner {
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
     rescan_lock: Mutex<()>,
     admission: RwLock<Option<Admission>>,
+    /// Set by [`PluginRegistry::watch`]: the registry of a server, which alone keeps the
+    /// compile cache (marks its plugins' code in use, deletes code no longer used).
+    watching: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -104,6 +111,7 @@ impl PluginRegistry {
                 watcher: Mutex::default(),
                 rescan_lock: Mutex::default(),
                 admission: RwLock::default(),
+                watching: AtomicBool::new(false),
             }),
         };
         registry.rescan()?;
@@ -159,6 +167,9 @@ impl PluginRegistry {
             .watch(&dir, RecursiveMode::NonRecursive)
             .map_err(|e| LoadError::Io { path: dir.clone(), source: std::io::Error::other(e) })?;
         *self.inner.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
+        self.inner.watching.store(true, Ordering::SeqCst);
+        let files = self.inner.files.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        keep_cache(&self.inner, &files);
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         thread::Builder::new()
             .name("sluice-plugin-watch".into())
@@ -271,15 +282,8 @@ impl PluginRegistry {
             }
             *plugins = desired;
         }
-        // The compiled code of plugins no longer loaded goes (after an hour unused), so a plugin
-        // rebuilt and dropped in again and again does not fill the disk with old versions.
-        let loaded: HashSet<&str> = (files.values().filter_map(|f| f.plugin.as_deref()))
-            .chain(inner.bundled.iter().map(|p| &**p))
-            .map(Plugin::digest)
-            .collect();
-        let deleted = inner.engine.cache().prune(&loaded);
-        if deleted > 0 {
-            tracing::info!(files = deleted, "deleted compiled code of plugins no longer loaded");
+        if inner.watching.load(Ordering::SeqCst) {
+            keep_cache(inner, &files);
         }
         *inner.files.lock().unwrap_or_else(|e| e.into_inner()) = files;
         *inner.failures.lock().unwrap_or_else(|e| e.into_inner()) = failures;
@@ -290,8 +294,34 @@ impl PluginRegistry {
     }
 }
 
+/// Marks the compiled code of the plugins `files` and the bundled set hold as in use, and
+/// deletes the code of plugins no longer loaded once it went unused for an hour, so that a
+/// plugin rebuilt and dropped in again and again does not fill the disk with old versions.
+fn keep_cache(inner: &Inner, files: &HashMap<PathBuf, FileState>) {
+    let loaded: HashSet<&str> = (files.values().filter_map(|f| f.plugin.as_deref()))
+        .chain(inner.bundled.iter().map(|p| &**p))
+        .map(Plugin::digest)
+        .collect();
+    let deleted = inner.engine.cache().keep(&loaded);
+    if deleted > 0 {
+        tracing::info!(files = deleted, "deleted compiled code of plugins no longer loaded");
+    }
+}
+
 fn watch_loop(weak: &Weak<Inner>, rx: &Receiver<()>) {
-    while rx.recv().is_ok() {
+    loop {
+        match rx.recv_timeout(CACHE_KEEPING) {
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Nothing changed: the loaded code is marked in use again, well within the hour
+                // after which another process sharing the cache may delete it.
+                let Some(inner) = weak.upgrade() else { return };
+                let files = inner.files.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                keep_cache(&inner, &files);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
         // Let a burst of events (a copy in progress) settle before reading the files.
         while rx.recv_timeout(SETTLE).is_ok() {}
         let Some(inner) = weak.upgrade() else { return };

@@ -198,7 +198,10 @@ mod tests {
             ("[log]\npartitions = 0", "log.partitions must be from 1 to 1024"),
             ("[log]\npartitions = 100000", "log.partitions must be from 1 to 1024"),
             ("[log]\nidempotency_window = \"0s\"", "log.idempotency_window must be at least 1s"),
-            ("[log]\nkind = \"kafka\"\n[kafka]\nreplication = 0", "kafka.replication must be at least 1"),
+            (
+                "[log]\nkind = \"kafka\"\n[kafka]\nreplication = 0",
+                "kafka.replication must be at least 1, or -1 for the brokers' default",
+            ),
             (
                 "[log]\nkind = \"kafka\"\n[kafka]\ntopic_prefix = \"sluice/\"",
                 "kafka.topic_prefix must be letters, digits, `.`, `_` and `-` (Kafka's topic names), at most 200 of them",
