@@ -25,9 +25,9 @@ pub enum ApiError {
     /// The source name has characters a source name cannot have.
     #[error("invalid source name: use lowercase letters, digits, `_`, `-` and `.`")]
     InvalidSourceName,
-    /// No route.
-    #[error("no such endpoint")]
-    NotFound,
+    /// No route; the text says what is near (a route without the path's trailing slash).
+    #[error("no such endpoint{0}")]
+    NotFound(String),
     /// The route does not take the request's method (405, with `Allow`).
     #[error("this endpoint does not take this method; the Allow header lists the ones it takes")]
     MethodNotAllowed,
@@ -137,7 +137,7 @@ impl ApiError {
             Self::Auth(AuthError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::UnknownSource(_) | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::UnknownSource(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidSourceName | Self::BadRequest(_) | Self::InvalidIdempotencyKey(_) => StatusCode::BAD_REQUEST,
             Self::IdempotencyKeyInUse | Self::RecordInFlight => StatusCode::CONFLICT,
@@ -162,7 +162,7 @@ impl ApiError {
             Self::Auth(_) => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
             Self::UnknownSource(_) => "unknown_source",
-            Self::NotFound => "not_found",
+            Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidSourceName => "invalid_source_name",
             Self::UnsupportedContentType { .. } => "unsupported_content_type",

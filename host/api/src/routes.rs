@@ -28,8 +28,26 @@ pub fn app(state: ApiState) -> Router {
         .route("/api_admissions", post(ingest::api_admissions))
         .route("/api_lab_results", post(ingest::api_lab_results))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(not_found)
         .with_state(state)
+}
+
+/// No route: a path that is one of the routes but for a trailing slash (as some senders are
+/// configured) is told so, not only refused.
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    let path = uri.path();
+    let trimmed = path.trim_end_matches('/');
+    let is_route = |p: &str| {
+        matches!(p, "/v1/sources" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/api_patient")
+            || matches!(p, "/api_admissions" | "/api_lab_results")
+            || p.strip_prefix("/v1/sources/")
+                .and_then(|rest| rest.strip_suffix("/records"))
+                .is_some_and(|source| !source.is_empty() && !source.contains('/'))
+    };
+    if trimmed.len() < path.len() && is_route(trimmed) {
+        return ApiError::NotFound(format!(": drop the trailing slash (`{trimmed}`)"));
+    }
+    ApiError::NotFound(String::new())
 }
 
 /// `GET /v1/sources`: every source with its plugin, content types and table schemas.

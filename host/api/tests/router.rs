@@ -140,7 +140,12 @@ async fn authorization_and_routing_errors() {
         assert_eq!(error(&json).0, "invalid_source_name");
     }
     let (status, json, _) = h.post("/v1/nowhere", Some(&lab), None, "x").await;
-    assert_eq!((status, error(&json).0), (404, "not_found"));
+    assert_eq!((status, error(&json)), (404, ("not_found", "no such endpoint")));
+    let (status, json, _) = h.post(&format!("{URL}/"), Some(&lab), Some("application/json"), PATIENT).await;
+    assert_eq!(
+        (status, error(&json)),
+        (404, ("not_found", "no such endpoint: drop the trailing slash (`/v1/sources/patients/records`)"))
+    );
     for method in ["GET", "PUT", "DELETE"] {
         let request = axum::http::Request::builder().method(method).uri(URL).body(axum::body::Body::empty()).unwrap();
         let (status, json, response) = h.send(request).await;
