@@ -84,7 +84,7 @@ fn main() -> std::process::ExitCode {
 /// An error and its causes as one line, `outer: cause: cause`, each cause said once: an error
 /// that names its cause in its own message (`cannot read plugin x: No such file or directory`)
 /// and also reports it as its source would otherwise say it twice.
-fn one_message(error: &anyhow::Error) -> String {
+pub(crate) fn one_message(error: &anyhow::Error) -> String {
     let mut message = String::new();
     for cause in error.chain() {
         let text = cause.to_string();

@@ -731,3 +731,22 @@ fn a_full_disk_under_load_recovers_once_space_is_freed_and_loses_nothing() {
         acked.len()
     );
 }
+
+#[test]
+fn the_simulator_says_why_a_request_could_not_be_sent() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .env("SLUICE_PASSWORD", "any-password")
+        .args(["simulate", "--url", &format!("http://127.0.0.1:{port}"), "--user", "lab"])
+        .args(["--count", "1", "--retries", "0", "--timeout", "5s"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("error: 1 requests failed"), "{stderr}");
+    assert!(
+        stdout.contains("tcp connect error: Connection refused"),
+        "the cause is said, not only `error sending request`: {stdout}"
+    );
+}

@@ -384,7 +384,8 @@ async fn drive(settings: Drive, users: Vec<String>, plan: Plan) -> anyhow::Resul
                             )),
                         }
                     }
-                    Err(error) => Outcome::Failed(error.to_string()),
+                    // With its causes: "connection refused" is what the sender needs to read.
+                    Err(error) => Outcome::Failed(crate::one_message(&anyhow::Error::new(error))),
                 };
                 progress.inc(request.records);
                 report.lock().unwrap_or_else(|e| e.into_inner()).add(
