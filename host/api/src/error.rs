@@ -25,6 +25,20 @@ pub enum ApiError {
     /// The source name has characters a source name cannot have.
     #[error("invalid source name: use lowercase letters, digits, `_`, `-` and `.`")]
     InvalidSourceName,
+    /// More header fields, or more header bytes, than a request may carry (431).
+    #[error(
+        "the request's headers are too large: {count} fields of {bytes} bytes; at most {max_count} fields of {max_bytes} bytes together are accepted"
+    )]
+    HeadersTooLarge {
+        /// Fields sent.
+        count: usize,
+        /// Their bytes, names and values.
+        bytes: usize,
+        /// Most fields accepted.
+        max_count: usize,
+        /// Most bytes accepted.
+        max_bytes: usize,
+    },
     /// No route; the text says what is near (a route without the path's trailing slash).
     #[error("no such endpoint{0}")]
     NotFound(String),
@@ -147,6 +161,7 @@ impl ApiError {
             | Self::UnsupportedCharset { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BodyTooLarge { .. } | Self::TooManyRecords { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Unavailable | Self::AuditUnavailable | Self::PluginBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) | Self::Plugin { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -175,6 +190,7 @@ impl ApiError {
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::BodyTimeout { .. } => "body_timeout",
             Self::TooManyRecords { .. } => "too_many_records",
+            Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::BadRequest(_) => "bad_request",
             Self::Unavailable => "log_unavailable",
             Self::AuditUnavailable => "audit_unavailable",

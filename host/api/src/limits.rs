@@ -1,5 +1,12 @@
 //! Per-request limits.
 
+/// Most header fields one request may carry; more is a 431 that says so.
+pub const MAX_HEADERS: usize = 100;
+
+/// Most bytes a request's header fields may take together (names and values); more is a 431
+/// that says so.
+pub const MAX_HEADER_BYTES: usize = 64 << 10;
+
 /// Limits on one request. Each breach has its own status and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiLimits {

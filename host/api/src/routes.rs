@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::auth::authenticate;
 use crate::error::ApiError;
 use crate::ingest;
+use crate::limits::{MAX_HEADER_BYTES, MAX_HEADERS};
 use crate::state::ApiState;
 
 /// The API's router.
@@ -29,7 +30,21 @@ pub fn app(state: ApiState) -> Router {
         .route("/api_lab_results", post(ingest::api_lab_results))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(headers_within_limits))
         .with_state(state)
+}
+
+/// Refuses a request whose header fields pass [`MAX_HEADERS`] or [`MAX_HEADER_BYTES`] with a
+/// 431 that says so (hyper's own limits, well above these, answer with an empty body).
+async fn headers_within_limits(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = request.headers();
+    let bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        let count = headers.len();
+        return ApiError::HeadersTooLarge { count, bytes, max_count: MAX_HEADERS, max_bytes: MAX_HEADER_BYTES }
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// No route: a path that is one of the routes but for a trailing slash (as some senders are

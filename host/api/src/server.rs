@@ -278,4 +278,7 @@ fn configure(
     *builder = taken.http1_only();
     // A client that half-closes its side once its request is sent still gets the answer.
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).half_close(true);
+    // hyper answers what passes its own limits (these fields, its ~400 KB read buffer) with an
+    // empty 431; the router's limits, below them, answer with the JSON error that says what.
+    builder.http1().max_headers(4 * crate::limits::MAX_HEADERS);
 }

@@ -258,3 +258,34 @@ async fn a_client_that_half_closes_after_its_request_gets_the_answer() {
     assert_eq!(status, "HTTP/1.1 202 Accepted");
     assert_eq!(h.spooled("patients").len(), 1);
 }
+
+/// Headers past the limits get the JSON 431 that says what was too large, not hyper's empty one.
+#[tokio::test(flavor = "multi_thread")]
+async fn too_many_or_too_large_headers_are_refused_with_a_431_that_says_so() {
+    let (address, h, _stop, _server) = start(ServerLimits::default());
+    let auth = basic("hospital", PASSWORD);
+    let record = br#"{"PatientID": "p1"}"#;
+    let request = |extra: String| {
+        format!(
+            "POST /v1/sources/patients/records HTTP/1.1\r\nhost: x\r\nauthorization: {auth}\r\nconnection: close\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n",
+            record.len()
+        )
+    };
+    let many: String = (0..150).map(|i| format!("x-field-{i}: {i}\r\n")).collect();
+    let (status, message) = raw_answer(address, request(many), record, false).await;
+    assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
+    assert!(
+        message.starts_with("the request's headers are too large: 155 fields of ")
+            && message.ends_with("at most 100 fields of 65536 bytes together are accepted"),
+        "{message}"
+    );
+    let large = format!("cookie: {}\r\n", "c".repeat(70_000));
+    let (status, message) = raw_answer(address, request(large), record, false).await;
+    assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
+    assert!(message.starts_with("the request's headers are too large: 6 fields of 70"), "{message}");
+    assert!(h.spooled("patients").is_empty(), "nothing stored");
+    // Within the limits the same request is stored.
+    let (status, _) = raw_answer(address, request("x-field: 1\r\n".into()), record, false).await;
+    assert_eq!(status, "HTTP/1.1 202 Accepted");
+}
