@@ -39,11 +39,13 @@ pub(crate) fn to_utf8(bytes: Bytes, content_type: &str, essence: &str, limit: us
             }
         },
     };
-    if encoding == UTF_8 || (encoding.is_ascii_compatible() && bytes.is_ascii()) {
-        return Ok(bytes);
-    }
     // A byte order mark wins over the label, as the Encoding Standard decodes (Excel's "CSV
     // UTF-8" sent by a client that labels every body windows-1252).
+    let bom = Encoding::for_bom(&bytes).map(|(bom, _)| bom);
+    let (encoding, named_by) = bom.map_or((encoding, named_by), |bom| (bom, "its byte order mark"));
+    if (encoding == UTF_8 && bom.is_none()) || (encoding.is_ascii_compatible() && bytes.is_ascii()) {
+        return Ok(bytes);
+    }
     let mut decoder = encoding.new_decoder();
     let room =
         decoder.max_utf8_buffer_length_without_replacement(bytes.len()).ok_or(ApiError::BodyTooLarge { limit })?;
@@ -146,6 +148,17 @@ mod tests {
             }
             assert_eq!(decoded(&units, &format!("application/json; charset={order}")).unwrap(), text.as_bytes());
         }
+        // A mark wins over a label, in errors too; a UTF-8 label does not keep UTF-16 from being read.
+        match decoded(b"\xef\xbb\xbfM\xfcller", "text/csv; charset=windows-1252") {
+            Err(ApiError::BadRequest(message)) => assert_eq!(
+                message,
+                "request body is not valid UTF-8 (at byte 4), the character set its byte order mark names; nothing \
+                 was stored"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let marked: Vec<u8> = [0xff, 0xfe].into_iter().chain("a,b".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        assert_eq!(decoded(&marked, "text/csv; charset=utf-8").unwrap(), b"a,b");
         // A lone surrogate after the mark: the error says who named the set.
         match decoded(&[0xff, 0xfe, b'{', 0, 0x00, 0xd8, b'}', 0], "application/json") {
             Err(ApiError::BadRequest(message)) => assert_eq!(

@@ -48,7 +48,8 @@ async fn headers_within_limits(request: axum::extract::Request, next: axum::midd
 }
 
 /// No route: a path that is one of the routes but for a trailing slash (as some senders are
-/// configured) is told so, not only refused.
+/// configured) is told so, not only refused. (The routes are those of [`app`]; a source name
+/// is echoed only when it is a valid one, so the answer stays short and plain.)
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     let path = uri.path();
     let trimmed = path.trim_end_matches('/');
@@ -57,7 +58,7 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
             || matches!(p, "/api_admissions" | "/api_lab_results")
             || p.strip_prefix("/v1/sources/")
                 .and_then(|rest| rest.strip_suffix("/records"))
-                .is_some_and(|source| !source.is_empty() && !source.contains('/'))
+                .is_some_and(sluice_auth::is_valid_name)
     };
     if trimmed.len() < path.len() && is_route(trimmed) {
         return ApiError::NotFound(format!(": drop the trailing slash (`{trimmed}`)"));
