@@ -423,21 +423,16 @@ class _Decoder:
 
     def record_from_object(self, obj):
         slots = [_MISSING] * len(self.names)
-        given = {}
         for key, value in obj.items():
             slot = self.lowered.get(key.strip().lower())
-            if slot is None:
-                continue
-            given.setdefault(slot, []).append(key)
-            slots[slot] = _NESTED if isinstance(value, (dict, list)) else value
-        keys_given = getattr(obj, "keys_given", None)
-        if keys_given is not None:
-            # A key repeated exactly: the dict kept one of them, the record gave the field twice.
-            given = {}
-            for key in keys_given:
-                slot = self.lowered.get(key.strip().lower())
-                if slot is not None:
-                    given.setdefault(slot, []).append(key)
+            if slot is not None:
+                slots[slot] = _NESTED if isinstance(value, (dict, list)) else value
+        # The keys as the record gave them: a dict keeps one of a key repeated exactly.
+        given = {}
+        for key in getattr(obj, "keys_given", None) or obj:
+            slot = self.lowered.get(key.strip().lower())
+            if slot is not None:
+                given.setdefault(slot, []).append(key)
         for slot in sorted(given):
             keys = given[slot]
             if len(keys) > 1:

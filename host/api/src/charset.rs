@@ -19,31 +19,35 @@ pub(crate) fn to_utf8(bytes: Bytes, content_type: &str, essence: &str, limit: us
     if names_its_own_charset(essence) {
         return Ok(bytes);
     }
-    let (encoding, named_by) = match sluice_runtime::parameter(content_type, "charset") {
+    let labelled = match sluice_runtime::parameter(content_type, "charset") {
         Some(label) => match Encoding::for_label(label.trim().as_bytes()) {
-            Some(encoding) if encoding != REPLACEMENT => (encoding, "its Content-Type"),
+            Some(encoding) if encoding != REPLACEMENT => Some(encoding),
             _ => return Err(ApiError::UnsupportedCharset { given: label }),
         },
-        None => match Encoding::for_bom(&bytes) {
-            // A UTF-16 byte order mark names the set of a body that names none (Windows'
-            // "Unicode" files: Notepad, PowerShell's `Out-File`); a UTF-8 one passes as sent.
-            Some((encoding, _)) if encoding != UTF_8 => (encoding, "its byte order mark"),
-            _ => {
-                if let Some(order) = utf16_without_bom(&bytes) {
-                    return Err(ApiError::BadRequest(format!(
-                        "request body looks like UTF-16 (every other byte is zero) and names no character set: name \
-                         it in its Content-Type (`; charset={order}`) or send UTF-8; nothing was stored"
-                    )));
-                }
-                return Ok(bytes);
-            }
-        },
+        None => None,
     };
     // A byte order mark wins over the label, as the Encoding Standard decodes (Excel's "CSV
-    // UTF-8" sent by a client that labels every body windows-1252).
+    // UTF-8" sent by a client that labels every body windows-1252), and names the set of a body
+    // that names none (Windows' "Unicode" files: Notepad, PowerShell's `Out-File`).
     let bom = Encoding::for_bom(&bytes).map(|(bom, _)| bom);
-    let (encoding, named_by) = bom.map_or((encoding, named_by), |bom| (bom, "its byte order mark"));
-    if (encoding == UTF_8 && bom.is_none()) || (encoding.is_ascii_compatible() && bytes.is_ascii()) {
+    let (encoding, named_by) = match (bom, labelled) {
+        (Some(bom), _) => (bom, "its byte order mark"),
+        (None, Some(encoding)) => (encoding, "its Content-Type"),
+        (None, None) => {
+            if let Some(order) = utf16_without_bom(&bytes) {
+                return Err(ApiError::BadRequest(format!(
+                    "request body looks like UTF-16 (every other byte is zero) and names no character set: name it \
+                     in its Content-Type (`; charset={order}`) or send UTF-8; nothing was stored"
+                )));
+            }
+            return Ok(bytes);
+        }
+    };
+    // UTF-8 passes as sent, but for a labelled body's mark, which decoding removes (an unlabelled
+    // one stays for the reader, which ignores it).
+    if (encoding == UTF_8 && (bom.is_none() || labelled.is_none()))
+        || (encoding.is_ascii_compatible() && bytes.is_ascii())
+    {
         return Ok(bytes);
     }
     let mut decoder = encoding.new_decoder();

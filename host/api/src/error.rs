@@ -27,17 +27,16 @@ pub enum ApiError {
     InvalidSourceName,
     /// More header fields, or more header bytes, than a request may carry (431).
     #[error(
-        "the request's headers are too large: {count} fields of {bytes} bytes; at most {max_count} fields of {max_bytes} bytes together are accepted"
+        "the request's headers are too large: {count} fields of {bytes} bytes; at most {max_count} fields of \
+         {max_bytes} bytes together are accepted",
+        max_count = crate::limits::MAX_HEADERS,
+        max_bytes = crate::limits::MAX_HEADER_BYTES
     )]
     HeadersTooLarge {
         /// Fields sent.
         count: usize,
         /// Their bytes, names and values.
         bytes: usize,
-        /// Most fields accepted.
-        max_count: usize,
-        /// Most bytes accepted.
-        max_bytes: usize,
     },
     /// No route; the text says what is near (a route without the path's trailing slash).
     #[error("no such endpoint{0}")]

@@ -16,18 +16,31 @@ use crate::ingest;
 use crate::limits::{MAX_HEADER_BYTES, MAX_HEADERS};
 use crate::state::ApiState;
 
+const RECORDS: &str = "/v1/sources/{source}/records";
+const SOURCES: &str = "/v1/sources";
+const HEALTHZ: &str = "/healthz";
+const READYZ: &str = "/readyz";
+const METRICS: &str = "/metrics";
+const OPENAPI: &str = "/openapi.json";
+const SEED_PATIENTS: &str = "/api_patient";
+const SEED_ADMISSIONS: &str = "/api_admissions";
+const SEED_LAB_RESULTS: &str = "/api_lab_results";
+/// The routes without a path parameter.
+const FIXED_ROUTES: [&str; 8] =
+    [SOURCES, HEALTHZ, READYZ, METRICS, OPENAPI, SEED_PATIENTS, SEED_ADMISSIONS, SEED_LAB_RESULTS];
+
 /// The API's router.
 pub fn app(state: ApiState) -> Router {
     Router::new()
-        .route("/v1/sources/{source}/records", post(ingest::post_records))
-        .route("/v1/sources", get(list_sources))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/api_patient", post(ingest::api_patient))
-        .route("/api_admissions", post(ingest::api_admissions))
-        .route("/api_lab_results", post(ingest::api_lab_results))
+        .route(RECORDS, post(ingest::post_records))
+        .route(SOURCES, get(list_sources))
+        .route(HEALTHZ, get(healthz))
+        .route(READYZ, get(readyz))
+        .route(METRICS, get(metrics))
+        .route(OPENAPI, get(openapi))
+        .route(SEED_PATIENTS, post(ingest::api_patient))
+        .route(SEED_ADMISSIONS, post(ingest::api_admissions))
+        .route(SEED_LAB_RESULTS, post(ingest::api_lab_results))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(not_found)
         .layer(axum::middleware::from_fn(headers_within_limits))
@@ -41,23 +54,22 @@ async fn headers_within_limits(request: axum::extract::Request, next: axum::midd
     let bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
         let count = headers.len();
-        return ApiError::HeadersTooLarge { count, bytes, max_count: MAX_HEADERS, max_bytes: MAX_HEADER_BYTES }
-            .into_response();
+        return ApiError::HeadersTooLarge { count, bytes }.into_response();
     }
     next.run(request).await
 }
 
 /// No route: a path that is one of the routes but for a trailing slash (as some senders are
-/// configured) is told so, not only refused. (The routes are those of [`app`]; a source name
-/// is echoed only when it is a valid one, so the answer stays short and plain.)
+/// configured) is told so, not only refused. (A source name is echoed only when it is a valid
+/// one, so the answer stays short and plain.)
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     let path = uri.path();
     let trimmed = path.trim_end_matches('/');
+    let (records_before, records_after) = RECORDS.split_once("{source}").expect("the records route has a source");
     let is_route = |p: &str| {
-        matches!(p, "/v1/sources" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/api_patient")
-            || matches!(p, "/api_admissions" | "/api_lab_results")
-            || p.strip_prefix("/v1/sources/")
-                .and_then(|rest| rest.strip_suffix("/records"))
+        FIXED_ROUTES.contains(&p)
+            || p.strip_prefix(records_before)
+                .and_then(|rest| rest.strip_suffix(records_after))
                 .is_some_and(sluice_auth::is_valid_name)
     };
     if trimmed.len() < path.len() && is_route(trimmed) {

@@ -85,9 +85,7 @@ impl CompileCache {
         }
         Ok((component, false))
     }
-}
 
-impl CompileCache {
     /// Marks the code of the `loaded` plugins (by digest) in use now, and deletes the compiled
     /// code none of them uses that was last compiled, loaded or marked
     /// [`UNUSED_CODE_KEPT_FOR`] ago or longer: earlier versions of plugins, plugins removed,

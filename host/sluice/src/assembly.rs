@@ -185,7 +185,7 @@ impl<'a> Assembly<'a> {
         }
         let url = self.warehouse_url()?;
         let (sources, layout) = (sources.clone(), self.config.warehouse.clone());
-        let rescan = settings.rescan.max(Duration::from_secs(1));
+        let rescan = settings.rescan;
         let sync = move || {
             let client = TrinoClient::new(&settings.trino_url, &settings.user);
             let sync =
