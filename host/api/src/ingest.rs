@@ -302,8 +302,8 @@ async fn handle(
             .or(default_content_type)
             .unwrap_or("")
             .to_string();
-        let essence = sluice_runtime::essence(&content_type);
-        let source = admit(state, source_name, &principal, &content_type, &essence)?;
+        let (source, essence) =
+            admit(state, source_name, &principal, &content_type, &sluice_runtime::essence(&content_type))?;
         let coding = Coding::of(headers)?;
         let idempotency_key = idempotency::key(headers)?;
         if state.disk.as_ref().is_some_and(|disk| !disk.has_room()) {
@@ -357,28 +357,31 @@ async fn handle(
 }
 
 /// The source `principal` posts to, once it exists, is granted to them and its plugin reads
-/// `essence` (the essence of `content_type`, as sent).
+/// `essence` (the essence of `content_type`, as sent), and the content type the plugin reads
+/// the body as: `essence`, or the declared name of the same media type (`application/csv` as
+/// `text/csv`).
 pub(crate) fn admit(
     state: &ApiState,
     source_name: &str,
     principal: &sluice_auth::Principal,
     content_type: &str,
     essence: &str,
-) -> Result<std::sync::Arc<sluice_runtime::Source>, ApiError> {
+) -> Result<(std::sync::Arc<sluice_runtime::Source>, String), ApiError> {
     let source = state.sources.get(source_name).ok_or_else(|| ApiError::UnknownSource(source_name.into()))?;
     if !principal.may_post(source_name) {
         return Err(ApiError::Forbidden { user: principal.user.clone(), source_name: source_name.into() });
     }
     let plugin = source.plugin().map_err(|_| ApiError::UnknownSource(source_name.into()))?;
-    if !plugin.manifest().accepts(essence) {
+    let Some(read_as) = plugin.manifest().reads(essence) else {
         let given = if content_type.is_empty() { "(none)".to_string() } else { content_type.to_string() };
         return Err(ApiError::UnsupportedContentType {
             given,
             source_name: source_name.into(),
             accepted: plugin.manifest().content_types.join(", "),
         });
-    }
-    Ok(source)
+    };
+    let read_as = read_as.to_string();
+    Ok((source, read_as))
 }
 
 /// What one submission holds, however it arrived (an HTTP request, an MLLP frame): its
@@ -390,7 +393,7 @@ pub(crate) struct Submission<'a> {
     pub source: &'a std::sync::Arc<sluice_runtime::Source>,
     /// Who sends, already allowed to post to the source.
     pub principal: &'a sluice_auth::Principal,
-    /// The content type's essence, one the source's plugin reads.
+    /// The content type's essence as the source's plugin reads it (one it declares).
     pub essence: String,
     /// The body, decoded.
     pub bytes: axum::body::Bytes,

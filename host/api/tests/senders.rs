@@ -442,3 +442,52 @@ async fn a_reused_control_id_is_never_taken_for_a_duplicate() {
     assert_eq!(rejected_indices(&json), [1]);
     assert_eq!(h.spooled("hl7v2").len(), 3);
 }
+
+/// Senders name one media type in several ways (`application/csv` from pandas and HTTP
+/// libraries, `application/jsonl` from log shippers, `application/fhir+json` from FHIR
+/// clients): each is read as the plugin's declared name of that type; a
+/// type the plugin does not read is still a 415 that names what it reads, and stores nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn other_names_of_a_media_type_are_read_as_the_declared_one() {
+    let h = harness();
+    let auth = basic("lab", "lab-password");
+    let csv =
+        "PatientID,AdmissionID,LabName,LabValue,LabUnits,LabDateTime\r\np1,1,CBC,12.5,gm/dl,2012-06-26 08:05:00\r\n";
+    let tsv = csv.replace(',', "\t");
+    let ndjson = format!("{}\n{}\n", lab(1, "1.5"), lab(2, "2.5"));
+    let cases = [
+        ("application/csv", csv.to_string(), "p1"),
+        ("Text/X-CSV; charset=utf-8", csv.to_string(), "p1"),
+        ("text/tsv", tsv, "p1"),
+        ("application/jsonl", ndjson.clone(), "p1 p2"),
+        ("application/x-jsonlines", ndjson, "p1 p2"),
+        ("application/fhir+json", lab(3, "3.5"), "p3"),
+        ("text/json", lab(4, "4.5"), "p4"),
+    ];
+    let mut expected = Vec::new();
+    for (content_type, body, patients) in cases {
+        let (status, json, _) = h.post(LAB_URL, Some(&auth), Some(content_type), body).await;
+        expected.extend(patients.split(' ').map(|p| format!("\"{p}\"")));
+        assert_eq!((status, json["accepted"].as_u64()), (202, Some(patients.split(' ').count() as u64)), "{json}");
+        let mut stored: Vec<String> = h
+            .spooled("lab_results")
+            .iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.record.payload).unwrap()["PatientID"].to_string())
+            .collect();
+        stored.sort();
+        expected.sort();
+        assert_eq!(stored, expected, "{content_type}");
+    }
+    for content_type in ["application/vnd.ms-excel", "application/+json", "text/fhir+json"] {
+        let (status, json, _) = h.post(LAB_URL, Some(&auth), Some(content_type), csv).await;
+        assert_eq!(status, 415, "{content_type}: {json}");
+        assert_eq!(
+            json["error"]["message"],
+            format!(
+                "unsupported content type `{content_type}`; source `lab_results` accepts: application/json, \
+                 application/x-ndjson, application/ndjson, text/csv, text/tab-separated-values, text/plain"
+            )
+        );
+    }
+    assert_eq!(h.spooled("lab_results").len(), expected.len());
+}

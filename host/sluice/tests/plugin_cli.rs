@@ -118,11 +118,13 @@ fn unknown_becomes_null_and_settings_apply() {
     assert_eq!(filtered["rejected"][0]["field"], "PatientRace");
 }
 
+/// Standard input under an explicit content type, given by another of its names (JSON Lines for
+/// NDJSON), read as the plugin reads it through the API.
 #[test]
 fn check_reads_standard_input_with_an_explicit_content_type() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["--data-dir", "/nonexistent/sluice", "plugin", "check", "lab_results", "--input", "-"])
-        .args(["--content-type", "application/x-ndjson", "--format", "json"])
+        .args(["--content-type", "application/jsonl", "--format", "json"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

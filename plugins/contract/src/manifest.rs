@@ -147,9 +147,18 @@ impl Manifest {
         self.tables.iter().find(|t| t.name == name)
     }
 
-    /// Whether the plugin accepts this content type (a MIME essence).
+    /// Whether the plugin accepts this content type (a MIME essence) under this very name.
     pub fn accepts(&self, content_type: &str) -> bool {
         self.content_types.iter().any(|c| c == content_type)
+    }
+
+    /// The declared content type the plugin reads a body labelled `essence` as: `essence`
+    /// itself when declared, else the declared name of the same media type (`application/csv`
+    /// is read as `text/csv`, `application/jsonl` as NDJSON, `application/fhir+json` as JSON);
+    /// `None` when the plugin does not read it.
+    pub fn reads(&self, essence: &str) -> Option<&str> {
+        let declared = |name: &str| self.content_types.iter().find(|c| *c == name).map(String::as_str);
+        declared(essence).or_else(|| crate::mime::same_media_type(essence).iter().find_map(|name| declared(name)))
     }
 
     /// The manifest if it follows the contract's rules, its content types reduced to their
@@ -254,6 +263,22 @@ mod tests {
                 columns: vec![Column::new("patientid", ColumnType::String, "").required()],
             }],
         }
+    }
+
+    #[test]
+    fn a_body_is_read_as_the_declared_name_of_its_media_type() {
+        let mut manifest = manifest();
+        manifest.content_types =
+            vec!["application/ndjson".into(), "application/json".into(), "text/csv".into(), "application/jsonl".into()];
+        assert_eq!(manifest.reads("text/csv"), Some("text/csv"));
+        assert_eq!(manifest.reads("application/csv"), Some("text/csv"));
+        assert_eq!(manifest.reads("application/x-ndjson"), Some("application/ndjson"), "the declared name");
+        assert_eq!(manifest.reads("application/jsonl"), Some("application/jsonl"), "declared as sent: kept");
+        assert_eq!(manifest.reads("application/fhir+json"), Some("application/json"));
+        assert_eq!(manifest.reads("text/tab-separated-values"), None);
+        assert_eq!(manifest.reads("text/tsv"), None);
+        assert_eq!(manifest.reads("application/xml"), None);
+        assert!(!manifest.accepts("application/csv"), "accepts is the declared name only");
     }
 
     #[test]

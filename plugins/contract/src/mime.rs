@@ -7,6 +7,49 @@ pub fn essence(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
+/// Media types that senders name in more than one way, the usual name first. A plugin that
+/// reads one name of a group reads them all ([`Manifest::reads`](crate::Manifest::reads)):
+/// pandas, Excel add-ins and HTTP libraries label CSV `application/csv`, log shippers label
+/// JSON Lines `application/jsonl`, older frameworks label JSON `text/json`.
+const SAME_MEDIA_TYPE: &[&[&str]] = &[
+    &["application/json", "text/json", "application/x-json"],
+    &[
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/jsonl",
+        "application/x-jsonl",
+        "application/jsonlines",
+        "application/x-jsonlines",
+        "application/json-lines",
+        "application/x-ldjson",
+        "text/jsonl",
+        "text/x-ndjson",
+    ],
+    &[
+        "text/csv",
+        "application/csv",
+        "application/x-csv",
+        "text/x-csv",
+        "text/comma-separated-values",
+        "text/x-comma-separated-values",
+    ],
+    &["text/tab-separated-values", "text/tsv", "text/x-tsv", "application/tsv"],
+];
+
+/// The other names of the media type `essence` (its group in the table above, itself
+/// included), in the order a plugin's declared names are tried. A JSON type named by its
+/// structured syntax suffix (RFC 6839: `application/fhir+json`, `application/vnd.api+json`)
+/// is JSON. Empty when sluice knows no other name for it.
+pub(crate) fn same_media_type(essence: &str) -> &'static [&'static str] {
+    if let Some(group) = SAME_MEDIA_TYPE.iter().find(|group| group.contains(&essence)) {
+        return group;
+    }
+    match essence.strip_prefix("application/") {
+        Some(subtype) if subtype.len() > "+json".len() && subtype.ends_with("+json") => SAME_MEDIA_TYPE[0],
+        _ => &[],
+    }
+}
+
 /// The value of the parameter `name` of a content type (RFC 9110: names compare without case,
 /// a value may be quoted, with `\\` escapes): `parameter("text/csv; Charset=\"latin1\"", "charset")`
 /// → `Some("latin1")`. The first one given counts.
@@ -56,6 +99,20 @@ mod tests {
         assert_eq!(essence("Text/CSV; charset=utf-8"), "text/csv");
         assert_eq!(essence(" application/x-ndjson "), "application/x-ndjson");
         assert_eq!(essence(""), "");
+    }
+
+    #[test]
+    fn each_name_of_a_media_type_lists_its_group_and_json_suffixes_are_json() {
+        assert_eq!(same_media_type("application/csv")[0], "text/csv");
+        assert_eq!(same_media_type("text/csv")[0], "text/csv");
+        assert_eq!(same_media_type("application/jsonl")[0], "application/x-ndjson");
+        assert!(same_media_type("application/jsonl").contains(&"application/ndjson"));
+        assert_eq!(same_media_type("text/tsv")[0], "text/tab-separated-values");
+        assert_eq!(same_media_type("application/fhir+json")[0], "application/json");
+        assert!(same_media_type("application/+json").is_empty());
+        assert!(same_media_type("text/fhir+json").is_empty());
+        assert!(same_media_type("application/xml").is_empty());
+        assert!(same_media_type("application/vnd.ms-excel").is_empty(), "may be a binary workbook");
     }
 
     #[test]

@@ -263,7 +263,7 @@ async fn store(
     };
     let principal =
         Principal { user: listener.user.to_string(), sources: grants.into_iter().map(|grant| grant.source).collect() };
-    let source = ingest::admit(state, &config.source, &principal, HL7_V2, HL7_V2)?;
+    let (source, essence) = ingest::admit(state, &config.source, &principal, HL7_V2, HL7_V2)?;
     if state.disk.as_ref().is_some_and(|disk| !disk.has_room()) {
         return Err(ApiError::InsufficientStorage);
     }
@@ -271,7 +271,7 @@ async fn store(
         source_name: &config.source,
         source: &source,
         principal: &principal,
-        essence: HL7_V2.into(),
+        essence,
         bytes: message.into(),
         idempotency_key: None,
         request_id,

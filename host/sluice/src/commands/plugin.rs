@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use sluice_runtime::{Batch, Plugin, PluginEngine, Source};
+use sluice_runtime::{Plugin, PluginEngine, Source};
 
 use crate::assembly::Assembly;
 use crate::cli::{CheckArgs, Format, PluginCommand};
@@ -104,16 +104,15 @@ fn check(paths: &Paths, args: CheckArgs) -> anyhow::Result<()> {
         Some(content_type) => content_type.clone(),
         None => guess_content_type(input)?,
     };
-    let batch = Batch::single(&content_type, &body);
-    if !plugin.manifest().accepts(batch.content_type()) {
+    let Some(read_as) = plugin.manifest().reads(&sluice_runtime::essence(&content_type)) else {
         bail!(
             "plugin {} does not accept content type `{}` (it accepts: {})",
             plugin.id(),
-            batch.content_type(),
+            sluice_runtime::essence(&content_type),
             plugin.manifest().content_types.join(", ")
         );
-    }
-    let run = crate::check::run(&source, batch.content_type(), &body)?;
+    };
+    let run = crate::check::run(&source, read_as, &body)?;
     match args.format {
         Format::Table => print!("{}", render::check_text(&plugin, &run)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&render::check_json(&plugin, &run))?),
