@@ -50,6 +50,24 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order of the declaration.
+    pub const ALL: [Outcome; 9] = [
+        Self::Accepted,
+        Self::Rejected,
+        Self::AuthFailed,
+        Self::Forbidden,
+        Self::BadRequest,
+        Self::Unavailable,
+        Self::Replayed,
+        Self::Connected,
+        Self::Disconnected,
+    ];
+
+    /// The outcome stored as `name`, if there is one.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|outcome| outcome.as_str() == name)
+    }
+
     /// The name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -442,15 +460,5 @@ pub(crate) fn now_us() -> i64 {
 
 /// Parses a stored outcome name (unknown names read as `BadRequest`).
 pub(crate) fn outcome_from_str(text: &str) -> Outcome {
-    match text {
-        "accepted" => Outcome::Accepted,
-        "rejected" => Outcome::Rejected,
-        "auth_failed" => Outcome::AuthFailed,
-        "forbidden" => Outcome::Forbidden,
-        "unavailable" => Outcome::Unavailable,
-        "replayed" => Outcome::Replayed,
-        "connected" => Outcome::Connected,
-        "disconnected" => Outcome::Disconnected,
-        _ => Outcome::BadRequest,
-    }
+    Outcome::named(text).unwrap_or(Outcome::BadRequest)
 }

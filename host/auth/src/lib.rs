@@ -27,7 +27,7 @@ pub use audit::{AuditEntry, Outcome};
 pub use error::{AuthError, Error, Result};
 pub use limiter::{AuthPolicy, DatabaseUrl};
 pub use seed::SeedImport;
-pub use store::{AuthStore, GENERATION_POLL, GrantInfo, Leader, TokenInfo, UserInfo};
+pub use store::{AuditFilter, AuthStore, GENERATION_POLL, GrantInfo, Leader, TokenInfo, UserInfo};
 pub use token::NewToken;
 pub use verify::{Credentials, Principal};
 

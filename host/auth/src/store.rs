@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::audit::{AuditEntry, AuditWriter};
-use crate::db::Conn;
+use crate::audit::{AuditEntry, AuditWriter, Outcome};
+use crate::db::{Conn, Value};
 use crate::error::{Error, Result};
 use crate::limiter::{AuthPolicy, FailureLimiter};
 use crate::token::{self, NewToken};
@@ -384,11 +384,47 @@ impl AuthStore {
 
     /// The newest `limit` audit rows, newest first (waits for queued rows first).
     pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.audit_rows(&AuditFilter::default(), limit)
+    }
+
+    /// The newest `limit` audit rows that `filter` selects, newest first (waits for queued
+    /// rows first).
+    pub fn audit_rows(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>> {
         self.audit.flush();
-        let rows = self.conn().query(
-            r#"SELECT at, "user", source, request_id, client, accepted, rejected, outcome, detail, attempts FROM audit ORDER BY id DESC LIMIT ?1"#,
-            &[(limit as i64).into()],
-        )?;
+        let mut conditions = Vec::new();
+        let mut params: Vec<Value> = Vec::new();
+        let mut condition = |sql: &str, value: Value| {
+            params.push(value);
+            conditions.push(sql.replace('?', &format!("?{}", params.len())));
+        };
+        if let Some(since) = filter.since {
+            condition("at >= ?", audit_time(since).into());
+        }
+        if let Some(until) = filter.until {
+            condition("at < ?", audit_time(until).into());
+        }
+        if let Some(user) = &filter.user {
+            condition(r#""user" = ?"#, user.into());
+        }
+        if let Some(source) = &filter.source {
+            condition("source = ?", source.into());
+        }
+        if let Some(client) = &filter.client {
+            condition("client = ?", client.into());
+        }
+        if let Some(request_id) = &filter.request_id {
+            condition("request_id = ?", request_id.into());
+        }
+        if let Some(outcome) = filter.outcome {
+            condition("outcome = ?", outcome.as_str().into());
+        }
+        let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        params.push((limit.min(i64::MAX as usize) as i64).into());
+        let sql = format!(
+            r#"SELECT at, "user", source, request_id, client, accepted, rejected, outcome, detail, attempts FROM audit {filter} ORDER BY id DESC LIMIT ?{}"#,
+            params.len()
+        );
+        let rows = self.conn().query(&sql, &params)?;
         Ok(rows
             .into_iter()
             .map(|r| AuditEntry {
@@ -405,6 +441,30 @@ impl AuthStore {
             })
             .collect())
     }
+}
+
+/// Which audit rows [`AuthStore::audit_rows`] returns: every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Rows at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Rows before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Rows of this user (for a failed login, the name claimed).
+    pub user: Option<String>,
+    /// Rows of this source.
+    pub source: Option<String>,
+    /// Rows of this client address.
+    pub client: Option<String>,
+    /// The row of this request id.
+    pub request_id: Option<String>,
+    /// Rows that ended so.
+    pub outcome: Option<Outcome>,
+}
+
+/// A time as audit rows store it (RFC 3339, UTC, microseconds: ordered as text).
+fn audit_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// The right to do what only one instance may do at a time (the catalog's DDL), held while the

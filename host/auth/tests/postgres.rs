@@ -71,6 +71,17 @@ fn the_shared_store_keeps_users_grants_tokens_and_the_audit_log() {
     assert_eq!(audit[0].request_id, "r1");
     assert_eq!((audit[0].accepted, audit[0].rejected, audit[0].outcome), (3, 1, Outcome::Accepted));
     assert_eq!(audit[0].client, None);
+    // Filters in PostgreSQL's dialect (`"user"`, `$N` placeholders, text times).
+    let filter = |user: &str, outcome| sluice_auth::AuditFilter {
+        since: Some(chrono::Utc::now() - chrono::TimeDelta::hours(1)),
+        user: Some(user.into()),
+        outcome: Some(outcome),
+        ..Default::default()
+    };
+    let selected = store.audit_rows(&filter("hospital-a", Outcome::Accepted), 10).unwrap();
+    assert_eq!(selected.iter().map(|r| r.request_id.as_str()).collect::<Vec<_>>(), ["r1"]);
+    assert!(store.audit_rows(&filter("hospital-a", Outcome::Rejected), 10).unwrap().is_empty());
+    assert!(store.audit_rows(&filter("hospital-b", Outcome::Accepted), 10).unwrap().is_empty());
     // Rows past the retention are deleted (PostgreSQL's dialect of the trim), repeated failed
     // logins counted on one row.
     let month = AuthPolicy { audit_retention: Duration::from_secs(30 * 86_400), ..AuthPolicy::default() };

@@ -42,6 +42,8 @@ pub enum Command {
     /// Inspect and replay a source's dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// Read the audit log: who sent what to which source, failed logins (never record contents).
+    Audit(AuditArgs),
     /// The Trino/Hive catalog of the warehouse.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -174,6 +176,40 @@ pub enum DlqCommand {
         #[arg(long, env = "SLUICE_CONFIG")]
         config: Option<PathBuf>,
     },
+}
+
+/// Arguments of `sluice audit`: which rows to show. Every condition given must hold.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Rows of the last DURATION (`30m`, `24h`, `7d`) or since a time (`2026-12-01`,
+    /// `2026-12-01T08:00:00Z`, UTC unless an offset is given).
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub since: Option<String>,
+    /// Rows before this time (same forms as --since).
+    #[arg(long, value_name = "DURATION|TIME")]
+    pub until: Option<String>,
+    /// Rows of this user (for a failed login, the name claimed).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Rows of this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Rows of this client address.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// The row of this request id (an answer's `X-Request-Id`).
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// Rows that ended so: accepted, rejected, auth_failed, forbidden, bad_request,
+    /// unavailable, replayed, connected, disconnected.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// At most this many rows, the newest (shown oldest first).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// Arguments of `sluice serve`.

@@ -50,6 +50,49 @@ fn operators_manage_access_while_the_server_runs() {
     assert!(ok);
     let users: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(users[0]["name"], "lab");
+
+    // What happened is in the audit log, which `sluice audit` reads while the server runs.
+    let rows = audit_rows(data.path(), &["--since", "1h", "--source", "lab_results"], 6);
+    let outcomes: Vec<&str> = rows.iter().map(|row| row["outcome"].as_str().unwrap()).collect();
+    assert_eq!(
+        outcomes,
+        ["accepted", "accepted", "auth_failed", "accepted", "auth_failed", "forbidden"],
+        "oldest first"
+    );
+    let accepted = audit_rows(data.path(), &["--user", "lab", "--outcome", "accepted", "--limit", "2"], 2);
+    assert_eq!(accepted.len(), 2, "the newest two");
+    assert!(accepted.iter().all(|row| row["user"] == "lab" && row["accepted"] == 1), "{accepted:?}");
+    assert_eq!(accepted[1]["request_id"], rows[3]["request_id"]);
+    let one = audit_rows(data.path(), &["--request-id", rows[5]["request_id"].as_str().unwrap()], 1);
+    assert_eq!((one.len(), &one[0]["outcome"]), (1, &serde_json::json!("forbidden")));
+    let (ok, out, _) = admin(data.path(), &["audit", "--until", "2000-01-01"], None);
+    assert_eq!((ok, out.trim()), (true, "no audit rows match"));
+    let (ok, _, err) = admin(data.path(), &["audit", "--outcome", "denied"], None);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "error: --outcome `denied` is not an outcome (one of: accepted, rejected, auth_failed, forbidden, \
+         bad_request, unavailable, replayed, connected, disconnected)"
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (ok, _, err) = admin(elsewhere.path(), &["audit"], None);
+    assert!(!ok);
+    assert!(err.starts_with("error: there is no auth store at "), "{err}");
+    assert!(!elsewhere.path().join("auth.db").exists(), "reading the audit log creates no store");
+}
+
+/// `sluice audit ARGS --format json` once it lists at least `rows` rows (the server writes its
+/// audit rows a few milliseconds after answering); fails after 10 s.
+fn audit_rows(data: &Path, args: &[&str], rows: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (ok, out, err) = admin(data, &[&["audit", "--format", "json"], args].concat(), None);
+        assert!(ok, "{err}");
+        let listed: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        if listed.len() >= rows || std::time::Instant::now() > deadline {
+            return listed;
+        }
+    }
 }
 
 #[test]

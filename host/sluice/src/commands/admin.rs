@@ -9,12 +9,25 @@ use crate::cli::{Format, GrantsCommand, PasswordArgs, TokensCommand, UsersComman
 use crate::paths::Paths;
 
 /// The auth store: the shared PostgreSQL one when `SLUICE__AUTH__URL` names it (with
-/// `SLUICE__AUTH__PASSWORD_FILE` if set), else the data directory's SQLite file.
+/// `SLUICE__AUTH__PASSWORD_FILE` if set), else the data directory's SQLite file (created when
+/// missing).
 fn open(paths: &Paths) -> anyhow::Result<AuthStore> {
+    open_store(paths, true)
+}
+
+/// The auth store as [`open`] finds it; when `create` is false, a missing SQLite file is an
+/// error instead of a new store.
+pub(super) fn open_store(paths: &Paths, create: bool) -> anyhow::Result<AuthStore> {
     let path = paths.auth_db();
     let policy = crate::config::Config::load(None)?.auth;
     let place = if policy.url.0.is_empty() { path.display().to_string() } else { policy.url.redacted() };
     let new = policy.url.0.is_empty() && !path.exists();
+    if new && !create {
+        bail!(
+            "there is no auth store at {place}: pass the --data-dir of the `sluice serve` whose audit log to read \
+             (or set SLUICE__AUTH__URL for a shared store)"
+        );
+    }
     let store =
         AuthStore::open_configured(&path, policy).with_context(|| format!("cannot open the auth database {place}"))?;
     if new {

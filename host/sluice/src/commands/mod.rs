@@ -1,6 +1,7 @@
 //! One module per command group.
 
 mod admin;
+mod audit;
 mod catalog;
 mod dlq;
 mod plugin;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grants(command) => admin::grants(&paths, command),
         Command::Tokens(command) => admin::tokens(&paths, command),
         Command::Dlq(command) => dlq::run(&paths, command),
+        Command::Audit(args) => audit::run(&paths, args),
         Command::Catalog(command) => catalog::run(&paths, command),
         Command::Simulate(args) => simulate::run(args),
     }
