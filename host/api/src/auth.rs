@@ -17,9 +17,12 @@ pub(crate) async fn authenticate(
     source: Option<&str>,
     request_id: &str,
 ) -> Result<Principal, ApiError> {
-    let credentials = match headers.get(header::AUTHORIZATION) {
-        None => Err(AuthError::Missing),
-        Some(value) => {
+    let mut given = headers.get_all(header::AUTHORIZATION).iter();
+    let credentials = match (given.next(), given.next()) {
+        (None, _) => Err(AuthError::Missing),
+        // Which one would count is a guess: one could pass while the sender meant the other.
+        (Some(_), Some(_)) => Err(AuthError::Malformed("the Authorization header is given more than once; send one")),
+        (Some(value), None) => {
             value.to_str().map_err(|_| AuthError::Malformed("header is not ASCII")).and_then(Credentials::from_header)
         }
     };

@@ -46,7 +46,7 @@ pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Optio
         // (one JSON string) is read again, to count what it holds.
         let mut values = 0;
         for value in json_values(body) {
-            value.map_err(|error| ApiError::BadRequest(format!("malformed JSON: {error}")))?;
+            value.map_err(|error| ApiError::BadRequest(format!("malformed JSON: {error}{}", found(body, &error))))?;
             values += 1;
         }
         return Ok(Some(match (values, first_byte(body)) {
@@ -143,6 +143,46 @@ fn json_records(body: &[u8], depth: u8) -> usize {
 }
 
 /// The JSON documents in `body`, read without checking numbers' range or escapes' meaning.
+/// What the reader found where `error` stopped it, for the message: a word (`, found `NaN``,
+/// with what to send instead for the literals other languages write) or a byte that is not
+/// printable (`, found byte 0x00`); nothing at the end of the body.
+fn found(body: &[u8], error: &serde_json::Error) -> String {
+    let Some(line) = body.split(|&b| b == b'\n').nth(error.line().saturating_sub(1)) else { return String::new() };
+    let Some(rest) = line.get(error.column().saturating_sub(1)..).filter(|rest| !rest.is_empty()) else {
+        return String::new();
+    };
+    let word_length = rest.iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')).count();
+    let word = std::str::from_utf8(&rest[..word_length.min(20)]).unwrap_or_default();
+    match word {
+        "NaN" | "Infinity" | "-Infinity" | "+Infinity" | "inf" | "-inf" | "nan" => format!(
+            ", found `{word}`: it is not a JSON number (Python's json.dumps writes it unless allow_nan=False); \
+             send null for a value that is missing"
+        ),
+        "None" | "True" | "False" | "undefined" | "NULL" | "Null" => {
+            format!(", found `{word}`: JSON writes null, true and false in lowercase")
+        }
+        "" if matches!(rest[0], b'}' | b']') && !error.to_string().starts_with("trailing comma") => {
+            let before = &line[..error.column().saturating_sub(1)];
+            match before.iter().rev().find(|b| !b.is_ascii_whitespace()) {
+                Some(b',') => format!(", found `{}` after a comma: JSON allows no trailing comma", rest[0] as char),
+                _ => String::new(),
+            }
+        }
+        "" if rest[0].is_ascii_graphic() || rest[0] == b' ' => String::new(),
+        "" if rest[0].is_ascii() => format!(", found byte 0x{:02x}", rest[0]),
+        "" => match String::from_utf8_lossy(&rest[..rest.len().min(4)]).chars().next() {
+            Some(quote @ ('\u{201c}' | '\u{201d}' | '\u{2018}' | '\u{2019}')) => format!(
+                ", found `{quote}`: a typographic quote (as word processors write); JSON quotes strings with `\"`"
+            ),
+            Some(other) if other != char::REPLACEMENT_CHARACTER => {
+                format!(", found `{other}` (U+{:04X})", other as u32)
+            }
+            _ => format!(", found byte 0x{:02x}", rest[0]),
+        },
+        _ => String::new(),
+    }
+}
+
 fn json_values(body: &[u8]) -> impl Iterator<Item = Result<IgnoredAny, serde_json::Error>> + '_ {
     serde_json::Deserializer::from_slice(body).into_iter::<IgnoredAny>()
 }
@@ -212,6 +252,50 @@ mod tests {
 
     fn count(essence: &str, body: &str) -> Option<usize> {
         records_sent(essence, body.as_bytes())
+    }
+
+    #[test]
+    fn malformed_json_names_what_was_found_and_what_to_send_instead() {
+        let refused = |body: &str| match check_body(body.as_bytes(), "application/json", 64) {
+            Err(ApiError::BadRequest(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refused("[{\"a\": 1}, {\"a\": NaN}]"),
+            "malformed JSON: expected value at line 1 column 18, found `NaN`: it is not a JSON number (Python's \
+             json.dumps writes it unless allow_nan=False); send null for a value that is missing"
+        );
+        assert_eq!(
+            refused("{\"a\": 1}\n{\"a\": -Infinity}"),
+            "malformed JSON: invalid number at line 2 column 8, found `Infinity`: it is not a JSON number (Python's \
+             json.dumps writes it unless allow_nan=False); send null for a value that is missing"
+        );
+        assert_eq!(
+            refused("{\"a\": None}"),
+            "malformed JSON: expected value at line 1 column 7, found `None`: JSON writes null, true and false in \
+             lowercase"
+        );
+        assert_eq!(refused("[{\"a\": 1}]\u{0}"), "malformed JSON: expected value at line 1 column 11, found byte 0x00");
+        assert_eq!(
+            refused("[{\"a\": 1}]\u{1a}"),
+            "malformed JSON: expected value at line 1 column 11, found byte 0x1a"
+        );
+        assert_eq!(
+            refused("{\u{201c}a\u{201d}: 1}"),
+            "malformed JSON: key must be a string at line 1 column 2, found `\u{201c}`: a typographic quote (as word \
+             processors write); JSON quotes strings with `\"`"
+        );
+        assert_eq!(
+            refused("{\"a\": 1,}"),
+            "malformed JSON: key must be a string at line 1 column 9, found `}` after a comma: JSON allows no trailing \
+             comma"
+        );
+        assert_eq!(
+            refused("[{\"a\": 1},]"),
+            "malformed JSON: expected value at line 1 column 11, found `]` after a comma: JSON allows no trailing comma"
+        );
+        assert_eq!(refused("{\"a\": abc}"), "malformed JSON: expected value at line 1 column 7");
+        assert_eq!(refused("{\"a\": 1"), "malformed JSON: EOF while parsing an object at line 1 column 7");
     }
 
     #[test]

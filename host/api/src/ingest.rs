@@ -321,6 +321,18 @@ async fn handle(
             .await
             .map_err(|_| ApiError::BodyTimeout { timeout })?
             .map_err(|error| body_read_error(error, limit))?;
+        if bytes.is_empty()
+            && !headers.contains_key(header::CONTENT_LENGTH)
+            && !headers.contains_key(header::TRANSFER_ENCODING)
+        {
+            // An HTTP/1.0 client (or a hand-written one) that sent its body without saying how
+            // long it is: the body cannot be told from the next request, so none was read.
+            return Err(ApiError::BadRequest(
+                "request body is empty: the request has neither Content-Length nor Transfer-Encoding: chunked, \
+                 so a body sent after it is not read; send Content-Length"
+                    .into(),
+            ));
+        }
         let bytes = match coding {
             Coding::Identity => bytes,
             coding if bytes.len() <= INLINE_SPLIT_BYTES => coding.decode(&bytes, limit)?.into(),

@@ -59,12 +59,12 @@ async fn headers_within_limits(request: axum::extract::Request, next: axum::midd
     next.run(request).await
 }
 
-/// No route: a path that is one of the routes but for a trailing slash (as some senders are
-/// configured) is told so, not only refused. (A source name is echoed only when it is a valid
-/// one, so the answer stays short and plain.)
+/// No route: a path that is one of the routes but for a trailing or doubled slash (as senders
+/// configured with a base URL ending in `/` send) is told so, not only refused. (A source name
+/// is echoed only when it is a valid one, so the answer stays short and plain.)
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     let path = uri.path();
-    let trimmed = path.trim_end_matches('/');
+    let trimmed: String = path.split('/').filter(|segment| !segment.is_empty()).flat_map(|s| ["/", s]).collect();
     let (records_before, records_after) = RECORDS.split_once("{source}").expect("the records route has a source");
     let is_route = |p: &str| {
         FIXED_ROUTES.contains(&p)
@@ -72,8 +72,14 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
                 .and_then(|rest| rest.strip_suffix(records_after))
                 .is_some_and(sluice_auth::is_valid_name)
     };
-    if trimmed.len() < path.len() && is_route(trimmed) {
-        return ApiError::NotFound(format!(": drop the trailing slash (`{trimmed}`)"));
+    if trimmed.len() < path.len() && is_route(&trimmed) {
+        let doubled = path.trim_end_matches('/').contains("//");
+        let slash = match (doubled, path.ends_with('/')) {
+            (true, true) => "the doubled and the trailing slashes",
+            (true, false) => "the doubled slash",
+            (false, _) => "the trailing slash",
+        };
+        return ApiError::NotFound(format!(": drop {slash} (`{trimmed}`)"));
     }
     ApiError::NotFound(String::new())
 }

@@ -62,6 +62,36 @@ async fn nothing_acceptable_is_422_with_reasons_and_nothing_written() {
     assert!(h.spooled("patients").is_empty());
 }
 
+/// Two Authorization headers are refused whatever they hold: which one counts would be a guess,
+/// and one could pass while the sender meant the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_authorization_headers_are_refused_whichever_is_good() {
+    let h = harness();
+    let (good, bad) = (basic("hospital", PASSWORD), basic("hospital", "wrong-password"));
+    for (first, second) in [(&good, &bad), (&bad, &good), (&good, &good)] {
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri(URL)
+            .header("authorization", first)
+            .header("authorization", second)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(PATIENT))
+            .unwrap();
+        let (status, json, _) = h.send(request).await;
+        assert_eq!(
+            (status, error(&json)),
+            (
+                401,
+                (
+                    "unauthorized",
+                    "malformed Authorization header: the Authorization header is given more than once; send one"
+                )
+            )
+        );
+    }
+    assert!(h.spooled("patients").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn authentication_failures_are_401_with_a_challenge() {
     let h = harness();
@@ -146,6 +176,18 @@ async fn authorization_and_routing_errors() {
         (status, error(&json)),
         (404, ("not_found", "no such endpoint: drop the trailing slash (`/v1/sources/patients/records`)"))
     );
+    for (path, slash) in [
+        ("//v1/sources/patients/records", "the doubled slash"),
+        ("/v1//sources/patients/records", "the doubled slash"),
+        ("//v1/sources/patients/records/", "the doubled and the trailing slashes"),
+        ("/v1/sources/patients/records//", "the trailing slash"),
+    ] {
+        let (status, json, _) = h.post(path, Some(&lab), Some("application/json"), PATIENT).await;
+        let hint = format!("no such endpoint: drop {slash} (`/v1/sources/patients/records`)");
+        assert_eq!((status, error(&json)), (404, ("not_found", hint.as_str())), "{path}");
+    }
+    let (status, json, _) = h.post("//v1/nowhere", Some(&lab), None, "x").await;
+    assert_eq!((status, error(&json)), (404, ("not_found", "no such endpoint")));
     for method in ["GET", "PUT", "DELETE"] {
         let request = axum::http::Request::builder().method(method).uri(URL).body(axum::body::Body::empty()).unwrap();
         let (status, json, response) = h.send(request).await;

@@ -194,8 +194,9 @@ async fn raw_answer(address: SocketAddr, request: String, body: &[u8], close_aft
 }
 
 /// A body cut short on the wire is a 400 that says so, not a 413; a body announced over the
-/// limit is refused before it is sent (no `100 Continue`); two Content-Type headers are a 400.
-/// None of them stores anything.
+/// limit is refused before it is sent (no `100 Continue`); two Content-Type headers are a 400;
+/// an HTTP/1.0 body without Content-Length is a 400 that says to send one. None of them stores
+/// anything.
 #[tokio::test(flavor = "multi_thread")]
 async fn bodies_cut_short_announced_too_large_or_doubly_typed_are_refused_for_what_they_are() {
     let (address, h, _stop, _server) = start(ServerLimits::default());
@@ -233,6 +234,20 @@ async fn bodies_cut_short_announced_too_large_or_doubly_typed_are_refused_for_wh
     let (status, message) = raw_answer(address, twice, record, false).await;
     assert_eq!(status, "HTTP/1.1 400 Bad Request");
     assert_eq!(message, "the Content-Type header is given more than once; send one (the body's media type)");
+    assert!(h.spooled("patients").is_empty(), "nothing stored");
+
+    // HTTP/1.0 without Content-Length: the body cannot be delimited, so none is read.
+    let unannounced = format!(
+        "POST /v1/sources/patients/records HTTP/1.0\r\nhost: x\r\nauthorization: {auth}\r\ncontent-type: \
+         application/json\r\n\r\n"
+    );
+    let (status, message) = raw_answer(address, unannounced, record, false).await;
+    assert_eq!(status, "HTTP/1.0 400 Bad Request");
+    assert_eq!(
+        message,
+        "request body is empty: the request has neither Content-Length nor Transfer-Encoding: chunked, so a body \
+         sent after it is not read; send Content-Length"
+    );
     assert!(h.spooled("patients").is_empty(), "nothing stored");
 
     // The same request with one Content-Type is stored: the refusals above were for what they named.

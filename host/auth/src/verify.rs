@@ -44,9 +44,13 @@ impl Credentials {
             value.trim().split_once(' ').ok_or(AuthError::Malformed("expected `Basic …` or `Bearer …`"))?;
         let rest = rest.trim();
         if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(rest)
-                .map_err(|_| AuthError::Malformed("Basic credentials are not base64"))?;
+            // Padding is optional (RFC 4648 §3.2): some clients leave it out.
+            const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+            );
+            let decoded = BASE64.decode(rest).map_err(|_| AuthError::Malformed("Basic credentials are not base64"))?;
             let text =
                 String::from_utf8(decoded).map_err(|_| AuthError::Malformed("Basic credentials are not UTF-8"))?;
             let (user, password) = text.split_once(':').ok_or(AuthError::Malformed("Basic credentials lack `:`"))?;

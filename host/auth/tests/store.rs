@@ -134,6 +134,9 @@ fn repeated_failures_are_rate_limited_then_lock_the_user() {
 fn authorization_headers_parse_or_fail_clearly() {
     assert_eq!(Credentials::from_header("Basic dXNlcjpwYXNz").unwrap(), basic("user", "pass"));
     assert_eq!(Credentials::from_header("bearer abc").unwrap(), Credentials::Bearer("abc".into()));
+    // `user:pass1` without its `==` padding, as some clients send it.
+    assert_eq!(Credentials::from_header("Basic dXNlcjpwYXNzMQ").unwrap(), basic("user", "pass1"));
+    assert_eq!(Credentials::from_header("Basic dXNlcjpwYXNzMQ==").unwrap(), basic("user", "pass1"));
     assert_eq!(
         Credentials::from_header("Basic !!!").unwrap_err(),
         AuthError::Malformed("Basic credentials are not base64")

@@ -112,7 +112,12 @@ impl Harness {
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
-        self.send(request.body(body.into()).unwrap()).await
+        // As HTTP clients do for a body of known length (an empty one included).
+        let body: Body = body.into();
+        if let Some(length) = axum::body::HttpBody::size_hint(&body).exact() {
+            request = request.header("content-length", length);
+        }
+        self.send(request.body(body).unwrap()).await
     }
 
     /// Records of `source` in the spool, over all partitions.
