@@ -64,14 +64,25 @@ function parseNumber(text) {
   const value = Number(text);
   return Number.isFinite(value) ? value : null;
 }
-const integral = (value) => (Number.isInteger(value) && Math.abs(value) < 9.0e15 ? BigInt(value) : null);
+const NOT_AN_INTEGER = "is not an integer";
+const OUT_OF_RANGE = "is out of the integer range";
+const EXPONENT = "is written in exponent notation (as spreadsheets show long numbers, often rounded): send all its digits";
+/** A number that holds an integer exactly (below 9e15, where doubles still count by one). */
+function integral(value) {
+  if (!Number.isInteger(value)) throw new Invalid(NOT_AN_INTEGER);
+  if (Math.abs(value) >= 2 ** 63) throw new Invalid(OUT_OF_RANGE);
+  if (Math.abs(value) >= 9.0e15) throw new Invalid(NOT_AN_INTEGER);
+  return BigInt(value);
+}
+/** An integer written as text: digits, or an integral decimal (`12.0`); exponent notation
+ * (`2.14E+09`, a spreadsheet's way of showing a long number it may have rounded) is refused.
+ * The caller checks the range. */
 function parseInteger(text) {
-  if (INTEGER.test(text)) {
-    const value = BigInt(text);
-    return value >= -(2n ** 63n) && value < 2n ** 63n ? value : null;
-  }
+  if (INTEGER.test(text)) return BigInt(text);
   const number = parseNumber(text);
-  return number === null ? null : integral(number);
+  if (number === null) throw new Invalid(NOT_AN_INTEGER);
+  if (/[eE]/.test(text)) throw new Invalid(EXPONENT);
+  return integral(number);
 }
 function parseBool(text) {
   const lowered = text.toLowerCase();
@@ -97,18 +108,13 @@ export function convert(raw, type) {
     return text;
   }
   if (type === INT32 || type === INT64) {
-    let value = null;
-    if (isNumber && Number.isInteger(raw)) {
-      value = BigInt(raw);
-      if (type === INT32 && (value < -(2n ** 31n) || value >= 2n ** 31n)) throw new Invalid("is out of the integer range");
-    } else if (isNumber) {
-      value = integral(raw);
-    } else if (text !== null) {
-      value = parseInteger(text);
-    }
-    if (value === null || (type === INT32 && (value < -(2n ** 31n) || value >= 2n ** 31n))) {
-      throw new Invalid("is not an integer");
-    }
+    let value;
+    if (isNumber && Number.isInteger(raw)) value = BigInt(raw);
+    else if (isNumber) value = integral(raw);
+    else if (text !== null) value = parseInteger(text);
+    else throw new Invalid(NOT_AN_INTEGER);
+    const bound = type === INT32 ? 2n ** 31n : 2n ** 63n;
+    if (value < -bound || value >= bound) throw new Invalid(OUT_OF_RANGE);
     return type === INT32 ? Number(value) : value;
   }
   if (type === FLOAT64) {
@@ -131,7 +137,10 @@ const BAD_DATE = "is not a date (expected YYYY-MM-DD or M/D/YYYY)";
 const YEAR_ZERO = "has the year 0000, which is no date (send no value for an unknown date)";
 const BAD_TIME = "has a time that is not HH:MM[:SS[.fff]] (optionally followed by Z or an offset ±HH:MM)";
 const BAD_ZONE = "has a time zone that is not Z, UTC or an offset ±HH:MM, ±HHMM or ±HH";
+const DAY_FIRST = "is not a possible date: dates with `/` are read month first (M/D/YYYY); send a day-first date as "
+  + "YYYY-MM-DD";
 const digits = (text) => (/^[0-9]{1,4}$/.test(text) ? Number(text) : null);
+const twoDigits = (text) => (/^[0-9]{2}$/.test(text) ? Number(text) : null);
 const daysInMonth = (y, m) => (m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28)
   : [4, 6, 9, 11].includes(m) ? 30 : 31);
 function daysFromCivil(year, month, day) {
@@ -161,8 +170,10 @@ function calendarDate(text) {
     throw new Invalid(BAD_DATE);
   }
   if (year.length !== 4) throw new Invalid(BAD_DATE);
+  const monthFirst = !text.includes("-");
   [year, month, day] = [digits(year), digits(month), digits(day)];
   if (year === null || month === null || day === null) throw new Invalid(BAD_DATE);
+  if (monthFirst && month > 12 && day >= 1 && day <= 12) throw new Invalid(DAY_FIRST);
   if (year === 0) throw new Invalid(YEAR_ZERO);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) throw new Invalid("is not a possible date");
   return daysFromCivil(year, month, day);
@@ -175,9 +186,10 @@ function timeOfDay(text) {
   const first = clock.indexOf(":");
   const rest = clock.slice(first + 1);
   const second = rest.indexOf(":");
-  const hour = digits(clock.slice(0, first));
-  const minute = digits(second < 0 ? rest : rest.slice(0, second));
-  const sec = second < 0 ? 0 : digits(rest.slice(second + 1));
+  // `08:5` may be 08:05 or a cut-off 08:50: minutes and seconds take two digits.
+  const hour = /^[0-9]{1,2}$/.test(clock.slice(0, first)) ? Number(clock.slice(0, first)) : null;
+  const minute = twoDigits(second < 0 ? rest : rest.slice(0, second));
+  const sec = second < 0 ? 0 : twoDigits(rest.slice(second + 1));
   if (hour === null || minute === null || sec === null) throw new Invalid(BAD_TIME);
   let micros = 0;
   if (fraction !== null) {
@@ -219,9 +231,10 @@ export function parseTimestamp(text) {
   [text, offset] = splitZone(text.trim());
   const at = firstSeparator(text);
   const datePart = at < 0 ? text : text.slice(0, at);
-  const timePart = at < 0 ? "" : text.slice(at + 1).trim();
+  const timePart = at < 0 ? null : text.slice(at + 1).trim();
   const days = calendarDate(datePart);
-  const micros = timePart ? timeOfDay(timePart) : 0;
+  // `2012-06-26T`: a time was meant and is missing, not midnight.
+  const micros = timePart === null ? 0 : timeOfDay(timePart);
   return BigInt(days) * 86_400_000_000n + BigInt(micros) - BigInt(offset) * 1_000_000n;
 }
 
@@ -505,7 +518,9 @@ class Decoder {
     const fault = this.headerFault(header, columns, delimiter);
     for (const row of body) {
       if (fault) this.emit(fault);
-      else if (row.length !== header.length) this.emit(`row has ${row.length} fields, the header has ${header.length}`);
+      else if (row.length !== header.length) {
+        this.emit(`row has ${row.length} field${row.length === 1 ? "" : "s"}, the header has ${header.length}`);
+      }
       else if (row.quoteFault !== undefined) {
         this.emit(`column ${row.quoteFault + 1} (${header[row.quoteFault]}) has text after its closing quote; `
           + 'quote the whole value and double the quotes in it ("""a"" b")');
@@ -534,7 +549,9 @@ class Decoder {
     for (const [other, label] of [[";", "`;`"], ["\t", "tabs"], [",", "`,`"], ["|", "`|`"]]) {
       if (other !== delimiter && header.some((h) => h.includes(other))) {
         const advice = other === "\t" ? "send it as text/tab-separated-values"
-          : `start the body with the line \`sep=${other}\` or use commas`;
+          : other === "," ? "send it as text/csv"
+            : delimiter === "\t" ? `send it as text/csv starting with the line \`sep=${other}\``
+              : `start the body with the line \`sep=${other}\` or use commas`;
         reason += `; the header looks separated by ${label}: ${advice}`;
         break;
       }

@@ -158,16 +158,35 @@ def _parse_number(text):
     return value if math.isfinite(value) else None
 
 
+_NOT_AN_INTEGER = "is not an integer"
+_OUT_OF_RANGE = "is out of the integer range"
+_EXPONENT = ("is written in exponent notation (as spreadsheets show long numbers, often rounded): "
+             "send all its digits")
+
+
 def _integral(value):
-    return int(value) if value == int(value) and abs(value) < 9.0e15 else None
+    """A float that holds an integer exactly (below 9e15, where doubles still count by one)."""
+    if not math.isfinite(value) or value != int(value):
+        raise ValueError(_NOT_AN_INTEGER)
+    if abs(value) >= 2.0**63:
+        raise ValueError(_OUT_OF_RANGE)
+    if abs(value) >= 9.0e15:
+        raise ValueError(_NOT_AN_INTEGER)
+    return int(value)
 
 
 def _parse_integer(text):
+    """An integer written as text: digits, or an integral decimal (``12.0``); exponent notation
+    (``2.14E+09``, a spreadsheet's way of showing a long number it may have rounded) is refused.
+    The caller checks the range."""
     if _INTEGER.match(text):
-        value = int(text)
-        return value if -2**63 <= value < 2**63 else None
+        return int(text)
     number = _parse_number(text)
-    return None if number is None else _integral(number)
+    if number is None:
+        raise ValueError(_NOT_AN_INTEGER)
+    if "e" in text or "E" in text:
+        raise ValueError(_EXPONENT)
+    return _integral(number)
 
 
 def _parse_bool(text):
@@ -201,19 +220,15 @@ def convert(raw, column_type):
     if column_type in (INT32, INT64):
         if is_int:
             value = raw
-            if column_type == INT32 and not -2**31 <= value < 2**31:
-                raise ValueError("is out of the integer range")
-            if not -2**63 <= value < 2**63:
-                raise ValueError("is not an integer")
-            return value
-        if is_float:
-            value = _integral(raw) if math.isfinite(raw) else None
+        elif is_float:
+            value = _integral(raw)
         elif text is not None:
             value = _parse_integer(text)
         else:
-            value = None
-        if value is None or (column_type == INT32 and not -2**31 <= value < 2**31):
-            raise ValueError("is not an integer")
+            raise ValueError(_NOT_AN_INTEGER)
+        bound = 2**31 if column_type == INT32 else 2**63
+        if not -bound <= value < bound:
+            raise ValueError(_OUT_OF_RANGE)
         return value
     if column_type == FLOAT64:
         if is_int:
@@ -239,6 +254,12 @@ def convert(raw, column_type):
 _BAD_DATE = "is not a date (expected YYYY-MM-DD or M/D/YYYY)"
 _BAD_TIME = "has a time that is not HH:MM[:SS[.fff]] (optionally followed by Z or an offset ±HH:MM)"
 _BAD_ZONE = "has a time zone that is not Z, UTC or an offset ±HH:MM, ±HHMM or ±HH"
+_DAY_FIRST = ("is not a possible date: dates with `/` are read month first (M/D/YYYY); send a day-first "
+              "date as YYYY-MM-DD")
+
+
+def _two_digits(text):
+    return _digits(text) if len(text) == 2 else None
 
 
 def _digits(text):
@@ -277,9 +298,12 @@ def _calendar_date(text):
         raise ValueError(_BAD_DATE)
     if len(year) != 4:
         raise ValueError(_BAD_DATE)
+    month_first = "/" in text and "-" not in text
     year, month, day = _digits(year), _digits(month), _digits(day)
     if year is None or month is None or day is None:
         raise ValueError(_BAD_DATE)
+    if month_first and month > 12 and 1 <= day <= 12:
+        raise ValueError(_DAY_FIRST)
     if year == 0:
         raise ValueError("has the year 0000, which is no date (send no value for an unknown date)")
     if not 1 <= month <= 12 or not 1 <= day <= _days_in_month(year, month):
@@ -293,8 +317,10 @@ def _time_of_day(text):
         raise ValueError(_BAD_TIME)
     hour, _, rest = clock.partition(":")
     minute, colon, second = rest.partition(":")
-    hour, minute = _digits(hour), _digits(minute)
-    second = _digits(second) if colon else 0
+    # `08:5` may be 08:05 or a cut-off 08:50: minutes and seconds take two digits.
+    hour = _digits(hour) if len(hour) <= 2 else None
+    minute = _two_digits(minute)
+    second = _two_digits(second) if colon else 0
     if hour is None or minute is None or second is None:
         raise ValueError(_BAD_TIME)
     micros = 0
@@ -348,9 +374,10 @@ def parse_timestamp(text):
     without as written."""
     text, offset = _split_zone(text.strip())
     at = min((i for i in (text.find(" "), text.find("T")) if i >= 0), default=-1)
-    date_part, time_part = (text, "") if at < 0 else (text[:at], text[at + 1:].strip())
+    date_part, time_part = (text, None) if at < 0 else (text[:at], text[at + 1:].strip())
     days = _calendar_date(date_part)
-    micros = _time_of_day(time_part) if time_part else 0
+    # `2012-06-26T`: a time was meant and is missing, not midnight.
+    micros = 0 if time_part is None else _time_of_day(time_part)
     return days * 86_400_000_000 + micros - offset * 1_000_000
 
 
@@ -524,7 +551,7 @@ class _Decoder:
             if fault:
                 self.emit(fault)
             elif len(row) != len(header):
-                self.emit(f"row has {len(row)} fields, the header has {len(header)}")
+                self.emit(f"row has {len(row)} field{'' if len(row) == 1 else 's'}, the header has {len(header)}")
             elif quote_fault is not None:
                 self.emit(f"column {quote_fault + 1} ({header[quote_fault]}) has text after its closing quote; "
                           'quote the whole value and double the quotes in it ("""a"" b")')
@@ -550,8 +577,14 @@ class _Decoder:
                   f"found `{found}`)")
         for other, label in ((";", "`;`"), ("\t", "tabs"), (",", "`,`"), ("|", "`|`")):
             if other != delimiter and any(other in h for h in header):
-                advice = ("send it as text/tab-separated-values" if other == "\t"
-                          else f"start the body with the line `sep={other}` or use commas")
+                if other == "\t":
+                    advice = "send it as text/tab-separated-values"
+                elif other == ",":
+                    advice = "send it as text/csv"
+                elif delimiter == "\t":
+                    advice = f"send it as text/csv starting with the line `sep={other}`"
+                else:
+                    advice = f"start the body with the line `sep={other}` or use commas"
                 reason += f"; the header looks separated by {label}: {advice}"
                 break
         return reason

@@ -486,14 +486,13 @@ fn header_fault(header: &csv::ByteRecord, columns: &[Option<usize>], fields: &[&
             b',' => "`,`",
             _ => "`|`",
         };
-        reason.push_str(&format!(
-            "; the header looks separated by {name}: {}",
-            if other == b'\t' {
-                "send it as text/tab-separated-values".to_string()
-            } else {
-                format!("start the body with the line `sep={}` or use commas", char::from(other))
-            }
-        ));
+        let advice = match (other, delimiter) {
+            (b'\t', _) => "send it as text/tab-separated-values".to_string(),
+            (b',', _) => "send it as text/csv".to_string(),
+            (other, b'\t') => format!("send it as text/csv starting with the line `sep={}`", char::from(other)),
+            (other, _) => format!("start the body with the line `sep={}` or use commas", char::from(other)),
+        };
+        reason.push_str(&format!("; the header looks separated by {name}: {advice}"));
     }
     Some(reason)
 }
@@ -513,7 +512,7 @@ fn none_of_the_fields(names: &[&str]) -> String {
 fn csv_reason(error: &csv::Error) -> String {
     match error.kind() {
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-            format!("row has {len} fields, the header has {expected_len}")
+            format!("row has {len} field{}, the header has {expected_len}", if *len == 1 { "" } else { "s" })
         }
         csv::ErrorKind::Utf8 { .. } => "row is not valid UTF-8".into(),
         _ => "unreadable row".into(),

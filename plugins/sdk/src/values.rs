@@ -36,18 +36,12 @@ pub fn convert<'a>(raw: &'a Raw<'_>, column_type: ColumnType) -> Result<Value<'a
     match (column_type, raw, text) {
         (ColumnType::String, _, Some(text)) => Ok(Value::String(text)),
         (ColumnType::String, _, None) => Err("must be text"),
-        (ColumnType::Int32, Raw::Int(i), _) => {
-            i32::try_from(*i).map(Value::Int32).map_err(|_| "is out of the integer range")
-        }
-        (ColumnType::Int32, Raw::Float(f), _) => {
-            integral(*f).and_then(|i| i32::try_from(i).ok()).map(Value::Int32).ok_or("is not an integer")
-        }
-        (ColumnType::Int32, _, Some(text)) => {
-            parse_integer(text).and_then(|i| i32::try_from(i).ok()).map(Value::Int32).ok_or("is not an integer")
-        }
+        (ColumnType::Int32, Raw::Int(i), _) => int32(*i),
+        (ColumnType::Int32, Raw::Float(f), _) => integral(*f).and_then(int32),
+        (ColumnType::Int32, _, Some(text)) => parse_integer(text).and_then(int32),
         (ColumnType::Int64, Raw::Int(i), _) => Ok(Value::Int64(*i)),
-        (ColumnType::Int64, Raw::Float(f), _) => integral(*f).map(Value::Int64).ok_or("is not an integer"),
-        (ColumnType::Int64, _, Some(text)) => parse_integer(text).map(Value::Int64).ok_or("is not an integer"),
+        (ColumnType::Int64, Raw::Float(f), _) => integral(*f).map(Value::Int64),
+        (ColumnType::Int64, _, Some(text)) => parse_integer(text).map(Value::Int64),
         (ColumnType::Float64, Raw::Int(i), _) => Ok(Value::Float64(*i as f64)),
         (ColumnType::Float64, Raw::Float(f), _) => Ok(Value::Float64(*f)),
         (ColumnType::Float64, _, Some(text)) => parse_number(text).map(Value::Float64).ok_or("is not a number"),
@@ -63,12 +57,42 @@ pub fn convert<'a>(raw: &'a Raw<'_>, column_type: ColumnType) -> Result<Value<'a
     }
 }
 
-fn integral(f: f64) -> Option<i64> {
-    (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+const NOT_AN_INTEGER: &str = "is not an integer";
+const OUT_OF_RANGE: &str = "is out of the integer range";
+
+fn int32(i: i64) -> Result<Value<'static>, &'static str> {
+    i32::try_from(i).map(Value::Int32).map_err(|_| OUT_OF_RANGE)
 }
 
-fn parse_integer(text: &str) -> Option<i64> {
-    text.parse::<i64>().ok().or_else(|| parse_number(text).and_then(integral))
+/// A float that holds an integer exactly (below 9e15, where doubles still count by one).
+fn integral(f: f64) -> Result<i64, &'static str> {
+    match f.abs() {
+        _ if f.fract() != 0.0 || !f.is_finite() => Err(NOT_AN_INTEGER),
+        // 2^63: `i64::MAX` rounds up to it as a double.
+        magnitude if magnitude >= i64::MAX as f64 => Err(OUT_OF_RANGE),
+        magnitude if magnitude >= 9.0e15 => Err(NOT_AN_INTEGER),
+        _ => Ok(f as i64),
+    }
+}
+
+/// An integer written as text: digits (too many for 64 bits: out of range), or a decimal
+/// number that is integral (`12.0`); exponent notation (`2.14E+09`, a spreadsheet's way of
+/// showing a long number it may have rounded) is refused.
+fn parse_integer(text: &str) -> Result<i64, &'static str> {
+    if let Ok(integer) = text.parse::<i64>() {
+        return Ok(integer);
+    }
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(OUT_OF_RANGE);
+    }
+    let number = parse_number(text).ok_or(NOT_AN_INTEGER)?;
+    if text.contains(['e', 'E']) {
+        return Err(
+            "is written in exponent notation (as spreadsheets show long numbers, often rounded): send all its digits",
+        );
+    }
+    integral(number)
 }
 
 /// A finite decimal number; `NaN` and infinities are not numbers here.
@@ -115,7 +139,9 @@ fn wall_clock(text: &str) -> Result<i64, &'static str> {
     };
     let date = parse_calendar_date(date_part)?;
     let time = match time_part {
-        None | Some("") => NaiveTime::MIN,
+        None => NaiveTime::MIN,
+        // `2012-06-26T`: a time was meant and is missing, not midnight.
+        Some("") => return Err(BAD_TIME),
         Some(time) => parse_time(time)?,
     };
     Ok(NaiveDateTime::new(date, time).and_utc().timestamp_micros())
@@ -232,6 +258,11 @@ pub fn parse_date(text: &str) -> Result<i32, &'static str> {
     i32::try_from(days).map_err(|_| "is not a possible date")
 }
 
+/// Why `26/06/2012` is refused: a date with slashes is read month first, as the seed's sources
+/// write it.
+const DAY_FIRST: &str = "is not a possible date: dates with `/` are read month first (M/D/YYYY); send a day-first \
+                         date as YYYY-MM-DD";
+
 fn parse_calendar_date(text: &str) -> Result<NaiveDate, &'static str> {
     const BAD: &str = "is not a date (expected YYYY-MM-DD or M/D/YYYY)";
     let (year, month, day) = if let Some((year, rest)) = text.split_once('-') {
@@ -245,7 +276,11 @@ fn parse_calendar_date(text: &str) -> Result<NaiveDate, &'static str> {
         if year.len() != 4 {
             return Err(BAD);
         }
-        (digits(year).ok_or(BAD)?, digits(month).ok_or(BAD)?, digits(day).ok_or(BAD)?)
+        let (year, month, day) = (digits(year).ok_or(BAD)?, digits(month).ok_or(BAD)?, digits(day).ok_or(BAD)?);
+        if month > 12 && (1..=12).contains(&day) {
+            return Err(DAY_FIRST);
+        }
+        (year, month, day)
     } else {
         return Err(BAD);
     };
@@ -257,8 +292,10 @@ fn parse_calendar_date(text: &str) -> Result<NaiveDate, &'static str> {
     NaiveDate::from_ymd_opt(year as i32, month, day).ok_or("is not a possible date")
 }
 
+const BAD_TIME: &str = "has a time that is not HH:MM[:SS[.fff]] (optionally followed by Z or an offset ±HH:MM)";
+
 fn parse_time(text: &str) -> Result<NaiveTime, &'static str> {
-    const BAD: &str = "has a time that is not HH:MM[:SS[.fff]] (optionally followed by Z or an offset ±HH:MM)";
+    const BAD: &str = BAD_TIME;
     let (clock, fraction) = match text.split_once('.') {
         Some((clock, fraction)) => (clock, Some(fraction)),
         None => (text, None),
@@ -268,9 +305,10 @@ fn parse_time(text: &str) -> Result<NaiveTime, &'static str> {
         Some((minute, second)) => (minute, Some(second)),
         None => (rest, None),
     };
-    let hour = digits(hour).ok_or(BAD)?;
-    let minute = digits(minute).ok_or(BAD)?;
-    let second = second.map_or(Some(0), digits).ok_or(BAD)?;
+    // `08:5` may be 08:05 or a cut-off 08:50: minutes and seconds take two digits.
+    let hour = (hour.len() <= 2).then(|| digits(hour)).flatten().ok_or(BAD)?;
+    let minute = two_digits(minute).ok_or(BAD)?;
+    let second = second.map_or(Some(0), two_digits).ok_or(BAD)?;
     let micros = match fraction {
         None => 0,
         Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
@@ -341,7 +379,9 @@ mod tests {
     #[test]
     fn impossible_dates_are_refused() {
         assert_eq!(parse_timestamp("2011-02-30 00:00:00"), Err("is not a possible date"));
-        assert_eq!(parse_timestamp("13/1/2000"), Err("is not a possible date"));
+        assert_eq!(parse_timestamp("13/13/2000"), Err("is not a possible date"));
+        assert_eq!(parse_timestamp("13/1/2000"), Err(DAY_FIRST), "day first: said so");
+        assert_eq!(parse_timestamp("26/06/2012 08:05"), Err(DAY_FIRST));
         let year_zero = Err("has the year 0000, which is no date (send no value for an unknown date)");
         assert_eq!(parse_timestamp("0000-01-01"), year_zero);
         assert_eq!(parse_timestamp("1/1/0000 00:00"), year_zero);
@@ -349,6 +389,15 @@ mod tests {
         assert_eq!(parse_timestamp("yesterday"), Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)"));
         assert_eq!(parse_timestamp("01-02-03"), Err("is not a date (expected YYYY-MM-DD or M/D/YYYY)"));
         assert_eq!(parse_date("1970-01-02"), Ok(1));
+    }
+
+    #[test]
+    fn times_cut_short_are_refused_not_completed() {
+        for text in ["2012-06-26T", "2012-06-26 08:5", "2012-06-26 8:5:3", "2012-06-26 08:05:3", "2012-06-26 0008:05"] {
+            assert_eq!(parse_timestamp(text), Err(BAD_TIME), "{text}");
+        }
+        assert_eq!(parse_timestamp("2012-06-26 8:05"), Ok(ts(2012, 6, 26, 8, 5, 0, 0)), "a one-digit hour is whole");
+        assert_eq!(parse_timestamp("2012-06-26"), Ok(ts(2012, 6, 26, 0, 0, 0, 0)), "a date alone is midnight");
     }
 
     #[test]
@@ -370,6 +419,28 @@ mod tests {
         assert_eq!(convert(&s("inf"), ColumnType::Float64), Err("is not a number"));
         assert_eq!(convert(&s("1e3"), ColumnType::Float64), Ok(Value::Float64(1000.0)));
         assert_eq!(convert(&Raw::Int(1 << 40), ColumnType::Int32), Err("is out of the integer range"));
+        for (text, column_type) in [
+            ("2147483648", ColumnType::Int32),
+            ("-2147483649", ColumnType::Int32),
+            ("9223372036854775808", ColumnType::Int64),
+            ("-9223372036854775809", ColumnType::Int64),
+            ("3000000000.0", ColumnType::Int32),
+            ("1.0e19", ColumnType::Float64),
+        ] {
+            let expected =
+                if column_type == ColumnType::Float64 { Ok(Value::Float64(1.0e19)) } else { Err(OUT_OF_RANGE) };
+            assert_eq!(convert(&s(text), column_type), expected, "{text}");
+        }
+        assert_eq!(convert(&Raw::Float(3.0e9), ColumnType::Int32), Err(OUT_OF_RANGE));
+        assert_eq!(convert(&Raw::Float(1.0e19), ColumnType::Int64), Err(OUT_OF_RANGE));
+        assert_eq!(convert(&Raw::Float(1.0e3), ColumnType::Int64), Ok(Value::Int64(1000)), "a JSON number");
+        for text in ["2.14E+09", "1e3"] {
+            assert_eq!(
+                convert(&s(text), ColumnType::Int64),
+                Err("is written in exponent notation (as spreadsheets show long numbers, often rounded): send all \
+                     its digits")
+            );
+        }
         assert_eq!(convert(&Raw::Float(2.5), ColumnType::Float64), Ok(Value::Float64(2.5)));
         assert_eq!(convert(&Raw::Int(3), ColumnType::String), Err("must be text"));
         assert_eq!(convert(&Raw::Nested, ColumnType::String), Err("must be a single value, not an object or array"));
