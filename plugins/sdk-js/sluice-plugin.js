@@ -424,13 +424,13 @@ class Decoder {
   fromObject(obj, text) {
     const slots = new Array(this.names.length).fill(MISSING);
     for (const [key, value] of Object.entries(obj)) {
-      const slot = this.lowered.get(key.trim().toLowerCase());
+      const slot = this.lowered.get(nameKey(key));
       if (slot !== undefined) slots[slot] = value !== null && typeof value === "object" ? NESTED : value;
     }
     // The keys as the record gives them: JSON.parse keeps only the last of a repeated key.
     const given = new Map();
     for (const key of objectKeys(text)) {
-      const slot = this.lowered.get(key.trim().toLowerCase());
+      const slot = this.lowered.get(nameKey(key));
       if (slot === undefined) continue;
       if (!given.has(slot)) given.set(slot, []);
       given.get(slot).push(key);
@@ -441,7 +441,7 @@ class Decoder {
       const spellings = [...new Set(keys)];
       if (spellings.length === 1) return `key \`${spellings[0]}\` is given ${keys.length} times: send it once`;
       return `keys ${spellings.map((k) => `\`${k}\``).join(", ")} all name field \`${this.names[slot]}\` `
-        + "(keys are matched case-insensitively): send it once";
+        + "(keys are matched ignoring case, spaces, `_`, `-` and `.`): send it once";
     }
     return slots;
   }
@@ -514,7 +514,7 @@ class Decoder {
     const rows = delimitedRows(text, delimiter);
     if (!rows.length) return;
     const [header, ...body] = rows;
-    const columns = header.map((h) => this.lowered.get(h.trim().toLowerCase()));
+    const columns = header.map((h) => this.lowered.get(nameKey(h)));
     const fault = this.headerFault(header, columns, delimiter);
     for (const row of body) {
       if (fault) this.emit(fault);
@@ -538,7 +538,7 @@ class Decoder {
       const named = header.filter((_, i) => columns[i] === slot).map((t) => `\`${t}\``);
       if (named.length > 1) {
         return `the header names column \`${this.names[slot]}\` ${named.length} times (${named.join(", ")}; `
-          + "column names are matched case-insensitively): keep one";
+          + "column names are matched ignoring case, spaces, `_`, `-` and `.`): keep one";
       }
     }
     if (!this.names.length || columns.some((c) => c !== undefined)) return null;
@@ -575,7 +575,11 @@ function detect(contentType, text) {
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
-const lowerCased = (names) => new Map(names.map((name, slot) => [name.toLowerCase(), slot]));
+/** A sender's key or header as it is matched against the declared names: without case,
+ * surrounding whitespace or the separators ` `, `_`, `-` and `.` (`Lab Value`, `lab_value` and
+ * `LAB-VALUE` all name `LabValue`). */
+const nameKey = (name) => name.trim().replace(/[ _.-]/g, "").toLowerCase();
+const lowerCased = (names) => new Map(names.map((name, slot) => [nameKey(name), slot]));
 
 /** Every record of `payload` (bytes) as raw values in the order of `names`, or the reason it
  * cannot be read; null when the content type is not one the SDK reads. `lowered` (the names in

@@ -431,13 +431,23 @@ def _check_json(value):
             _check_json(item)
 
 
+_NAME_SEPARATORS = str.maketrans("", "", " _-.")
+
+
+def _name_key(name):
+    """A sender's key or header as it is matched against the declared names: without case,
+    surrounding whitespace or the separators `` ``, ``_``, ``-`` and ``.`` (``Lab Value``,
+    ``lab_value`` and ``LAB-VALUE`` all name ``LabValue``)."""
+    return name.strip().translate(_NAME_SEPARATORS).lower()
+
+
 class _Decoder:
     """Reads every record of a body and hands each on: ``(index, values)`` where ``values`` maps
     field slot to raw value, or ``(index, reason)`` for a record that cannot be read."""
 
     def __init__(self, names):
         self.names = names
-        self.lowered = {name.lower(): slot for slot, name in enumerate(names)}
+        self.lowered = {_name_key(name): slot for slot, name in enumerate(names)}
         self.records = []
 
     def emit(self, outcome):
@@ -451,13 +461,13 @@ class _Decoder:
     def record_from_object(self, obj):
         slots = [_MISSING] * len(self.names)
         for key, value in obj.items():
-            slot = self.lowered.get(key.strip().lower())
+            slot = self.lowered.get(_name_key(key))
             if slot is not None:
                 slots[slot] = _NESTED if isinstance(value, (dict, list)) else value
         # The keys as the record gave them: a dict keeps one of a key repeated exactly.
         given = {}
         for key in getattr(obj, "keys_given", None) or obj:
-            slot = self.lowered.get(key.strip().lower())
+            slot = self.lowered.get(_name_key(key))
             if slot is not None:
                 given.setdefault(slot, []).append(key)
         for slot in sorted(given):
@@ -467,7 +477,7 @@ class _Decoder:
                 if len(spellings) == 1:
                     return f"key `{spellings[0]}` is given {len(keys)} times: send it once"
                 spelled = ", ".join(f"`{k}`" for k in spellings)
-                return (f"keys {spelled} all name field `{self.names[slot]}` (keys are matched case-insensitively): "
+                return (f"keys {spelled} all name field `{self.names[slot]}` (keys are matched ignoring case, spaces, `_`, `-` and `.`): "
                         "send it once")
         return slots
 
@@ -545,7 +555,7 @@ class _Decoder:
         if not rows:
             return
         header, rows = rows[0], rows[1:]
-        columns = [self.lowered.get(h.strip().lower()) for h in header]
+        columns = [self.lowered.get(_name_key(h)) for h in header]
         fault = self.header_fault(header, columns, delimiter)
         for row, quote_fault in zip(rows, quote_faults[1:]):
             if fault:
@@ -567,7 +577,7 @@ class _Decoder:
             named = [f"`{text}`" for text, column in zip(header, columns) if column == slot]
             if len(named) > 1:
                 return (f"the header names column `{name}` {len(named)} times ({', '.join(named)}; column names are "
-                        "matched case-insensitively): keep one")
+                        "matched ignoring case, spaces, `_`, `-` and `.`): keep one")
         if not self.names or any(column is not None for column in columns):
             return None
         found = delimiter.join(header)

@@ -3,7 +3,7 @@
 //! Accepted shapes (see docs/design.md): a JSON object; a JSON string holding a JSON document (the
 //! seed's double encoding); a JSON array of either; NDJSON; CSV or TSV text with a header row.
 //! A UTF-8 byte order mark and CRLF line ends are accepted everywhere. Field names are matched
-//! case-insensitively; fields the plugin does not declare are ignored.
+//! ignoring case, spaces, `_`, `-` and `.`; fields the plugin does not declare are ignored.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -109,7 +109,7 @@ pub struct FieldNames<'n> {
 }
 
 impl<'n> FieldNames<'n> {
-    /// The names, matched case-insensitively against the sender's keys and CSV headers.
+    /// The names, matched ignoring case and separators against the sender's keys and CSV headers.
     pub fn new(names: impl IntoIterator<Item = &'n str>) -> Self {
         let names: Vec<&str> = names.into_iter().collect();
         let keys = names.iter().map(|name| json_key(name)).collect();
@@ -146,7 +146,7 @@ fn json_key(name: &str) -> String {
 
 /// Decodes every record in `body` and hands each to `on_record`.
 ///
-/// `fields` are the sender's field names, matched case-insensitively.
+/// `fields` are the sender's field names, matched as [`names_field`] says.
 pub fn decode(format: Format, body: &[u8], fields: &FieldNames<'_>, on_record: &mut OnRecord<'_>) {
     decode_with(format, body, fields, on_record, true);
 }
@@ -197,8 +197,7 @@ impl Decoder<'_, '_, '_> {
     }
 
     fn field_index(&self, name: &str) -> Option<usize> {
-        let name = name.trim();
-        self.fields.names().iter().position(|f| f.eq_ignore_ascii_case(name))
+        self.fields.names().iter().position(|f| names_field(f, name))
     }
 
     /// The usual JSON bodies, one flat object or an array of them, read by the fast reader;
@@ -443,7 +442,7 @@ fn excel_separator_line(body: &[u8]) -> Option<(&[u8], u8)> {
 }
 
 /// What is wrong with a CSV header for these fields, if anything: a field named by more than one
-/// column (names match case-insensitively, so `PatientID` and `patientid` are the same column),
+/// column (names match ignoring case and separators, so `PatientID` and `patient_id` are the same column),
 /// or no field named at all (with a hint when the header looks separated by another character).
 fn header_fault(header: &csv::ByteRecord, columns: &[Option<usize>], fields: &[&str], delimiter: u8) -> Option<String> {
     for (field, name) in fields.iter().enumerate() {
@@ -455,7 +454,7 @@ fn header_fault(header: &csv::ByteRecord, columns: &[Option<usize>], fields: &[&
             .collect();
         if named.len() > 1 {
             return Some(format!(
-                "the header names column `{name}` {} times ({}; column names are matched case-insensitively): \
+                "the header names column `{name}` {} times ({}; column names are matched ignoring case, spaces, `_`, `-` and `.`): \
                  keep one",
                 named.len(),
                 named.join(", ")
@@ -545,14 +544,14 @@ fn error_without_position(error: &serde_json::Error) -> String {
     }
 }
 
-/// When keys of the object in `text` name the same field (keys match case-insensitively, and an
+/// When keys of the object in `text` name the same field (keys match ignoring case and separators, and an
 /// exact repeat names it twice too): why the record is refused. RFC 8259 leaves repeated names
 /// open and most JSON readers keep the last; a record that gives a field twice, perhaps with two
 /// values, is refused instead, as a CSV header that names a column twice is.
 fn keys_naming_a_field_twice(text: &[u8], fields: &[&str]) -> Option<String> {
     let keys = object_keys(text)?;
     fields.iter().find_map(|field| {
-        let given: Vec<&String> = keys.iter().filter(|k| k.trim().eq_ignore_ascii_case(field)).collect();
+        let given: Vec<&String> = keys.iter().filter(|k| names_field(field, k)).collect();
         if given.len() < 2 {
             return None;
         }
@@ -567,7 +566,7 @@ fn keys_naming_a_field_twice(text: &[u8], fields: &[&str]) -> Option<String> {
             _ => {
                 let spelled: Vec<String> = spellings.iter().map(|k| format!("`{}`", k.escape_debug())).collect();
                 format!(
-                    "keys {} all name field `{field}` (keys are matched case-insensitively): send it once",
+                    "keys {} all name field `{field}` (keys are matched ignoring case, spaces, `_`, `-` and `.`): send it once",
                     spelled.join(", ")
                 )
             }
@@ -714,14 +713,26 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 
 /// The index of the declared field that object key `key` names: `expected` when the key is
 /// exactly its name (the usual case, checked first), else the field whose name matches the
-/// trimmed key case-insensitively.
+/// key as [`names_field`] says.
 #[inline(always)]
 pub(crate) fn field_for_key(fields: &[&str], expected: usize, key: &str) -> Option<usize> {
     if fields.get(expected).is_some_and(|f| same_bytes(f.as_bytes(), key.as_bytes())) {
         return Some(expected);
     }
-    let key = key.trim();
-    fields.iter().position(|f| f.eq_ignore_ascii_case(key))
+    fields.iter().position(|f| names_field(f, key))
+}
+
+/// Whether the sender's `key` (a JSON key or a CSV header) names the declared field `name`:
+/// compared ignoring ASCII case, surrounding whitespace and the separators ` `, `_`, `-` and `.`,
+/// so that `Lab Value`, `lab_value` and `LAB-VALUE` all name `LabValue` (a spelling that named
+/// no field would leave its value out of the record, unnoticed).
+pub(crate) fn names_field(name: &str, key: &str) -> bool {
+    significant_bytes(name).eq(significant_bytes(key))
+}
+
+/// The bytes of a name that [`names_field`] compares, lowercased.
+fn significant_bytes(text: &str) -> impl Iterator<Item = u8> + '_ {
+    text.trim().bytes().filter(|b| !matches!(b, b' ' | b'_' | b'-' | b'.')).map(|b| b.to_ascii_lowercase())
 }
 
 /// Captures one scalar value, borrowing strings from the input where it can.
@@ -1101,10 +1112,10 @@ mod tests {
             assert_eq!(
                 out,
                 vec![
-                    "0:!keys `PatientID`, `patientid` all name field `PatientID` (keys are matched case-insensitively): send it once",
+                    "0:!keys `PatientID`, `patientid` all name field `PatientID` (keys are matched ignoring case, spaces, `_`, `-` and `.`): send it once",
                     "1:!key `LabValue` is given 2 times: send it once",
                     "2:!key `LabValue` is given 2 times: send it once",
-                    "3:!keys `PatientID`, `patientid` all name field `PatientID` (keys are matched case-insensitively): send it once",
+                    "3:!keys `PatientID`, `patientid` all name field `PatientID` (keys are matched ignoring case, spaces, `_`, `-` and `.`): send it once",
                     "4:Missing,Int(3)",
                 ],
                 "fast {fast}"
@@ -1120,7 +1131,7 @@ mod tests {
             let second = header.rsplit(',').next().unwrap();
             let reason = format!(
                 "the header names column `PatientID` 2 times (`PatientID`, `{second}`; column names are matched \
-                 case-insensitively): keep one"
+                 ignoring case, spaces, `_`, `-` and `.`): keep one"
             );
             assert_eq!(out, vec![format!("0:!{reason}"), format!("1:!{reason}")]);
         }

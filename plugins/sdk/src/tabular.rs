@@ -18,7 +18,7 @@ pub const CANONICAL_CONTENT_TYPE: &str = "application/json";
 pub struct Field {
     /// The column (its name is the lowercase table column).
     pub column: Column,
-    /// The sender's field name (`PatientID`), matched case-insensitively.
+    /// The sender's field name (`PatientID`), matched ignoring case, spaces, `_`, `-` and `.`.
     pub source: &'static str,
 }
 
