@@ -64,6 +64,10 @@ function parseNumber(text) {
   const value = Number(text);
   return Number.isFinite(value) ? value : null;
 }
+const COMMA_NUMBER = "is not a number: it holds a comma (a decimal comma or a thousands separator); send digits "
+  + "and a decimal point";
+const COMMA_INTEGER = "is not an integer: it holds a comma (a thousands separator?); send the digits alone";
+const HAS_COMMA = /^(?=.*,)(?=.*[0-9])[0-9,.+-]+$/;
 const NOT_AN_INTEGER = "is not an integer";
 const OUT_OF_RANGE = "is out of the integer range";
 const EXPONENT = "is written in exponent notation (as spreadsheets show long numbers, often rounded): send all its digits";
@@ -111,7 +115,13 @@ export function convert(raw, type) {
     let value;
     if (isNumber && Number.isInteger(raw)) value = BigInt(raw);
     else if (isNumber) value = integral(raw);
-    else if (text !== null) value = parseInteger(text);
+    else if (text !== null) {
+      try {
+        value = parseInteger(text);
+      } catch (error) {
+        throw HAS_COMMA.test(text) ? new Invalid(COMMA_INTEGER) : error;
+      }
+    }
     else throw new Invalid(NOT_AN_INTEGER);
     const bound = type === INT32 ? 2n ** 31n : 2n ** 63n;
     if (value < -bound || value >= bound) throw new Invalid(OUT_OF_RANGE);
@@ -120,7 +130,7 @@ export function convert(raw, type) {
   if (type === FLOAT64) {
     if (isNumber) return raw;
     const value = text === null ? null : parseNumber(text);
-    if (value === null) throw new Invalid("is not a number");
+    if (value === null) throw new Invalid(text !== null && HAS_COMMA.test(text) ? COMMA_NUMBER : "is not a number");
     return value;
   }
   if (type === BOOLEAN) {

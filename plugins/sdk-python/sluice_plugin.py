@@ -158,6 +158,10 @@ def _parse_number(text):
     return value if math.isfinite(value) else None
 
 
+_COMMA_NUMBER = ("is not a number: it holds a comma (a decimal comma or a thousands separator); "
+                 "send digits and a decimal point")
+_COMMA_INTEGER = "is not an integer: it holds a comma (a thousands separator?); send the digits alone"
+_HAS_COMMA = re.compile(r"^(?=.*,)(?=.*[0-9])[0-9,.+\-]+$")
 _NOT_AN_INTEGER = "is not an integer"
 _OUT_OF_RANGE = "is out of the integer range"
 _EXPONENT = ("is written in exponent notation (as spreadsheets show long numbers, often rounded): "
@@ -223,7 +227,12 @@ def convert(raw, column_type):
         elif is_float:
             value = _integral(raw)
         elif text is not None:
-            value = _parse_integer(text)
+            try:
+                value = _parse_integer(text)
+            except ValueError:
+                if _HAS_COMMA.match(text):
+                    raise ValueError(_COMMA_INTEGER) from None
+                raise
         else:
             raise ValueError(_NOT_AN_INTEGER)
         bound = 2**31 if column_type == INT32 else 2**63
@@ -237,7 +246,7 @@ def convert(raw, column_type):
             return raw
         value = _parse_number(text) if text is not None else None
         if value is None:
-            raise ValueError("is not a number")
+            raise ValueError(_COMMA_NUMBER if text is not None and _HAS_COMMA.match(text) else "is not a number")
         return value
     if column_type == BOOLEAN:
         if is_bool:

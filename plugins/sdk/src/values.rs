@@ -38,13 +38,15 @@ pub fn convert<'a>(raw: &'a Raw<'_>, column_type: ColumnType) -> Result<Value<'a
         (ColumnType::String, _, None) => Err("must be text"),
         (ColumnType::Int32, Raw::Int(i), _) => int32(*i),
         (ColumnType::Int32, Raw::Float(f), _) => integral(*f).and_then(int32),
-        (ColumnType::Int32, _, Some(text)) => parse_integer(text).and_then(int32),
+        (ColumnType::Int32, _, Some(text)) => parse_integer(text).and_then(int32).map_err(|e| comma_or(text, e)),
         (ColumnType::Int64, Raw::Int(i), _) => Ok(Value::Int64(*i)),
         (ColumnType::Int64, Raw::Float(f), _) => integral(*f).map(Value::Int64),
-        (ColumnType::Int64, _, Some(text)) => parse_integer(text).map(Value::Int64),
+        (ColumnType::Int64, _, Some(text)) => parse_integer(text).map(Value::Int64).map_err(|e| comma_or(text, e)),
         (ColumnType::Float64, Raw::Int(i), _) => Ok(Value::Float64(*i as f64)),
         (ColumnType::Float64, Raw::Float(f), _) => Ok(Value::Float64(*f)),
-        (ColumnType::Float64, _, Some(text)) => parse_number(text).map(Value::Float64).ok_or("is not a number"),
+        (ColumnType::Float64, _, Some(text)) => {
+            parse_number(text).map(Value::Float64).ok_or(if has_comma(text) { COMMA_NUMBER } else { "is not a number" })
+        }
         (ColumnType::Boolean, Raw::Bool(b), _) => Ok(Value::Boolean(*b)),
         (ColumnType::Boolean, _, Some(text)) => parse_bool(text).map(Value::Boolean).ok_or("is not true or false"),
         (ColumnType::Timestamp, _, Some(text)) => parse_timestamp(text).map(Value::Timestamp),
@@ -55,6 +57,24 @@ pub fn convert<'a>(raw: &'a Raw<'_>, column_type: ColumnType) -> Result<Value<'a
         (ColumnType::Float64, _, None) => Err("is not a number"),
         (ColumnType::Boolean, _, None) => Err("is not true or false"),
     }
+}
+
+/// Why `12,5` or `1,234` is not a number: a decimal comma (European spreadsheets) or a
+/// thousands separator, which cannot be told apart.
+const COMMA_NUMBER: &str =
+    "is not a number: it holds a comma (a decimal comma or a thousands separator); send digits and a decimal point";
+const COMMA_INTEGER: &str = "is not an integer: it holds a comma (a thousands separator?); send the digits alone";
+
+/// Whether `text` is digits with a comma among them (and perhaps a sign or a point).
+fn has_comma(text: &str) -> bool {
+    text.contains(',')
+        && text.bytes().any(|b| b.is_ascii_digit())
+        && text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b',' | b'.' | b'+' | b'-'))
+}
+
+/// [`COMMA_INTEGER`] for a number written with a comma, else `error`.
+fn comma_or(text: &str, error: &'static str) -> &'static str {
+    if has_comma(text) { COMMA_INTEGER } else { error }
 }
 
 const NOT_AN_INTEGER: &str = "is not an integer";
@@ -416,6 +436,10 @@ mod tests {
         assert_eq!(convert(&s("4.0"), ColumnType::Int32), Ok(Value::Int32(4)));
         assert_eq!(convert(&s("4.5"), ColumnType::Int32), Err("is not an integer"));
         assert_eq!(convert(&s("NaN"), ColumnType::Float64), Err("is not a number"));
+        assert_eq!(convert(&s("12,5"), ColumnType::Float64), Err(COMMA_NUMBER));
+        assert_eq!(convert(&s("1,234.5"), ColumnType::Float64), Err(COMMA_NUMBER));
+        assert_eq!(convert(&s("1,234"), ColumnType::Int32), Err(COMMA_INTEGER));
+        assert_eq!(convert(&s("a,b"), ColumnType::Float64), Err("is not a number"));
         assert_eq!(convert(&s("inf"), ColumnType::Float64), Err("is not a number"));
         assert_eq!(convert(&s("1e3"), ColumnType::Float64), Ok(Value::Float64(1000.0)));
         assert_eq!(convert(&Raw::Int(1 << 40), ColumnType::Int32), Err("is out of the integer range"));
