@@ -55,6 +55,17 @@ pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Optio
         }));
     }
     let body = strip_bom(bytes);
+    if matches!(essence, "application/x-ndjson" | "application/ndjson") {
+        // A pretty-printed document would be read a line at a time, each line a broken record.
+        let first_line = body.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).find(|line| !line.is_empty());
+        if matches!(first_line, Some(b"[" | b"{")) {
+            return Err(ApiError::BadRequest(
+                "the body is one JSON document written over several lines, not NDJSON (one record per line): send \
+                 it as application/json"
+                    .into(),
+            ));
+        }
+    }
     if let Some(delimiter) = delimiter_of(essence, body) {
         // The csv readers would take the rest of the body as that one field: its rows would
         // vanish without a rejection.
@@ -252,6 +263,23 @@ mod tests {
 
     fn count(essence: &str, body: &str) -> Option<usize> {
         records_sent(essence, body.as_bytes())
+    }
+
+    #[test]
+    fn a_pretty_printed_document_sent_as_ndjson_is_refused_saying_to_send_json() {
+        let pretty = "\n[\n  {\n    \"PatientID\": \"p1\"\n  }\n]\n";
+        for body in [pretty, "{\n \"PatientID\": \"p1\"\n}\n"] {
+            match check_body(body.as_bytes(), "application/x-ndjson", 64) {
+                Err(ApiError::BadRequest(message)) => assert_eq!(
+                    message,
+                    "the body is one JSON document written over several lines, not NDJSON (one record per line): \
+                     send it as application/json"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(check_body(b"{\"a\": 1}\n{\"a\": 2}\n", "application/x-ndjson", 64).unwrap(), Some(2));
+        assert_eq!(check_body(b"[{\"a\": 1}]\n", "application/ndjson", 64).unwrap(), Some(1), "one line: a record");
     }
 
     #[test]
