@@ -26,7 +26,8 @@ export const CANONICAL_CONTENT_TYPE = "application/json";
 const MAX_ENCODING_DEPTH = 2;
 const NAME = /^[a-z][a-z0-9_]*$/;
 
-/** One field: the sender's name for it (matched case-insensitively) and the column it fills. */
+/** One field: the sender's name for it (matched ignoring case, spaces, `_`, `-` and `.`) and
+ * the column it fills. */
 export function field(source, type, { nullable = true, doc = "", column } = {}) {
   if (!COLUMN_TYPES.includes(type)) throw new Error(`unknown column type ${type} (one of ${COLUMN_TYPES.join(", ")})`);
   return { source, type, nullable, doc, column: column ?? source.toLowerCase() };
@@ -69,6 +70,8 @@ const COMMA_NUMBER = "is not a number: it holds a comma (a decimal comma or a th
 const COMMA_INTEGER = "is not an integer: it holds a comma (a thousands separator?); send the digits alone";
 const HAS_COMMA = /^(?=.*,)(?=.*[0-9])[0-9,.+-]+$/;
 const NOT_AN_INTEGER = "is not an integer";
+const UNSAFE_INTEGER = "is a JSON number past 2^53, which JavaScript plugins cannot read exactly: send it as a JSON "
+  + "string";
 const OUT_OF_RANGE = "is out of the integer range";
 const EXPONENT = "is written in exponent notation (as spreadsheets show long numbers, often rounded): send all its digits";
 /** A number that holds an integer exactly (below 9e15, where doubles still count by one). */
@@ -113,6 +116,10 @@ export function convert(raw, type) {
   }
   if (type === INT32 || type === INT64) {
     let value;
+    // Past 2^53 a JavaScript number may already be another integer than the one sent.
+    if (isNumber && Number.isInteger(raw) && !Number.isSafeInteger(raw) && Math.abs(raw) < 2 ** 63) {
+      throw new Invalid(UNSAFE_INTEGER);
+    }
     if (isNumber && Number.isInteger(raw)) value = BigInt(raw);
     else if (isNumber) value = integral(raw);
     else if (text !== null) {
@@ -559,7 +566,8 @@ class Decoder {
     for (const [other, label] of [[";", "`;`"], ["\t", "tabs"], [",", "`,`"], ["|", "`|`"]]) {
       if (other !== delimiter && header.some((h) => h.includes(other))) {
         const advice = other === "\t" ? "send it as text/tab-separated-values"
-          : other === "," ? "send it as text/csv"
+          : other === "," && delimiter === "\t" ? "send it as text/csv"
+            : other === "," ? "the body's `sep=` line names another delimiter: drop that line"
             : delimiter === "\t" ? `send it as text/csv starting with the line \`sep=${other}\``
               : `start the body with the line \`sep=${other}\` or use commas`;
         reason += `; the header looks separated by ${label}: ${advice}`;
@@ -589,6 +597,20 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true });
  * surrounding whitespace or the separators ` `, `_`, `-` and `.` (`Lab Value`, `lab_value` and
  * `LAB-VALUE` all name `LabValue`). */
 const nameKey = (name) => name.trim().replace(/[ _.-]/g, "").toLowerCase();
+/** Why declared names cannot all be told apart in what senders send (two with one `nameKey`,
+ * other than by case alone), or null. */
+export function indistinctNames(names) {
+  const seen = new Map();
+  for (const name of names) {
+    const other = seen.get(nameKey(name));
+    if (other !== undefined && other.trim().toLowerCase() !== name.trim().toLowerCase()) {
+      return `fields \`${other}\` and \`${name}\` name one sender field (names are matched ignoring case, spaces, `
+        + "`_`, `-` and `.`): declare it once";
+    }
+    if (other === undefined) seen.set(nameKey(name), name);
+  }
+  return null;
+}
 const lowerCased = (names) => new Map(names.map((name, slot) => [nameKey(name), slot]));
 
 /** Every record of `payload` (bytes) as raw values in the order of `names`, or the reason it
@@ -742,6 +764,8 @@ export function exportPlugin(plugin) {
   for (const f of plugin.fields) {
     if (!NAME.test(f.column)) throw new Error(`column name \`${f.column}\` is not a lowercase identifier; pass column`);
   }
+  const indistinct = indistinctNames(plugin.fields.map((f) => f.source));
+  if (indistinct) throw new Error(indistinct);
   let current = configured(plugin);
   return {
     describe() {

@@ -49,3 +49,18 @@ test("settings are applied as the host applies them", () => {
   assert.deepEqual(sp.configured(withSettings, { extra: "x" }).seen, { extra: "x", mode: "fast" });
   assert.throws(() => sp.configured(withSettings, { nope: "1" }), { message: "unknown setting `nope` (known settings: extra, mode)" });
 });
+
+test("what JavaScript cannot read exactly or tell apart is refused saying so", () => {
+  assert.equal(sp.convert(9007199254740991, sp.INT64), 9007199254740991n, "2^53 - 1: exact");
+  assert.throws(() => sp.convert(12345678901234567, sp.INT64),
+    { message: "is a JSON number past 2^53, which JavaScript plugins cannot read exactly: send it as a JSON string" });
+  assert.equal(sp.convert("12345678901234567", sp.INT64), 12345678901234567n, "as a JSON string: exact");
+  assert.throws(() => sp.convert(1e19, sp.INT64), { message: "is out of the integer range" });
+  assert.equal(sp.indistinctNames(["PatientID", "LabValue", "patientid"]), null, "one name in two cases");
+  assert.equal(sp.indistinctNames(["PatientID", "Patient_ID"]),
+    "fields `PatientID` and `Patient_ID` name one sender field (names are matched ignoring case, spaces, `_`, `-` "
+      + "and `.`): declare it once");
+  assert.throws(() => sp.exportPlugin({ name: "twice", version: "0.1.0", table: "twice",
+    fields: [sp.field("PatientID", sp.STRING), sp.field("Patient_ID", sp.STRING, { column: "patient_id" })] }),
+  /^Error: fields `PatientID` and `Patient_ID` name one sender field/);
+});

@@ -19,7 +19,8 @@ An author declares a subclass of :class:`RecordPlugin` and exports it::
 
 Bodies: JSON (one object, an array of objects, several objects one after another, a string
 holding a JSON document), NDJSON, CSV and TSV with a header row (Excel's ``sep=;`` first line
-understood), ``text/plain`` sniffed. Field names match keys and headers case-insensitively.
+understood), ``text/plain`` sniffed. Field names match keys and headers ignoring case and the
+separators space, ``_``, ``-`` and ``.``.
 Values: empty, blank or ``Unknown`` is NULL; a NULL in a non-nullable field rejects the record
 (``<Field> is missing or Unknown``); a value of the wrong type rejects it with the reason and the
 field. Records are split into canonical JSON objects (the declared fields as sent) and
@@ -58,8 +59,9 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class Field:
-    """One field of a flat record: the sender's name for it (matched case-insensitively) and the
-    column it fills (named ``column``, by default the sender's name in lowercase)."""
+    """One field of a flat record: the sender's name for it (matched ignoring case and the
+    separators space, ``_``, ``-`` and ``.``) and the column it fills (named ``column``, by
+    default the sender's name in lowercase)."""
 
     def __init__(self, source, type, nullable=True, doc="", column=None):
         if type not in COLUMN_TYPES:
@@ -184,6 +186,8 @@ def _parse_integer(text):
     (``2.14E+09``, a spreadsheet's way of showing a long number it may have rounded) is refused.
     The caller checks the range."""
     if _INTEGER.match(text):
+        if len(text) > 4000:
+            raise ValueError(_OUT_OF_RANGE)  # and past int()'s limit of 4300 digits
         return int(text)
     number = _parse_number(text)
     if number is None:
@@ -598,8 +602,10 @@ class _Decoder:
             if other != delimiter and any(other in h for h in header):
                 if other == "\t":
                     advice = "send it as text/tab-separated-values"
-                elif other == ",":
+                elif other == "," and delimiter == "\t":
                     advice = "send it as text/csv"
+                elif other == ",":
+                    advice = "the body's `sep=` line names another delimiter: drop that line"
                 elif delimiter == "\t":
                     advice = f"send it as text/csv starting with the line `sep={other}`"
                 else:
@@ -839,8 +845,8 @@ def _field_names(tables):
     names, seen = [], set()
     for table in tables:
         for field in table.fields:
-            if field.source.lower() not in seen:
-                seen.add(field.source.lower())
+            if _name_key(field.source) not in seen:
+                seen.add(_name_key(field.source))
                 names.append(field.source)
     return names
 
@@ -850,9 +856,9 @@ def _rows(plugin, content_type, payloads):
     ``typed`` in the order of the table's fields), plus rejections."""
     tables = _tables_of(plugin)
     names = _field_names(tables)
-    slot_of = {name.lower(): slot for slot, name in enumerate(names)}
-    layouts = [(table, [slot_of[f.source.lower()] for f in table.fields],
-                None if table.marker is None else slot_of[table.marker.lower()]) for table in tables]
+    slot_of = {_name_key(name): slot for slot, name in enumerate(names)}
+    layouts = [(table, [slot_of[_name_key(f.source)] for f in table.fields],
+                None if table.marker is None else slot_of[_name_key(table.marker)]) for table in tables]
     several = isinstance(plugin, TablesPlugin)
     rows, rejected = [], []
     for input_index, payload in enumerate(payloads):
@@ -981,6 +987,14 @@ def manifest(plugin_class):
     tables = _tables_of(plugin_class)
     if not tables or not all(t.name for t in tables):
         raise ValueError("the plugin class must name its table" + ("s" if issubclass(plugin_class, TablesPlugin) else ""))
+    spellings = {}
+    for field in (f for t in tables for f in t.fields):
+        spellings.setdefault(_name_key(field.source), {}).setdefault(field.source.strip().lower(), field.source)
+    for given in spellings.values():
+        if len(given) > 1:
+            first, second = list(given.values())[:2]
+            raise ValueError(f"fields `{first}` and `{second}` name one sender field (names are matched ignoring "
+                             "case, spaces, `_`, `-` and `.`): declare it once")
     for table in tables:
         sources = {f.source.lower() for f in table.fields}
         for field in table.fields:

@@ -62,6 +62,17 @@ class Settings(unittest.TestCase):
         self.assertEqual(described["settings"], [("drop-unknown", "Drop unknown values.", "false")])
         self.assertEqual(described["tables"][0][2], [("heart_rate", "int32", True, "")])
 
+        class Indistinct(sp.RecordPlugin):
+            name, version, table = "twice", "0.1.0", "twice"
+            fields = [sp.Field("PatientID", sp.STRING), sp.Field("Patient_ID", sp.STRING, column="patient_id")]
+        with self.assertRaisesRegex(ValueError, r"^fields `PatientID` and `Patient_ID` name one sender field \(names "
+                                    r"are matched ignoring case, spaces, `_`, `-` and `\.`\): declare it once$"):
+            sp.manifest(Indistinct)
+
+    def test_integers_of_thousands_of_digits_are_out_of_range(self):
+        with self.assertRaisesRegex(ValueError, "^is out of the integer range$"):
+            sp.convert("9" * 5000, sp.INT64)
+
 
 class Configured(unittest.TestCase):
     class Plugin(sp.RecordPlugin):

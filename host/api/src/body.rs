@@ -158,22 +158,30 @@ fn json_records(body: &[u8], depth: u8) -> usize {
 /// with what to send instead for the literals other languages write) or a byte that is not
 /// printable (`, found byte 0x00`); nothing at the end of the body.
 fn found(body: &[u8], error: &serde_json::Error) -> String {
-    let Some(line) = body.split(|&b| b == b'\n').nth(error.line().saturating_sub(1)) else { return String::new() };
-    let Some(rest) = line.get(error.column().saturating_sub(1)..).filter(|rest| !rest.is_empty()) else {
+    // serde_json counts lines from 1 and columns in bytes from 1.
+    let line_start: usize =
+        body.split(|&b| b == b'\n').take(error.line().saturating_sub(1)).map(|line| line.len() + 1).sum();
+    let at = line_start + error.column().saturating_sub(1);
+    let message = error.to_string();
+    // Where serde_json names the byte itself, its position may be the byte before.
+    if message.starts_with("control character") || error.line() == 0 {
         return String::new();
-    };
+    }
+    let Some(rest) = body.get(at..).filter(|rest| !rest.is_empty()) else { return String::new() };
+    let before = &body[..at];
     let word_length = rest.iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')).count();
     let word = std::str::from_utf8(&rest[..word_length.min(20)]).unwrap_or_default();
+    let sign =
+        if before.last() == Some(&b'-') && word.starts_with(|c: char| c.is_ascii_alphabetic()) { "-" } else { "" };
     match word {
-        "NaN" | "Infinity" | "-Infinity" | "+Infinity" | "inf" | "-inf" | "nan" => format!(
-            ", found `{word}`: it is not a JSON number (Python's json.dumps writes it unless allow_nan=False); \
+        "NaN" | "Infinity" | "+Infinity" | "inf" | "nan" => format!(
+            ", found `{sign}{word}`: it is not a JSON number (Python's json.dumps writes it unless allow_nan=False); \
              send null for a value that is missing"
         ),
         "None" | "True" | "False" | "undefined" | "NULL" | "Null" => {
             format!(", found `{word}`: JSON writes null, true and false in lowercase")
         }
-        "" if matches!(rest[0], b'}' | b']') && !error.to_string().starts_with("trailing comma") => {
-            let before = &line[..error.column().saturating_sub(1)];
+        "" if matches!(rest[0], b'}' | b']') && !message.starts_with("trailing comma") => {
             match before.iter().rev().find(|b| !b.is_ascii_whitespace()) {
                 Some(b',') => format!(", found `{}` after a comma: JSON allows no trailing comma", rest[0] as char),
                 _ => String::new(),
@@ -295,7 +303,7 @@ mod tests {
         );
         assert_eq!(
             refused("{\"a\": 1}\n{\"a\": -Infinity}"),
-            "malformed JSON: invalid number at line 2 column 8, found `Infinity`: it is not a JSON number (Python's \
+            "malformed JSON: invalid number at line 2 column 8, found `-Infinity`: it is not a JSON number (Python's \
              json.dumps writes it unless allow_nan=False); send null for a value that is missing"
         );
         assert_eq!(
@@ -323,6 +331,16 @@ mod tests {
             "malformed JSON: expected value at line 1 column 11, found `]` after a comma: JSON allows no trailing comma"
         );
         assert_eq!(refused("{\"a\": abc}"), "malformed JSON: expected value at line 1 column 7");
+        assert_eq!(
+            refused("[\r\n {\"a\": 1},\r\n]"),
+            "malformed JSON: expected value at line 3 column 1, found `]` after a comma: JSON allows no trailing comma",
+            "the comma on the line before"
+        );
+        assert_eq!(
+            refused("{\"n\": \"Zo\u{eb}\t\"}"),
+            "malformed JSON: control character (\\u0000-\\u001F) found while parsing a string at line 1 column 11",
+            "serde_json names the byte itself"
+        );
         assert_eq!(refused("{\"a\": 1"), "malformed JSON: EOF while parsing an object at line 1 column 7");
     }
 

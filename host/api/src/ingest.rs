@@ -326,10 +326,11 @@ async fn handle(
             && !headers.contains_key(header::TRANSFER_ENCODING)
         {
             // An HTTP/1.0 client (or a hand-written one) that sent its body without saying how
-            // long it is: the body cannot be told from the next request, so none was read.
+            // long it is: the body cannot be delimited, so none was read. (Over HTTP/1.1 or 2, a
+            // request without a length has no body.)
             return Err(ApiError::BadRequest(
-                "request body is empty: the request has neither Content-Length nor Transfer-Encoding: chunked, \
-                 so a body sent after it is not read; send Content-Length"
+"request body is empty, and the request has no Content-Length: an HTTP/1.0 request's body is read only \
+                 with one"
                     .into(),
             ));
         }

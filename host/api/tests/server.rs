@@ -245,8 +245,8 @@ async fn bodies_cut_short_announced_too_large_or_doubly_typed_are_refused_for_wh
     assert_eq!(status, "HTTP/1.0 400 Bad Request");
     assert_eq!(
         message,
-        "request body is empty: the request has neither Content-Length nor Transfer-Encoding: chunked, so a body \
-         sent after it is not read; send Content-Length"
+        "request body is empty, and the request has no Content-Length: an HTTP/1.0 request's body is read only with \
+         one"
     );
     assert!(h.spooled("patients").is_empty(), "nothing stored");
 

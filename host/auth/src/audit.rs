@@ -282,7 +282,12 @@ fn write_loop(conn: &mut Conn, rx: &Receiver<Message>, health: &Health, upkeep: 
                 health.pending.fetch_sub(queued, Ordering::SeqCst);
                 health.failing.store(false, Ordering::SeqCst);
                 backoff = Duration::from_millis(100);
-                upkeep.trim(conn);
+                // Only a process that audits (the server) keeps the retention: an admin command
+                // that opens the store, reads it and closes it must not delete rows by its own
+                // configuration, which may not be the server's.
+                if !entries.is_empty() {
+                    upkeep.trim(conn);
+                }
             }
             Err(error) => {
                 if !health.failing.swap(true, Ordering::SeqCst) {

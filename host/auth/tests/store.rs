@@ -345,6 +345,20 @@ fn audit_rows_past_the_retention_are_deleted() {
         assert_eq!(ids, ["old", "ancient"], "0s keeps every row");
     }
     let month = AuthPolicy { audit_retention: Duration::from_secs(30 * 86_400), ..AuthPolicy::default() };
+    {
+        // A process that only reads the log (`sluice audit`, any admin command) deletes nothing,
+        // whatever retention its own configuration says.
+        let reader = AuthStore::open(&path, month.clone()).unwrap();
+        assert_eq!(reader.audit_rows(&sluice_auth::AuditFilter::default(), 10).unwrap().len(), 2);
+    }
+    let ids: Vec<String> = AuthStore::open(&path, month.clone())
+        .unwrap()
+        .recent_audit(10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.request_id)
+        .collect();
+    assert_eq!(ids, ["old", "ancient"], "reading deleted nothing");
     let store = AuthStore::open(&path, month).unwrap();
     store.audit(entry(days_ago(29), "recent"));
     store.audit(entry(days_ago(0), "today"));

@@ -67,6 +67,15 @@ fn operators_manage_access_while_the_server_runs() {
     assert_eq!((one.len(), &one[0]["outcome"]), (1, &serde_json::json!("forbidden")));
     let (ok, out, _) = admin(data.path(), &["audit", "--until", "2000-01-01"], None);
     assert_eq!((ok, out.trim()), (true, "no audit rows match"));
+    let (ok, _, err) = admin(data.path(), &["audit", "--since", "2026-12-02", "--until", "2026-12-01"], None);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        "error: --since must be before --until (no row can be at or after 2026-12-02 00:00:00 UTC and before \
+         2026-12-01 00:00:00 UTC)"
+    );
+    let (ok, _, err) = admin(data.path(), &["audit", "--limit", "0"], None);
+    assert_eq!((ok, err.trim()), (false, "error: --limit must be at least 1"));
     let (ok, _, err) = admin(data.path(), &["audit", "--outcome", "denied"], None);
     assert!(!ok);
     assert_eq!(

@@ -487,7 +487,9 @@ fn header_fault(header: &csv::ByteRecord, columns: &[Option<usize>], fields: &[&
         };
         let advice = match (other, delimiter) {
             (b'\t', _) => "send it as text/tab-separated-values".to_string(),
-            (b',', _) => "send it as text/csv".to_string(),
+            (b',', b'\t') => "send it as text/csv".to_string(),
+            // A CSV whose delimiter is not a comma: its `sep=` line named another one.
+            (b',', _) => "the body's `sep=` line names another delimiter: drop that line".to_string(),
             (other, b'\t') => format!("send it as text/csv starting with the line `sep={}`", char::from(other)),
             (other, _) => format!("start the body with the line `sep={}` or use commas", char::from(other)),
         };
@@ -728,6 +730,18 @@ pub(crate) fn field_for_key(fields: &[&str], expected: usize, key: &str) -> Opti
 /// no field would leave its value out of the record, unnoticed).
 pub(crate) fn names_field(name: &str, key: &str) -> bool {
     significant_bytes(name).eq(significant_bytes(key))
+}
+
+/// Why a plugin's declared field names cannot all be told apart in what senders send (two that
+/// [`names_field`] matches, other than by case alone), if they cannot.
+pub(crate) fn indistinct_names(names: &[&str]) -> Option<String> {
+    names.iter().enumerate().find_map(|(i, a)| {
+        let b = names[i + 1..].iter().find(|b| names_field(a, b) && !a.trim().eq_ignore_ascii_case(b.trim()))?;
+        Some(format!(
+            "fields `{a}` and `{b}` name one sender field (names are matched ignoring case, spaces, `_`, `-` and \
+             `.`): declare it once"
+        ))
+    })
 }
 
 /// The bytes of a name that [`names_field`] compares, lowercased.
@@ -1102,6 +1116,19 @@ mod tests {
                 assert_eq!(indices, expected, "round {round}, fast {fast}: {body}");
             }
         }
+    }
+
+    #[test]
+    fn declared_names_that_senders_could_not_tell_apart_are_refused() {
+        assert_eq!(
+            indistinct_names(&["PatientID", "LabValue", "Patient_ID"]).as_deref(),
+            Some(
+                "fields `PatientID` and `Patient_ID` name one sender field (names are matched ignoring case, \
+                 spaces, `_`, `-` and `.`): declare it once"
+            )
+        );
+        assert_eq!(indistinct_names(&["PatientID", "LabValue", "Lab"]), None);
+        assert_eq!(indistinct_names(&["PatientID", "patientid"]), None, "one name in two cases is one field");
     }
 
     #[test]

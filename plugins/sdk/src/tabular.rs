@@ -164,6 +164,10 @@ impl<P: RecordPlugin> Plugin for Records<P> {
 
     fn configure(settings: &Settings) -> Result<Self, String> {
         let fields = P::fields();
+        let sources: Vec<&str> = fields.iter().map(|f| f.source).collect();
+        if let Some(reason) = records::indistinct_names(&sources) {
+            return Err(reason);
+        }
         Ok(Self {
             plugin: P::configure(settings)?,
             names: FieldNames::new(fields.iter().map(|f| f.source)),

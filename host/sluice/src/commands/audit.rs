@@ -9,7 +9,15 @@ use crate::paths::Paths;
 
 /// Runs `sluice audit`.
 pub fn run(paths: &Paths, args: AuditArgs) -> anyhow::Result<()> {
+    if args.limit == 0 {
+        bail!("--limit must be at least 1");
+    }
     let filter = filter(&args, Utc::now())?;
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && since >= until
+    {
+        bail!("--since must be before --until (no row can be at or after {since} and before {until})");
+    }
     let store = super::admin::open_store(paths, false)?;
     let mut rows = store.audit_rows(&filter, args.limit)?;
     rows.reverse();
