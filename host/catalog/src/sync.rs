@@ -50,7 +50,7 @@ impl CatalogSync {
     pub async fn ensure_table(&self, table: &TableDef) -> Result<(), CatalogError> {
         if let Some(warehouse) = &self.warehouse {
             warehouse.ensure_table_dir(&table.name).await.map_err(|e| CatalogError::Unreachable {
-                url: warehouse.storage().url.clone(),
+                url: sluice_config::without_password(&warehouse.storage().url),
                 reason: e.to_string(),
             })?;
         }

@@ -50,8 +50,11 @@ impl TrinoClient {
 
     /// Runs `sql` to completion and returns its rows.
     pub async fn execute(&self, sql: &str) -> Result<Vec<Vec<Value>>, CatalogError> {
-        let unreachable =
-            |e: reqwest::Error| CatalogError::Unreachable { url: self.base.clone(), reason: e.to_string() };
+        // Neither the URL's password nor reqwest's copy of the URL reach the message (it is logged).
+        let unreachable = |e: reqwest::Error| CatalogError::Unreachable {
+            url: sluice_config::without_password(&self.base),
+            reason: e.without_url().to_string(),
+        };
         let statement = sql.lines().next().unwrap_or_default().to_string();
         let mut request = self.http.post(format!("{}/v1/statement", self.base)).header("X-Trino-User", &self.user);
         if let Some((catalog, schema)) = &self.session {

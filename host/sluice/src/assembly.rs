@@ -87,6 +87,19 @@ impl<'a> Assembly<'a> {
         self.sources(self.registry(&self.engine()?)?)
     }
 
+    /// The log as [`log`](Self::log) opens it, for an admin command: a data directory without
+    /// a spool is an error (a mistyped `--data-dir`), not a new, empty log.
+    pub async fn existing_log(&self) -> anyhow::Result<Arc<dyn StreamLog>> {
+        let path = self.paths.spool();
+        if matches!(self.config.log.kind, LogKind::Spool) && !path.exists() {
+            anyhow::bail!(
+                "there is no spool at {}: pass the --data-dir of the `sluice serve` whose log to read",
+                path.display()
+            );
+        }
+        self.log().await
+    }
+
     /// The log `log.kind` names: the embedded spool, or Kafka.
     pub async fn log(&self) -> anyhow::Result<Arc<dyn StreamLog>> {
         let log = &self.config.log;
@@ -108,6 +121,15 @@ impl<'a> Assembly<'a> {
                 Arc::new(KafkaLog::connect(kafka).await?)
             }
         })
+    }
+
+    /// What `serve`'s lock covers: the whole data directory with the embedded log, the lock
+    /// file alone with Kafka.
+    pub fn serve_lock_scope(&self) -> crate::data_lock::Scope {
+        match self.config.log.kind {
+            LogKind::Spool => crate::data_lock::Scope::Directory,
+            LogKind::Kafka => crate::data_lock::Scope::File,
+        }
     }
 
     /// The lock file `serve` holds in the data directory: one server per embedded log; with

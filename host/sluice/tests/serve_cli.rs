@@ -448,6 +448,21 @@ fn dlq_commands_refuse_an_unknown_source() {
             "{command}"
         );
     }
+    // A data directory no server ran in (a mistyped --data-dir) is said to be one, not read as
+    // an empty log it would be created for.
+    for command in ["list", "replay"] {
+        let (ok, _, err) = admin(data.path(), &["dlq", command, "patients"], None);
+        assert!(!ok);
+        assert_eq!(
+            err.trim_end(),
+            format!(
+                "error: there is no spool at {}: pass the --data-dir of the `sluice serve` whose log to read",
+                data.path().join("spool.db").display()
+            )
+        );
+    }
+    assert!(!data.path().join("spool.db").exists(), "nothing was created");
+    drop(start(data.path()));
     let (ok, out, err) = admin(data.path(), &["dlq", "list", "patients"], None);
     assert!(ok, "{err}");
     assert_eq!(out.trim_end(), "no dead letters for patients waiting for replay");
@@ -801,4 +816,22 @@ fn the_simulator_says_why_a_request_could_not_be_sent() {
         stdout.contains("tcp connect error: Connection refused"),
         "the cause is said, not only `error sending request`: {stdout}"
     );
+}
+
+/// Passwords in the URLs of the services sluice talks to are not printed.
+#[test]
+fn passwords_in_service_urls_stay_out_of_the_banner() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = serving(
+        sluice(data.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("SLUICE__CATALOG__TRINO_URL", "http://admin:Trino-s3cret@127.0.0.1:9")
+            .stderr(Stdio::null()),
+    );
+    let mut banner = String::new();
+    while !banner.contains("\nsources: ") {
+        assert_ne!(server._stdout.read_line(&mut banner).unwrap(), 0, "the banner ended early: {banner}");
+    }
+    assert!(banner.contains("catalog: Trino at http://admin:***@127.0.0.1:9"), "{banner}");
+    assert!(!banner.contains("s3cret"), "{banner}");
 }

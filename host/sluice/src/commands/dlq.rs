@@ -23,7 +23,7 @@ pub fn run(paths: &Paths, command: DlqCommand) -> anyhow::Result<()> {
             DlqCommand::List { source, config, all, format } => {
                 let assembly = Assembly::new(paths, Config::load(config.as_deref())?);
                 ensure_known(&assembly, &source)?;
-                list(&*assembly.log().await?, &source, all, format).await
+                list(&*assembly.existing_log().await?, &source, all, format).await
             }
             DlqCommand::Replay { source, config } => {
                 let assembly = Assembly::new(paths, Config::load(config.as_deref())?);
@@ -31,7 +31,7 @@ pub fn run(paths: &Paths, command: DlqCommand) -> anyhow::Result<()> {
                 // With several instances, from any of them, but one replay of a source at a time:
                 // two at once would append the same letters twice.
                 let _turn = replay_turn(paths, &assembly, &source).await?;
-                replay(&*assembly.log().await?, &source).await
+                replay(&*assembly.existing_log().await?, &source).await
             }
         }
     })

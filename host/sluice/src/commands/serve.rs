@@ -53,7 +53,11 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     std::fs::create_dir_all(paths.data_dir())
         .with_context(|| format!("cannot create the data directory {}", paths.data_dir().display()))?;
     let assembly = Assembly::new(paths, config);
-    let _lock = crate::data_lock::DataDirLock::acquire(paths.data_dir(), &assembly.serve_lock_name())?;
+    let _lock = crate::data_lock::DataDirLock::acquire(
+        paths.data_dir(),
+        &assembly.serve_lock_name(),
+        assembly.serve_lock_scope(),
+    )?;
     for warning in permissions::wider_than_private(paths.data_dir()) {
         tracing::warn!(%warning, "data directory permissions");
         eprintln!("warning: {warning}");
@@ -101,11 +105,16 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     // Status lines go to stdout; a closed stdout (a supervisor that stopped reading) must not
     // stop the server, so write errors are ignored.
     let mut banner = format!(
-        "sluice listening on {scheme}://{local}\ndata directory {}, plugins from {}\nlog: {}, warehouse: {warehouse_url}, catalog: {}\nsources: {}\n",
+        "sluice listening on {scheme}://{local}\ndata directory {}, plugins from {}\nlog: {}, warehouse: {}, catalog: {}\nsources: {}\n",
         paths.data_dir().display(),
         plugins_dir.display(),
         log_kind,
-        if !config.catalog.enabled() { "off".to_string() } else { format!("Trino at {}", config.catalog.trino_url) },
+        sluice_config::without_password(&warehouse_url),
+        if !config.catalog.enabled() {
+            "off".to_string()
+        } else {
+            format!("Trino at {}", sluice_config::without_password(&config.catalog.trino_url))
+        },
         sources.names().join(", ")
     );
     for (listener, mllp) in &mllp_listeners {
