@@ -503,11 +503,27 @@ impl StreamLog for SqliteSpool {
     fn consumer<'a>(&'a self, source: &'a str) -> BoxFuture<'a, Result<Box<dyn LogConsumer>, LogError>> {
         Box::pin(async move {
             let conn = open(&self.path).map_err(LogError::unavailable)?;
+            // Partitions written under an earlier, larger `log.partitions` are read too (new
+            // records are keyed to the configured count): lowering it after a crash must not
+            // strand the records those partitions still hold.
+            let written: Option<i64> = conn
+                .query_row("SELECT MAX(partition) FROM partition_ends WHERE source = ?1", [source], |row| row.get(0))
+                .map_err(LogError::unavailable)?;
+            let partitions = written.map_or(0, |last| last as u32 + 1).max(self.partitions);
+            if partitions > self.partitions {
+                tracing::warn!(
+                    source,
+                    configured = self.partitions,
+                    in_the_spool = partitions,
+                    "the spool holds partitions beyond log.partitions; they are read as well, and new records \
+                     go to the configured ones"
+                );
+            }
             let consumer = SpoolConsumer {
                 conn: Arc::new(Mutex::new(conn)),
                 source: source.to_string(),
-                partitions: self.partitions,
-                next: vec![None; self.partitions as usize],
+                partitions,
+                next: vec![None; partitions as usize],
                 announced: false,
                 appended: self.appended.clone(),
                 tail: self.tail.clone(),

@@ -85,6 +85,37 @@ async fn concurrent_appends_get_distinct_gap_free_offsets() {
     }
 }
 
+/// Records in partitions a lower `log.partitions` no longer names (lowered after a crash, before
+/// the stream drained them) are still read; new records go to the configured partitions.
+#[tokio::test(flavor = "multi_thread")]
+async fn partitions_written_under_a_larger_count_are_still_read() {
+    use sluice_log::StreamLog;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spool.db");
+    let written = {
+        let spool = SqliteSpool::open(SpoolConfig { partitions: 8, ..SpoolConfig::new(&path) }).unwrap();
+        let keys: Vec<String> = (0..64).map(|i| format!("p{i}")).collect();
+        let positions = spool.append("labs", &provenance("r1"), run(keys.iter().map(|k| record(k, k)))).await.unwrap();
+        assert!(positions.iter().any(|p| p.partition >= 2), "some records beyond partition 1");
+        positions.len()
+    };
+    let spool = SqliteSpool::open(SpoolConfig { partitions: 2, ..SpoolConfig::new(&path) }).unwrap();
+    let more = spool.append("labs", &provenance("r2"), run((0..16).map(|i| record(&format!("q{i}"), "new")))).await;
+    assert!(more.unwrap().iter().all(|p| p.partition < 2), "new records go to the configured partitions");
+    let mut consumer = spool.consumer("labs").await.unwrap();
+    assert_eq!(consumer.partitions(), 8);
+    for partition in 0..8 {
+        consumer.seek(partition, 0).await.unwrap();
+    }
+    let mut read = 0;
+    while read < written + 16 {
+        let runs = consumer.poll(1000, std::time::Duration::from_secs(5)).await.unwrap();
+        assert!(!runs.is_empty(), "only {read} of {} records read", written + 16);
+        read += flat(&runs).len();
+    }
+    assert_eq!(read, written + 16);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_consumer_reads_from_its_seek_position_wakes_on_appends_and_keeps_commits() {
     use sluice_log::StreamLog;
