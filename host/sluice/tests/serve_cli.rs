@@ -164,6 +164,29 @@ fn a_bad_configuration_stops_serve_with_the_reason() {
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("invalid configuration") && err.contains("unknown field: found `port`"), "{err}");
+
+    // A partitioning column a table cannot be partitioned by: its rows would be accepted and never
+    // land, so serve refuses to start, naming the key and the columns that would do.
+    for (column, problem) in [
+        ("nosuchcol", "the table has no such column"),
+        ("primarydiagnosiscode", "that column holds neither dates nor timestamps"),
+    ] {
+        std::fs::write(
+            &config,
+            format!("[server]\nlisten = \"127.0.0.1:0\"\n[warehouse.tables.admissions]\npartition_by = \"{column}\"\n"),
+        )
+        .unwrap();
+        let output = sluice(data.path()).args(["serve", "--config"]).arg(&config).output().unwrap();
+        assert!(!output.status.success());
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            err.trim_end().ends_with(&format!(
+                "error: warehouse.tables.admissions.partition_by = \"{column}\": {problem} (its date and timestamp \
+                 columns: admissionstartdate, admissionenddate, ingest_received_at)"
+            )),
+            "{err}"
+        );
+    }
 }
 
 #[test]

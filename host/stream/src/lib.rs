@@ -33,8 +33,8 @@ use tokio::task::JoinSet;
 pub use convert::{Input, Producer, table_batch};
 pub use schema::{
     INGEST_OFFSET, INGEST_PARTITION, INGEST_PLUGIN, INGEST_PLUGIN_DIGEST, INGEST_RECEIVED_AT, INGEST_REQUEST_ID,
-    INGEST_SOURCE, INGEST_USER, arrow_type, batch_schema, check_evolution, provenance_fields, table_definition,
-    table_schema,
+    INGEST_SOURCE, INGEST_USER, arrow_type, batch_schema, check_evolution, partitioning_fault, provenance_fields,
+    table_definition, table_schema,
 };
 pub use transform::{Outcome, transform};
 pub use worker::StreamError;

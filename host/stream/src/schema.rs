@@ -97,6 +97,30 @@ pub fn table_definition(table: &TableSchema, warehouse: &WarehouseConfig, wareho
     }
 }
 
+/// What is wrong with `[warehouse.tables.NAME] partition_by` for `table`, if anything: the
+/// column must be one of the table's (the provenance columns included) and hold a date or a
+/// timestamp, or the stream could write none of the table's rows.
+pub fn partitioning_fault(table: &TableSchema, warehouse: &WarehouseConfig) -> Option<String> {
+    let column = &warehouse.tables.get(&table.name)?.partition_by;
+    let schema = table_schema(table);
+    let dated: Vec<&str> = schema
+        .fields()
+        .iter()
+        .filter(|f| matches!(f.data_type(), DataType::Date32 | DataType::Timestamp(..)))
+        .map(|f| f.name().as_str())
+        .collect();
+    let problem = match schema.field_with_name(column) {
+        Err(_) => "the table has no such column",
+        Ok(field) if !dated.contains(&field.name().as_str()) => "that column holds neither dates nor timestamps",
+        Ok(_) => return None,
+    };
+    Some(format!(
+        "warehouse.tables.{}.partition_by = \"{column}\": {problem} (its date and timestamp columns: {})",
+        table.name,
+        dated.join(", ")
+    ))
+}
+
 /// Whether files of schema `new` may join a table whose files have schema `old`: every old
 /// column keeps its type, a required old column is kept, and every new column is nullable (old
 /// files read it as NULL). A nullable old column may be missing: its new files read it as NULL

@@ -79,7 +79,8 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         permissions::group_readable();
     }
     let warehouse = assembly.warehouse()?;
-    registry.set_admission(schema_admission(warehouse.clone()));
+    check_partitioning(&registry, &config.warehouse)?;
+    registry.set_admission(schema_admission(warehouse.clone(), config.warehouse.clone()));
     let stream = assembly.start_stream(stream_log, warehouse.clone(), sources.clone());
     assembly.start_catalog(&sources, warehouse, &stream, auth.clone())?;
     let limits = config.server.limits();
@@ -204,10 +205,37 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
 /// stream makes before writing), so that the version running keeps running instead of every
 /// record accepted after the swap going to the dead-letter queue. A warehouse that cannot be
 /// read admits the version: the stream's own check still holds.
-fn schema_admission(warehouse: Warehouse) -> sluice_runtime::Admission {
+/// Refuses to start when `[warehouse.tables.NAME] partition_by` names a column a loaded table
+/// cannot be partitioned by (its rows would be accepted and never land); warns of a section no
+/// loaded plugin's table has (a plugin dropped in later may bring it; a misspelt name is seen).
+fn check_partitioning(
+    registry: &sluice_runtime::PluginRegistry,
+    warehouse: &sluice_warehouse::WarehouseConfig,
+) -> anyhow::Result<()> {
+    let plugins = registry.list();
+    let tables: Vec<&sluice_runtime::TableSchema> = plugins.iter().flat_map(|p| &p.manifest().tables).collect();
+    if let Some(fault) = tables.iter().find_map(|table| sluice_stream::partitioning_fault(table, warehouse)) {
+        anyhow::bail!("{fault}");
+    }
+    for name in warehouse.tables.keys().filter(|name| !tables.iter().any(|t| &t.name == *name)) {
+        let known: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        tracing::warn!(table = %name, "[warehouse.tables.{name}] names no table a loaded plugin writes");
+        eprintln!(
+            "warning: [warehouse.tables.{name}] names no table a loaded plugin writes (tables: {}); it takes effect \
+             once a plugin with that table is loaded",
+            known.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn schema_admission(warehouse: Warehouse, layout: sluice_warehouse::WarehouseConfig) -> sluice_runtime::Admission {
     let runtime = tokio::runtime::Handle::current();
     Arc::new(move |plugin: &sluice_runtime::Plugin| {
         for table in &plugin.manifest().tables {
+            if let Some(fault) = sluice_stream::partitioning_fault(table, &layout) {
+                return Err(fault);
+            }
             let new = sluice_warehouse::file_schema(&sluice_stream::table_schema(table));
             // The registry's watcher thread is not a runtime thread: it may wait here.
             let Ok(Some(old)) = runtime.block_on(warehouse.latest_schema(&table.name)) else { continue };
