@@ -858,3 +858,34 @@ fn passwords_in_service_urls_stay_out_of_the_banner() {
     assert!(banner.contains("catalog: Trino at http://admin:***@127.0.0.1:9"), "{banner}");
     assert!(!banner.contains("s3cret"), "{banner}");
 }
+
+/// A server whose spool is gone, beside a warehouse written from it, refuses to start: a new
+/// spool would number records from 0 again, and the stream would skip them as already written.
+#[test]
+fn a_lost_spool_beside_a_written_warehouse_stops_serve() {
+    let data = tempfile::tempdir().unwrap();
+    assert!(admin(data.path(), &["users", "add", "lab", "--password-stdin"], Some("lab-password\n")).0);
+    assert!(admin(data.path(), &["grants", "add", "lab", "lab_results"], None).0);
+    let server = serving(
+        sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0"]).env("SLUICE__STREAM__ROLL_INTERVAL", "1s"),
+    );
+    assert_eq!(post(&server, &basic("lab", "lab-password")), 202);
+    wait_rows(data.path(), "lab_results", 1);
+    drop(server);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(data.path().join(format!("spool.db{suffix}")));
+    }
+    let output = sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.trim_end().ends_with(&format!(
+            "error: there is no spool at {}, but the warehouse already holds tables written from one (lab_results): \
+             a new spool would number records from 0 again, and the stream would skip them as already written. \
+             Restore the spool, or give this server a new warehouse (warehouse.url) or data directory",
+            data.path().join("spool.db").display()
+        )),
+        "{err}"
+    );
+    assert!(!data.path().join("spool.db").exists(), "no new spool was left behind");
+}

@@ -70,6 +70,7 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     // Blocking (SQLite or PostgreSQL): off the async threads, as every store call below.
     let (auth_db, policy) = (paths.auth_db(), config.auth.clone());
     let auth = Arc::new(tokio::task::spawn_blocking(move || AuthStore::open_configured(&auth_db, policy)).await??);
+    let spool_was_there = paths.spool().exists();
     let stream_log = assembly.log().await?;
     let log: Arc<dyn RecordLog> = stream_log.clone();
     let warehouse_url = assembly.warehouse_url()?;
@@ -79,6 +80,17 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         permissions::group_readable();
     }
     let warehouse = assembly.warehouse()?;
+    if config.log.kind == sluice_log::LogKind::Spool
+        && !spool_was_there
+        && let Err(refusal) = check_no_warehouse_without_spool(&registry, &warehouse, &paths.spool()).await
+    {
+        // Leave the data directory as it was: no new, empty spool beside the warehouse.
+        drop((stream_log, log));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", paths.spool().display()));
+        }
+        return Err(refusal);
+    }
     check_partitioning(&registry, &config.warehouse)?;
     registry.set_admission(schema_admission(warehouse.clone(), config.warehouse.clone()));
     let stream = assembly.start_stream(stream_log, warehouse.clone(), sources.clone());
@@ -205,6 +217,36 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
 /// stream makes before writing), so that the version running keeps running instead of every
 /// record accepted after the swap going to the dead-letter queue. A warehouse that cannot be
 /// read admits the version: the stream's own check still holds.
+/// Refuses to start on a new spool beside a warehouse that already holds tables: the warehouse's
+/// file names carry the log positions they cover, and a new spool numbers records from 0 again,
+/// so the stream would take the new records for ones already written and skip them. (The
+/// spool was deleted, or the data directory lost it.)
+async fn check_no_warehouse_without_spool(
+    registry: &sluice_runtime::PluginRegistry,
+    warehouse: &Warehouse,
+    spool: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut written = Vec::new();
+    for plugin in registry.list() {
+        for table in &plugin.manifest().tables {
+            if warehouse.latest_schema(&table.name).await?.is_some() {
+                written.push(table.name.clone());
+            }
+        }
+    }
+    if !written.is_empty() {
+        written.sort();
+        anyhow::bail!(
+            "there is no spool at {}, but the warehouse already holds tables written from one ({}): a new spool \
+             would number records from 0 again, and the stream would skip them as already written. Restore the \
+             spool, or give this server a new warehouse (warehouse.url) or data directory",
+            spool.display(),
+            written.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Refuses to start when `[warehouse.tables.NAME] partition_by` names a column a loaded table
 /// cannot be partitioned by (its rows would be accepted and never land); warns of a section no
 /// loaded plugin's table has (a plugin dropped in later may bring it; a misspelt name is seen).
