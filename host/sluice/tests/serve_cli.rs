@@ -165,6 +165,24 @@ fn a_bad_configuration_stops_serve_with_the_reason() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("invalid configuration") && err.contains("unknown field: found `port`"), "{err}");
 
+    // A certificate that cannot be loaded is the one error printed: nothing started before it
+    // (a stream retrying on a closing runtime buried it under thousands of warnings).
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"\n",
+    )
+    .unwrap();
+    let output = sluice(data.path()).args(["serve", "--config"]).arg(&config).output().unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    let last = err.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: cannot load the TLS certificate /nonexistent/cert.pem and key /nonexistent/key.pem"),
+        "{err}"
+    );
+    assert!(!err.contains("retrying") && !err.contains(" WARN sluice_stream"), "{err}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("listening"), "no banner before the failure");
+
     // A partitioning column a table cannot be partitioned by: its rows would be accepted and never
     // land, so serve refuses to start, naming the key and the columns that would do.
     for (column, problem) in [

@@ -93,6 +93,20 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     }
     check_partitioning(&registry, &config.warehouse)?;
     registry.set_admission(schema_admission(warehouse.clone(), config.warehouse.clone()));
+    // What can still fail is checked before the stream starts: a failure after it would leave its
+    // tasks retrying on a closing runtime, their warnings burying the reason.
+    for (listener, mllp) in &mllp_listeners {
+        check_mllp_source(&sources, mllp, listener.local_addr()?)?;
+    }
+    let server_tls = match config.server.tls_cert.as_ref().zip(config.server.tls_key.as_ref()) {
+        None => None,
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Some(sluice_api::RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
+                format!("cannot load the TLS certificate {} and key {}", cert.display(), key.display())
+            })?)
+        }
+    };
     let stream = assembly.start_stream(stream_log, warehouse.clone(), sources.clone());
     assembly.start_catalog(&sources, warehouse, &stream, auth.clone())?;
     let limits = config.server.limits();
@@ -131,7 +145,6 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         sources.names().join(", ")
     );
     for (listener, mllp) in &mllp_listeners {
-        check_mllp_source(&sources, mllp, listener.local_addr()?)?;
         let who = match &mllp.user {
             Some(user) => format!("as user {user}"),
             None => "as the users its client certificates name".to_string(),
@@ -169,15 +182,7 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     }
     say(&banner);
 
-    let tls = match tls {
-        None => None,
-        Some((cert, key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            Some(sluice_api::RustlsConfig::from_pem_file(cert, key).await.with_context(|| {
-                format!("cannot load the TLS certificate {} and key {}", cert.display(), key.display())
-            })?)
-        }
-    };
+    let tls = server_tls;
     let open_files = crate::open_files::raise_open_file_limit();
     let connection_limits = config.server.connection_limits(open_files);
     tracing::info!(
