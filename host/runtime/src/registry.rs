@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
@@ -23,6 +23,10 @@ const SETTLE: Duration = Duration::from_millis(150);
 
 /// How often a watching registry keeps the compile cache when the directory does not change.
 const CACHE_KEEPING: Duration = Duration::from_secs(600);
+
+/// How often a watching registry checks that the directory at its path is still the one it
+/// watches (an operator may move it aside and make a new one).
+const DIRECTORY_CHECK: Duration = Duration::from_secs(2);
 
 /// A change to the set of loaded plugins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,16 +313,37 @@ fn keep_cache(inner: &Inner, files: &HashMap<PathBuf, FileState>) {
 }
 
 fn watch_loop(weak: &Weak<Inner>, rx: &Receiver<()>) {
+    let mut kept_at = Instant::now();
+    let mut watched = weak.upgrade().and_then(|inner| inner.dir.as_deref().and_then(identity));
     loop {
-        match rx.recv_timeout(CACHE_KEEPING) {
+        match rx.recv_timeout(DIRECTORY_CHECK) {
             Ok(()) => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                // Nothing changed: the loaded code is marked in use again, well within the hour
-                // after which another process sharing the cache may delete it.
                 let Some(inner) = weak.upgrade() else { return };
-                let files = inner.files.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                keep_cache(&inner, &files);
-                continue;
+                let now = inner.dir.as_deref().and_then(identity);
+                if now != watched {
+                    // The directory changed without an event reaching here: it was moved aside,
+                    // removed or made again (its events come from the old one, or none), or
+                    // an event was missed. A new directory is watched afresh; either way it is
+                    // read again.
+                    let replaced = now.map(|(dev, ino, _)| (dev, ino)) != watched.map(|(dev, ino, _)| (dev, ino));
+                    watched = now;
+                    if now.is_none() {
+                        continue;
+                    }
+                    if replaced {
+                        rewatch(&inner);
+                    }
+                } else {
+                    if kept_at.elapsed() >= CACHE_KEEPING {
+                        // Nothing changed: the loaded code is marked in use again, well within
+                        // the hour after which another process sharing the cache may delete it.
+                        let files = inner.files.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        keep_cache(&inner, &files);
+                        kept_at = Instant::now();
+                    }
+                    continue;
+                }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
@@ -329,6 +354,39 @@ fn watch_loop(weak: &Weak<Inner>, rx: &Receiver<()>) {
         if let Err(error) = registry.rescan() {
             tracing::warn!(%error, "plugin directory rescan failed");
         }
+    }
+}
+
+/// Which directory is at `path` now and when its entries last changed (device, inode,
+/// modification time in nanoseconds), if there is one.
+fn identity(path: &Path) -> Option<(u64, u64, i128)> {
+    let metadata = std::fs::metadata(path).ok().filter(std::fs::Metadata::is_dir)?;
+    let modified = metadata
+        .modified()
+        .ok()
+        .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| since.as_nanos() as i128);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((metadata.dev(), metadata.ino(), modified))
+    }
+    #[cfg(not(unix))]
+    {
+        Some((0, 0, modified))
+    }
+}
+
+/// Watches the registry's directory path again (the directory at it now). Should that fail,
+/// the checks every [`DIRECTORY_CHECK`] still find its changes.
+fn rewatch(inner: &Inner) {
+    let Some(dir) = inner.dir.as_deref() else { return };
+    let mut watcher = inner.watcher.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(watcher) = watcher.as_mut() else { return };
+    let _ = watcher.unwatch(dir);
+    match watcher.watch(dir, RecursiveMode::NonRecursive) {
+        Ok(()) => tracing::info!(dir = %dir.display(), "the plugin directory was replaced; watching the new one"),
+        Err(error) => tracing::warn!(%error, dir = %dir.display(), "cannot watch the plugin directory again"),
     }
 }
 

@@ -85,6 +85,28 @@ fn replacing_a_plugin_while_batches_flow_loses_no_batch_and_the_new_version_take
     assert!(source.transform(&BatchBuilder::new("text/plain").finish()).is_err());
 }
 
+/// An operator who moves the plugin directory aside and makes a new one (`mv plugins
+/// plugins.old; mkdir plugins`) has the new one watched: its files load without a restart.
+#[test]
+fn a_plugin_directory_moved_aside_and_made_again_is_watched_again() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("plugins");
+    std::fs::create_dir(&dir).unwrap();
+    install(testing::SWAP_V1, &dir, "swap.wasm");
+    let engine = common::engine(Default::default());
+    let registry = PluginRegistry::open(&engine, Some(&dir), &common::bundled()).unwrap();
+    registry.watch().unwrap();
+    let events = registry.subscribe();
+    std::fs::rename(&dir, root.path().join("plugins.old")).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    // The new, empty directory is read: what only the old one held is unloaded.
+    wait_for(&events, |e| matches!(e, RegistryEvent::Unloaded { name } if name == "swap"));
+    // A file dropped into it later loads (no event of the old directory's watch reports it).
+    install(testing::SWAP_V2, &dir, "swap.wasm");
+    wait_for(&events, |e| matches!(e, RegistryEvent::Loaded { name, .. } if name == "swap"));
+    assert_eq!(registry.get("swap").unwrap().manifest().version, "2.0.0");
+}
+
 #[test]
 fn a_bad_file_is_reported_and_the_others_keep_running() {
     let dir = tempfile::tempdir().unwrap();
