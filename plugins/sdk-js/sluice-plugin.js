@@ -25,6 +25,8 @@ export const CONTENT_TYPES = ["application/json", "application/x-ndjson", "appli
 export const CANONICAL_CONTENT_TYPE = "application/json";
 const MAX_ENCODING_DEPTH = 2;
 const NAME = /^[a-z][a-z0-9_]*$/;
+/** How keys and headers are matched to declared names, as errors word it. */
+const NAMES_MATCHED = "matched ignoring case, spaces, `_`, `-` and `.`";
 
 /** One field: the sender's name for it (matched ignoring case, spaces, `_`, `-` and `.`) and
  * the column it fills. */
@@ -458,7 +460,7 @@ class Decoder {
       const spellings = [...new Set(keys)];
       if (spellings.length === 1) return `key \`${spellings[0]}\` is given ${keys.length} times: send it once`;
       return `keys ${spellings.map((k) => `\`${k}\``).join(", ")} all name field \`${this.names[slot]}\` `
-        + "(keys are matched ignoring case, spaces, `_`, `-` and `.`): send it once";
+        + `(keys are ${NAMES_MATCHED}): send it once`;
     }
     return slots;
   }
@@ -555,7 +557,7 @@ class Decoder {
       const named = header.filter((_, i) => columns[i] === slot).map((t) => `\`${t}\``);
       if (named.length > 1) {
         return `the header names column \`${this.names[slot]}\` ${named.length} times (${named.join(", ")}; `
-          + "column names are matched ignoring case, spaces, `_`, `-` and `.`): keep one";
+          + `column names are ${NAMES_MATCHED}): keep one`;
       }
     }
     if (!this.names.length || columns.some((c) => c !== undefined)) return null;
@@ -604,8 +606,7 @@ export function indistinctNames(names) {
   for (const name of names) {
     const other = seen.get(nameKey(name));
     if (other !== undefined && other.trim().toLowerCase() !== name.trim().toLowerCase()) {
-      return `fields \`${other}\` and \`${name}\` name one sender field (names are matched ignoring case, spaces, `
-        + "`_`, `-` and `.`): declare it once";
+      return `fields \`${other}\` and \`${name}\` name one sender field (names are ${NAMES_MATCHED}): declare it once`;
     }
     if (other === undefined) seen.set(nameKey(name), name);
   }

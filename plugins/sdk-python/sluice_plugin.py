@@ -56,6 +56,7 @@ CANONICAL_CONTENT_TYPE = "application/json"
 MAX_ENCODING_DEPTH = 2
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAMES_MATCHED = "matched ignoring case, spaces, `_`, `-` and `.`"  # how keys and headers meet declared names
 
 
 class Field:
@@ -490,8 +491,7 @@ class _Decoder:
                 if len(spellings) == 1:
                     return f"key `{spellings[0]}` is given {len(keys)} times: send it once"
                 spelled = ", ".join(f"`{k}`" for k in spellings)
-                return (f"keys {spelled} all name field `{self.names[slot]}` (keys are matched ignoring case, spaces, `_`, `-` and `.`): "
-                        "send it once")
+                return f"keys {spelled} all name field `{self.names[slot]}` (keys are {_NAMES_MATCHED}): send it once"
         return slots
 
     def record_value(self, value, depth):
@@ -590,7 +590,7 @@ class _Decoder:
             named = [f"`{text}`" for text, column in zip(header, columns) if column == slot]
             if len(named) > 1:
                 return (f"the header names column `{name}` {len(named)} times ({', '.join(named)}; column names are "
-                        "matched ignoring case, spaces, `_`, `-` and `.`): keep one")
+                        f"{_NAMES_MATCHED}): keep one")
         if not self.names or any(column is not None for column in columns):
             return None
         found = delimiter.join(header)
@@ -993,8 +993,8 @@ def manifest(plugin_class):
     for given in spellings.values():
         if len(given) > 1:
             first, second = list(given.values())[:2]
-            raise ValueError(f"fields `{first}` and `{second}` name one sender field (names are matched ignoring "
-                             "case, spaces, `_`, `-` and `.`): declare it once")
+            raise ValueError(f"fields `{first}` and `{second}` name one sender field (names are {_NAMES_MATCHED}): "
+                             "declare it once")
     for table in tables:
         sources = {f.source.lower() for f in table.fields}
         for field in table.fields:

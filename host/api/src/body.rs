@@ -12,12 +12,36 @@ use crate::limits::json_depth;
 /// How deep a JSON string may hold another JSON document (the SDK's readers decode as deep).
 const MAX_ENCODING_DEPTH: u8 = 2;
 
+/// Whether a request's body said how long it is (and so could be read whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delimited {
+    /// By a Content-Length or a chunked Transfer-Encoding.
+    Yes,
+    /// By neither: over HTTP/1.0 such a body cannot be read.
+    No,
+}
+
+/// The error for a body with no records in it: nothing, or only whitespace.
+pub fn empty_body(delimited: Delimited) -> ApiError {
+    ApiError::BadRequest(match delimited {
+        Delimited::Yes => "request body is empty".into(),
+        Delimited::No => "request body is empty, and the request has no Content-Length: an HTTP/1.0 request's \
+                          body is read only with one"
+            .into(),
+    })
+}
+
+/// Whether `essence` is one of the names of newline-delimited JSON.
+fn is_ndjson(essence: &str) -> bool {
+    matches!(essence, "application/x-ndjson" | "application/ndjson")
+}
+
 /// Checks what can be checked before the plugin sees the body (not empty, UTF-8, for JSON
 /// well-formed and not nested too deep, for CSV and TSV every quoted field closed) and answers how many records it holds
 /// ([`records_sent`]).
 pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Option<usize>, ApiError> {
     if strip_bom(bytes).iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest("request body is empty".into()));
+        return Err(empty_body(Delimited::Yes));
     }
     if !names_its_own_charset(essence)
         && let Err(error) = std::str::from_utf8(bytes)
@@ -55,7 +79,7 @@ pub fn check_body(bytes: &[u8], essence: &str, max_depth: usize) -> Result<Optio
         }));
     }
     let body = strip_bom(bytes);
-    if matches!(essence, "application/x-ndjson" | "application/ndjson") {
+    if is_ndjson(essence) {
         // A pretty-printed document would be read a line at a time, each line a broken record.
         let first_line = body.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).find(|line| !line.is_empty());
         if matches!(first_line, Some(b"[" | b"{")) {
@@ -115,7 +139,7 @@ pub fn records_sent(essence: &str, body: &[u8]) -> Option<usize> {
     let body = strip_bom(body);
     match essence {
         "application/json" => Some(json_records(body, 0)),
-        "application/x-ndjson" | "application/ndjson" => Some(ndjson_records(body)),
+        essence if is_ndjson(essence) => Some(ndjson_records(body)),
         "text/plain" if sluice_runtime::plain_text_is_json(body) => Some(json_records(body, 0)),
         _ => delimiter_of(essence, body).map(|delimiter| delimited_records(body, delimiter)),
     }

@@ -328,11 +328,7 @@ async fn handle(
             // An HTTP/1.0 client (or a hand-written one) that sent its body without saying how
             // long it is: the body cannot be delimited, so none was read. (Over HTTP/1.1 or 2, a
             // request without a length has no body.)
-            return Err(ApiError::BadRequest(
-"request body is empty, and the request has no Content-Length: an HTTP/1.0 request's body is read only \
-                 with one"
-                    .into(),
-            ));
+            return Err(crate::body::empty_body(crate::body::Delimited::No));
         }
         let bytes = match coding {
             Coding::Identity => bytes,

@@ -462,8 +462,3 @@ fn write(conn: &mut Conn, entries: &[AuditEntry]) -> crate::Result<()> {
 pub(crate) fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
-
-/// Parses a stored outcome name (unknown names read as `BadRequest`).
-pub(crate) fn outcome_from_str(text: &str) -> Outcome {
-    Outcome::named(text).unwrap_or(Outcome::BadRequest)
-}

@@ -95,12 +95,9 @@ impl DatabaseUrl {
         &self.0
     }
 
-    /// The URL with its password replaced by `***`.
+    /// The URL with its password replaced by `***` ([`sluice_config::without_password`]).
     pub fn redacted(&self) -> String {
-        let Some((scheme, rest)) = self.0.split_once("://") else { return self.0.clone() };
-        let Some((credentials, host)) = rest.rsplit_once('@') else { return self.0.clone() };
-        let user = credentials.split(':').next().unwrap_or_default();
-        format!("{scheme}://{user}:***@{host}")
+        sluice_config::without_password(&self.0)
     }
 }
 

@@ -435,7 +435,7 @@ impl AuthStore {
                 client: r[4].text(),
                 accepted: r[5].int() as u64,
                 rejected: r[6].int() as u64,
-                outcome: crate::audit::outcome_from_str(&r[7].string()),
+                outcome: Outcome::named(&r[7].string()).unwrap_or(Outcome::BadRequest),
                 detail: r[8].text(),
                 attempts: r[9].int() as u64,
             })

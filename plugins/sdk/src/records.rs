@@ -454,8 +454,7 @@ fn header_fault(header: &csv::ByteRecord, columns: &[Option<usize>], fields: &[&
             .collect();
         if named.len() > 1 {
             return Some(format!(
-                "the header names column `{name}` {} times ({}; column names are matched ignoring case, spaces, `_`, `-` and `.`): \
-                 keep one",
+                "the header names column `{name}` {} times ({}; column names are {NAMES_MATCHED}): keep one",
                 named.len(),
                 named.join(", ")
             ));
@@ -567,10 +566,7 @@ fn keys_naming_a_field_twice(text: &[u8], fields: &[&str]) -> Option<String> {
             [key] => format!("key `{}` is given {} times: send it once", key.escape_debug(), given.len()),
             _ => {
                 let spelled: Vec<String> = spellings.iter().map(|k| format!("`{}`", k.escape_debug())).collect();
-                format!(
-                    "keys {} all name field `{field}` (keys are matched ignoring case, spaces, `_`, `-` and `.`): send it once",
-                    spelled.join(", ")
-                )
+                format!("keys {} all name field `{field}` (keys are {NAMES_MATCHED}): send it once", spelled.join(", "))
             }
         })
     })
@@ -732,15 +728,15 @@ pub(crate) fn names_field(name: &str, key: &str) -> bool {
     significant_bytes(name).eq(significant_bytes(key))
 }
 
+/// How a sender's keys and headers are matched to declared names, as errors word it.
+const NAMES_MATCHED: &str = "matched ignoring case, spaces, `_`, `-` and `.`";
+
 /// Why a plugin's declared field names cannot all be told apart in what senders send (two that
 /// [`names_field`] matches, other than by case alone), if they cannot.
 pub(crate) fn indistinct_names(names: &[&str]) -> Option<String> {
     names.iter().enumerate().find_map(|(i, a)| {
         let b = names[i + 1..].iter().find(|b| names_field(a, b) && !a.trim().eq_ignore_ascii_case(b.trim()))?;
-        Some(format!(
-            "fields `{a}` and `{b}` name one sender field (names are matched ignoring case, spaces, `_`, `-` and \
-             `.`): declare it once"
-        ))
+        Some(format!("fields `{a}` and `{b}` name one sender field (names are {NAMES_MATCHED}): declare it once"))
     })
 }
 
