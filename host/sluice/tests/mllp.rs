@@ -110,24 +110,26 @@ fn messages_over_mllp_are_acknowledged_once_durable_and_stored_once() {
     let ack = read_ack(&mut stream);
     assert_eq!(msa(&ack), "MSA|AE|M-3|OBX[1]-5 is not a number (OBX-2 is NM)");
     assert_eq!(ack[2], "ERR||OBX^1^5|102^Data type error^HL70357|E||||OBX[1]-5 is not a number (OBX-2 is NM)");
-    // An unknown version: AE naming MSH-12 (203), in the ERR-1 form versions before 2.5 read.
+    // An unknown version: AR (the message fails the checks before the application) naming
+    // MSH-12 (203), in the ERR-1 form versions before 2.5 read.
     stream.write_all(&frame(&message("M-4", "P1", "").replace_version("2.2"))).unwrap();
     let ack = read_ack(&mut stream);
     assert!(ack[0].ends_with("|P|2.2"), "the version as sent: {ack:?}");
-    assert_eq!(msa(&ack), "MSA|AE|M-4|MSH-12 names an HL7 version this plugin does not read (2.3 to 2.8)");
+    assert_eq!(msa(&ack), "MSA|AR|M-4|MSH-12 names an HL7 version this plugin does not read (2.3 to 2.8)");
     assert_eq!(ack[2], "ERR|MSH^1^12^203&Unsupported version id&HL70357");
     // No MSH, a message over the limit: AR, and the connection goes on.
     stream.write_all(&frame(b"PID|1||P1\r")).unwrap();
     assert_eq!(msa(&read_ack(&mut stream)), "MSA|AR||the frame does not start with an MSH segment");
     stream.write_all(&frame(&message("M-5", "P1", &"NTE|1||x\r".repeat(600)))).unwrap();
-    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AR||the message is larger than the limit of 4096 bytes");
+    // (The ACK names the control id its start holds, so the sender can tell which message.)
+    assert_eq!(msa(&read_ack(&mut stream)), "MSA|AR|M-5|the message is larger than the limit of 4096 bytes");
     // A frame without its end block, followed by a good one.
     let mut cut = b"\x0bMSH|^~\\&|A|B|C|D|2024||ADT^A01|M-6|P|2.5\rPID|1||P1\r".to_vec();
     cut.extend(frame(&message("M-7", "P1", "")));
     stream.write_all(&cut).unwrap();
     assert_eq!(
         msa(&read_ack(&mut stream)),
-        "MSA|AR||the frame has no end block: a new frame (0x0B) began before 0x1C 0x0D"
+        "MSA|AR|M-6|the frame has no end block: a new frame (0x0B) began before 0x1C 0x0D"
     );
     assert_eq!(msa(&read_ack(&mut stream)), "MSA|AA|M-7");
     // Bytes outside a frame: AR, then the connection is closed (the framing is lost).

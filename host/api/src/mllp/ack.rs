@@ -7,10 +7,12 @@
 pub enum Code {
     /// Application accept: the message is durable.
     Accept,
-    /// Application error: the message was refused for its content, or could not be stored now
-    /// (nothing was stored; sending it again is safe).
+    /// Application error: the plugin refused the message's content (sending it again unchanged
+    /// will not help).
     Error,
-    /// Application reject: the message cannot be read, or the source is not granted.
+    /// Application reject: the message failed the checks before the application (unreadable,
+    /// type or version not taken), the source is not granted, or it could not be stored now
+    /// (nothing was stored; sending it again later is safe).
     Reject,
 }
 
@@ -156,9 +158,9 @@ pub fn build(header: Option<&Header>, code: Code, problem: Option<&Problem>, ack
     out.push('\r');
     if let Some(problem) = problem {
         let (number, name) = problem.code.parts();
-        let location = location(problem.field.as_deref(), component);
-        let modern = version_at_least(header.version(), 5);
+        let modern = version_at_least(if header.version().is_empty() { "2.5" } else { header.version() }, 5);
         if modern {
+            let location = location(problem.field.as_deref(), component);
             // ERR-2 location, ERR-3 code, ERR-4 severity, ERR-8 user message.
             out.push_str(&format!(
                 "ERR{f}{f}{location}{f}{number}{c}{name}{c}HL70357{f}E{f}{f}{f}{f}{}\r",
@@ -166,9 +168,14 @@ pub fn build(header: Option<&Header>, code: Code, problem: Option<&Problem>, ack
                 c = component
             ));
         } else {
-            // ERR-1 (to 2.4): segment^sequence^field^code&text&HL70357.
+            // ERR-1 (to 2.4): segment^sequence^field^code&text&HL70357, the code always the
+            // fourth component.
             let sub = header.encoding.chars().nth(3).unwrap_or('&');
-            out.push_str(&format!("ERR{f}{location}{c}{number}{sub}{name}{sub}HL70357\r", c = component));
+            let [segment, sequence, field] = location_parts(problem.field.as_deref());
+            out.push_str(&format!(
+                "ERR{f}{segment}{c}{sequence}{c}{field}{c}{number}{sub}{name}{sub}HL70357\r",
+                c = component
+            ));
         }
     }
     out.into_bytes()
@@ -177,18 +184,23 @@ pub fn build(header: Option<&Header>, code: Code, problem: Option<&Problem>, ack
 /// `PID-7` → `PID^1^7`, `OBX[3]-5` → `OBX^3^5`, `MSH` → `MSH^1`.
 fn location(field: Option<&str>, component: char) -> String {
     let Some(field) = field else { return String::new() };
-    let (segment, number) = match field.split_once('-') {
-        Some((segment, number)) => (segment, Some(number)),
-        None => (field, None),
-    };
+    let [segment, sequence, number] = location_parts(Some(field));
+    match number {
+        "" => format!("{segment}{component}{sequence}"),
+        number => format!("{segment}{component}{sequence}{component}{number}"),
+    }
+}
+
+/// `PID-7` → segment `PID`, sequence `1`, field `7`; `OBX[3]` → `OBX`, `3`, none; no field →
+/// all empty.
+fn location_parts(field: Option<&str>) -> [&str; 3] {
+    let Some(field) = field else { return [""; 3] };
+    let (segment, number) = field.split_once('-').unwrap_or((field, ""));
     let (name, sequence) = match segment.split_once('[') {
         Some((name, rest)) => (name, rest.trim_end_matches(']')),
         None => (segment, "1"),
     };
-    match number {
-        Some(number) => format!("{name}{component}{sequence}{component}{number}"),
-        None => format!("{name}{component}{sequence}"),
-    }
+    [name, sequence, number]
 }
 
 fn version_at_least(version: &str, minor: u32) -> bool {
@@ -274,5 +286,14 @@ mod tests {
         let pipes = Problem { reason: "a|b^c".into(), field: None, code: ErrorCode::ApplicationInternalError };
         let ack = text(build(None, Code::Reject, Some(&pipes), "A4", "2024"));
         assert!(ack.contains("MSA|AR||a\\F\\b\\S\\c\r"), "{ack}");
+        // Without an inbound header the ACK says 2.5, and its ERR has 2.5's layout.
+        assert!(ack.contains("|ACK^^ACK|A4|P|2.5\r"), "{ack}");
+        assert!(ack.ends_with("ERR|||207^Application internal error^HL70357|E||||a\\F\\b\\S\\c\r"), "{ack}");
+        // Before 2.5, a problem with no field still has its code in ERR-1's fourth component.
+        let ack = text(build(Some(&header), Code::Reject, Some(&pipes), "A5", "2024"));
+        assert!(ack.ends_with("ERR|^^^207&Application internal error&HL70357\r"), "{ack}");
+        let segment_only = Problem { field: Some("MSH".into()), ..problem };
+        let ack = text(build(Some(&header), Code::Error, Some(&segment_only), "A6", "2024"));
+        assert!(ack.ends_with("ERR|MSH^1^^101&Required field missing&HL70357\r"), "{ack}");
     }
 }

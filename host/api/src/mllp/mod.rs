@@ -2,15 +2,20 @@
 //! durable in the log (the point at which HTTP answers 202), through the same path as
 //! `POST /v1/sources/{source}/records` with `application/hl7-v2`.
 //!
+//! The codes follow HL7 v2's original acknowledgement mode, so that an engine set up to the
+//! standard (resend on AR, stop on AE) neither drops a message nor loops on one:
+//!
 //! - **AA** once the message's records are durable, or when the source already stored a message
-//!   with the same control id (MSH-10): a resend after a lost ACK is acknowledged again and adds
-//!   no row.
-//! - **AE** with an ERR naming the field when the source's plugin refuses the message's content,
-//!   and when it could not be stored now (log or audit log unavailable, disk nearly full, the
-//!   plugin busy, the same message in flight on another connection): nothing was stored and
-//!   sending it again is safe.
-//! - **AR** when the message cannot be read (no MSH, bad delimiters, charset, framing, size)
-//!   or the listener's user may not post to the source.
+//!   with the same control id (MSH-10) and content: a resend after a lost ACK is acknowledged
+//!   again and adds no row.
+//! - **AE** with an ERR naming the field when the source's plugin refuses the message's content
+//!   (a value, a missing segment or field, a control id used before for another message):
+//!   sending it again unchanged will not help.
+//! - **AR** when the message fails the checks before the application (no MSH, bad delimiters,
+//!   charset, framing, size, a message type or version not taken), when the listener's user may
+//!   not post to the source, and when it could not be stored now (log or audit log
+//!   unavailable, disk nearly full, the plugin busy, the same message in flight on another
+//!   connection: nothing was stored, and sending it again later is safe).
 //!
 //! The audit log gets a row per connection (opened, closed) and per message (never contents).
 //!
@@ -151,6 +156,13 @@ async fn connection(
         let event = match next {
             Err(_) => {
                 tracing::debug!(%peer, "MLLP connection idle: closed");
+                // A frame begun and not finished is answered before the close, so the sender
+                // knows what became of it.
+                if let Some(event) = reader.unfinished() {
+                    let reply = answer(state, &listener, peer, event).await.0;
+                    let _ = write.write_all(&framed(&reply)).await;
+                    let _ = write.flush().await;
+                }
                 break;
             }
             Ok(Err(error)) => {
@@ -160,17 +172,23 @@ async fn connection(
             Ok(Ok(None)) => break,
             Ok(Ok(Some(event))) => event,
         };
-        let (reply, close) = match event {
-            Event::Frame(message) => (handle(state, &listener, peer, message).await, false),
-            Event::Refused(reason) => (refuse(state, &listener, peer, reason), false),
-            Event::OutOfFrame(reason) => (refuse(state, &listener, peer, reason), true),
-        };
+        let (reply, close) = answer(state, &listener, peer, event).await;
         if write.write_all(&framed(&reply)).await.is_err() || write.flush().await.is_err() || close {
             break;
         }
     }
     let _ = write.shutdown().await;
     audit(state, &listener, &connection_id, peer, 0, 0, Outcome::Disconnected);
+}
+
+/// The acknowledgement of what the reader found, and whether the connection is to be closed
+/// after it.
+async fn answer(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, event: Event) -> (Vec<u8>, bool) {
+    match event {
+        Event::Frame(message) => (handle(state, listener, peer, message).await, false),
+        Event::Refused { reason, head } => (refuse(state, listener, peer, reason, &head), false),
+        Event::OutOfFrame(reason) => (refuse(state, listener, peer, reason, &[]), true),
+    }
 }
 
 /// A listener's configuration and the user one of its connections posts as.
@@ -185,12 +203,15 @@ fn messages_in(frame: &[u8]) -> usize {
     frame.split(|&b| b == b'\r' || b == b'\n').filter(|segment| segment.trim_ascii_start().starts_with(b"MSH")).count()
 }
 
-/// An AR for what is not a message.
-fn refuse(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, reason: String) -> Vec<u8> {
+/// An AR for a frame that cannot be taken; `head` is what was read of its start, whose MSH (when
+/// it has one) the acknowledgement answers, naming its control id.
+fn refuse(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, reason: String, head: &[u8]) -> Vec<u8> {
     let request_id = ingest::request_id();
     audit(state, listener, &request_id, peer, 0, 0, Outcome::BadRequest);
+    metrics::counter!(crate::metrics::REQUESTS, "route" => "mllp", "status" => ack_code_name(Code::Reject))
+        .increment(1);
     let problem = Problem { reason, field: None, code: ErrorCode::ApplicationInternalError };
-    ack::build(None, Code::Reject, Some(&problem), &ack_id(&request_id), &now_hl7())
+    ack::build(Header::read(head).as_ref(), Code::Reject, Some(&problem), &ack_id(&request_id), &now_hl7())
 }
 
 /// Stores one message through the API's path and acknowledges it.
@@ -226,7 +247,15 @@ async fn handle(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, mes
             Outcome::BadRequest,
         ),
         Some(_) => match store(state, listener, message, &request_id, received_at_us).await {
-            Ok(answer) => outcome_of(answer),
+            Ok(answer) => {
+                // Counted as the HTTP API counts its records.
+                let source = listener.config.source.clone();
+                metrics::counter!(crate::metrics::ACCEPTED, "source" => source.clone())
+                    .increment(answer.body.accepted as u64);
+                metrics::counter!(crate::metrics::REJECTED, "source" => source)
+                    .increment(answer.body.rejected.len() as u64);
+                outcome_of(answer)
+            }
             Err(error) => error_of(error),
         },
     };
@@ -281,26 +310,26 @@ async fn store(
 }
 
 /// AA when every message of the frame was accepted (or stored before); else the first
-/// rejection: AR when the message could not be read or its id was used for another message, AE
-/// when its content was refused.
+/// rejection: AR when the message failed the checks before the application (it could not be
+/// read, or its type or version is not taken), AE when the plugin refused its content.
 fn outcome_of(answer: ingest::Answer) -> Acknowledgement {
     let body = answer.body;
     let counts = (body.accepted as u64, body.rejected.len() as u64);
     match body.rejected.first() {
         None => (Code::Accept, None, counts, Outcome::Accepted),
         Some(rejected) => {
-            let unreadable = matches!(rejected.field.as_deref(), Some("MSH" | "MSH-1" | "MSH-2" | "MSH-18"));
+            let not_taken =
+                matches!(rejected.field.as_deref(), Some("MSH" | "MSH-1" | "MSH-2" | "MSH-9" | "MSH-12" | "MSH-18"));
             let code = ErrorCode::for_rejection(rejected.field.as_deref(), &rejected.reason);
             let problem = Problem { reason: rejected.reason.clone(), field: rejected.field.clone(), code };
             let outcome = if body.accepted > 0 { Outcome::Accepted } else { Outcome::Rejected };
-            // Sent again as it is, a message with a used id is refused again.
-            let refused_for_good = unreadable || code == ErrorCode::DuplicateKey;
-            (if refused_for_good { Code::Reject } else { Code::Error }, Some(problem), counts, outcome)
+            (if not_taken { Code::Reject } else { Code::Error }, Some(problem), counts, outcome)
         }
     }
 }
 
-/// AE for what may succeed when sent again (nothing was stored), AR for the rest.
+/// AR: the message was not stored, for a cause outside its content (sending it again later is
+/// safe when the cause is transient, and the reason says so).
 fn error_of(error: ApiError) -> Acknowledgement {
     let transient = matches!(
         error,
@@ -310,13 +339,13 @@ fn error_of(error: ApiError) -> Acknowledgement {
             | ApiError::PluginBusy { .. }
             | ApiError::RecordInFlight
     );
-    let (code, outcome, reason) = match &error {
-        _ if transient => (Code::Error, Outcome::Unavailable, format!("not stored, send it again: {error}")),
-        ApiError::Forbidden { .. } => (Code::Reject, Outcome::Forbidden, error.to_string()),
-        _ => (Code::Reject, Outcome::BadRequest, error.to_string()),
+    let (outcome, reason) = match &error {
+        _ if transient => (Outcome::Unavailable, format!("not stored, send it again: {error}")),
+        ApiError::Forbidden { .. } => (Outcome::Forbidden, error.to_string()),
+        _ => (Outcome::BadRequest, error.to_string()),
     };
     let problem = Problem { reason, field: None, code: ErrorCode::ApplicationInternalError };
-    (code, Some(problem), (0, 0), outcome)
+    (Code::Reject, Some(problem), (0, 0), outcome)
 }
 
 fn ack_code_name(code: Code) -> &'static str {

@@ -27,7 +27,7 @@ pub struct Unusable {
     /// What is wrong, never quoting contents.
     pub reason: String,
     /// Segment or field (`MSH-18`).
-    pub field: &'static str,
+    pub field: String,
 }
 
 /// How the bytes of a body's messages are text.
@@ -40,34 +40,125 @@ pub enum Text {
     Utf8,
 }
 
+/// How a line ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Break {
+    /// CR alone (the standard's segment terminator).
+    Cr,
+    /// LF alone.
+    Lf,
+    /// CR LF.
+    CrLf,
+    /// The end of the body.
+    End,
+}
+
+/// The lines of `body` with how each ended and where it starts.
+fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8], Break)> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= body.len() {
+            return None;
+        }
+        let start = at;
+        let Some(length) = body[start..].iter().position(|&b| b == b'\r' || b == b'\n') else {
+            at = body.len();
+            return Some((start, &body[start..], Break::End));
+        };
+        let end = start + length;
+        let ended = match (body[end], body.get(end + 1)) {
+            (b'\r', Some(b'\n')) => Break::CrLf,
+            (b'\r', _) => Break::Cr,
+            _ => Break::Lf,
+        };
+        at = end + if ended == Break::CrLf { 2 } else { 1 };
+        Some((start, &body[start..end], ended))
+    })
+}
+
+/// Whether `line` starts a segment: a three-character id (a capital letter, then capitals or
+/// digits; lower case is let through) and then the field separator `separator`, or nothing.
+fn is_segment(line: &[u8], separator: u8) -> bool {
+    line.len() >= 3
+        && line[0].is_ascii_alphabetic()
+        && line[1..3].iter().all(u8::is_ascii_alphanumeric)
+        && line.get(3).is_none_or(|&b| b == separator)
+}
+
+/// The message being gathered: where each line starts and ends in the body, how its MSH line
+/// ended, and the first line that is no segment.
+struct Gathering {
+    lines: Vec<(usize, usize)>,
+    separator: u8,
+    terminator: Break,
+    not_a_segment: Option<usize>,
+}
+
 /// What a body holds, in order: each message or the reason it cannot be read.
+///
+/// A line break of another kind than the one ending the message's MSH segment, followed by text
+/// that starts no segment, is part of a field (a note's LF inside a message whose segments end
+/// with CR); any other line that starts no segment refuses its message, since it would be lost.
 pub fn messages(body: &[u8], text: Text) -> Vec<Result<Found, Unusable>> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let mut out = Vec::new();
-    let mut current: Option<Vec<&[u8]>> = None;
+    let mut current: Option<Gathering> = None;
+    let mut previous_break = Break::End;
     let mut stray = 0usize;
-    for line in body.split(|&b| b == b'\r' || b == b'\n') {
-        let line = trim_end(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
+    let finish = |gathering: Gathering, out: &mut Vec<Result<Found, Unusable>>| {
+        let lines: Vec<&[u8]> = gathering.lines.iter().map(|&(start, end)| trim_end(&body[start..end])).collect();
+        out.push(match gathering.not_a_segment {
+            Some(line) => Err(Unusable {
+                reason: format!(
+                    "line {} of the message is not a segment (a segment starts with its three-character id, such \
+                     as OBX, and the field separator): a line break inside a field must be sent escaped, as \\.br\\",
+                    line + 1
+                ),
+                field: "MSH".into(),
+            }),
+            None => decode(&lines, text),
+        });
+    };
+    for (start, line, ended) in lines(body) {
+        let this_break = std::mem::replace(&mut previous_break, ended);
+        let trimmed = trim_end(line);
+        // Blank, or only control characters (a DOS end-of-file mark, NUL padding).
+        if trimmed.iter().all(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
             continue;
         }
-        let name = line.get(..3).unwrap_or(line);
+        let name = trimmed.get(..3).unwrap_or(trimmed);
         if matches!(name, b"FHS" | b"BHS" | b"BTS" | b"FTS") {
             continue;
         }
         if name == b"MSH" {
-            if let Some(lines) = current.take() {
-                out.push(decode(&lines, text));
+            if let Some(gathering) = current.take() {
+                finish(gathering, &mut out);
             }
-            current = Some(vec![line]);
-        } else if let Some(lines) = current.as_mut() {
-            lines.push(line);
+            let separator = trimmed.get(3).copied().unwrap_or(b'|');
+            current = Some(Gathering {
+                lines: vec![(start, start + line.len())],
+                separator,
+                terminator: ended,
+                not_a_segment: None,
+            });
+        } else if let Some(gathering) = current.as_mut() {
+            // (With a separator that cannot be one, the MSH's own error refuses the message.)
+            if is_segment(trimmed, gathering.separator) || !gathering.separator.is_ascii_punctuation() {
+                gathering.lines.push((start, start + line.len()));
+            } else if this_break != gathering.terminator && matches!(this_break, Break::Cr | Break::Lf) {
+                // The line goes on: what came before the break and what follows are one field.
+                let last = gathering.lines.last_mut().expect("a message has its MSH line");
+                last.1 = start + line.len();
+            } else {
+                gathering.not_a_segment.get_or_insert(gathering.lines.len());
+                gathering.lines.push((start, start + line.len()));
+            }
         } else {
             stray += 1;
         }
     }
-    if let Some(lines) = current.take() {
-        out.push(decode(&lines, text));
+    if let Some(gathering) = current.take() {
+        finish(gathering, &mut out);
     }
     if stray > 0 {
         let reason = if out.is_empty() {
@@ -75,10 +166,13 @@ pub fn messages(body: &[u8], text: Text) -> Vec<Result<Found, Unusable>> {
         } else {
             format!("{stray} segment(s) before the first MSH belong to no message")
         };
-        out.insert(0, Err(Unusable { reason, field: "MSH" }));
+        out.insert(0, Err(Unusable { reason, field: "MSH".into() }));
     }
     if out.is_empty() {
-        out.push(Err(Unusable { reason: "the body holds no HL7 v2 message (no MSH segment)".into(), field: "MSH" }));
+        out.push(Err(Unusable {
+            reason: "the body holds no HL7 v2 message (no MSH segment)".into(),
+            field: "MSH".into(),
+        }));
     }
     out
 }
@@ -102,23 +196,25 @@ fn decode(lines: &[&[u8]], text: Text) -> Result<Found, Unusable> {
                 reason:
                     "MSH-18 names a character set this plugin does not read (it reads ASCII, UNICODE UTF-8 and 8859/1)"
                         .into(),
-                field: "MSH-18",
+                field: "MSH-18".into(),
             });
         }
     };
     let mut decoded = Vec::with_capacity(lines.len());
     for line in lines {
         if latin1 {
-            decoded.push(line.iter().map(|&b| char::from(b)).collect());
+            decoded.push(line.iter().map(|&b| char::from(b)).map(|c| if c == '\r' { '\n' } else { c }).collect());
             continue;
         }
         match std::str::from_utf8(line) {
-            Ok(text) => decoded.push(text.to_string()),
+            // A line break inside a field (a continued line) is kept as LF: the canonical text
+            // ends segments with CR.
+            Ok(text) => decoded.push(text.replace("\r\n", "\n").replace('\r', "\n")),
             Err(_) => {
                 return Err(Unusable {
                     reason: "the message is not valid UTF-8; send UTF-8, or declare 8859/1 in MSH-18 for Latin-1"
                         .into(),
-                    field: "MSH-18",
+                    field: "MSH-18".into(),
                 });
             }
         }

@@ -138,8 +138,7 @@ pub fn map(message: &Message<'_>, rules: &Rules) -> Result<Rows, Refusal> {
         .is_some_and(|t| MAPPED.iter().any(|(m, e)| message_type.eq_ignore_ascii_case(m) && t.eq_ignore_ascii_case(e)));
     let zone = rules.zone;
 
-    let pid = message.first("PID").map(|s| message.read(s));
-    let patient_id = pid.as_ref().and_then(patient_identifier);
+    let patient_id = message.first("PID").map(|s| message.read(s)).as_ref().and_then(patient_identifier);
     let [message_time, message_time_precision] = instant(msh.get(7, 1), "MSH-7", zone)?;
     let message_row = vec![
         Cell::Text(control_id.clone()),
@@ -167,51 +166,90 @@ pub fn map(message: &Message<'_>, rules: &Rules) -> Result<Rows, Refusal> {
     if !mapped {
         return Ok(rows);
     }
-    let pid = pid.ok_or_else(|| refuse("PID", format!("{full_type} needs a PID segment")))?;
-    let identifier = patient_id.ok_or_else(|| refuse("PID-3", "PID-3 (patient identifier list) has no identifier"))?;
-    rows.patient.push(patient(&pid, &identifier, &control_id, zone)?);
-    let patient_id = identifier.id;
-
-    let pv1 = message.first("PV1").map(|s| message.read(s));
-    let encounter_id = pv1.as_ref().and_then(|pv1| pv1.get(19, 1));
-    if let Some(pv1) = &pv1 {
-        rows.encounter.push(encounter(pv1, &patient_id, trigger.as_deref().unwrap_or(""), &control_id, zone)?);
+    let pid_at: Vec<usize> = (0..message.segments.len()).filter(|&i| message.segments[i].name == "PID").collect();
+    if pid_at.is_empty() {
+        return Err(refuse("PID", format!("{full_type} needs a PID segment")));
     }
-    let mut order: Option<String> = None;
-    let mut order_time: Option<String> = None;
-    let (mut obx_count, mut dg1_count) = (0usize, 0usize);
-    for segment in &message.segments {
-        let fields = message.read(segment);
-        match segment.name {
-            "OBR" => {
-                order = fields.get(3, 1).or_else(|| fields.get(2, 1));
-                order_time = fields.get(7, 1);
+    let sender = Sender { application: msh.get(3, 1), facility: msh.get(4, 1) };
+    let (mut obx_count, mut dg1_count, mut pv1_count) = (0usize, 0usize, 0usize);
+    // Each PID starts the group of one patient (an ORU^R01 may report on several): the
+    // segments up to the next PID are that patient's; those before the first PID go with it.
+    for (group, &at) in pid_at.iter().enumerate() {
+        let start = if group == 0 { 1 } else { at };
+        let end = pid_at.get(group + 1).copied().unwrap_or(message.segments.len());
+        let segments = &message.segments[start..end];
+        let pid_name = numbered("PID", group + 1);
+        let pid = message.read(&message.segments[at]);
+        let identifier = patient_identifier(&pid).ok_or_else(|| {
+            refuse(format!("{pid_name}-3"), format!("{pid_name}-3 (patient identifier list) has no identifier"))
+        })?;
+        rows.patient.push(patient(&pid, &pid_name, &identifier, &control_id, &sender, zone)?);
+        let patient_id = identifier.id;
+        let pv1_at = segments.iter().position(|s| s.name == "PV1");
+        let encounter_id = pv1_at.and_then(|i| message.read(&segments[i]).get(19, 1));
+        let mut order: Option<String> = None;
+        let mut order_time: Option<String> = None;
+        let ids =
+            Ids { patient: &patient_id, encounter: encounter_id.as_deref(), message: &control_id, sender: &sender };
+        for (index, segment) in segments.iter().enumerate() {
+            let fields = message.read(segment);
+            match segment.name {
+                "PV1" => {
+                    pv1_count += 1;
+                    // The group's first PV1 is its visit.
+                    if pv1_at == Some(index) {
+                        let name = numbered("PV1", pv1_count);
+                        rows.encounter.push(encounter(&fields, &name, &ids, trigger.as_deref().unwrap_or(""), zone)?);
+                    }
+                }
+                "OBR" => {
+                    order = fields.get(3, 1).or_else(|| fields.get(2, 1));
+                    order_time = fields.get(7, 1);
+                }
+                "ORC" => {
+                    order = fields.get(3, 1).or_else(|| fields.get(2, 1));
+                    order_time = None;
+                }
+                "OBX" => {
+                    obx_count += 1;
+                    rows.observation.push(observation(
+                        &fields,
+                        obx_count,
+                        &ids,
+                        order.as_deref(),
+                        order_time.clone(),
+                        zone,
+                    )?);
+                }
+                "DG1" => {
+                    dg1_count += 1;
+                    rows.condition.push(condition(&fields, dg1_count, &ids, zone)?);
+                }
+                _ => {}
             }
-            "ORC" => {
-                order = fields.get(3, 1).or_else(|| fields.get(2, 1));
-                order_time = None;
-            }
-            "OBX" => {
-                obx_count += 1;
-                let ids = Ids { patient: &patient_id, encounter: encounter_id.as_deref(), message: &control_id };
-                rows.observation.push(observation(
-                    &fields,
-                    obx_count,
-                    &ids,
-                    order.as_deref(),
-                    order_time.clone(),
-                    zone,
-                )?);
-            }
-            "DG1" => {
-                dg1_count += 1;
-                let ids = Ids { patient: &patient_id, encounter: encounter_id.as_deref(), message: &control_id };
-                rows.condition.push(condition(&fields, dg1_count, &ids, zone)?);
-            }
-            _ => {}
         }
     }
     Ok(rows)
+}
+
+/// `PID` for the first segment of a name in a message, `PID[2]` for the second, ... (as
+/// `OBX[3]` names the third OBX).
+fn numbered(name: &str, ordinal: usize) -> String {
+    if ordinal == 1 { name.to_string() } else { format!("{name}[{ordinal}]") }
+}
+
+/// Who sent a message (MSH-3.1, MSH-4.1): a control id is unique only within its sender, so
+/// every row of the clinical tables carries it beside `source_message_id`.
+struct Sender {
+    application: Option<String>,
+    facility: Option<String>,
+}
+
+impl Sender {
+    /// The two cells every clinical row ends with.
+    fn cells(&self) -> [Cell; 2] {
+        [text(self.application.clone()), text(self.facility.clone())]
+    }
 }
 
 /// Versions 2.3 to 2.8, with at most a patch number (`2.3`, `2.3.1`, `2.5.1`, `2.8.2`): HL7 has
@@ -253,12 +291,22 @@ fn gender(code: &str) -> &'static str {
     }
 }
 
-fn patient(pid: &Fields<'_, '_>, identifier: &Identifier, control_id: &str, zone: Tz) -> Result<Vec<Cell>, Refusal> {
+fn patient(
+    pid: &Fields<'_, '_>,
+    name: &str,
+    identifier: &Identifier,
+    control_id: &str,
+    sender: &Sender,
+    zone: Tz,
+) -> Result<Vec<Cell>, Refusal> {
     let birth = match pid.get(7, 1) {
         None => None,
-        Some(raw) => Some(time::parse(&raw).map_err(|reason| refuse("PID-7", format!("PID-7 {reason}")))?),
+        Some(raw) => {
+            Some(time::parse(&raw).map_err(|reason| refuse(format!("{name}-7"), format!("{name}-7 {reason}")))?)
+        }
     };
-    let [deceased_time, _] = instant(pid.get(29, 1), "PID-29", zone)?;
+    let [deceased_time, _] = instant(pid.get(29, 1), &format!("{name}-29"), zone)?;
+    let [sender_application, sender_facility] = sender.cells();
     let deceased = match pid.get(30, 1).map(|v| v.to_ascii_uppercase()) {
         Some(flag) if flag == "Y" => Cell::Flag(true),
         Some(flag) if flag == "N" => Cell::Flag(false),
@@ -280,6 +328,8 @@ fn patient(pid: &Fields<'_, '_>, identifier: &Identifier, control_id: &str, zone
         text(pid.get(15, 1)),
         text(pid.get(11, 5)),
         Cell::Text(control_id.to_string()),
+        sender_application,
+        sender_facility,
     ])
 }
 
@@ -294,15 +344,10 @@ fn encounter_class(code: String) -> String {
     }
 }
 
-fn encounter(
-    pv1: &Fields<'_, '_>,
-    patient_id: &str,
-    trigger: &str,
-    control_id: &str,
-    zone: Tz,
-) -> Result<Vec<Cell>, Refusal> {
-    let [start, start_precision] = instant(pv1.get(44, 1), "PV1-44", zone)?;
-    let [end, end_precision] = instant(pv1.get(45, 1), "PV1-45", zone)?;
+fn encounter(pv1: &Fields<'_, '_>, name: &str, ids: &Ids<'_>, trigger: &str, zone: Tz) -> Result<Vec<Cell>, Refusal> {
+    let [start, start_precision] = instant(pv1.get(44, 1), &format!("{name}-44"), zone)?;
+    let [end, end_precision] = instant(pv1.get(45, 1), &format!("{name}-45"), zone)?;
+    let [sender_application, sender_facility] = ids.sender.cells();
     let status = match trigger.to_ascii_uppercase().as_str() {
         "A11" => "cancelled",
         "A03" => "finished",
@@ -311,7 +356,7 @@ fn encounter(
     };
     Ok(vec![
         text(pv1.get(19, 1)),
-        Cell::Text(patient_id.to_string()),
+        Cell::Text(ids.patient.to_string()),
         text(pv1.get(2, 1).map(encounter_class)),
         Cell::Text(status.into()),
         start,
@@ -319,7 +364,9 @@ fn encounter(
         end,
         end_precision,
         text(pv1.components(3)),
-        Cell::Text(control_id.to_string()),
+        Cell::Text(ids.message.to_string()),
+        sender_application,
+        sender_facility,
     ])
 }
 
@@ -328,6 +375,7 @@ struct Ids<'a> {
     patient: &'a str,
     encounter: Option<&'a str>,
     message: &'a str,
+    sender: &'a Sender,
 }
 
 fn observation(
@@ -346,12 +394,18 @@ fn observation(
         return Err(refuse(at(5), format!("{} is not a number (OBX-2 is NM)", at(5))));
     }
     let value_text = value_text(obx, value_type.as_deref());
-    let numeric = value_text.as_deref().and_then(number);
+    // Only a numeric type is a number: a code (CWE `260385009`), a date (DT `20120615`) or a
+    // string (ST `7`) that happens to be digits is not a quantity.
+    let numeric = match value_type.as_deref() {
+        None | Some("NM" | "SN") => value_text.as_deref().and_then(number),
+        Some(_) => None,
+    };
     let (effective, effective_field) = match obx.get(14, 1) {
         Some(time) => (Some(time), at(14)),
         None => (order_time, "OBR-7".to_string()),
     };
     let [effective_time, effective_precision] = instant(effective, &effective_field, zone)?;
+    let [sender_application, sender_facility] = ids.sender.cells();
     Ok(vec![
         Cell::Text(format!("{}-OBX-{index}", ids.message)),
         Cell::Text(ids.patient.to_string()),
@@ -370,6 +424,8 @@ fn observation(
         effective_time,
         effective_precision,
         Cell::Text(ids.message.to_string()),
+        sender_application,
+        sender_facility,
     ])
 }
 
@@ -398,6 +454,7 @@ fn number(text: &str) -> Option<f64> {
 
 fn condition(dg1: &Fields<'_, '_>, index: usize, ids: &Ids<'_>, zone: Tz) -> Result<Vec<Cell>, Refusal> {
     let [recorded, recorded_precision] = instant(dg1.get(5, 1), &format!("DG1[{index}]-5"), zone)?;
+    let [sender_application, sender_facility] = ids.sender.cells();
     Ok(vec![
         Cell::Text(format!("{}-DG1-{index}", ids.message)),
         Cell::Text(ids.patient.to_string()),
@@ -409,5 +466,7 @@ fn condition(dg1: &Fields<'_, '_>, index: usize, ids: &Ids<'_>, zone: Tz) -> Res
         recorded,
         recorded_precision,
         Cell::Text(ids.message.to_string()),
+        sender_application,
+        sender_facility,
     ])
 }

@@ -27,6 +27,14 @@ pub fn schemas() -> Vec<TableSchema> {
     let col = Column::new;
     let precision = |name: &str| col(name, String, PRECISION);
     let message_id = || col("source_message_id", String, "MSH-10 of the message the row came from.").required();
+    // A control id is unique only within its sender: these two, with `source_message_id`, name
+    // the message (its row in `message`).
+    let sender = || {
+        [
+            col("sending_application", String, "MSH-3.1 of the message the row came from."),
+            col("sending_facility", String, "MSH-4.1 of the message the row came from."),
+        ]
+    };
     vec![
         table(
             "message",
@@ -56,7 +64,7 @@ pub fn schemas() -> Vec<TableSchema> {
         ),
         table(
             "patient",
-            "One row per mapped message that names a patient (PID): the patient as that message describes them.",
+            "One row per patient group (PID) of a mapped message: the patient as that message describes them.",
             vec![
                 col("patient_id", String, "PID-3: ID of the first identifier.").required(),
                 col("identifier_system", String, "PID-3: its assigning authority."),
@@ -72,14 +80,17 @@ pub fn schemas() -> Vec<TableSchema> {
                 col("language", String, "PID-15.1: primary language code."),
                 col("postal_code", String, "PID-11.5: postal code of the first address."),
                 message_id(),
-            ],
+            ]
+            .into_iter()
+            .chain(sender())
+            .collect(),
         ),
         table(
             "encounter",
-            "One row per mapped message with a PV1: the visit as that message describes it.",
+            "One row per patient group of a mapped message with a PV1: the visit as that message describes it.",
             vec![
                 col("encounter_id", String, "PV1-19: visit number."),
-                col("patient_id", String, "PID-3 of the message.").required(),
+                col("patient_id", String, "PID-3 of the row's patient group.").required(),
                 col("class", String, "PV1-2 as FHIR v3 ActCode (E EMER, I IMP, O AMB, P PRENC); other codes as sent."),
                 col("status", String, "cancelled (A11), finished (A03, or an end time is known), else in-progress.")
                     .required(),
@@ -93,7 +104,10 @@ pub fn schemas() -> Vec<TableSchema> {
                     "PV1-3: assigned location, its components joined by ^ (point of care^room^bed^facility...).",
                 ),
                 message_id(),
-            ],
+            ]
+            .into_iter()
+            .chain(sender())
+            .collect(),
         ),
         table(
             "observation",
@@ -102,11 +116,11 @@ pub fn schemas() -> Vec<TableSchema> {
                 col(
                     "observation_id",
                     String,
-                    "MSH-10, `-OBX-` and the OBX's position: the same message gives the same ids.",
+                    "MSH-10, `-OBX-` and the OBX's position: the same message gives the same ids (unique with the sender's two columns).",
                 )
                 .required(),
-                col("patient_id", String, "PID-3 of the message.").required(),
-                col("encounter_id", String, "PV1-19 of the message."),
+                col("patient_id", String, "PID-3 of the row's patient group.").required(),
+                col("encounter_id", String, "PV1-19 of the row's patient group."),
                 col(
                     "order_id",
                     String,
@@ -117,7 +131,7 @@ pub fn schemas() -> Vec<TableSchema> {
                 col("code_system", String, "OBX-3.3: its coding system (LN for LOINC, ...)."),
                 col("code_display", String, "OBX-3.2: its text."),
                 col("value_type", String, "OBX-2: value type (NM, SN, ST, TX, CWE, ...)."),
-                col("value_numeric", Float64, "OBX-5 as a number, when it is one."),
+                col("value_numeric", Float64, "OBX-5 as a number, when OBX-2 is NM, SN or empty and it is one."),
                 col(
                     "value_text",
                     String,
@@ -129,15 +143,18 @@ pub fn schemas() -> Vec<TableSchema> {
                 col("effective_time", Instant, "OBX-14, else OBR-7 of its order."),
                 precision("effective_time_precision"),
                 message_id(),
-            ],
+            ]
+            .into_iter()
+            .chain(sender())
+            .collect(),
         ),
         table(
             "condition",
             "One row per DG1 of a mapped message: diagnoses.",
             vec![
                 col("condition_id", String, "MSH-10, `-DG1-` and the DG1's position.").required(),
-                col("patient_id", String, "PID-3 of the message.").required(),
-                col("encounter_id", String, "PV1-19 of the message."),
+                col("patient_id", String, "PID-3 of the row's patient group.").required(),
+                col("encounter_id", String, "PV1-19 of the row's patient group."),
                 col("code", String, "DG1-3.1: diagnosis code."),
                 col("code_system", String, "DG1-3.3: its coding system (I10, ...)."),
                 col("code_display", String, "DG1-3.2, else DG1-4: its text."),
@@ -145,7 +162,10 @@ pub fn schemas() -> Vec<TableSchema> {
                 col("recorded_time", Instant, "DG1-5: diagnosis time."),
                 precision("recorded_time_precision"),
                 message_id(),
-            ],
+            ]
+            .into_iter()
+            .chain(sender())
+            .collect(),
         ),
     ]
 }

@@ -275,6 +275,8 @@ fn an_admission_maps_patient_encounter_diagnosis_and_observation_values() {
             "ara",
             "99999",
             "MSG00001",
+            "ADTApp", // the sender (MSH-3.1, MSH-4.1): a control id is unique only within it
+            "GHHSFacility",
         ])]
     );
     assert_eq!(
@@ -290,6 +292,8 @@ fn an_admission_maps_patient_encounter_diagnosis_and_observation_values() {
             "-",
             "HUH AE OMU^OMU B^Bed 03^HOMERTON UNIVER^^C^Homerton UH^Floor5",
             "MSG00001",
+            "ADTApp",
+            "GHHSFacility",
         ])]
     );
     assert_eq!(
@@ -305,6 +309,8 @@ fn an_admission_maps_patient_encounter_diagnosis_and_observation_values() {
             "2004-01-25T07:20:25Z", // 20040125114025+0420
             "second",
             "MSG00001",
+            "ADTApp",
+            "GHHSFacility",
         ])]
     );
     // OBX-5 `60~120` of type NM: two numbers, so no single value_numeric; both kept as sent.
@@ -328,6 +334,8 @@ fn an_admission_maps_patient_encounter_diagnosis_and_observation_values() {
             "1999-07-02T00:00:00Z",
             "day",
             "MSG00001",
+            "ADTApp",
+            "GHHSFacility",
         ])]
     );
 }
@@ -355,6 +363,8 @@ fn a_lab_result_reads_structured_numbers_and_takes_the_order_time() {
             "2002-02-15T01:30:00Z", // no OBX-14: OBR-7 20020215073000+0600
             "second",
             "CNTRL-3456",
+            "GHH LAB",
+            "ELAB-3",
         ])]
     );
     let cbc = transform(&sample("microsoft-fhir-converter/LRI_2.0-NG_CBC_Typ_Message.hl7"));
@@ -493,6 +503,19 @@ fn a_bad_message_is_rejected_alone_with_its_field() {
             "OBX[1]-14 is not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])",
         ),
         (
+            "MSH|^~\\&|A|B|C|D|20240101||ORU^R01|B1|P|2.5\rPID|1||P1\rPID|2||^^^HOSP\rOBX|1|NM|X||7\r",
+            "PID[2]-3",
+            "PID[2]-3 (patient identifier list) has no identifier",
+        ),
+        (
+            // A line that starts no segment, after a break of the kind the message's segments
+            // end with: it would be lost.
+            "MSH|^~\\&|A|B|C|D|20240101||ORU^R01|B1|P|2.5\rPID|1||P1\rOBX|1|TX|X||note\rsecond line\r",
+            "MSH",
+            "line 4 of the message is not a segment (a segment starts with its three-character id, such as OBX, and \
+             the field separator): a line break inside a field must be sent escaped, as \\.br\\",
+        ),
+        (
             "MSHA^~\\&|A\rPID|1||P1\r",
             "MSH-1",
             "MSH-1 field separator 'A' cannot be used (it must be printable ASCII punctuation)",
@@ -555,4 +578,77 @@ fn the_identifier_its_authority_and_its_type_come_from_one_repetition_of_pid_3()
     assert_eq!(column(&out, "patient", "patient_id"), strings(&["A4", "A3"]));
     assert_eq!(column(&out, "patient", "identifier_system"), strings(&["HOSP", "HOSP"]));
     assert_eq!(column(&out, "patient", "identifier_type"), strings(&["MR", "-"]), "not the empty repetition's Y");
+}
+
+#[test]
+fn each_patient_group_of_a_message_gets_its_own_rows() {
+    // An ORU^R01 reporting on two patients (its PATIENT_RESULT group repeated), as the standard
+    // allows: each OBX belongs to the PID (and PV1) before it.
+    let body = "MSH|^~\\&|LAB|HOSP|EHR|HOSP|20240101||ORU^R01|M1|P|2.5\r\
+                PID|1||PAT-A||ALPHA^ANN\rPV1|1|I|||||||||||||||||VIS-A\rOBR|1||ORD-A\rOBX|1|NM|2823-3^K||4.1|mmol/L\r\
+                PID|2||PAT-B||BETA^BEN\rPV1|1|E|||||||||||||||||VIS-B\rOBR|1||ORD-B\rOBX|1|NM|2823-3^K||6.8|mmol/L|||HH\r";
+    let out = transform(body.as_bytes());
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    assert_eq!(column(&out, "patient", "patient_id"), strings(&["PAT-A", "PAT-B"]));
+    assert_eq!(column(&out, "patient", "family_name"), strings(&["ALPHA", "BETA"]));
+    assert_eq!(column(&out, "encounter", "encounter_id"), strings(&["VIS-A", "VIS-B"]));
+    assert_eq!(column(&out, "encounter", "patient_id"), strings(&["PAT-A", "PAT-B"]));
+    assert_eq!(column(&out, "observation", "patient_id"), strings(&["PAT-A", "PAT-B"]));
+    assert_eq!(column(&out, "observation", "encounter_id"), strings(&["VIS-A", "VIS-B"]));
+    assert_eq!(column(&out, "observation", "order_id"), strings(&["ORD-A", "ORD-B"]));
+    assert_eq!(column(&out, "observation", "value_numeric"), strings(&["4.1", "6.8"]));
+    assert_eq!(column(&out, "observation", "observation_id"), strings(&["M1-OBX-1", "M1-OBX-2"]));
+    // The message row (and the record's partition key) names the first patient.
+    assert_eq!(column(&out, "message", "patient_id"), strings(&["PAT-A"]));
+    // A bad value in the second group names that group's segment.
+    let bad = body.replace("PID|2||PAT-B||BETA^BEN", "PID|2||PAT-B||BETA^BEN||1980-01-01");
+    let refused = transform(bad.as_bytes());
+    assert_eq!(refused.rejected[0].field.as_deref(), Some("PID[2]-7"));
+    assert!(refused.tables.is_empty(), "a refused message writes no row");
+}
+
+#[test]
+fn a_line_break_inside_a_field_stays_in_the_field() {
+    // Segments end with CR; the note's lines are separated by LF, as some systems send them.
+    let body = "MSH|^~\\&|A|B|C|D|20240101||ORU^R01|N1|P|2.5\rPID|1||P1\r\
+                OBX|1|TX|NOTE||Patient stable.\nSecond line of note.||||||F|||20240102\r\
+                OBX|2|NM|GLU||90|mg/dL|70-110\n|H|||F\r";
+    let out = transform(body.as_bytes());
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    assert_eq!(column(&out, "observation", "value_text"), strings(&["Patient stable.\nSecond line of note.", "90"]));
+    assert_eq!(column(&out, "observation", "status"), strings(&["F", "F"]));
+    assert_eq!(column(&out, "observation", "effective_time"), strings(&["2024-01-02T00:00:00Z", "-"]));
+    assert_eq!(column(&out, "observation", "reference_range"), strings(&["-", "70-110"]));
+    assert_eq!(column(&out, "observation", "interpretation"), strings(&["-", "H"]));
+    // The same with CRLF terminators and a lone CR inside the field: kept, as a line break.
+    let crlf = body.replace('\r', "\r\n").replace("stable.\r\n\nSecond", "stable.\rSecond");
+    let crlf = crlf.replace("stable.\nSecond", "stable.\rSecond");
+    let out = transform(crlf.as_bytes());
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    assert_eq!(column(&out, "observation", "value_text")[0], "Patient stable.\nSecond line of note.");
+    // A DOS end-of-file mark after the last segment is no line of the message.
+    let out = transform(format!("{body}\x1a").as_bytes());
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+}
+
+#[test]
+fn only_numeric_value_types_fill_value_numeric() {
+    let body = "MSH|^~\\&|A|B|C|D|20240101||ORU^R01|V1|P|2.5\rPID|1||P1\r\
+                OBX|1|CE|X||260385009\rOBX|2|DT|X||20120615\rOBX|3|ST|X||7\rOBX|4|NM|X||7.5\rOBX|5||X||12\r\
+                OBX|6|SN|X||^182\r";
+    let out = transform(body.as_bytes());
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    assert_eq!(column(&out, "observation", "value_numeric"), strings(&["-", "-", "-", "7.5", "12", "182"]));
+    assert_eq!(column(&out, "observation", "value_text")[..3], strings(&["260385009", "20120615", "7"]));
+}
+
+#[test]
+fn rows_of_two_senders_with_one_control_id_are_told_apart() {
+    let message = |facility: &str| {
+        format!("MSH|^~\\&|LAB|{facility}|EHR|X|20240101||ORU^R01|DUP5|P|2.5\rPID|1||P1\rOBX|1|NM|X||7\r")
+    };
+    let out = transform(format!("{}{}", message("HOSP"), message("HOSP2")).as_bytes());
+    assert_eq!(column(&out, "observation", "source_message_id"), strings(&["DUP5", "DUP5"]));
+    assert_eq!(column(&out, "observation", "sending_facility"), strings(&["HOSP", "HOSP2"]));
+    assert_eq!(column(&out, "patient", "sending_application"), strings(&["LAB", "LAB"]));
 }

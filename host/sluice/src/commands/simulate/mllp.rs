@@ -1,6 +1,6 @@
 //! `sluice simulate --mllp ADDRESS`: HL7 v2 messages over MLLP, each connection sending one
 //! message at a time and waiting for its acknowledgement (the latency measured). A message that
-//! gets no answer (timeout, a cut connection) or an AE saying it was not stored is sent again,
+//! gets no answer (timeout, a cut connection) or an AR saying it was not stored is sent again,
 //! with the same control id, so nothing is stored twice.
 
 use std::sync::{Arc, Mutex};
@@ -86,7 +86,7 @@ pub async fn drive(settings: MllpDrive, messages: Messages) -> anyhow::Result<Re
                 let outcome = loop {
                     let answer = exchange(&mut connection, &settings, &message).await;
                     let again = match &answer {
-                        Ok(msa) => msa.starts_with("MSA|AE|") && msa.contains("not stored, send it again"),
+                        Ok(msa) => msa.starts_with("MSA|AR|") && msa.contains("not stored, send it again"),
                         Err(_) => true,
                     };
                     if !again || attempt >= settings.retries {
