@@ -638,11 +638,15 @@ fn hl7_samples() -> Vec<(String, Vec<u8>)> {
 }
 
 /// A file's messages, one per frame: a frame starts at each MSH segment; what comes before the
-/// first (a batch's FHS/BHS, stray segments) stays with the first.
+/// first (stray segments) stays with the first; batch envelopes (FHS, BHS, BTS, FTS) are left out.
 fn frames_of(body: &[u8]) -> Vec<Vec<u8>> {
     let mut frames = Vec::new();
     let (mut current, mut has_message) = (Vec::new(), false);
     for line in body.split_inclusive(|&b| b == b'\r' || b == b'\n') {
+        // A sender sends bare messages over MLLP: a file's batch envelopes stay behind.
+        if [b"FHS", b"BHS", b"BTS", b"FTS"].iter().any(|envelope| line.trim_ascii_start().starts_with(*envelope)) {
+            continue;
+        }
         if line.trim_ascii_start().starts_with(b"MSH") {
             if has_message {
                 frames.push(std::mem::take(&mut current));

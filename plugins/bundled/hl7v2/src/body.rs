@@ -105,6 +105,7 @@ pub fn messages(body: &[u8], text: Text) -> Vec<Result<Found, Unusable>> {
     let mut current: Option<Gathering> = None;
     let mut previous_break = Break::End;
     let mut stray = 0usize;
+    let mut envelopes = Envelopes::default();
     let finish = |gathering: Gathering, out: &mut Vec<Result<Found, Unusable>>| {
         let lines: Vec<&[u8]> = gathering.lines.iter().map(|&(start, end)| trim_end(&body[start..end])).collect();
         out.push(match gathering.not_a_segment {
@@ -128,6 +129,11 @@ pub fn messages(body: &[u8], text: Text) -> Vec<Result<Found, Unusable>> {
         }
         let name = trimmed.get(..3).unwrap_or(trimmed);
         if matches!(name, b"FHS" | b"BHS" | b"BTS" | b"FTS") {
+            // An envelope segment ends the message before it.
+            if let Some(gathering) = current.take() {
+                finish(gathering, &mut out);
+            }
+            envelopes.segment(name, trimmed, stray, &mut out);
             continue;
         }
         if name == b"MSH" {
@@ -160,6 +166,7 @@ pub fn messages(body: &[u8], text: Text) -> Vec<Result<Found, Unusable>> {
     if let Some(gathering) = current.take() {
         finish(gathering, &mut out);
     }
+    envelopes.end(&mut out);
     if stray > 0 {
         let reason = if out.is_empty() {
             format!("no MSH segment: the body holds {stray} segment(s) but no HL7 v2 message")
@@ -175,6 +182,100 @@ pub fn messages(body: &[u8], text: Text) -> Vec<Result<Found, Unusable>> {
         }));
     }
     out
+}
+
+/// The batch and file envelopes open in a body, checked against their trailers: a batch whose
+/// BTS-1 counts other messages than it holds, or that has no BTS (a file cut short: its last
+/// message may have lost segments too), refuses every message it holds; the same for a file
+/// (FHS) by its FTS-1 count of batches.
+#[derive(Debug, Default)]
+struct Envelopes {
+    /// Where the open batch's messages start in the output, and the count of segments outside
+    /// any message when it opened, when one is open.
+    batch: Option<(usize, usize)>,
+    /// Where the open file's messages start, and how many batches it has ended.
+    file: Option<(usize, usize)>,
+}
+
+impl Envelopes {
+    /// `stray`: segments outside any message so far (refused on their own).
+    fn segment(&mut self, name: &[u8], line: &[u8], stray: usize, out: &mut Vec<Result<Found, Unusable>>) {
+        match name {
+            b"FHS" => {
+                self.end(out);
+                self.file = Some((out.len(), 0));
+            }
+            b"BHS" => {
+                self.end_batch(out);
+                self.batch = Some((out.len(), stray));
+            }
+            b"BTS" => {
+                let (first, stray_before) = self.batch.take().unwrap_or((out.len(), stray));
+                let held = out.len() - first;
+                // Segments of a message without its MSH are refused for that already.
+                let refused_already = held == 0 && stray > stray_before;
+                if let Some(said) = count(line).filter(|&said| said != held && !refused_already) {
+                    let reason = format!(
+                        "the batch trailer BTS-1 counts {said} message(s), the batch holds {held}: the body may be cut \
+                         short or spliced; none of the batch was stored, send it whole"
+                    );
+                    refuse_from(first, out, &reason, "BTS-1");
+                }
+                if let Some((_, batches)) = self.file.as_mut() {
+                    *batches += 1;
+                }
+            }
+            _ => {
+                self.end_batch(out);
+                let (first, batches) = self.file.take().unwrap_or((out.len(), 0));
+                if let Some(said) = count(line).filter(|&said| said != batches) {
+                    let reason = format!(
+                        "the file trailer FTS-1 counts {said} batch(es), the file holds {batches}: the body may be cut \
+                         short or spliced; none of the file was stored, send it whole"
+                    );
+                    refuse_from(first, out, &reason, "FTS-1");
+                }
+            }
+        }
+    }
+
+    /// The body ended: an envelope still open lost its trailer.
+    fn end(&mut self, out: &mut Vec<Result<Found, Unusable>>) {
+        self.end_batch(out);
+        if let Some((first, _)) = self.file.take() {
+            let reason = "the file (FHS) has no trailer (FTS): the body may be cut short; none of the file was stored, \
+                          send it whole";
+            refuse_from(first, out, reason, "FTS");
+        }
+    }
+
+    fn end_batch(&mut self, out: &mut Vec<Result<Found, Unusable>>) {
+        if let Some((first, _)) = self.batch.take() {
+            let reason = "the batch (BHS) has no trailer (BTS): the body may be cut short; none of the batch was \
+                          stored, send it whole";
+            refuse_from(first, out, reason, "BTS");
+        }
+    }
+}
+
+/// The count in field 1 of a trailer segment (`BTS|5`), when it gives one.
+fn count(line: &[u8]) -> Option<usize> {
+    let separator = *line.get(3)?;
+    let field = line.split(|&b| b == separator).nth(1)?;
+    std::str::from_utf8(field).ok()?.trim().parse().ok()
+}
+
+/// Refuses every message of `out` from `first` on (or, when there is none, adds the refusal as
+/// a record of its own, so the body is not taken without a word).
+fn refuse_from(first: usize, out: &mut Vec<Result<Found, Unusable>>, reason: &str, field: &str) {
+    let refusal = Unusable { reason: reason.into(), field: field.into() };
+    if first == out.len() {
+        out.push(Err(refusal));
+        return;
+    }
+    for message in &mut out[first..] {
+        *message = Err(refusal.clone());
+    }
 }
 
 fn trim_end(line: &[u8]) -> &[u8] {
@@ -200,6 +301,14 @@ fn decode(lines: &[&[u8]], text: Text) -> Result<Found, Unusable> {
             });
         }
     };
+    // A NUL is no text: a value holding one would be cut short by many readers of the tables.
+    if let Some(line) = lines.iter().find(|line| line.contains(&0)) {
+        let segment = String::from_utf8_lossy(line.get(..3).unwrap_or(line)).into_owned();
+        return Err(Unusable {
+            reason: format!("segment {segment} holds a NUL byte (0x00), which HL7 v2 text may not hold"),
+            field: segment,
+        });
+    }
     let mut decoded = Vec::with_capacity(lines.len());
     for line in lines {
         if latin1 {

@@ -393,6 +393,29 @@ fn observation(
     {
         return Err(refuse(at(5), format!("{} is not a number (OBX-2 is NM)", at(5))));
     }
+    // A date/time or a structured numeric that is none is refused as an NM that is no number is.
+    for value in obx.repetitions(5) {
+        match value_type.as_deref() {
+            Some("DT" | "DTM" | "TS") => {
+                if let Some(raw) = obx.part(value, 1, 1) {
+                    time::parse(&raw).map_err(|reason| refuse(at(5), format!("{} {reason}", at(5))))?;
+                }
+            }
+            Some("SN") => {
+                let numbers = [obx.part(value, 2, 1), obx.part(value, 4, 1)];
+                if numbers.iter().flatten().any(|n| number(n).is_none()) {
+                    return Err(refuse(
+                        at(5),
+                        format!(
+                            "{} is not a structured numeric (OBX-2 is SN: comparator^number^separator^number)",
+                            at(5)
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
     let value_text = value_text(obx, value_type.as_deref());
     // Only a numeric type is a number: a code (CWE `260385009`), a date (DT `20120615`) or a
     // string (ST `7`) that happens to be digits is not a quantity.

@@ -164,8 +164,10 @@ fn every_sample_message_gives_the_rows_a_reader_expects() {
         ),
         ("python-hl7/rep_sample_hl7.hl7", &[Message("CNTRL-3456", "ORU^R01", "Component1", [1, 0, 0, 0])]),
         ("python-hl7/sample_bad_batch.hl7", &[Rejected("MSH")]),
-        // A second FHS inside the message is an envelope segment: skipped, the message kept.
-        ("python-hl7/sample_bad_file2.hl7", &[Message("12334456778890", "ADT^A04", "0000112234", [1, 1, 0, 0])]),
+        // A second FHS inside the message ends it (MSH and EVN only) and leaves the first file
+        // without its trailer: all of it refused, the message's PID to PV1 named as segments of
+        // no message, nothing of the spliced file stored.
+        ("python-hl7/sample_bad_file2.hl7", &[Rejected("MSH"), Rejected("FTS"), Rejected("BTS-1")]),
         (
             "python-hl7/sample_batch2.hl7",
             &[
@@ -516,6 +518,21 @@ fn a_bad_message_is_rejected_alone_with_its_field() {
              the field separator): a line break inside a field must be sent escaped, as \\.br\\",
         ),
         (
+            "MSH|^~\\&|A|B|C|D|20240101||ORU^R01|B1|P|2.5\rPID|1||P1\rOBX|1|TS|X||2012x\r",
+            "OBX[1]-5",
+            "OBX[1]-5 is not an HL7 date/time (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ])",
+        ),
+        (
+            "MSH|^~\\&|A|B|C|D|20240101||ORU^R01|B1|P|2.5\rPID|1||P1\rOBX|1|SN|X||^abc\r",
+            "OBX[1]-5",
+            "OBX[1]-5 is not a structured numeric (OBX-2 is SN: comparator^number^separator^number)",
+        ),
+        (
+            "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|B1|P|2.5\rPID|1||P1||DOE\x00^JOHN\r",
+            "PID",
+            "segment PID holds a NUL byte (0x00), which HL7 v2 text may not hold",
+        ),
+        (
             "MSHA^~\\&|A\rPID|1||P1\r",
             "MSH-1",
             "MSH-1 field separator 'A' cannot be used (it must be printable ASCII punctuation)",
@@ -651,4 +668,43 @@ fn rows_of_two_senders_with_one_control_id_are_told_apart() {
     assert_eq!(column(&out, "observation", "source_message_id"), strings(&["DUP5", "DUP5"]));
     assert_eq!(column(&out, "observation", "sending_facility"), strings(&["HOSP", "HOSP2"]));
     assert_eq!(column(&out, "patient", "sending_application"), strings(&["LAB", "LAB"]));
+}
+
+#[test]
+fn a_batch_whose_trailer_counts_otherwise_or_is_missing_is_refused_whole() {
+    let message = |id: &str| format!("MSH|^~\\&|A|B|C|D|20240101||ADT^A01|{id}|P|2.5\rPID|1||P1\r");
+    let batch = |trailer: &str| format!("BHS|^~\\&\r{}{}{trailer}", message("T1"), message("T2"));
+    // Counted right, or not counted: both messages taken.
+    for whole in [batch("BTS|2\r"), batch("BTS\r"), format!("FHS|^~\\&\r{}FTS|1\r", batch("BTS|2\r"))] {
+        let out = transform(whole.as_bytes());
+        assert!(out.rejected.is_empty(), "{whole}: {:?}", out.rejected);
+        assert_eq!(column(&out, "message", "message_control_id"), strings(&["T1", "T2"]));
+    }
+    let refused = |body: String| {
+        let out = transform(body.as_bytes());
+        assert!(out.tables.is_empty(), "nothing of a refused batch is stored: {body}");
+        out.rejected.into_iter().map(|r| (r.field.unwrap_or_default(), r.reason)).collect::<Vec<_>>()
+    };
+    let miscounted = refused(batch("BTS|5\r"));
+    assert_eq!(miscounted.len(), 2);
+    assert_eq!(
+        miscounted[0],
+        (
+            "BTS-1".to_string(),
+            "the batch trailer BTS-1 counts 5 message(s), the batch holds 2: the body may be cut short or spliced; \
+             none of the batch was stored, send it whole"
+                .to_string()
+        )
+    );
+    // Cut short: the trailer (and maybe segments of the last message) lost.
+    let cut = refused(batch(""));
+    assert_eq!(cut[1].0, "BTS");
+    assert!(cut[1].1.starts_with("the batch (BHS) has no trailer (BTS): the body may be cut short"), "{cut:?}");
+    let file = refused(format!("FHS|^~\\&\r{}", batch("BTS|2\r")));
+    assert_eq!(file[0].0, "FTS");
+    let batches = refused(format!("FHS|^~\\&\r{}FTS|2\r", batch("BTS|2\r")));
+    assert_eq!(batches[0].0, "FTS-1");
+    // A batch that holds no message but says it does: refused, not taken without a word.
+    let empty = refused("BHS|^~\\&\rBTS|3\r".to_string());
+    assert_eq!(empty[0].0, "BTS-1");
 }
