@@ -197,7 +197,19 @@ impl Source {
         if missed != 0 && now_ms(self) - missed < BRIEF_MISS_COOLDOWN.as_millis() as u64 {
             return Ok(None);
         }
-        match self.run(batch, Wait::No, |instance, plugin| instance.split(plugin, batch, Deadline::Brief)) {
+        // On an async thread WASI's blocking streams cannot be served (wasmtime-wasi's sync
+        // bindings start a runtime, and tokio refuses that within one): a plugin that writes to
+        // its stdout or stderr (a Rust panic message, a Python traceback) panics the call. The
+        // instance goes with the unwinding (it was taken from the idle ones), and the body is
+        // split again on the blocking pool, where the output is captured as always.
+        let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run(batch, Wait::No, |instance, plugin| instance.split(plugin, batch, Deadline::Brief))
+        }));
+        let Ok(call) = call else {
+            self.brief_miss_ms.store(now_ms(self), Ordering::Relaxed);
+            return Ok(None);
+        };
+        match call {
             Err(SourceError::Call(CallError::Timeout { .. })) => {
                 self.brief_miss_ms.store(now_ms(self), Ordering::Relaxed);
                 Ok(None)

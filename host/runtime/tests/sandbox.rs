@@ -156,3 +156,27 @@ fn a_brief_split_of_a_quick_plugin_is_the_plain_split() {
     assert_eq!(brief.records.len(), 2);
     assert_eq!(format!("{brief:?}"), format!("{plain:?}"));
 }
+
+/// A plugin that writes to its stderr in a brief split on an async thread (a panic message, a
+/// Python traceback) gives the body up to the pool, where the trap is reported with its message;
+/// before, the call panicked the server's thread and the request got no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brief_split_of_a_plugin_that_writes_its_stderr_gives_the_body_to_the_pool() {
+    let engine = common::engine(common::tight_config());
+    let source = std::sync::Arc::new(Source::new(common::load(&engine, testing::PANICS), Vec::new()).unwrap());
+    let brief = {
+        let source = source.clone();
+        tokio::spawn(async move { source.split_briefly(&Batch::single("application/json", b"panic in split")) })
+            .await
+            .expect("the async task did not panic")
+    };
+    assert!(matches!(brief, Ok(None)), "{brief:?}");
+    let pooled =
+        tokio::task::spawn_blocking(move || source.split(&Batch::single("application/json", b"panic in split")))
+            .await
+            .unwrap();
+    match pooled {
+        Err(SourceError::Call(error)) => assert!(error.to_string().contains("deliberate panic in split"), "{error}"),
+        other => panic!("expected the trap, got {other:?}"),
+    }
+}
