@@ -41,9 +41,21 @@ pub fn run(source: &Source, essence: &str, body: &[u8]) -> anyhow::Result<CheckR
     rejected.sort_by_key(|r| r.record);
 
     let mut rows = source.transform(&split.records)?.output;
-    let refused = std::mem::take(&mut rows.rejected)
+    let mut answered = vec![false; split.records.len()];
+    for input in rows.tables.iter().flat_map(|t| &t.inputs).chain(rows.rejected.iter().map(|r| &r.input)) {
+        answered[*input as usize] = true;
+    }
+    let silent = answered.iter().enumerate().filter(|(_, answered)| !**answered).map(|(input, _)| Rejection {
+        input: input as u32,
+        record: 0,
+        reason: sluice_stream::NO_OUTCOME.into(),
+        field: None,
+    });
+    let mut refused: Vec<Rejection> = std::mem::take(&mut rows.rejected)
         .into_iter()
+        .chain(silent)
         .map(|r| Rejection { input: 0, record: accepted_indices[r.input as usize], ..r })
         .collect();
+    refused.sort_by_key(|r| r.record);
     Ok(CheckRun { accepted: split.records.len(), rows, rejected, refused })
 }

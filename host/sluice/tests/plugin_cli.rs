@@ -229,6 +229,15 @@ fn check_runs_split_then_transform_and_fails_on_records_transform_refuses_after_
     ]));
     assert_eq!(lenient["tables"]["events"].as_array().unwrap().len(), 3);
     assert_eq!(lenient["refused_after_split"], serde_json::json!([]));
+
+    // A record transform says nothing of (no row, no rejection) fails the check too: the stream
+    // dead-letters it.
+    let (_dir, skipped) = input_file("skip.json", "{\"v\": \"a\"}\n{\"v\": \"SKIP\"}\n");
+    let output = sluice(&["plugin", "check", sluice_test_plugins::POISON, "--input", &skipped, "--format", "json"]);
+    assert!(!output.status.success());
+    let out: Value = serde_json::from_slice(&output.stdout).expect("the report is printed first");
+    assert_eq!(out["refused_after_split"][0]["index"], 1);
+    assert_eq!(out["refused_after_split"][0]["reason"], sluice_stream::NO_OUTCOME);
 }
 
 #[test]

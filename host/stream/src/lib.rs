@@ -36,7 +36,7 @@ pub use schema::{
     INGEST_SOURCE, INGEST_USER, arrow_type, batch_schema, check_evolution, partitioning_fault, provenance_fields,
     table_definition, table_schema,
 };
-pub use transform::{Outcome, transform};
+pub use transform::{NO_OUTCOME, Outcome, transform};
 pub use worker::StreamError;
 
 /// Per (source, log partition), the first offset not yet committed to the warehouse.

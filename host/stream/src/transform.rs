@@ -18,6 +18,10 @@ pub struct Outcome {
     pub retried_batches: usize,
 }
 
+/// The dead letter's reason for a record `transform` gave neither a row nor a rejection (the
+/// contract asks for one or the other: a record is never dropped without a word).
+pub const NO_OUTCOME: &str = "the plugin's transform gave this record no row and no rejection";
+
 /// One record of a run.
 #[derive(Clone, Copy)]
 struct Record<'a> {
@@ -86,6 +90,15 @@ fn call(source: &Source, content_type: &str, records: &[Record<'_>], outcome: &m
                 if !std::mem::replace(&mut refused[input], true) {
                     outcome.dead.push(records[input].dead(rejection.reason, rejection.field, &producer.plugin));
                 }
+            }
+            let mut answered = refused;
+            for rows in &handled.output.tables {
+                for &input in &rows.inputs {
+                    answered[input as usize] = true;
+                }
+            }
+            for (record, _) in records.iter().zip(&answered).filter(|(_, answered)| !**answered) {
+                outcome.dead.push(record.dead(NO_OUTCOME.into(), None, &producer.plugin));
             }
             let inputs: Vec<Input<'_>> = records.iter().map(Record::input).collect();
             for rows in handled.output.tables {

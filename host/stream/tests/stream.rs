@@ -205,11 +205,12 @@ async fn records_land_with_their_values_types_and_provenance() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_poison_record_is_dead_lettered_alone_and_its_neighbours_land() {
+    // (And a record `transform` says nothing of is dead-lettered, not dropped.)
     // One partition and one request: the five records reach the plugin as one batch, which traps.
     let h = harness_with(1);
     let core = StreamCore::start(h.spool.clone(), h.warehouse.clone(), h.sources.clone(), config());
-    let bodies = [r#""good-1""#, r#""POISON""#, r#""good-2""#, r#""REJECT me""#, r#""good-3""#];
-    assert_eq!(h.submit_payloads("poison", &bodies, "r1").await, 5);
+    let bodies = [r#""good-1""#, r#""POISON""#, r#""good-2""#, r#""REJECT me""#, r#""good-3""#, r#""SKIP me""#];
+    assert_eq!(h.submit_payloads("poison", &bodies, "r1").await, 6);
     h.settled(&core, "poison").await;
     core.shutdown().await;
 
@@ -223,11 +224,13 @@ async fn a_poison_record_is_dead_lettered_alone_and_its_neighbours_land() {
         .map(|l| (String::from_utf8(l.entry.record.record.payload.clone()).unwrap(), l.entry.reason.clone()))
         .collect();
     dead.sort();
-    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(dead.len(), 3, "{dead:?}");
     assert_eq!(dead[0].0, "\"POISON\"");
     assert!(dead[0].1.starts_with("plugin poison@0.1.0 trapped: "), "{}", dead[0].1);
     assert!(dead[0].1.contains("poison record"), "{}", dead[0].1);
     assert_eq!(dead[1], ("\"REJECT me\"".into(), "the record is marked REJECT".into()));
+    // A record the plugin gave neither a row nor a rejection is not lost without a word.
+    assert_eq!(dead[2], ("\"SKIP me\"".into(), sluice_stream::NO_OUTCOME.into()));
     assert!(letters.iter().all(|l| l.entry.plugin == "poison@0.1.0" && l.entry.record.provenance.source == "poison"));
 }
 

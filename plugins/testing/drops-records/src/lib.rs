@@ -9,8 +9,14 @@ mod common;
 
 use sluice_plugin_sdk::{Origin, Rejection, SplitOutput};
 
-hostile_plugin!(DropsRecords, "drops-records", |_batch| {
-    sluice_plugin_sdk::Output::default()
+hostile_plugin!(DropsRecords, "drops-records", |batch| {
+    // `transform` is sound: a row per record it is given.
+    let table = <DropsRecords as sluice_plugin_sdk::Plugin>::manifest().tables.remove(0);
+    let mut rows = sluice_plugin_sdk::TableBuilder::new(&table);
+    for (input, payload) in batch.payloads() {
+        rows.push_row(input, &[sluice_plugin_sdk::Value::String(std::str::from_utf8(payload).unwrap_or("?"))]);
+    }
+    sluice_plugin_sdk::Output { tables: vec![rows], rejected: Vec::new() }
 }, split: |batch| {
     let mut out = SplitOutput::new("application/json");
     for (input, payload) in batch.payloads() {

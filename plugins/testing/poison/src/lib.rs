@@ -1,6 +1,7 @@
 //! Traps when a batch holds a record containing `POISON`, rejects records containing `REJECT`,
-//! (unless configured `lenient = true`, the "plugin fix" of the replay test) and writes every
-//! other record as one row: the stream core must retry a trapped batch record
+//! (unless configured `lenient = true`, the "plugin fix" of the replay test), says nothing of
+//! records containing `SKIP` (neither a row nor a rejection: a defect the host must catch) and
+//! writes every other record as one row: the stream core must retry a trapped batch record
 //! by record, so that only the poison record goes to the dead-letter queue.
 #![allow(missing_docs)]
 
@@ -61,6 +62,9 @@ impl Plugin for Poison {
         for (input, payload) in batch.payloads() {
             if contains(payload, b"POISON") {
                 panic!("poison record");
+            }
+            if contains(payload, b"SKIP") {
+                continue;
             }
             if contains(payload, b"REJECT") && !self.lenient {
                 let reason = "the record is marked REJECT".into();
