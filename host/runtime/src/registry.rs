@@ -61,6 +61,10 @@ pub enum RegistryEvent {
 /// files cannot follow, which the stream would refuse after records were accepted).
 pub type Admission = Arc<dyn Fn(&Plugin) -> Result<(), String> + Send + Sync>;
 
+/// Gauge: plugin files (and returning bundled plugins) that failed to load or were refused, as
+/// of the last rescan.
+pub const PLUGIN_FILES_FAILED: &str = "sluice_plugin_files_failed";
+
 /// Loaded plugins, by name. Cheap to clone; clones share state.
 #[derive(Clone)]
 pub struct PluginRegistry {
@@ -136,6 +140,14 @@ impl PluginRegistry {
     pub fn failures(&self) -> Vec<(PathBuf, String)> {
         let failures = self.inner.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures.iter().map(|(p, r)| (p.clone(), r.clone())).collect()
+    }
+
+    /// Sets the [`PLUGIN_FILES_FAILED`] gauge from the last rescan (done by every rescan; call
+    /// it once more after installing a metrics recorder). For alerts: a file dropped in that did
+    /// not load leaves the previous version running, which otherwise only the log says.
+    pub fn publish_metrics(&self) {
+        let failed = self.inner.failures.lock().unwrap_or_else(|e| e.into_inner()).len();
+        metrics::gauge!(PLUGIN_FILES_FAILED).set(failed as f64);
     }
 
     /// The plugin directory, if any.
@@ -254,8 +266,30 @@ impl PluginRegistry {
             }
             desired.insert(name, plugin);
         }
+        let admission = inner.admission.read().unwrap_or_else(|e| e.into_inner()).clone();
         for plugin in &inner.bundled {
-            desired.entry(plugin.manifest().name.clone()).or_insert_with(|| plugin.clone());
+            let name = plugin.manifest().name.clone();
+            if desired.contains_key(&name) {
+                continue;
+            }
+            // A bundled plugin returning in place of a file that was removed is admitted as a
+            // new version would be; refused, the version running keeps running.
+            let running = inner.plugins.read().unwrap_or_else(|e| e.into_inner()).get(&name).cloned();
+            if let (Some(running), Some(admit)) = (running, admission.as_ref())
+                && !Arc::ptr_eq(&running, plugin)
+                && let Err(reason) = admit(plugin)
+            {
+                let path = plugin.origin().display_path();
+                let error = LoadError::NotAdmitted { path: path.clone(), reason };
+                if inner.failures.lock().unwrap_or_else(|e| e.into_inner()).get(&path) != Some(&error.to_string()) {
+                    tracing::warn!(path = %path.display(), %error, "plugin failed to load");
+                    events.push(RegistryEvent::Failed { path: path.clone(), reason: error.to_string() });
+                }
+                failures.insert(path, error.to_string());
+                desired.insert(name, running);
+                continue;
+            }
+            desired.insert(name, plugin.clone());
         }
 
         {
@@ -291,6 +325,7 @@ impl PluginRegistry {
         }
         *inner.files.lock().unwrap_or_else(|e| e.into_inner()) = files;
         *inner.failures.lock().unwrap_or_else(|e| e.into_inner()) = failures;
+        self.publish_metrics();
         events.push(RegistryEvent::Rescanned);
         let mut subscribers = inner.subscribers.lock().unwrap_or_else(|e| e.into_inner());
         subscribers.retain(|tx| events.iter().all(|event| tx.send(event.clone()).is_ok()));

@@ -158,6 +158,43 @@ fn a_file_in_the_directory_overrides_the_bundled_plugin_of_the_same_name_until_d
     assert!(matches!(registry.get("patients").unwrap().origin(), sluice_runtime::PluginOrigin::Bundled(_)));
 }
 
+/// A bundled plugin coming back in place of a deleted file is admitted as any new version is:
+/// refused (its table no longer fits what the file's version wrote), the file's version keeps
+/// running and the refusal is listed; admitted later, it returns.
+#[test]
+fn a_bundled_plugin_the_host_does_not_admit_does_not_return_when_its_override_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine(Default::default());
+    let own = dir.path().join("my-patients.wasm");
+    std::fs::copy(format!("{}/patients.wasm", sluice_plugin_artifacts::PLUGINS_DIR), &own).unwrap();
+    let registry = PluginRegistry::open(&engine, Some(dir.path()), &common::bundled()).unwrap();
+    let refuse_bundled = Arc::new(AtomicBool::new(true));
+    let refusing = refuse_bundled.clone();
+    registry.set_admission(Arc::new(move |plugin: &sluice_runtime::Plugin| match plugin.origin() {
+        sluice_runtime::PluginOrigin::Bundled(_) if refusing.load(Ordering::SeqCst) => {
+            Err("table `patients`: incompatible schema change: column `age` changed from Int32 to Utf8".into())
+        }
+        _ => Ok(()),
+    }));
+    std::fs::remove_file(&own).unwrap();
+    registry.rescan().unwrap();
+    assert_eq!(registry.get("patients").unwrap().origin(), &sluice_runtime::PluginOrigin::File(own.clone()));
+    assert_eq!(
+        registry.failures(),
+        vec![(
+            std::path::PathBuf::from("bundled:patients.wasm"),
+            "plugin bundled:patients.wasm was not loaded: table `patients`: incompatible schema change: column `age` \
+             changed from Int32 to Utf8"
+                .to_string()
+        )]
+    );
+
+    refuse_bundled.store(false, Ordering::SeqCst);
+    registry.rescan().unwrap();
+    assert!(matches!(registry.get("patients").unwrap().origin(), sluice_runtime::PluginOrigin::Bundled(_)));
+    assert!(registry.failures().is_empty());
+}
+
 #[test]
 fn a_version_the_host_does_not_admit_leaves_the_running_one_live_and_says_why() {
     let dir = tempfile::tempdir().unwrap();

@@ -182,9 +182,16 @@ impl<'a> Assembly<'a> {
         Ok(Warehouse::open(&self.warehouse_url()?, self.config.warehouse.clone())?)
     }
 
-    /// Starts the stream from `log` to `warehouse` through `sources`' plugins.
-    pub fn start_stream(&self, log: Arc<dyn StreamLog>, warehouse: Warehouse, sources: SourceTable) -> StreamCore {
-        StreamCore::start(log, warehouse, sources, self.config.stream.clone())
+    /// Starts the stream from `log` to `warehouse` through `sources`' plugins, keeping what it
+    /// learns of table schemas in `schemas` (which plugin admission reads).
+    pub fn start_stream(
+        &self,
+        log: Arc<dyn StreamLog>,
+        warehouse: Warehouse,
+        sources: SourceTable,
+        schemas: sluice_stream::TableSchemas,
+    ) -> StreamCore {
+        StreamCore::start_sharing(log, warehouse, sources, self.config.stream.clone(), schemas)
     }
 
     /// Starts keeping Trino's catalog in step with what `stream` commits, if `[catalog]` names

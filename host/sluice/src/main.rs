@@ -1,5 +1,6 @@
 //! The `sluice` command line.
 
+mod admission;
 mod assembly;
 mod check;
 mod cli;

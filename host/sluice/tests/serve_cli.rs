@@ -445,12 +445,25 @@ fn a_second_server_on_one_data_directory_is_refused() {
 /// A first `serve` on a fresh data directory creates the plugin directory it watches, so that
 /// the README's "drop a .wasm into sluice-data/plugins" works without a restart.
 #[test]
-fn serve_creates_the_plugin_directory_it_watches() {
+fn serve_creates_the_plugin_directory_it_watches_and_counts_files_that_fail() {
     let data = tempfile::tempdir().unwrap();
     let plugins = data.path().join("plugins");
     assert!(!plugins.exists());
-    let _server = start(data.path());
+    let server = start(data.path());
     assert!(plugins.is_dir(), "serve did not create {}", plugins.display());
+    assert_eq!(common::metric_total(&server.url, "sluice_plugin_files_failed"), 0.0);
+    // A file that does not load is counted for alerts, and no longer once it is removed.
+    std::fs::write(plugins.join("broken.wasm"), b"not wasm").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while common::metric_total(&server.url, "sluice_plugin_files_failed") != 1.0 {
+        assert!(std::time::Instant::now() < deadline, "the failed file was not counted");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::remove_file(plugins.join("broken.wasm")).unwrap();
+    while common::metric_total(&server.url, "sluice_plugin_files_failed") != 0.0 {
+        assert!(std::time::Instant::now() < deadline, "the removed file is still counted");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Without a terminal to prompt on, `users add` says how to pass the password instead.
@@ -906,4 +919,74 @@ fn a_lost_spool_beside_a_written_warehouse_stops_serve() {
         "{err}"
     );
     assert!(!data.path().join("spool.db").exists(), "no new spool was left behind");
+}
+
+/// A loaded plugin whose table the warehouse's files cannot follow (here: `patients` files whose
+/// `patientid` is an integer) stops serve with the reason before a record is accepted (before:
+/// every record for its source was accepted, then dead-lettered); the warehouse is left as it
+/// was, `plugin check` of the plugin's file says the same, and serve starts once the table is
+/// one the plugin can write.
+#[test]
+fn a_plugin_whose_table_the_warehouse_cannot_follow_stops_serve() {
+    use arrow::array::{Int64Array, RecordBatch, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    let data = tempfile::tempdir().unwrap();
+    // A server ran here before (its spool is what a warehouse beside it needs).
+    drop(start(data.path()));
+    let warehouse = data.path().join("warehouse");
+    let schema = Schema::new(vec![
+        Field::new("patientid", DataType::Int64, false),
+        Field::new("ingest_received_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+    ]);
+    let rows = RecordBatch::try_new(
+        std::sync::Arc::new(schema),
+        vec![
+            std::sync::Arc::new(Int64Array::from(vec![7])),
+            std::sync::Arc::new(TimestampMicrosecondArray::from(vec![1_795_780_800_000_000]).with_timezone("UTC")),
+        ],
+    )
+    .unwrap();
+    let segment = sluice_warehouse::Segment {
+        source: "legacy".into(),
+        partition: 0,
+        first: 0,
+        last: 0,
+        tables: vec![("patients".into(), vec![rows])],
+        token: String::new(),
+    };
+    std::fs::create_dir_all(&warehouse).unwrap();
+    let url = format!("file://{}", warehouse.display());
+    let written = sluice_warehouse::Warehouse::open(&url, Default::default()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(written.commit(&segment)).unwrap();
+    let before = modes(&warehouse);
+
+    let output = sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.trim_end().ends_with(
+            "error: plugin patients@0.1.0 (bundled:patients.wasm) cannot write to this warehouse: table `patients`: \
+             incompatible schema change: column `patientid` changed from Int64 to Utf8; drop in the plugin version \
+             that wrote the table, or give this server a new warehouse (warehouse.url)"
+        ),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).is_empty(), "nothing was served");
+    assert_eq!(modes(&warehouse), before, "the warehouse is left as it was");
+
+    // A plugin author's check of the file says so before it is dropped in.
+    let file = format!("{}/patients.wasm", sluice_plugin_artifacts::PLUGINS_DIR);
+    let (ok, _, err) = admin(data.path(), &["plugin", "check", &file], None);
+    assert!(!ok);
+    assert_eq!(
+        err.trim_end(),
+        "error: the server on this data directory would not load plugin patients@0.1.0: table `patients`: \
+         incompatible schema change: column `patientid` changed from Int64 to Utf8"
+    );
+
+    std::fs::remove_dir_all(warehouse.join("patients")).unwrap();
+    let server = serving(sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0"]));
+    assert!(server.url.starts_with("http://127.0.0.1:"));
 }

@@ -12,6 +12,7 @@
 //! a row.
 
 mod convert;
+mod known;
 mod schema;
 mod segment;
 mod transform;
@@ -31,6 +32,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use convert::{Input, Producer, table_batch};
+pub use known::TableSchemas;
 pub use schema::{
     INGEST_OFFSET, INGEST_PARTITION, INGEST_PLUGIN, INGEST_PLUGIN_DIGEST, INGEST_RECEIVED_AT, INGEST_REQUEST_ID,
     INGEST_SOURCE, INGEST_USER, arrow_type, batch_schema, check_evolution, partitioning_fault, provenance_fields,
@@ -112,6 +114,17 @@ pub struct StreamCore {
 impl StreamCore {
     /// Starts a stream for every source in `sources`, and for sources that appear later.
     pub fn start(log: Arc<dyn StreamLog>, warehouse: Warehouse, sources: SourceTable, config: StreamConfig) -> Self {
+        Self::start_sharing(log, warehouse, sources, config, TableSchemas::default())
+    }
+
+    /// As [`start`](Self::start), recording what it learns of table schemas in `schemas`.
+    pub fn start_sharing(
+        log: Arc<dyn StreamLog>,
+        warehouse: Warehouse,
+        sources: SourceTable,
+        config: StreamConfig,
+        schemas: TableSchemas,
+    ) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let (positions_tx, positions) = watch::channel(Positions::new());
         let (commits, _) = tokio::sync::broadcast::channel(1024);
@@ -123,7 +136,7 @@ impl StreamCore {
             stop: stop_rx,
             positions: positions_tx,
             commits: commits.clone(),
-            schemas: Arc::default(),
+            schemas,
             held: Arc::default(),
         };
         let supervisor = tokio::spawn(supervise(cx));

@@ -39,7 +39,7 @@ pub(crate) struct Context {
     pub positions: watch::Sender<Positions>,
     pub commits: tokio::sync::broadcast::Sender<sluice_warehouse::PartitionDir>,
     /// Per table, the schema its files have (`None`: no file yet); shared by all sources.
-    pub schemas: Arc<tokio::sync::Mutex<std::collections::HashMap<String, Option<arrow::datatypes::SchemaRef>>>>,
+    pub schemas: crate::known::TableSchemas,
     /// Arrow memory held by the open segments of every source (see `StreamConfig::memory_budget`).
     pub held: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -461,9 +461,16 @@ impl SourceStream {
                 .increment(files.len() as u64);
             self.publish(partition, next);
             {
+                // Merged, not replaced: a column an older version had (and a later one
+                // dropped) must not come back retyped.
                 let mut schemas = cx.schemas.lock().await;
                 for (table, schema) in segment.schemas() {
-                    schemas.insert(table, Some(sluice_warehouse::file_schema(&schema)));
+                    let file = sluice_warehouse::file_schema(&schema);
+                    let known = match schemas.get(&table) {
+                        Some(Some(old)) => Arc::new(crate::schema::merged(old, &file)),
+                        _ => file,
+                    };
+                    schemas.insert(table, Some(known));
                 }
             }
             for path in &files {

@@ -91,6 +91,9 @@ fn check(paths: &Paths, args: CheckArgs) -> anyhow::Result<()> {
     let assembly = assembly(paths)?;
     let engine = assembly.engine()?;
     let plugin = resolve(&assembly, &engine, &args.plugin)?;
+    if matches!(plugin.origin(), sluice_runtime::PluginOrigin::File(_)) {
+        check_against_the_warehouse(&assembly, &plugin)?;
+    }
     let source = Source::new(plugin.clone(), args.settings.clone())?;
     let Some(input) = &args.input else {
         match args.format {
@@ -123,6 +126,24 @@ fn check(paths: &Paths, args: CheckArgs) -> anyhow::Result<()> {
              stream would then dead-letter them (make split refuse them, or transform accept them)",
             run.refused.len()
         );
+    }
+    Ok(())
+}
+
+/// Refuses a plugin file the server on this data directory would not load because of its
+/// warehouse (a table whose files the plugin's schema cannot follow, a `partition_by` its table
+/// cannot use), with the reason the server would give, before it is dropped in.
+fn check_against_the_warehouse(assembly: &Assembly, plugin: &Plugin) -> anyhow::Result<()> {
+    let url = assembly.warehouse_url()?;
+    if url.strip_prefix("file://").is_some_and(|dir| !Path::new(dir).is_dir()) {
+        return Ok(()); // No warehouse yet (and none is made here).
+    }
+    let warehouse = assembly.warehouse()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let schemas = sluice_stream::TableSchemas::default();
+    let layout = &assembly.config().warehouse;
+    if let Err(reason) = runtime.block_on(crate::admission::admit(plugin, &warehouse, &schemas, layout)) {
+        bail!("the server on this data directory would not load plugin {}: {reason}", plugin.id());
     }
     Ok(())
 }

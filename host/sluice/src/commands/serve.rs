@@ -92,7 +92,13 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
         return Err(refusal);
     }
     check_partitioning(&registry, &config.warehouse)?;
-    registry.set_admission(schema_admission(warehouse.clone(), config.warehouse.clone()));
+    check_loaded_against_the_warehouse(&registry, &warehouse, &config.warehouse).await?;
+    let schemas = sluice_stream::TableSchemas::default();
+    registry.set_admission(crate::admission::schema_admission(
+        warehouse.clone(),
+        schemas.clone(),
+        config.warehouse.clone(),
+    ));
     // What can still fail is checked before the stream starts: a failure after it would leave its
     // tasks retrying on a closing runtime, their warnings burying the reason.
     for (listener, mllp) in &mllp_listeners {
@@ -107,11 +113,13 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
             })?)
         }
     };
-    let stream = assembly.start_stream(stream_log, warehouse.clone(), sources.clone());
+    let stream = assembly.start_stream(stream_log, warehouse.clone(), sources.clone(), schemas);
     assembly.start_catalog(&sources, warehouse, &stream, auth.clone())?;
     let limits = config.server.limits();
     let log_kind = log.kind();
     let mut state = ApiState::new(sources.clone(), auth.clone(), log, limits);
+    // The state installed the metrics recorder: the gauges of the plugins loaded so far.
+    registry.publish_metrics();
     if config.log.min_free.as_u64() > 0 {
         state = state.with_disk_guard(sluice_api::DiskGuard::new(paths.data_dir(), config.log.min_free.as_u64()));
     }
@@ -218,10 +226,6 @@ async fn serve(paths: &Paths, config: Config, address: SocketAddr) -> anyhow::Re
     Ok(())
 }
 
-/// Refuses a plugin version whose tables the warehouse's files cannot follow (the check the
-/// stream makes before writing), so that the version running keeps running instead of every
-/// record accepted after the swap going to the dead-letter queue. A warehouse that cannot be
-/// read admits the version: the stream's own check still holds.
 /// Refuses to start on a new spool beside a warehouse that already holds tables: the warehouse's
 /// file names carry the log positions they cover, and a new spool numbers records from 0 again,
 /// so the stream would take the new records for ones already written and skip them. (The
@@ -276,21 +280,35 @@ fn check_partitioning(
     Ok(())
 }
 
-fn schema_admission(warehouse: Warehouse, layout: sluice_warehouse::WarehouseConfig) -> sluice_runtime::Admission {
-    let runtime = tokio::runtime::Handle::current();
-    Arc::new(move |plugin: &sluice_runtime::Plugin| {
-        for table in &plugin.manifest().tables {
-            if let Some(fault) = sluice_stream::partitioning_fault(table, &layout) {
-                return Err(fault);
-            }
-            let new = sluice_warehouse::file_schema(&sluice_stream::table_schema(table));
-            // The registry's watcher thread is not a runtime thread: it may wait here.
-            let Ok(Some(old)) = runtime.block_on(warehouse.latest_schema(&table.name)) else { continue };
-            sluice_stream::check_evolution(&old, &new)
-                .map_err(|reason| format!("table `{}`: incompatible schema change: {reason}", table.name))?;
+/// Refuses to start when a loaded plugin's tables cannot be written beside the warehouse's
+/// files (a plugin file changed while sluice was stopped, a warehouse another version wrote):
+/// every record for its source would be accepted and then dead-lettered.
+async fn check_loaded_against_the_warehouse(
+    registry: &sluice_runtime::PluginRegistry,
+    warehouse: &Warehouse,
+    layout: &sluice_warehouse::WarehouseConfig,
+) -> anyhow::Result<()> {
+    let schemas = sluice_stream::TableSchemas::default();
+    for plugin in registry.list() {
+        if let Err(reason) = crate::admission::admit(&plugin, warehouse, &schemas, layout).await {
+            let remedy = match plugin.origin() {
+                sluice_runtime::PluginOrigin::File(path) => {
+                    format!("put back the plugin version that wrote the table, or move {} away", path.display())
+                }
+                sluice_runtime::PluginOrigin::Bundled(_) => {
+                    "drop in the plugin version that wrote the table, or give this server a new warehouse \
+                     (warehouse.url)"
+                        .to_string()
+                }
+            };
+            anyhow::bail!(
+                "plugin {} ({}) cannot write to this warehouse: {reason}; {remedy}",
+                plugin.id(),
+                plugin.origin()
+            );
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 fn say(text: &str) {
