@@ -697,7 +697,7 @@ function canonical(plugin, raw) {
 /** The plugin's split: `{ records: [string], origins: [{input, record, key, id}], rejected }`. */
 export function split(plugin, contentType, payloads) {
   const { accepted, rejected } = rows(plugin, contentType, payloads);
-  const keySlot = plugin.fields.findIndex((f) => f.source === plugin.key);
+  const keySlot = plugin.key == null ? -1 : plugin.fields.findIndex((f) => nameKey(f.source) === nameKey(plugin.key));
   const records = [], origins = [];
   for (const { input, record, raw, typed } of accepted) {
     const key = keySlot >= 0 ? typed[keySlot] : null;
@@ -767,6 +767,9 @@ export function exportPlugin(plugin) {
   }
   const indistinct = indistinctNames(plugin.fields.map((f) => f.source));
   if (indistinct) throw new Error(indistinct);
+  if (plugin.key != null && !plugin.fields.some((f) => nameKey(f.source) === nameKey(String(plugin.key)))) {
+    throw new Error(`the key of table \`${plugin.table}\`, ${plugin.key}, is not one of its fields`);
+  }
   let current = configured(plugin);
   return {
     describe() {

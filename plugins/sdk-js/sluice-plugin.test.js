@@ -64,3 +64,11 @@ test("what JavaScript cannot read exactly or tell apart is refused saying so", (
     fields: [sp.field("PatientID", sp.STRING), sp.field("Patient_ID", sp.STRING, { column: "patient_id" })] }),
   /^Error: fields `PatientID` and `Patient_ID` name one sender field/);
 });
+
+test("the key is named as fields are, and must be one of them", () => {
+  const spelt = { name: "spelt", version: "0.1.0", table: "spelt", key: "patient_id", fields: [sp.field("PatientID", sp.STRING)] };
+  const split = sp.split(spelt, "application/json", [new TextEncoder().encode('{"PatientID": "p1"}')]);
+  assert.deepEqual(split.origins.map((o) => o.key), ["p1"]);
+  assert.throws(() => sp.exportPlugin({ ...spelt, key: "Patient" }),
+    { message: "the key of table `spelt`, Patient, is not one of its fields" });
+});

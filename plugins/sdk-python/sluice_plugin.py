@@ -915,13 +915,22 @@ def _canonical(table, raw):
     return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
+def _key_slot(table):
+    """Index of the table's key field (named as senders' fields are matched), or None."""
+    if table.key is None:
+        return None
+    return next((i for i, f in enumerate(table.fields) if _name_key(f.source) == _name_key(table.key)), None)
+
+
 def split(plugin, content_type, payloads):
     """The plugin's ``split``: ``(canonical records, origins, rejections)``. A record's
     partition key is its table's key field, when that is a string or an integer."""
     rows, rejected = _rows(plugin, content_type, payloads)
     records, origins = [], []
+    key_slots = {table.name: _key_slot(table) for table in _tables_of(plugin)}
     for input_index, record_index, table, raw, typed in rows:
-        key = next((v for f, v in zip(table.fields, typed) if f.source == table.key), None)
+        slot = key_slots[table.name]
+        key = None if slot is None else typed[slot]
         if isinstance(key, bool) or not isinstance(key, (str, int)):
             key = None
         records.append(_canonical(table, raw))
@@ -1000,7 +1009,7 @@ def manifest(plugin_class):
         for field in table.fields:
             if not _NAME.match(field.column):
                 raise ValueError(f"column name `{field.column}` is not a lowercase identifier; pass column=")
-        if table.key is not None and table.key.lower() not in sources:
+        if table.key is not None and _key_slot(table) is None:
             raise ValueError(f"the key of table `{table.name}`, {table.key}, is not one of its fields")
         if issubclass(plugin_class, TablesPlugin):
             if table.marker is None or table.marker.lower() not in sources:

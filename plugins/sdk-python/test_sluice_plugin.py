@@ -69,6 +69,19 @@ class Settings(unittest.TestCase):
                                     r"are matched ignoring case, spaces, `_`, `-` and `\.`\): declare it once$"):
             sp.manifest(Indistinct)
 
+    def test_the_key_is_named_as_fields_are_and_must_be_one(self):
+        class Spelt(sp.RecordPlugin):
+            name, version, table, key = "spelt", "0.1.0", "spelt", "patient_id"
+            fields = [sp.Field("PatientID", sp.STRING)]
+        _, origins, _ = sp.split(Spelt(), "application/json", [b'{"PatientID": "p1"}'])
+        self.assertEqual([o.key for o in origins], ["p1"])
+
+        class Unknown(sp.RecordPlugin):
+            name, version, table, key = "unknown", "0.1.0", "unknown", "Patient"
+            fields = [sp.Field("PatientID", sp.STRING)]
+        with self.assertRaisesRegex(ValueError, r"^the key of table `unknown`, Patient, is not one of its fields$"):
+            sp.manifest(Unknown)
+
     def test_integers_of_thousands_of_digits_are_out_of_range(self):
         with self.assertRaisesRegex(ValueError, "^is out of the integer range$"):
             sp.convert("9" * 5000, sp.INT64)

@@ -126,13 +126,7 @@ async fn a_frame_left_unfinished_is_answered_before_the_idle_close() {
 /// Sends one framed message and reads its acknowledgement's segments.
 async fn exchange(stream: &mut tokio::net::TcpStream, message: &str) -> Vec<String> {
     stream.write_all(&mllp_frame(message.as_bytes())).await.unwrap();
-    let mut ack = Vec::new();
-    while !ack.ends_with(&[0x1C, 0x0D]) {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).await.unwrap();
-        ack.push(byte[0]);
-    }
-    String::from_utf8(ack[1..ack.len() - 2].to_vec()).unwrap().split('\r').map(str::to_string).collect()
+    read_ack(stream).await
 }
 
 /// A different message under a control id the sender already used is refused for its content

@@ -123,6 +123,18 @@ impl Transformed {
     pub fn table(&self, name: &str) -> Option<&TableRows> {
         self.tables.iter().find(|t| t.table == name)
     }
+
+    /// Inputs, of the `inputs` the batch held, given neither a row nor a rejection (the contract
+    /// asks for one or the other), in order.
+    pub fn unanswered(&self, inputs: usize) -> Vec<u32> {
+        let mut answered = vec![false; inputs];
+        for &input in self.tables.iter().flat_map(|t| &t.inputs).chain(self.rejected.iter().map(|r| &r.input)) {
+            if let Some(answered) = answered.get_mut(input as usize) {
+                *answered = true;
+            }
+        }
+        (0..inputs as u32).filter(|&input| !answered[input as usize]).collect()
+    }
 }
 
 /// Where one accepted record of a split came from.
@@ -288,8 +300,32 @@ impl SplitRecords {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let rejected = rejections_from_wit(output.rejected, inputs)?;
+        let outcomes = origins.iter().map(|o| (o.input, o.record)).chain(rejected.iter().map(|r| (r.input, r.record)));
+        if let Some((input, record)) = given_twice(outcomes) {
+            return Err(format!(
+                "split gave record {record} of input {input} more than one outcome (each record is accepted once \
+                 or rejected once)"
+            ));
+        }
         Ok(Self { records, origins, rejected })
     }
+}
+
+/// The first (input, record) pair given more than once, if any. Plugins give them in order,
+/// which is checked in one pass; only out-of-order outcomes are sorted.
+fn given_twice(outcomes: impl Iterator<Item = (u32, u32)> + Clone) -> Option<(u32, u32)> {
+    let mut previous = None;
+    let in_order = outcomes.clone().all(|pair| {
+        let increasing = previous.is_none_or(|p| p < pair);
+        previous = Some(pair);
+        increasing
+    });
+    if in_order {
+        return None;
+    }
+    let mut sorted: Vec<(u32, u32)> = outcomes.collect();
+    sorted.sort_unstable();
+    sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
 
 fn check_strings(offsets: &[u32], data: &[u8]) -> Result<(), String> {
@@ -321,5 +357,24 @@ mod tests {
         assert_eq!(check_strings(&[0, 2], b"abc").unwrap_err(), "string offsets do not end at the end of the data");
         assert_eq!(check_strings(&[0, 1, 2], "é".as_bytes()).unwrap_err(), "string offset 1 splits a UTF-8 character");
         assert!(check_strings(&[0, 1], &[0xff]).unwrap_err().starts_with("string data is not UTF-8"));
+    }
+
+    #[test]
+    fn a_record_given_two_outcomes_is_found_in_or_out_of_order() {
+        assert_eq!(given_twice([(0, 0), (0, 1), (1, 0)].into_iter()), None);
+        assert_eq!(given_twice([(0, 0), (0, 2), (0, 1)].into_iter()), None, "accepted 0 and 2, rejected 1");
+        assert_eq!(given_twice([(0, 0), (0, 1), (0, 1)].into_iter()), Some((0, 1)), "accepted twice");
+        assert_eq!(given_twice([(0, 3), (0, 1), (0, 3)].into_iter()), Some((0, 3)), "accepted and rejected");
+        assert_eq!(given_twice([(1, 0), (0, 0)].into_iter()), None, "one record of each of two inputs");
+    }
+
+    #[test]
+    fn unanswered_inputs_are_those_with_neither_a_row_nor_a_rejection() {
+        let output = Transformed {
+            tables: vec![TableRows { table: "t".into(), inputs: vec![0, 0, 3], columns: Vec::new() }],
+            rejected: vec![Rejection { input: 2, record: 0, reason: "no".into(), field: None }],
+        };
+        assert_eq!(output.unanswered(5), vec![1, 4]);
+        assert_eq!(output.unanswered(0), Vec::<u32>::new());
     }
 }

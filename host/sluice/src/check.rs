@@ -41,12 +41,8 @@ pub fn run(source: &Source, essence: &str, body: &[u8]) -> anyhow::Result<CheckR
     rejected.sort_by_key(|r| r.record);
 
     let mut rows = source.transform(&split.records)?.output;
-    let mut answered = vec![false; split.records.len()];
-    for input in rows.tables.iter().flat_map(|t| &t.inputs).chain(rows.rejected.iter().map(|r| &r.input)) {
-        answered[*input as usize] = true;
-    }
-    let silent = answered.iter().enumerate().filter(|(_, answered)| !**answered).map(|(input, _)| Rejection {
-        input: input as u32,
+    let silent = rows.unanswered(split.records.len()).into_iter().map(|input| Rejection {
+        input,
         record: 0,
         reason: sluice_stream::NO_OUTCOME.into(),
         field: None,

@@ -84,6 +84,7 @@ fn call(source: &Source, content_type: &str, records: &[Record<'_>], outcome: &m
         Ok(handled) => {
             let manifest = handled.plugin.manifest();
             let producer = Producer { plugin: manifest.id(), digest: handled.plugin.digest().to_string() };
+            let unanswered = handled.output.unanswered(records.len());
             let mut refused = vec![false; records.len()];
             for rejection in handled.output.rejected {
                 let input = rejection.input as usize;
@@ -91,14 +92,8 @@ fn call(source: &Source, content_type: &str, records: &[Record<'_>], outcome: &m
                     outcome.dead.push(records[input].dead(rejection.reason, rejection.field, &producer.plugin));
                 }
             }
-            let mut answered = refused;
-            for rows in &handled.output.tables {
-                for &input in &rows.inputs {
-                    answered[input as usize] = true;
-                }
-            }
-            for (record, _) in records.iter().zip(&answered).filter(|(_, answered)| !**answered) {
-                outcome.dead.push(record.dead(NO_OUTCOME.into(), None, &producer.plugin));
+            for input in unanswered {
+                outcome.dead.push(records[input as usize].dead(NO_OUTCOME.into(), None, &producer.plugin));
             }
             let inputs: Vec<Input<'_>> = records.iter().map(Record::input).collect();
             for rows in handled.output.tables {

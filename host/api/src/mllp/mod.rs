@@ -160,8 +160,7 @@ async fn connection(
                 // knows what became of it.
                 if let Some(event) = reader.unfinished() {
                     let reply = answer(state, &listener, peer, event).await.0;
-                    let _ = write.write_all(&framed(&reply)).await;
-                    let _ = write.flush().await;
+                    let _ = send(&mut write, &reply, config.idle_timeout).await;
                 }
                 break;
             }
@@ -173,12 +172,41 @@ async fn connection(
             Ok(Ok(Some(event))) => event,
         };
         let (reply, close) = answer(state, &listener, peer, event).await;
-        if write.write_all(&framed(&reply)).await.is_err() || write.flush().await.is_err() || close {
+        if let Err(error) = send(&mut write, &reply, config.idle_timeout).await {
+            tracing::debug!(%peer, %error, "MLLP acknowledgement not sent: closed");
+            break;
+        }
+        if close {
             break;
         }
     }
     let _ = write.shutdown().await;
     audit(state, &listener, &connection_id, peer, 0, 0, Outcome::Disconnected);
+}
+
+/// Writes one acknowledgement, framed. A sender that stops reading its acknowledgements (one
+/// that sets MSH-15 to `NE` and never reads, say) fills the socket's buffers, and the write
+/// waits: after `timeout` it fails, and the connection is closed instead of being held forever
+/// with the next message unread.
+async fn send(
+    write: &mut (impl AsyncWrite + Unpin),
+    reply: &[u8],
+    timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    let writing = async {
+        write.write_all(&framed(reply)).await?;
+        write.flush().await
+    };
+    match tokio::time::timeout(timeout, writing).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "the sender read no acknowledgement for {}",
+                humantime_serde::re::humantime::format_duration(timeout)
+            ),
+        )),
+    }
 }
 
 /// The acknowledgement of what the reader found, and whether the connection is to be closed
@@ -203,13 +231,17 @@ fn messages_in(frame: &[u8]) -> usize {
     frame.split(|&b| b == b'\r' || b == b'\n').filter(|segment| segment.trim_ascii_start().starts_with(b"MSH")).count()
 }
 
+/// Counts an acknowledgement sent, as the HTTP API counts its answers (by status).
+fn count_acknowledgement(code: Code) {
+    metrics::counter!(crate::metrics::REQUESTS, "route" => "mllp", "status" => ack_code_name(code)).increment(1);
+}
+
 /// An AR for a frame that cannot be taken; `head` is what was read of its start, whose MSH (when
 /// it has one) the acknowledgement answers, naming its control id.
 fn refuse(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, reason: String, head: &[u8]) -> Vec<u8> {
     let request_id = ingest::request_id();
     audit(state, listener, &request_id, peer, 0, 0, Outcome::BadRequest);
-    metrics::counter!(crate::metrics::REQUESTS, "route" => "mllp", "status" => ack_code_name(Code::Reject))
-        .increment(1);
+    count_acknowledgement(Code::Reject);
     let problem = Problem { reason, field: None, code: ErrorCode::ApplicationInternalError };
     ack::build(Header::read(head).as_ref(), Code::Reject, Some(&problem), &ack_id(&request_id), &now_hl7())
 }
@@ -260,7 +292,7 @@ async fn handle(state: &ApiState, listener: &Listener<'_>, peer: SocketAddr, mes
         },
     };
     audit(state, listener, &request_id, peer, counts.0, counts.1, outcome);
-    metrics::counter!(crate::metrics::REQUESTS, "route" => "mllp", "status" => ack_code_name(code)).increment(1);
+    count_acknowledgement(code);
     ack::build(header.as_ref(), code, problem.as_ref(), &ack_id(&request_id), &now_hl7())
 }
 
@@ -386,4 +418,35 @@ fn audit(
         detail: None,
         attempts: 1,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    /// A sender that reads no acknowledgement: the write gives up after the timeout instead of
+    /// holding the connection forever.
+    #[tokio::test]
+    async fn an_acknowledgement_nobody_reads_times_out() {
+        let (mut server, client) = tokio::io::duplex(64);
+        let ack = vec![b'A'; 200];
+        let error = send(&mut server, &ack, Duration::from_millis(200)).await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(error.to_string(), "the sender read no acknowledgement for 200ms");
+
+        // Read, it is sent whole.
+        let (mut server, mut client_reading) = tokio::io::duplex(64);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            client_reading.read_to_end(&mut got).await.map(|_| got)
+        });
+        send(&mut server, &ack, Duration::from_secs(300)).await.unwrap();
+        drop(server);
+        assert_eq!(reader.await.unwrap().unwrap(), framed(&ack));
+        drop(client);
+    }
 }

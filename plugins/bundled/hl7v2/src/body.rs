@@ -318,7 +318,8 @@ fn decode(lines: &[&[u8]], text: Text) -> Result<Found, Unusable> {
         match std::str::from_utf8(line) {
             // A line break inside a field (a continued line) is kept as LF: the canonical text
             // ends segments with CR.
-            Ok(text) => decoded.push(text.replace("\r\n", "\n").replace('\r', "\n")),
+            Ok(text) if text.contains('\r') => decoded.push(text.replace("\r\n", "\n").replace('\r', "\n")),
+            Ok(text) => decoded.push(text.to_string()),
             Err(_) => {
                 return Err(Unusable {
                     reason: "the message is not valid UTF-8; send UTF-8, or declare 8859/1 in MSH-18 for Latin-1"
