@@ -890,6 +890,22 @@ fn passwords_in_service_urls_stay_out_of_the_banner() {
     assert!(!banner.contains("s3cret"), "{banner}");
 }
 
+/// The output of a `serve` expected to refuse to start; one that serves instead is stopped and
+/// fails the test (rather than leaving it waiting for a server that never exits).
+fn refused_start(command: &mut Command) -> std::process::Output {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!("serve started instead of refusing: {}", String::from_utf8_lossy(&output.stdout));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// A server whose spool is gone, beside a warehouse written from it, refuses to start: a new
 /// spool would number records from 0 again, and the stream would skip them as already written.
 #[test]
@@ -906,7 +922,7 @@ fn a_lost_spool_beside_a_written_warehouse_stops_serve() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(data.path().join(format!("spool.db{suffix}")));
     }
-    let output = sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    let output = refused_start(sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0"]));
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -962,7 +978,7 @@ fn a_plugin_whose_table_the_warehouse_cannot_follow_stops_serve() {
     runtime.block_on(written.commit(&segment)).unwrap();
     let before = modes(&warehouse);
 
-    let output = sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    let output = refused_start(sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0"]));
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
