@@ -694,10 +694,16 @@ function canonical(plugin, raw) {
   return `{${parts.join(",")}}`;
 }
 
+/** Index of the plugin's key field (named as senders' fields are matched), or -1. */
+function keySlotOf(plugin) {
+  if (plugin.key == null) return -1;
+  return plugin.fields.findIndex((f) => nameKey(f.source) === nameKey(String(plugin.key)));
+}
+
 /** The plugin's split: `{ records: [string], origins: [{input, record, key, id}], rejected }`. */
 export function split(plugin, contentType, payloads) {
   const { accepted, rejected } = rows(plugin, contentType, payloads);
-  const keySlot = plugin.key == null ? -1 : plugin.fields.findIndex((f) => nameKey(f.source) === nameKey(plugin.key));
+  const keySlot = keySlotOf(plugin);
   const records = [], origins = [];
   for (const { input, record, raw, typed } of accepted) {
     const key = keySlot >= 0 ? typed[keySlot] : null;
@@ -767,7 +773,7 @@ export function exportPlugin(plugin) {
   }
   const indistinct = indistinctNames(plugin.fields.map((f) => f.source));
   if (indistinct) throw new Error(indistinct);
-  if (plugin.key != null && !plugin.fields.some((f) => nameKey(f.source) === nameKey(String(plugin.key)))) {
+  if (plugin.key != null && keySlotOf(plugin) < 0) {
     throw new Error(`the key of table \`${plugin.table}\`, ${plugin.key}, is not one of its fields`);
   }
   let current = configured(plugin);

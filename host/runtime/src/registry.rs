@@ -207,19 +207,13 @@ impl PluginRegistry {
             None => Vec::new(),
         };
         files.retain(|path, _| paths.contains(path));
+        let admission = inner.admission.read().unwrap_or_else(|e| e.into_inner()).clone();
         for path in &paths {
             let bytes = match read_limited(&inner.engine, path) {
                 Ok(bytes) => bytes,
                 Err(error) => {
-                    // Said once per file and reason (a file over `plugins.max_wasm`, unreadable),
-                    // as a load failure is, not at every rescan.
-                    let reason = error.to_string();
-                    let known = inner.failures.lock().unwrap_or_else(|e| e.into_inner()).get(path) == Some(&reason);
-                    if !known {
-                        tracing::warn!(path = %path.display(), %error, "plugin failed to load");
-                        events.push(RegistryEvent::Failed { path: path.clone(), reason: reason.clone() });
-                    }
-                    failures.insert(path.clone(), reason);
+                    // A file over `plugins.max_wasm`, unreadable: said once, as a load failure is.
+                    fail_once(inner, path, error.to_string(), &mut failures, &mut events);
                     continue;
                 }
             };
@@ -230,7 +224,6 @@ impl PluginRegistry {
                 }
                 continue;
             }
-            let admission = inner.admission.read().unwrap_or_else(|e| e.into_inner()).clone();
             let loaded =
                 Plugin::load(&inner.engine, PluginOrigin::File(path.clone()), &bytes).and_then(
                     |plugin| match admission.as_ref().map_or(Ok(()), |admit| admit(&plugin)) {
@@ -266,7 +259,6 @@ impl PluginRegistry {
             }
             desired.insert(name, plugin);
         }
-        let admission = inner.admission.read().unwrap_or_else(|e| e.into_inner()).clone();
         for plugin in &inner.bundled {
             let name = plugin.manifest().name.clone();
             if desired.contains_key(&name) {
@@ -281,11 +273,7 @@ impl PluginRegistry {
             {
                 let path = plugin.origin().display_path();
                 let error = LoadError::NotAdmitted { path: path.clone(), reason };
-                if inner.failures.lock().unwrap_or_else(|e| e.into_inner()).get(&path) != Some(&error.to_string()) {
-                    tracing::warn!(path = %path.display(), %error, "plugin failed to load");
-                    events.push(RegistryEvent::Failed { path: path.clone(), reason: error.to_string() });
-                }
-                failures.insert(path, error.to_string());
+                fail_once(inner, &path, error.to_string(), &mut failures, &mut events);
                 desired.insert(name, running);
                 continue;
             }
@@ -345,6 +333,23 @@ fn keep_cache(inner: &Inner, files: &HashMap<PathBuf, FileState>) {
     if deleted > 0 {
         tracing::info!(files = deleted, "deleted compiled code of plugins no longer loaded");
     }
+}
+
+/// Records `reason` as `path`'s failure; logs and reports it only when it is new, so a failure
+/// that stays is not said again at every rescan.
+fn fail_once(
+    inner: &Inner,
+    path: &Path,
+    reason: String,
+    failures: &mut BTreeMap<PathBuf, String>,
+    events: &mut Vec<RegistryEvent>,
+) {
+    let known = inner.failures.lock().unwrap_or_else(|e| e.into_inner()).get(path) == Some(&reason);
+    if !known {
+        tracing::warn!(path = %path.display(), error = %reason, "plugin failed to load");
+        events.push(RegistryEvent::Failed { path: path.to_path_buf(), reason: reason.clone() });
+    }
+    failures.insert(path.to_path_buf(), reason);
 }
 
 fn watch_loop(weak: &Weak<Inner>, rx: &Receiver<()>) {
