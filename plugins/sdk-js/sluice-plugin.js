@@ -25,6 +25,7 @@ export const CONTENT_TYPES = ["application/json", "application/x-ndjson", "appli
 export const CANONICAL_CONTENT_TYPE = "application/json";
 const MAX_ENCODING_DEPTH = 2;
 const NAME = /^[a-z][a-z0-9_]*$/;
+const PLUGIN_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 /** How keys and headers are matched to declared names, as errors word it. */
 const NAMES_MATCHED = "matched ignoring case, spaces, `_`, `-` and `.`";
 
@@ -765,9 +766,19 @@ function payloadsOf(batch) {
   return payloads;
 }
 
+/** The plugin name for an npm package name: without its scope (`@hospital/vitals` is `vitals`). */
+export function pluginName(packageName) {
+  const name = String(packageName).replace(/^@[^/]*\//, "");
+  if (!PLUGIN_NAME.test(name)) {
+    throw new Error(`plugin name \`${name}\` must be 1 to 64 lowercase letters, digits, \`-\` or \`_\`, starting with a letter`);
+  }
+  return name;
+}
+
 /** What componentize-js exports as the plugin's `source` interface. */
 export function exportPlugin(plugin) {
   for (const what of ["name", "version", "table"]) if (!plugin[what]) throw new Error(`the plugin must set \`${what}\``);
+  const name = pluginName(plugin.name);
   for (const f of plugin.fields) {
     if (!NAME.test(f.column)) throw new Error(`column name \`${f.column}\` is not a lowercase identifier; pass column`);
   }
@@ -780,7 +791,7 @@ export function exportPlugin(plugin) {
   return {
     describe() {
       return {
-        name: plugin.name, version: plugin.version, doc: plugin.doc ?? "", contentTypes: CONTENT_TYPES,
+        name, version: plugin.version, doc: plugin.doc ?? "", contentTypes: CONTENT_TYPES,
         settings: (plugin.settings ?? []).map((s) => ({ name: s.name, doc: s.doc, defaultValue: s.default })),
         tables: [{ name: plugin.table, doc: plugin.tableDoc ?? "",
           columns: plugin.fields.map((f) => ({ name: f.column, type: f.type, nullable: f.nullable, doc: f.doc })) }],

@@ -72,3 +72,13 @@ test("the key is named as fields are, and must be one of them", () => {
   assert.throws(() => sp.exportPlugin({ ...spelt, key: "Patient" }),
     { message: "the key of table `spelt`, Patient, is not one of its fields" });
 });
+
+test("a plugin is named after its npm package, without the scope", () => {
+  assert.equal(sp.pluginName("@st-mary/ward-vitals"), "ward-vitals");
+  assert.equal(sp.pluginName("ward_vitals"), "ward_vitals");
+  assert.throws(() => sp.pluginName("@st-mary/Ward.Vitals"), {
+    message: "plugin name `Ward.Vitals` must be 1 to 64 lowercase letters, digits, `-` or `_`, starting with a letter",
+  });
+  const scoped = sp.exportPlugin({ ...plugin, name: "@st-mary/vectors" });
+  assert.equal(scoped.describe().name, "vectors");
+});

@@ -33,7 +33,7 @@ pub use engine::{PERFMAP_ENV, PluginEngine};
 pub use error::{CallError, LoadError};
 pub use output::{Cell, ColumnData, Origin, SplitRecords, TableRows, Transformed};
 pub use plugin::{Plugin, PluginOrigin, SUPPORTED_CONTRACTS};
-pub use registry::{Admission, PLUGIN_FILES_FAILED, PluginRegistry, RegistryEvent};
+pub use registry::{Admission, PLUGIN_FILES_FAILED, PluginRegistry, RegistryEvent, table_conflict};
 pub use sluice_contract::{
     BundledPlugin, Column, ColumnType, ColumnValues, Manifest, QuoteFaults, Rejection, Setting, TableSchema,
     check_plugin_name, essence, parameter, plain_text_is_json, quote_faults,

@@ -280,6 +280,8 @@ impl PluginRegistry {
             desired.insert(name, plugin.clone());
         }
 
+        refuse_table_conflicts(inner, &mut desired, &mut failures, &mut events);
+
         {
             let mut plugins = inner.plugins.write().unwrap_or_else(|e| e.into_inner());
             for (name, plugin) in &desired {
@@ -318,6 +320,72 @@ impl PluginRegistry {
         let mut subscribers = inner.subscribers.lock().unwrap_or_else(|e| e.into_inner());
         subscribers.retain(|tx| events.iter().all(|event| tx.send(event.clone()).is_ok()));
         Ok(())
+    }
+}
+
+/// Why `plugin` cannot run beside `other`, if it cannot: a plugin of another name writing one of
+/// its tables with columns the two cannot share (see `TableSchema::conflict_with`).
+pub fn table_conflict(plugin: &Plugin, other: &Plugin) -> Option<String> {
+    if other.manifest().name == plugin.manifest().name {
+        return None;
+    }
+    plugin.manifest().tables.iter().find_map(|table| {
+        let theirs = other.manifest().tables.iter().find(|t| t.name == table.name)?;
+        let reason = table.conflict_with(theirs)?;
+        Some(format!(
+            "table `{}` is also written by plugin {} ({}), and the two cannot share it: {reason}",
+            table.name,
+            other.id(),
+            other.origin()
+        ))
+    })
+}
+
+/// Refuses each new version in `desired` (one not running yet) that declares a table another
+/// plugin also writes with columns the two cannot share (see `TableSchema::conflict_with`): it
+/// is compared with the other plugins running and the new versions admitted before it (bundled
+/// ones first, then by name), and when refused, the version running, if any, keeps running.
+/// Otherwise the first to write would fix the table's columns and every record of the other
+/// would go to the dead-letter queue.
+fn refuse_table_conflicts(
+    inner: &Inner,
+    desired: &mut BTreeMap<String, Arc<Plugin>>,
+    failures: &mut BTreeMap<PathBuf, String>,
+    events: &mut Vec<RegistryEvent>,
+) {
+    let running = inner.plugins.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let is_running = |name: &str, plugin: &Arc<Plugin>| running.get(name).is_some_and(|r| Arc::ptr_eq(r, plugin));
+    let mut fresh: Vec<(bool, String)> = (desired.iter().filter(|(n, p)| !is_running(n, p)))
+        .map(|(n, p)| (matches!(p.origin(), PluginOrigin::File(_)), n.clone()))
+        .collect();
+    // Bundled plugins first: they are part of sluice, a file dropped in is compared with them.
+    fresh.sort();
+    // Those a new version is compared with: the others running and staying, the new admitted.
+    let mut settled: Vec<Arc<Plugin>> =
+        running.iter().filter(|(name, _)| desired.contains_key(*name)).map(|(_, p)| p.clone()).collect();
+    for (_, name) in fresh {
+        let plugin = desired[&name].clone();
+        let conflict = settled.iter().find_map(|other| table_conflict(&plugin, other));
+        match conflict {
+            None => {
+                // Refused at the last rescan for a conflict that is gone now.
+                failures.remove(&plugin.origin().display_path());
+                settled.push(plugin);
+            }
+            Some(reason) => {
+                let path = plugin.origin().display_path();
+                let error = LoadError::NotAdmitted { path: path.clone(), reason };
+                fail_once(inner, &path, error.to_string(), failures, events);
+                match running.get(&name) {
+                    Some(previous) => {
+                        desired.insert(name, previous.clone());
+                    }
+                    None => {
+                        desired.remove(&name);
+                    }
+                }
+            }
+        }
     }
 }
 

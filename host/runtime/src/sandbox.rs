@@ -66,12 +66,28 @@ pub(crate) fn is_granted(name: &str) -> bool {
 
 /// Lines a guest language's runtime prints after the line that explains a trap, skipped when
 /// picking the line to show: componentize-py prints the Python exception, then panics in its own
-/// runtime (`thread '…' panicked at runtime/src/…:`) with this message.
-const GUEST_RUNTIME_LINES: &[&str] = &["Python function threw an unexpected exception"];
+/// runtime (`thread '…' panicked at runtime/src/…:`) with the first message; componentize-js's
+/// engine (StarlingMonkey) prints the exception's stack under `Stack:` and the second as it aborts.
+const GUEST_RUNTIME_LINES: &[&str] =
+    &["Python function threw an unexpected exception", "Redirecting call to abort() to mozalloc_abort", "Stack:"];
 
-/// Whether `line` is one a guest language's runtime prints after the line that explains a trap.
+/// Whether `line` is one a guest language's runtime prints after the line that explains a trap:
+/// one of [`GUEST_RUNTIME_LINES`], componentize-py's runtime panicking, or a frame of the stack
+/// componentize-js prints after an exception (`function@file.js:231:21`).
 fn is_guest_runtime_line(line: &str) -> bool {
-    GUEST_RUNTIME_LINES.contains(&line) || (line.starts_with("thread '") && line.contains("panicked at runtime/"))
+    GUEST_RUNTIME_LINES.contains(&line)
+        || (line.starts_with("thread '") && line.contains("panicked at runtime/"))
+        || is_javascript_frame(line)
+}
+
+/// `function@file:line:column`, SpiderMonkey's form of a stack frame (the function may be empty).
+fn is_javascript_frame(line: &str) -> bool {
+    let Some((function, place)) = line.split_once('@') else { return false };
+    let mut numbers = place.rsplitn(3, ':');
+    let (column, row) = (numbers.next().unwrap_or(""), numbers.next().unwrap_or(""));
+    !function.contains(char::is_whitespace)
+        && numbers.next().is_some_and(|file| !file.is_empty())
+        && [column, row].iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The data of one plugin instance's store.
@@ -245,6 +261,15 @@ impl HostMonotonicClock for FrozenClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn javascript_stack_frames_are_not_the_line_that_explains_a_trap() {
+        assert!(is_javascript_frame("export_source_0_2_0$split@/tmp/75e7/sources/initializer.js:231:21"));
+        assert!(is_javascript_frame("@target/app.js:12:3"));
+        assert!(!is_javascript_frame("split: TypeError: row.nothing is undefined (at check@target/app.js:12:3)"));
+        assert!(!is_javascript_frame("panicked at src/lib.rs:10:5:"));
+        assert!(!is_javascript_frame("a@b"));
+    }
 
     #[test]
     fn only_neutered_wasi_interfaces_are_granted() {

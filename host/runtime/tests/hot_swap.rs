@@ -221,3 +221,49 @@ fn a_version_the_host_does_not_admit_leaves_the_running_one_live_and_says_why() 
         )
     );
 }
+
+/// Two plugins of different names declaring one table: compatible declarations both load; a
+/// plugin whose columns the other's rows cannot share is refused, whichever was dropped in
+/// later (the one running keeps running), and loads once the other is gone.
+#[test]
+fn a_plugin_declaring_a_table_another_writes_with_columns_they_cannot_share_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    install(testing::POISON, dir.path(), "poison.wasm");
+    install(testing::DROPS_RECORDS, dir.path(), "drops-records.wasm");
+    let engine = common::engine(Default::default());
+    let registry = PluginRegistry::open(&engine, Some(dir.path()), &[]).unwrap();
+    assert!(registry.get("poison").is_some() && registry.get("drops-records").is_some(), "one shape, both load");
+    assert!(registry.failures().is_empty(), "{:?}", registry.failures());
+
+    install(testing::RIVAL, dir.path(), "a-rival.wasm");
+    registry.rescan().unwrap();
+    assert!(registry.get("rival").is_none(), "refused, though its file sorts first");
+    assert!(registry.get("poison").is_some() && registry.get("drops-records").is_some());
+    let failures = registry.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].0, dir.path().join("a-rival.wasm"));
+    let reason = &failures[0].1;
+    assert!(
+        reason.starts_with(&format!(
+            "plugin {} was not loaded: table `events` is also written by plugin ",
+            dir.path().join("a-rival.wasm").display()
+        )) && reason.ends_with("and the two cannot share it: column `value` is int64 here and string there"),
+        "{reason}"
+    );
+
+    // At start, too: the first in the order (bundled plugins, then by name) is kept.
+    let again = PluginRegistry::open(&engine, Some(dir.path()), &[]).unwrap();
+    assert!(again.get("rival").is_none() && again.get("drops-records").is_some() && again.get("poison").is_some());
+
+    std::fs::remove_file(dir.path().join("poison.wasm")).unwrap();
+    std::fs::remove_file(dir.path().join("drops-records.wasm")).unwrap();
+    registry.rescan().unwrap();
+    assert!(registry.get("rival").is_some(), "admitted once no plugin writes `events` otherwise");
+    assert!(registry.failures().is_empty(), "{:?}", registry.failures());
+
+    install(testing::POISON, dir.path(), "poison.wasm");
+    registry.rescan().unwrap();
+    assert!(registry.get("rival").is_some(), "the one running keeps running");
+    assert!(registry.get("poison").is_none());
+    assert_eq!(registry.failures().len(), 1);
+}

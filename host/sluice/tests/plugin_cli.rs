@@ -284,3 +284,35 @@ fn wit_prints_the_contract_an_outside_project_builds_against() {
     assert!(!unknown.status.success());
     assert_eq!(stderr(&unknown).trim(), "error: this sluice has no plugin contract 9.9.9; it supports 0.1.0, 0.2.0");
 }
+
+/// `plugin check FILE` says when the server would refuse the file because another plugin in the
+/// directory writes one of its tables with columns the two cannot share.
+#[test]
+fn check_refuses_a_file_whose_table_a_loaded_plugin_writes_in_another_shape() {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = data.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(sluice_test_plugins::POISON, plugins.join("poison.wasm")).unwrap();
+    let check = |file: &str| {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["plugin", "check", file])
+            .env_remove("SLUICE_PLUGINS_DIR")
+            .output()
+            .unwrap()
+    };
+    let refused = check(sluice_test_plugins::RIVAL);
+    assert!(!refused.status.success());
+    assert_eq!(
+        stderr(&refused).trim_end(),
+        format!(
+            "error: the server on this data directory would not load plugin rival@0.1.0: table `events` is also \
+             written by plugin poison@0.1.0 ({}), and the two cannot share it: column `value` is int64 here and \
+             string there",
+            plugins.join("poison.wasm").display()
+        )
+    );
+    let shared = check(sluice_test_plugins::DROPS_RECORDS);
+    assert!(shared.status.success(), "{}", stderr(&shared));
+}

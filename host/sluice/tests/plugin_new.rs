@@ -117,4 +117,40 @@ fn a_javascript_project_builds_and_its_sample_lands_in_a_running_server() {
     run(&project, "./build", &[], &[]);
     run(&project, "npm", &["test", "--silent"], &[]);
     sample_lands_in_a_running_server(&project, "ward-obs-js");
+
+    // An npm scope is not part of the plugin's name; a name sluice cannot take stops the build.
+    let manifest = project.join("package.json");
+    let package = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, package.replace("\"ward-obs-js\"", "\"@st-mary/Ward.Obs\"")).unwrap();
+    let refused = Command::new("./build").current_dir(&project).output().unwrap();
+    assert!(!refused.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr).trim_end(),
+        "error: package.json's name must be a plugin name: 1 to 64 lowercase letters, digits, - or _, starting with \
+         a letter (an npm scope is dropped); it is `Ward.Obs`"
+    );
+    std::fs::write(&manifest, package.replace("\"ward-obs-js\"", "\"@st-mary/ward-obs-js\"")).unwrap();
+
+    // A bug in the author's own code reaches the user with its message, not only as the
+    // engine's `unreachable`.
+    let app = std::fs::read_to_string(project.join("app.js")).unwrap();
+    let buggy =
+        app.replace("  check(row) {\n", "  check(row) {\n    if (row.Note === \"boom\") return row.nothing.here;\n");
+    assert_ne!(app, buggy);
+    std::fs::write(project.join("app.js"), buggy).unwrap();
+    std::fs::remove_file(project.join("ward-obs-js.wasm")).unwrap();
+    run(&project, "./build", &[], &[]);
+    let input = project.join("boom.csv");
+    std::fs::write(&input, "PatientID,ObservedAt,HeartRate,Temperature,Note\np-9,2026-11-27T08:00:00,70,37.0,boom\n")
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let wasm = project.join("ward-obs-js.wasm");
+    let (ok, _, err) =
+        admin(data.path(), &["plugin", "check", wasm.to_str().unwrap(), "--input", input.to_str().unwrap()], None);
+    assert!(!ok);
+    assert_eq!(
+        err.trim_end(),
+        "error: plugin ward-obs-js@0.1.0 trapped: wasm trap: wasm `unreachable` instruction executed: can't access \
+         property \"here\", row.nothing is undefined"
+    );
 }

@@ -1001,6 +1001,19 @@ fn a_plugin_whose_table_the_warehouse_cannot_follow_stops_serve() {
         "error: the server on this data directory would not load plugin patients@0.1.0: table `patients`: \
          incompatible schema change: column `patientid` changed from Int64 to Utf8"
     );
+    // `plugin list` lists what a server here would run: not the plugin it refuses.
+    let (ok, out, err) = admin(data.path(), &["plugin", "list", "--format", "json"], None);
+    assert!(ok, "{err}");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = listed.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"patients") && names.contains(&"admissions"), "{names:?}");
+    assert!(
+        err.contains(
+            "warning: bundled:patients.wasm not loaded: the server on this data directory would not load plugin \
+             patients@0.1.0: table `patients`: incompatible schema change"
+        ),
+        "{err}"
+    );
 
     std::fs::remove_dir_all(warehouse.join("patients")).unwrap();
     let server = serving(sluice(data.path()).args(["serve", "--listen", "127.0.0.1:0"]));

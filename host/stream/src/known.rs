@@ -17,12 +17,13 @@ pub struct TableSchemas {
 }
 
 impl TableSchemas {
-    /// The schema `table`'s rows follow: as the stream knows it, else its newest committed file's.
+    /// The schema `table`'s rows follow: as the stream knows it, else as the warehouse
+    /// records it (every column its committed files have had).
     pub async fn of(&self, warehouse: &Warehouse, table: &str) -> Result<Option<SchemaRef>, WarehouseError> {
         if let Some(known) = self.known.lock().await.get(table) {
             return Ok(known.clone());
         }
-        warehouse.latest_schema(table).await
+        warehouse.table_schema(table).await
     }
 
     pub(crate) async fn lock(&self) -> MutexGuard<'_, HashMap<String, Option<SchemaRef>>> {

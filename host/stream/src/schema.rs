@@ -150,13 +150,8 @@ pub fn check_evolution(old: &arrow::datatypes::Schema, new: &arrow::datatypes::S
 }
 
 /// The table's schema once files of `new` have joined files of `old` (checked with
-/// [`check_evolution`]): `old`'s columns, then the columns only `new` has. Later versions are
-/// checked against it, so that a column missing from one version cannot come back retyped.
-pub fn merged(old: &arrow::datatypes::Schema, new: &arrow::datatypes::Schema) -> arrow::datatypes::Schema {
-    let mut fields: Vec<Field> = old.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.extend(new.fields().iter().filter(|f| old.field_with_name(f.name()).is_err()).map(|f| f.as_ref().clone()));
-    arrow::datatypes::Schema::new(fields)
-}
+/// [`check_evolution`]); the warehouse merges its schema records the same way.
+pub use sluice_warehouse::merged_schema as merged;
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,7 @@ mod encode;
 mod error;
 mod layout;
 mod naming;
+mod schemas;
 mod storage;
 mod table;
 mod warehouse;
@@ -24,6 +25,7 @@ pub use layout::{HIVE_DEFAULT_PARTITION, PartitionSpec};
 pub use naming::DataFile;
 /// Where a file lives in the warehouse (object_store's path).
 pub use object_store::path::Path as ObjectPath;
+pub use schemas::merged_schema;
 pub use storage::Storage;
 pub use table::TableDef;
 pub use warehouse::{PartitionDir, Recovered, Segment, TableLayout, Upload, Warehouse, WarehouseConfig};

@@ -1,6 +1,7 @@
 //! Committing segments of the log as data files, and recovering after a crash.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
@@ -9,14 +10,18 @@ use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::{Compression, EncodeOptions};
+use crate::encode::{Compression, EncodeOptions, file_schema};
 use crate::error::WarehouseError;
 use crate::layout::PartitionSpec;
 use crate::naming::DataFile;
+use crate::schemas::{self, merged_schema};
 use crate::storage::Storage;
 
 /// Files of one commit uploaded at once.
 const UPLOADS_AT_ONCE: usize = 8;
+
+/// Footers read at once when a table's schema is read from its files.
+const FOOTERS_AT_ONCE: usize = 16;
 
 /// `[warehouse]`: where tables live, how they are laid out and encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +166,14 @@ pub struct Recovered {
 pub struct Warehouse {
     storage: Storage,
     config: WarehouseConfig,
+    /// Schema records this process wrote or found, and the tables whose records it has read.
+    recorded: Arc<Mutex<Recorded>>,
+}
+
+#[derive(Debug, Default)]
+struct Recorded {
+    tables: HashSet<String>,
+    records: HashSet<Path>,
 }
 
 struct PendingFile {
@@ -172,7 +185,7 @@ struct PendingFile {
 impl Warehouse {
     /// A warehouse on `storage`.
     pub fn new(storage: Storage, config: WarehouseConfig) -> Self {
-        Self { storage, config }
+        Self { storage, config, recorded: Arc::default() }
     }
 
     /// Opens the warehouse at `url` (see [`Storage::open`]).
@@ -224,6 +237,7 @@ impl Warehouse {
             })
             .collect();
         futures::stream::iter(puts).buffer_unordered(UPLOADS_AT_ONCE).try_collect::<Vec<_>>().await?;
+        self.record_schemas(segment).await?;
         Ok(Upload {
             partition: segment.partition,
             commit_id: segment.commit_id(),
@@ -419,24 +433,99 @@ impl Warehouse {
         Ok(rows)
     }
 
-    /// The Arrow schema of `table`'s most recently committed file (the widest, since schemas
-    /// only grow), or `None` when the table has no file yet.
-    pub async fn latest_schema(&self, table: &str) -> Result<Option<arrow::datatypes::SchemaRef>, WarehouseError> {
-        let prefix = self.storage.path(&[table]);
-        let mut newest: Option<(chrono::DateTime<chrono::Utc>, Path)> = None;
-        let mut listing = self.storage.store.list(Some(&prefix));
-        while let Some(meta) = listing.try_next().await? {
-            if matches!(meta.location.filename().and_then(DataFile::parse), Some((_, false)))
-                && newest.as_ref().is_none_or(|(at, _)| meta.last_modified > *at)
-            {
-                newest = Some((meta.last_modified, meta.location));
+    /// The schema of `table`'s rows: every column its files have had, merged in the order they
+    /// were written ([`merged_schema`]), or `None` when the table has no file yet. Read from the
+    /// table's schema records (see `schemas`); a table written before records existed is read
+    /// from its data files' footers, once, and recorded.
+    pub async fn table_schema(&self, table: &str) -> Result<Option<arrow::datatypes::SchemaRef>, WarehouseError> {
+        let (schema, from_footers) = self.read_table_schema(table).await?;
+        if let (Some(schema), true) = (&schema, from_footers) {
+            match self.record(table, schema).await {
+                Ok(()) => {
+                    self.recorded.lock().unwrap_or_else(|e| e.into_inner()).tables.insert(table.to_string());
+                }
+                // A reader without write access (an admin command) still has its answer.
+                Err(error) => tracing::warn!(%table, %error, "could not record the table's schema"),
             }
         }
-        let Some((_, path)) = newest else { return Ok(None) };
-        let metadata = self.footer(&path).await?;
+        Ok(schema.map(Arc::new))
+    }
+
+    /// `table`'s merged schema and whether it came from data files' footers (no record yet).
+    async fn read_table_schema(&self, table: &str) -> Result<(Option<arrow::datatypes::Schema>, bool), WarehouseError> {
+        let dir = self.storage.path(&[table]);
+        let objects = match self.storage.store.list_with_delimiter(Some(&dir)).await {
+            Ok(listing) => listing.objects,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut sources: Vec<(chrono::DateTime<chrono::Utc>, Path)> = objects
+            .into_iter()
+            .filter(|meta| meta.location.filename().is_some_and(schemas::is_record))
+            .map(|meta| (meta.last_modified, meta.location))
+            .collect();
+        let from_footers = sources.is_empty();
+        if from_footers {
+            let mut listing = self.storage.store.list(Some(&dir));
+            while let Some(meta) = listing.try_next().await? {
+                if matches!(meta.location.filename().and_then(DataFile::parse), Some((_, false))) {
+                    sources.push((meta.last_modified, meta.location));
+                }
+            }
+        } else {
+            let mut recorded = self.recorded.lock().unwrap_or_else(|e| e.into_inner());
+            recorded.records.extend(sources.iter().map(|(_, path)| path.clone()));
+        }
+        sources.sort();
+        // Collected first: a lazy map over the paths would make callers' futures not `Send`.
+        let reads: Vec<_> = sources.iter().map(|(_, path)| self.footer_schema(path)).collect();
+        let schemas: Vec<arrow::datatypes::Schema> =
+            futures::stream::iter(reads).buffered(FOOTERS_AT_ONCE).try_collect().await?;
+        let merged = schemas.into_iter().reduce(|old, new| merged_schema(&old, &new));
+        if merged.is_none() || !from_footers {
+            self.recorded.lock().unwrap_or_else(|e| e.into_inner()).tables.insert(table.to_string());
+        }
+        Ok((merged, from_footers))
+    }
+
+    /// Records the schemas of `segment`'s tables before its files can be published. The first
+    /// time a table is met, one written before records existed is recorded from its footers.
+    async fn record_schemas(&self, segment: &Segment) -> Result<(), WarehouseError> {
+        for (table, batches) in &segment.tables {
+            let Some(batch) = batches.first() else { continue };
+            let checked = self.recorded.lock().unwrap_or_else(|e| e.into_inner()).tables.contains(table);
+            if !checked && let (Some(schema), true) = self.read_table_schema(table).await? {
+                self.record(table, &schema).await?;
+                self.recorded.lock().unwrap_or_else(|e| e.into_inner()).tables.insert(table.clone());
+            }
+            self.record(table, &file_schema(&batch.schema())).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `schema`'s record for `table` unless it exists.
+    async fn record(&self, table: &str, schema: &arrow::datatypes::Schema) -> Result<(), WarehouseError> {
+        let path = self.storage.path(&[table, &schemas::record_name(schema)]);
+        if self.recorded.lock().unwrap_or_else(|e| e.into_inner()).records.contains(&path) {
+            return Ok(());
+        }
+        match self.storage.store.head(&path).await {
+            Ok(_) => {}
+            Err(object_store::Error::NotFound { .. }) => {
+                let bytes = self.config.encode_options().encode(Arc::new(schema.clone()), &[])?;
+                self.storage.store.put(&path, PutPayload::from_bytes(bytes)).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.recorded.lock().unwrap_or_else(|e| e.into_inner()).records.insert(path);
+        Ok(())
+    }
+
+    /// The Arrow schema in a Parquet file's footer.
+    async fn footer_schema(&self, path: &Path) -> Result<arrow::datatypes::Schema, WarehouseError> {
+        let metadata = self.footer(path).await?;
         let file = metadata.file_metadata();
-        let schema = parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())?;
-        Ok(Some(std::sync::Arc::new(schema)))
+        Ok(parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())?)
     }
 
     /// Reads every committed row of `table` (for tests and tools; loads each file whole).

@@ -179,3 +179,61 @@ async fn recovery_of_a_taken_over_partition_keeps_only_the_decided_commit() {
     assert!(matches!(error, sluice_warehouse::WarehouseError::Vanished(_)), "{error}");
     assert_eq!(offsets(&warehouse, "patients").await, vec![0, 0]);
 }
+
+/// Rows of `rows` without the `name` column (a plugin version that dropped it).
+fn rows_without_name(offsets: &[i64], received_at: &[i64]) -> RecordBatch {
+    let full = rows(offsets, received_at);
+    full.project(&[1, 2]).unwrap()
+}
+
+fn segment(table: &str, first: u64, batch: RecordBatch) -> Segment {
+    let last = first + batch.num_rows() as u64 - 1;
+    Segment {
+        source: "lab".into(),
+        partition: 0,
+        first,
+        last,
+        tables: vec![(table.into(), vec![batch])],
+        token: "a1".into(),
+    }
+}
+
+/// A table's schema is every column its files have had (a column dropped by the newest file
+/// still counts, so it cannot come back retyped), from the records beside the files; a table
+/// written before records existed is read from its footers and recorded then.
+#[tokio::test]
+async fn a_tables_schema_holds_every_column_its_files_have_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = open(dir.path());
+    assert_eq!(warehouse.table_schema("labs").await.unwrap(), None, "no file yet");
+    warehouse.commit(&segment("labs", 0, rows(&[0, 1], &[NOV_27_US; 2]))).await.unwrap();
+    warehouse.commit(&segment("labs", 2, rows_without_name(&[2], &[NOV_27_US]))).await.unwrap();
+    let names = |schema: &Schema| {
+        let mut names = schema.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+        names.sort();
+        names
+    };
+    let expected = vec!["ingest_offset", "ingest_received_at", "name"];
+    assert_eq!(names(&warehouse.table_schema("labs").await.unwrap().unwrap()), expected);
+    // Another process (no memory of this one) reads it from the records.
+    assert_eq!(names(&open(dir.path()).table_schema("labs").await.unwrap().unwrap()), expected);
+    let records: Vec<_> = std::fs::read_dir(dir.path().join("labs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("_sluice_schema-"))
+        .collect();
+    assert_eq!(records.len(), 2, "one record per schema written: {records:?}");
+    assert_eq!(offsets(&warehouse, "labs").await, vec![0, 1, 2], "records are not data");
+
+    // A warehouse from before records: the footers of every file, then a record of them.
+    for name in &records {
+        std::fs::remove_file(dir.path().join("labs").join(name)).unwrap();
+    }
+    let older = open(dir.path());
+    assert_eq!(names(&older.table_schema("labs").await.unwrap().unwrap()), expected);
+    let recorded = std::fs::read_dir(dir.path().join("labs"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("_sluice_schema-"))
+        .count();
+    assert_eq!(recorded, 1);
+}

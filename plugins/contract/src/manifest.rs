@@ -99,6 +99,35 @@ pub struct TableSchema {
     pub columns: Vec<Column>,
 }
 
+impl TableSchema {
+    /// Why rows of `self` and of `other` (two plugins' declarations of one table) cannot share
+    /// the table's files, if they cannot: either may write first, so a column both declare must
+    /// have one type, and a column only one declares must allow NULL (the other's
+    /// rows leave it empty). The stream applies the same rule to files as they are written.
+    pub fn conflict_with(&self, other: &TableSchema) -> Option<String> {
+        for column in &self.columns {
+            match other.columns.iter().find(|c| c.name == column.name) {
+                Some(theirs) if theirs.column_type != column.column_type => {
+                    return Some(format!(
+                        "column `{}` is {} here and {} there",
+                        column.name, column.column_type, theirs.column_type
+                    ));
+                }
+                Some(_) => {}
+                None if !column.nullable => {
+                    return Some(format!("required column `{}` is missing there", column.name));
+                }
+                None => {}
+            }
+        }
+        other
+            .columns
+            .iter()
+            .find(|c| !c.nullable && !self.columns.iter().any(|mine| mine.name == c.name))
+            .map(|c| format!("required column `{}` is missing here", c.name))
+    }
+}
+
 /// One configuration key a plugin understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -263,6 +292,38 @@ mod tests {
                 columns: vec![Column::new("patientid", ColumnType::String, "").required()],
             }],
         }
+    }
+
+    #[test]
+    fn two_declarations_of_one_table_agree_on_types_and_leave_the_others_columns_nullable() {
+        let table = |columns: Vec<Column>| TableSchema { name: "vitals".into(), doc: String::new(), columns };
+        let mine = table(vec![
+            Column::new("patientid", ColumnType::String, "").required(),
+            Column::new("pulse", ColumnType::Int32, ""),
+        ]);
+        let same_with_more = table(vec![
+            Column::new("patientid", ColumnType::String, ""),
+            Column::new("pulse", ColumnType::Int32, "").required(),
+            Column::new("note", ColumnType::String, ""),
+        ]);
+        assert_eq!(mine.conflict_with(&same_with_more), None);
+        assert_eq!(same_with_more.conflict_with(&mine), None);
+
+        let retyped = table(vec![
+            Column::new("patientid", ColumnType::String, "").required(),
+            Column::new("pulse", ColumnType::Float64, ""),
+        ]);
+        assert_eq!(mine.conflict_with(&retyped).as_deref(), Some("column `pulse` is int32 here and float64 there"));
+
+        let without_the_required = table(vec![Column::new("pulse", ColumnType::Int32, "")]);
+        assert_eq!(
+            mine.conflict_with(&without_the_required).as_deref(),
+            Some("required column `patientid` is missing there")
+        );
+        assert_eq!(
+            without_the_required.conflict_with(&mine).as_deref(),
+            Some("required column `patientid` is missing here")
+        );
     }
 
     #[test]

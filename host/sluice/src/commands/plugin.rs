@@ -64,7 +64,15 @@ pub fn contract_wit(version: Option<&str>) -> anyhow::Result<&'static str> {
 
 fn list(paths: &Paths, format: Format) -> anyhow::Result<()> {
     let assembly = assembly(paths)?;
-    let plugins = assembly.registry(&assembly.engine()?)?.list();
+    let mut plugins = assembly.registry(&assembly.engine()?)?.list();
+    // What a server on this data directory would run: not a plugin its warehouse refuses.
+    plugins.retain(|plugin| match check_against_the_warehouse(&assembly, plugin) {
+        Ok(()) => true,
+        Err(error) => {
+            eprintln!("warning: {} not loaded: {}", plugin.origin(), crate::one_message(&error));
+            false
+        }
+    });
     match format {
         Format::Table => print!("{}", render::list_text(&plugins)),
         Format::Json => {
@@ -93,6 +101,7 @@ fn check(paths: &Paths, args: CheckArgs) -> anyhow::Result<()> {
     let plugin = resolve(&assembly, &engine, &args.plugin)?;
     if matches!(plugin.origin(), sluice_runtime::PluginOrigin::File(_)) {
         check_against_the_warehouse(&assembly, &plugin)?;
+        check_against_the_loaded(&assembly, &engine, &plugin)?;
     }
     let source = Source::new(plugin.clone(), args.settings.clone())?;
     let Some(input) = &args.input else {
@@ -143,6 +152,16 @@ fn check_against_the_warehouse(assembly: &Assembly, plugin: &Plugin) -> anyhow::
     let schemas = sluice_stream::TableSchemas::default();
     let layout = &assembly.config().warehouse;
     if let Err(reason) = runtime.block_on(crate::admission::admit(plugin, &warehouse, &schemas, layout)) {
+        bail!("the server on this data directory would not load plugin {}: {reason}", plugin.id());
+    }
+    Ok(())
+}
+
+/// Refuses a plugin file the server on this data directory would not load beside the plugins
+/// it loads (another plugin writing one of its tables with columns the two cannot share).
+fn check_against_the_loaded(assembly: &Assembly, engine: &PluginEngine, plugin: &Plugin) -> anyhow::Result<()> {
+    let loaded = assembly.registry(engine)?.list();
+    if let Some(reason) = loaded.iter().find_map(|other| sluice_runtime::table_conflict(plugin, other)) {
         bail!("the server on this data directory would not load plugin {}: {reason}", plugin.id());
     }
     Ok(())
