@@ -208,12 +208,23 @@ impl PluginRegistry {
         };
         files.retain(|path, _| paths.contains(path));
         let admission = inner.admission.read().unwrap_or_else(|e| e.into_inner()).clone();
+        // What a file provided before, if it runs: a version held back by a table conflict never
+        // ran, and must not come back once its bytes were replaced.
+        let running_from = |files: &HashMap<PathBuf, FileState>, path: &Path| {
+            let plugin = files.get(path).and_then(|f| f.plugin.clone())?;
+            let plugins = inner.plugins.read().unwrap_or_else(|e| e.into_inner());
+            plugins.get(&plugin.manifest().name).is_some_and(|r| Arc::ptr_eq(r, &plugin)).then_some(plugin)
+        };
         for path in &paths {
             let bytes = match read_limited(&inner.engine, path) {
                 Ok(bytes) => bytes,
                 Err(error) => {
                     // A file over `plugins.max_wasm`, unreadable: said once, as a load failure is.
                     fail_once(inner, path, error.to_string(), &mut failures, &mut events);
+                    let previous = running_from(&files, path);
+                    if let Some(state) = files.get_mut(path) {
+                        state.plugin = previous;
+                    }
                     continue;
                 }
             };
@@ -240,7 +251,7 @@ impl PluginRegistry {
                     events.push(RegistryEvent::Failed { path: path.clone(), reason: error.to_string() });
                     failures.insert(path.clone(), error.to_string());
                     // Keep serving what this file provided before, if anything.
-                    let previous = files.get(path).and_then(|f| f.plugin.clone());
+                    let previous = running_from(&files, path);
                     files.insert(path.clone(), FileState { digest, plugin: previous });
                 }
             }
@@ -363,7 +374,8 @@ fn refuse_table_conflicts(
     // Those a new version is compared with: the others running and staying, the new admitted.
     let mut settled: Vec<Arc<Plugin>> =
         running.iter().filter(|(name, _)| desired.contains_key(*name)).map(|(_, p)| p.clone()).collect();
-    for (_, name) in fresh {
+    let mut fresh: std::collections::VecDeque<String> = fresh.into_iter().map(|(_, name)| name).collect();
+    while let Some(name) = fresh.pop_front() {
         let plugin = desired[&name].clone();
         let conflict = settled.iter().find_map(|other| table_conflict(&plugin, other));
         match conflict {
@@ -376,11 +388,18 @@ fn refuse_table_conflicts(
                 let path = plugin.origin().display_path();
                 let error = LoadError::NotAdmitted { path: path.clone(), reason };
                 fail_once(inner, &path, error.to_string(), failures, events);
-                match running.get(&name) {
-                    Some(previous) => {
+                let bundled = || inner.bundled.iter().find(|b| b.manifest().name == name && !Arc::ptr_eq(b, &plugin));
+                match (running.get(&name), bundled()) {
+                    (Some(previous), _) => {
                         desired.insert(name, previous.clone());
                     }
-                    None => {
+                    // A file overriding a bundled plugin, refused before it ran: the bundled
+                    // plugin is judged in its place.
+                    (None, Some(bundled)) => {
+                        desired.insert(name.clone(), bundled.clone());
+                        fresh.push_back(name);
+                    }
+                    (None, None) => {
                         desired.remove(&name);
                     }
                 }

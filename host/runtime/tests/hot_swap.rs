@@ -267,3 +267,26 @@ fn a_plugin_declaring_a_table_another_writes_with_columns_they_cannot_share_is_r
     assert!(registry.get("poison").is_none());
     assert_eq!(registry.failures().len(), 1);
 }
+
+/// A version held back by a table conflict never ran: once its file holds something that does
+/// not load, it is not what the file provides when the conflict goes away.
+#[test]
+fn a_version_held_back_by_a_table_conflict_does_not_run_after_its_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    install(testing::POISON, dir.path(), "poison.wasm");
+    let engine = common::engine(Default::default());
+    let registry = PluginRegistry::open(&engine, Some(dir.path()), &[]).unwrap();
+    install(testing::RIVAL, dir.path(), "rival.wasm");
+    registry.rescan().unwrap();
+    assert!(registry.get("rival").is_none());
+
+    std::fs::write(dir.path().join(".broken"), b"not a component").unwrap();
+    std::fs::rename(dir.path().join(".broken"), dir.path().join("rival.wasm")).unwrap();
+    registry.rescan().unwrap();
+    std::fs::remove_file(dir.path().join("poison.wasm")).unwrap();
+    registry.rescan().unwrap();
+    assert!(registry.get("rival").is_none(), "the bytes that held it are gone");
+    let failures = registry.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(!failures[0].1.contains("cannot share"), "the file's own failure is listed: {}", failures[0].1);
+}

@@ -23,7 +23,7 @@ impl TableSchemas {
         if let Some(known) = self.known.lock().await.get(table) {
             return Ok(known.clone());
         }
-        warehouse.table_schema(table).await
+        warehouse.written_schema(table).await
     }
 
     pub(crate) async fn lock(&self) -> MutexGuard<'_, HashMap<String, Option<SchemaRef>>> {

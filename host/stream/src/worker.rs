@@ -294,7 +294,7 @@ impl SourceStream {
                     let found = retry!(
                         cx,
                         "reading a table's schema",
-                        cx.warehouse.table_schema(table),
+                        cx.warehouse.written_schema(table),
                         WarehouseError::is_transient
                     )?;
                     schemas.insert(table.clone(), found.clone());

@@ -433,22 +433,13 @@ impl Warehouse {
         Ok(rows)
     }
 
-    /// The schema of `table`'s rows: every column its files have had, merged in the order they
-    /// were written ([`merged_schema`]), or `None` when the table has no file yet. Read from the
-    /// table's schema records (see `schemas`); a table written before records existed is read
-    /// from its data files' footers, once, and recorded.
-    pub async fn table_schema(&self, table: &str) -> Result<Option<arrow::datatypes::SchemaRef>, WarehouseError> {
-        let (schema, from_footers) = self.read_table_schema(table).await?;
-        if let (Some(schema), true) = (&schema, from_footers) {
-            match self.record(table, schema).await {
-                Ok(()) => {
-                    self.recorded.lock().unwrap_or_else(|e| e.into_inner()).tables.insert(table.to_string());
-                }
-                // A reader without write access (an admin command) still has its answer.
-                Err(error) => tracing::warn!(%table, %error, "could not record the table's schema"),
-            }
-        }
-        Ok(schema.map(Arc::new))
+    /// The schema `table`'s files were written with: every column they have had, merged in the
+    /// order they were written ([`merged_schema`]), or `None` when nothing was written to the
+    /// table yet. Read from the table's schema records (see `schemas`; a record is written before
+    /// the files it describes are published, so a commit that failed may have left one); a table
+    /// written before records existed is read from its data files' footers. Reads only.
+    pub async fn written_schema(&self, table: &str) -> Result<Option<arrow::datatypes::SchemaRef>, WarehouseError> {
+        Ok(self.read_table_schema(table).await?.0.map(Arc::new))
     }
 
     /// `table`'s merged schema and whether it came from data files' footers (no record yet).
@@ -489,7 +480,8 @@ impl Warehouse {
     }
 
     /// Records the schemas of `segment`'s tables before its files can be published. The first
-    /// time a table is met, one written before records existed is recorded from its footers.
+    /// time a table is met, one written before records existed is recorded from its footers
+    /// (only a writer records: admin commands reading a warehouse leave it as it is).
     async fn record_schemas(&self, segment: &Segment) -> Result<(), WarehouseError> {
         for (table, batches) in &segment.tables {
             let Some(batch) = batches.first() else { continue };

@@ -66,7 +66,8 @@ fn list(paths: &Paths, format: Format) -> anyhow::Result<()> {
     let assembly = assembly(paths)?;
     let mut plugins = assembly.registry(&assembly.engine()?)?.list();
     // What a server on this data directory would run: not a plugin its warehouse refuses.
-    plugins.retain(|plugin| match check_against_the_warehouse(&assembly, plugin) {
+    let admit = warehouse_admission(&assembly)?;
+    plugins.retain(|plugin| match admit(plugin) {
         Ok(()) => true,
         Err(error) => {
             eprintln!("warning: {} not loaded: {}", plugin.origin(), crate::one_message(&error));
@@ -143,18 +144,26 @@ fn check(paths: &Paths, args: CheckArgs) -> anyhow::Result<()> {
 /// warehouse (a table whose files the plugin's schema cannot follow, a `partition_by` its table
 /// cannot use), with the reason the server would give, before it is dropped in.
 fn check_against_the_warehouse(assembly: &Assembly, plugin: &Plugin) -> anyhow::Result<()> {
+    warehouse_admission(assembly)?(plugin)
+}
+
+/// The check a server on this data directory makes of a plugin against its warehouse (see
+/// [`check_against_the_warehouse`]), opened once for many plugins. Reads only: no warehouse is
+/// created when there is none, and nothing is written to one.
+fn warehouse_admission(assembly: &Assembly) -> anyhow::Result<impl Fn(&Plugin) -> anyhow::Result<()>> {
     let url = assembly.warehouse_url()?;
-    if url.strip_prefix("file://").is_some_and(|dir| !Path::new(dir).is_dir()) {
-        return Ok(()); // No warehouse yet (and none is made here).
-    }
-    let warehouse = assembly.warehouse()?;
+    let exists = url.strip_prefix("file://").is_none_or(|dir| Path::new(dir).is_dir());
+    let warehouse = exists.then(|| assembly.warehouse()).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let schemas = sluice_stream::TableSchemas::default();
-    let layout = &assembly.config().warehouse;
-    if let Err(reason) = runtime.block_on(crate::admission::admit(plugin, &warehouse, &schemas, layout)) {
-        bail!("the server on this data directory would not load plugin {}: {reason}", plugin.id());
-    }
-    Ok(())
+    let layout = assembly.config().warehouse.clone();
+    Ok(move |plugin: &Plugin| {
+        let Some(warehouse) = &warehouse else { return Ok(()) };
+        let schemas = sluice_stream::TableSchemas::default();
+        if let Err(reason) = runtime.block_on(crate::admission::admit(plugin, warehouse, &schemas, &layout)) {
+            bail!("the server on this data directory would not load plugin {}: {reason}", plugin.id());
+        }
+        Ok(())
+    })
 }
 
 /// Refuses a plugin file the server on this data directory would not load beside the plugins

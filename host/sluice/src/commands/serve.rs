@@ -238,7 +238,7 @@ async fn check_no_warehouse_without_spool(
     let mut written = Vec::new();
     for plugin in registry.list() {
         for table in &plugin.manifest().tables {
-            if warehouse.table_schema(&table.name).await?.is_some() {
+            if warehouse.written_schema(&table.name).await?.is_some() {
                 written.push(table.name.clone());
             }
         }
