@@ -353,11 +353,13 @@ pub fn table_conflict(plugin: &Plugin, other: &Plugin) -> Option<String> {
 }
 
 /// Refuses each new version in `desired` (one not running yet) that declares a table another
-/// plugin also writes with columns the two cannot share (see `TableSchema::conflict_with`): it
-/// is compared with the other plugins running and the new versions admitted before it (bundled
-/// ones first, then by name), and when refused, the version running, if any, keeps running.
-/// Otherwise the first to write would fix the table's columns and every record of the other
-/// would go to the dead-letter queue.
+/// plugin file also writes with columns the two cannot share (see `TableSchema::conflict_with`):
+/// it is compared with the other plugins running and the new versions admitted before it (by
+/// name), and when refused, the version running, if any, keeps running. Otherwise the first to
+/// write would fix the table's columns and every record of the other would go to the
+/// dead-letter queue. A bundled plugin in such a conflict with a file steps aside (is not
+/// loaded) instead: the operator's file decides the table, as a file of the bundled plugin's
+/// own name does. (Rows the bundled plugin wrote already are the warehouse admission's to judge.)
 fn refuse_table_conflicts(
     inner: &Inner,
     desired: &mut BTreeMap<String, Arc<Plugin>>,
@@ -369,17 +371,42 @@ fn refuse_table_conflicts(
     let mut fresh: Vec<(bool, String)> = (desired.iter().filter(|(n, p)| !is_running(n, p)))
         .map(|(n, p)| (matches!(p.origin(), PluginOrigin::File(_)), n.clone()))
         .collect();
-    // Bundled plugins first: they are part of sluice, a file dropped in is compared with them.
+    // Bundled plugins first, so that a file judged later sets them aside.
     fresh.sort();
     // Those a new version is compared with: the others running and staying, the new admitted.
     let mut settled: Vec<Arc<Plugin>> =
         running.iter().filter(|(name, _)| desired.contains_key(*name)).map(|(_, p)| p.clone()).collect();
     let mut fresh: std::collections::VecDeque<String> = fresh.into_iter().map(|(_, name)| name).collect();
+    let is_file = |plugin: &Plugin| matches!(plugin.origin(), PluginOrigin::File(_));
     while let Some(name) = fresh.pop_front() {
-        let plugin = desired[&name].clone();
-        let conflict = settled.iter().find_map(|other| table_conflict(&plugin, other));
+        let Some(plugin) = desired.get(&name).cloned() else { continue };
+        // A bundled plugin steps aside for a file writing one of its tables in another shape, as
+        // it does for a file of its own name: the operator's plugin decides the table.
+        let conflict = if is_file(&plugin) {
+            settled.iter().filter(|other| is_file(other)).find_map(|other| table_conflict(&plugin, other))
+        } else if let Some(file) =
+            settled.iter().find(|other| is_file(other) && table_conflict(&plugin, other).is_some())
+        {
+            set_aside(&plugin, file, running.is_empty());
+            desired.remove(&name);
+            continue;
+        } else {
+            settled.iter().find_map(|other| table_conflict(&plugin, other))
+        };
         match conflict {
             None => {
+                if is_file(&plugin) {
+                    let aside: Vec<Arc<Plugin>> = (settled.iter())
+                        .filter(|other| !is_file(other) && table_conflict(&plugin, other).is_some())
+                        .cloned()
+                        .collect();
+                    for bundled in aside {
+                        let bundled_name = bundled.manifest().name.clone();
+                        set_aside(&bundled, &plugin, running.is_empty() || is_running(&bundled_name, &bundled));
+                        settled.retain(|other| !Arc::ptr_eq(other, &bundled));
+                        desired.remove(&bundled_name);
+                    }
+                }
                 // Refused at the last rescan for a conflict that is gone now.
                 failures.remove(&plugin.origin().display_path());
                 settled.push(plugin);
@@ -405,6 +432,15 @@ fn refuse_table_conflicts(
                 }
             }
         }
+    }
+}
+
+/// Says that `bundled` is not loaded because the file plugin `file` writes one of its tables in
+/// another shape (when `say`: at start, or when it was running; not again at every rescan).
+fn set_aside(bundled: &Plugin, file: &Plugin, say: bool) {
+    if say {
+        let reason = table_conflict(bundled, file).unwrap_or_default();
+        tracing::warn!(plugin = %bundled.id(), %reason, "bundled plugin set aside for a plugin file");
     }
 }
 

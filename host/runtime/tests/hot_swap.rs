@@ -251,7 +251,7 @@ fn a_plugin_declaring_a_table_another_writes_with_columns_they_cannot_share_is_r
         "{reason}"
     );
 
-    // At start, too: the first in the order (bundled plugins, then by name) is kept.
+    // At start, too: the first by name is kept.
     let again = PluginRegistry::open(&engine, Some(dir.path()), &[]).unwrap();
     assert!(again.get("rival").is_none() && again.get("drops-records").is_some() && again.get("poison").is_some());
 
@@ -289,4 +289,27 @@ fn a_version_held_back_by_a_table_conflict_does_not_run_after_its_file_is_replac
     let failures = registry.failures();
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(!failures[0].1.contains("cannot share"), "the file's own failure is listed: {}", failures[0].1);
+}
+
+/// A bundled plugin writing a table a plugin file declares in another shape steps aside for the
+/// file (as it does for a file of its own name) and returns when the file is removed.
+#[test]
+fn a_bundled_plugin_steps_aside_for_a_file_declaring_its_table_in_another_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine(Default::default());
+    let registry = PluginRegistry::open(&engine, Some(dir.path()), &common::bundled()).unwrap();
+    assert!(registry.get("patients").is_some());
+    install(testing::RIVAL, dir.path(), "rival.wasm");
+    registry.rescan().unwrap();
+    assert!(registry.get("rival").is_some(), "the file decides the table");
+    assert!(registry.get("patients").is_none(), "the bundled plugin is set aside");
+    assert!(registry.get("admissions").is_some(), "the others stay");
+    assert!(registry.failures().is_empty(), "{:?}", registry.failures());
+
+    let again = PluginRegistry::open(&engine, Some(dir.path()), &common::bundled()).unwrap();
+    assert!(again.get("rival").is_some() && again.get("patients").is_none(), "at start too");
+
+    std::fs::remove_file(dir.path().join("rival.wasm")).unwrap();
+    registry.rescan().unwrap();
+    assert!(matches!(registry.get("patients").unwrap().origin(), sluice_runtime::PluginOrigin::Bundled(_)));
 }

@@ -166,11 +166,13 @@ fn warehouse_admission(assembly: &Assembly) -> anyhow::Result<impl Fn(&Plugin) -
     })
 }
 
-/// Refuses a plugin file the server on this data directory would not load beside the plugins
-/// it loads (another plugin writing one of its tables with columns the two cannot share).
+/// Refuses a plugin file the server on this data directory would not load beside the plugin
+/// files it loads (another file writing one of its tables with columns the two cannot share; a
+/// bundled plugin in that case steps aside for the file instead).
 fn check_against_the_loaded(assembly: &Assembly, engine: &PluginEngine, plugin: &Plugin) -> anyhow::Result<()> {
     let loaded = assembly.registry(engine)?.list();
-    if let Some(reason) = loaded.iter().find_map(|other| sluice_runtime::table_conflict(plugin, other)) {
+    let mut files = loaded.iter().filter(|other| matches!(other.origin(), sluice_runtime::PluginOrigin::File(_)));
+    if let Some(reason) = files.find_map(|other| sluice_runtime::table_conflict(plugin, other)) {
         bail!("the server on this data directory would not load plugin {}: {reason}", plugin.id());
     }
     Ok(())

@@ -1,6 +1,8 @@
 //! Writes the table `events` that the poison and hostile test plugins write too, but with
 //! `value` as an integer: a shape the others' rows cannot share, so that a host refuses the
-//! one loaded second instead of letting the first writer's rows decide.
+//! one loaded second instead of letting the first writer's rows decide. It also declares a
+//! table `patients` whose `patientid` is an integer (the bundled `patients` plugin's is text),
+//! which it never writes: a bundled plugin steps aside for it.
 #![allow(missing_docs)]
 
 use sluice_plugin_sdk::{
@@ -18,11 +20,18 @@ impl Plugin for Rival {
             doc: "Writes each payload's length into `events`.".into(),
             content_types: vec!["text/plain".into()],
             settings: Vec::new(),
-            tables: vec![TableSchema {
-                name: "events".into(),
-                doc: "One row per payload.".into(),
-                columns: vec![Column::new("value", ColumnType::Int64, "The payload's length in bytes.")],
-            }],
+            tables: vec![
+                TableSchema {
+                    name: "events".into(),
+                    doc: "One row per payload.".into(),
+                    columns: vec![Column::new("value", ColumnType::Int64, "The payload's length in bytes.")],
+                },
+                TableSchema {
+                    name: "patients".into(),
+                    doc: "Never written.".into(),
+                    columns: vec![Column::new("patientid", ColumnType::Int64, "A number.").required()],
+                },
+            ],
         }
     }
     fn configure(_: &Settings) -> Result<Self, String> {
