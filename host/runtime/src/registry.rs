@@ -368,26 +368,24 @@ fn refuse_table_conflicts(
 ) {
     let running = inner.plugins.read().unwrap_or_else(|e| e.into_inner()).clone();
     let is_running = |name: &str, plugin: &Arc<Plugin>| running.get(name).is_some_and(|r| Arc::ptr_eq(r, plugin));
-    let mut fresh: Vec<(bool, String)> = (desired.iter().filter(|(n, p)| !is_running(n, p)))
-        .map(|(n, p)| (matches!(p.origin(), PluginOrigin::File(_)), n.clone()))
-        .collect();
-    // Bundled plugins first, so that a file judged later sets them aside.
-    fresh.sort();
+    let is_file = |plugin: &Plugin| matches!(plugin.origin(), PluginOrigin::File(_));
+    // Bundled plugins first (so that a file judged later sets them aside), then by name.
+    let mut fresh: Vec<(&String, &Arc<Plugin>)> = desired.iter().filter(|(n, p)| !is_running(n, p)).collect();
+    fresh.sort_by_key(|(name, plugin)| (is_file(plugin), *name));
+    let mut fresh: std::collections::VecDeque<String> = fresh.into_iter().map(|(name, _)| name.clone()).collect();
     // Those a new version is compared with: the others running and staying, the new admitted.
     let mut settled: Vec<Arc<Plugin>> =
         running.iter().filter(|(name, _)| desired.contains_key(*name)).map(|(_, p)| p.clone()).collect();
-    let mut fresh: std::collections::VecDeque<String> = fresh.into_iter().map(|(_, name)| name).collect();
-    let is_file = |plugin: &Plugin| matches!(plugin.origin(), PluginOrigin::File(_));
     while let Some(name) = fresh.pop_front() {
         let Some(plugin) = desired.get(&name).cloned() else { continue };
         // A bundled plugin steps aside for a file writing one of its tables in another shape, as
         // it does for a file of its own name: the operator's plugin decides the table.
         let conflict = if is_file(&plugin) {
             settled.iter().filter(|other| is_file(other)).find_map(|other| table_conflict(&plugin, other))
-        } else if let Some(file) =
-            settled.iter().find(|other| is_file(other) && table_conflict(&plugin, other).is_some())
+        } else if let Some(reason) =
+            settled.iter().filter(|other| is_file(other)).find_map(|other| table_conflict(&plugin, other))
         {
-            set_aside(&plugin, file, running.is_empty());
+            set_aside(&plugin, reason, running.is_empty());
             desired.remove(&name);
             continue;
         } else {
@@ -396,13 +394,12 @@ fn refuse_table_conflicts(
         match conflict {
             None => {
                 if is_file(&plugin) {
-                    let aside: Vec<Arc<Plugin>> = (settled.iter())
-                        .filter(|other| !is_file(other) && table_conflict(&plugin, other).is_some())
-                        .cloned()
+                    let aside: Vec<(Arc<Plugin>, String)> = (settled.iter().filter(|other| !is_file(other)))
+                        .filter_map(|other| Some((other.clone(), table_conflict(other, &plugin)?)))
                         .collect();
-                    for bundled in aside {
+                    for (bundled, reason) in aside {
                         let bundled_name = bundled.manifest().name.clone();
-                        set_aside(&bundled, &plugin, running.is_empty() || is_running(&bundled_name, &bundled));
+                        set_aside(&bundled, reason, running.is_empty() || is_running(&bundled_name, &bundled));
                         settled.retain(|other| !Arc::ptr_eq(other, &bundled));
                         desired.remove(&bundled_name);
                     }
@@ -435,11 +432,10 @@ fn refuse_table_conflicts(
     }
 }
 
-/// Says that `bundled` is not loaded because the file plugin `file` writes one of its tables in
-/// another shape (when `say`: at start, or when it was running; not again at every rescan).
-fn set_aside(bundled: &Plugin, file: &Plugin, say: bool) {
+/// Says that `bundled` is not loaded because a plugin file writes one of its tables in another
+/// shape (`reason`), when `say`: at start, or when it was running; not again at every rescan.
+fn set_aside(bundled: &Plugin, reason: String, say: bool) {
     if say {
-        let reason = table_conflict(bundled, file).unwrap_or_default();
         tracing::warn!(plugin = %bundled.id(), %reason, "bundled plugin set aside for a plugin file");
     }
 }

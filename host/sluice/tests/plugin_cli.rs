@@ -12,14 +12,28 @@ fn repo() -> PathBuf {
 /// Runs sluice with a fresh, empty data directory.
 fn sluice(args: &[&str]) -> Output {
     let data = tempfile::tempdir().unwrap();
+    sluice_on(data.path(), args)
+}
+
+/// Runs sluice on the data directory `data`.
+fn sluice_on(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
         .current_dir(repo())
         .arg("--data-dir")
-        .arg(data.path())
+        .arg(data)
         .args(args)
         .env_remove("SLUICE_PLUGINS_DIR")
         .output()
         .expect("sluice runs")
+}
+
+/// A data directory whose plugin directory holds `wasm` as `name`.
+fn data_with_plugin(wasm: &str, name: &str) -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    let plugins = data.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(wasm, plugins.join(name)).unwrap();
+    data
 }
 
 fn stdout_json(output: &Output) -> Value {
@@ -173,16 +187,8 @@ fn sluice_future_contract() -> &'static str {
 
 #[test]
 fn a_plugin_dropped_into_the_plugins_dir_is_listed() {
-    let data = tempfile::tempdir().unwrap();
-    let plugins = data.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(sluice_test_plugins::SWAP_V2, plugins.join("swap.wasm")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["plugin", "list", "--format", "json"])
-        .output()
-        .unwrap();
+    let data = data_with_plugin(sluice_test_plugins::SWAP_V2, "swap.wasm");
+    let output = sluice_on(data.path(), &["plugin", "list", "--format", "json"]);
     let list = stdout_json(&output);
     let swap = list.as_array().unwrap().iter().find(|p| p["name"] == "swap").expect("swap listed");
     assert_eq!(swap["version"], "2.0.0");
@@ -289,19 +295,9 @@ fn wit_prints_the_contract_an_outside_project_builds_against() {
 /// directory writes one of its tables with columns the two cannot share.
 #[test]
 fn check_refuses_a_file_whose_table_a_loaded_plugin_writes_in_another_shape() {
-    let data = tempfile::tempdir().unwrap();
+    let data = data_with_plugin(sluice_test_plugins::POISON, "poison.wasm");
     let plugins = data.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(sluice_test_plugins::POISON, plugins.join("poison.wasm")).unwrap();
-    let check = |file: &str| {
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--data-dir")
-            .arg(data.path())
-            .args(["plugin", "check", file])
-            .env_remove("SLUICE_PLUGINS_DIR")
-            .output()
-            .unwrap()
-    };
+    let check = |file: &str| sluice_on(data.path(), &["plugin", "check", file]);
     let refused = check(sluice_test_plugins::RIVAL);
     assert!(!refused.status.success());
     assert_eq!(
