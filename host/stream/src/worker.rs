@@ -288,31 +288,12 @@ impl SourceStream {
             // Compared as files hold them (provenance strings plain, not dictionary-encoded).
             let schema = sluice_warehouse::file_schema(&batch.schema());
             let mut schemas = cx.schemas.lock().await;
-            let known = match schemas.get(table) {
-                Some(known) => known.clone(),
-                None => {
-                    let found = retry!(
-                        cx,
-                        "reading a table's schema",
-                        cx.warehouse.written_schema(table),
-                        WarehouseError::is_transient
-                    )?;
-                    schemas.insert(table.clone(), found.clone());
-                    found
-                }
+            let read = || async {
+                retry!(cx, "reading a table's schema", cx.warehouse.written_schema(table), WarehouseError::is_transient)
             };
-            let Some(old) = known else {
-                // The first schema a table gets is the one later versions must follow.
-                schemas.insert(table.clone(), Some(schema));
-                continue;
-            };
-            if let Err(reason) = crate::schema::check_evolution(&old, &schema) {
+            if let Err(reason) = crate::known::admit_rows(&mut schemas, table, schema, read).await? {
                 refused = Some(format!("table `{table}`: incompatible schema change: {reason}; nothing was written"));
                 break;
-            }
-            let merged = crate::schema::merged(&old, &schema);
-            if merged != *old {
-                schemas.insert(table.clone(), Some(Arc::new(merged)));
             }
         }
         if let Some(reason) = refused {
