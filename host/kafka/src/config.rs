@@ -33,8 +33,9 @@ pub struct KafkaConfig {
     #[serde(with = "humantime_serde")]
     pub session_timeout: Duration,
     /// How long an append that fits in one message waits for others to share its Kafka request
-    /// (librdkafka's `linger.ms`; default 1 ms). Zero answers a lone request ~1 ms sooner; under
-    /// load, sharing requests saves librdkafka most of its CPU and the broker many requests.
+    /// (librdkafka's `linger.ms`; default 1 ms; kept to the microsecond, `"500us"`). Zero
+    /// answers a lone request ~1 ms sooner; under load, sharing requests saves librdkafka most
+    /// of its CPU and the broker many requests.
     #[serde(with = "humantime_serde")]
     pub linger: Duration,
     /// How sluice's producers compress what they send (librdkafka's `compression.codec`).

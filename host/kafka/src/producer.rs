@@ -353,13 +353,19 @@ fn start_health_probe(
         .map_err(LogError::unavailable)
 }
 
+/// `duration` as librdkafka's fractional milliseconds (`linger.ms` takes `0.5`): whole
+/// milliseconds would make a linger of `"500us"` none at all.
+fn fractional_millis(duration: Duration) -> String {
+    (duration.as_micros() as f64 / 1000.0).to_string()
+}
+
 /// The idempotent producer of appends that fit in one message.
 fn direct_producer(config: &KafkaConfig) -> Result<FutureProducer, LogError> {
     config
         .producer_client()
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("linger.ms", config.linger.as_millis().to_string())
+        .set("linger.ms", fractional_millis(config.linger))
         .set("message.timeout.ms", config.append_timeout.as_millis().to_string())
         .create()
         .map_err(LogError::unavailable)
@@ -534,5 +540,18 @@ impl Writer {
         producer.commit_transaction(left).map_err(|e| format!("Kafka did not commit the records: {e}"))?;
         tracing::debug!(appends = group.len(), commit = ?sent.elapsed(), "transaction committed");
         Ok(positions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_linger_under_a_millisecond_is_kept() {
+        assert_eq!(fractional_millis(Duration::from_micros(500)), "0.5");
+        assert_eq!(fractional_millis(Duration::from_millis(1)), "1");
+        assert_eq!(fractional_millis(Duration::ZERO), "0");
+        assert_eq!(fractional_millis(Duration::from_micros(1_250)), "1.25");
     }
 }
