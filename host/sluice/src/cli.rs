@@ -319,7 +319,9 @@ pub enum TokensCommand {
 /// `sluice plugin ...`
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// List loaded plugins: name, version, digest, content types, tables.
+    /// List the plugins a server started now would load (the plugin directory's files, then the
+    /// bundled ones; those the warehouse refuses left out): name, version, digest, content
+    /// types, tables. What a running server holds is at its `GET /v1/sources`.
     List {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
