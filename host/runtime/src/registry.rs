@@ -380,16 +380,16 @@ fn refuse_table_conflicts(
         let Some(plugin) = desired.get(&name).cloned() else { continue };
         // A bundled plugin steps aside for a file writing one of its tables in another shape, as
         // it does for a file of its own name: the operator's plugin decides the table.
-        let conflict = if is_file(&plugin) {
-            settled.iter().filter(|other| is_file(other)).find_map(|other| table_conflict(&plugin, other))
-        } else if let Some(reason) =
-            settled.iter().filter(|other| is_file(other)).find_map(|other| table_conflict(&plugin, other))
-        {
-            set_aside(&plugin, reason, running.is_empty());
-            desired.remove(&name);
-            continue;
-        } else {
-            settled.iter().find_map(|other| table_conflict(&plugin, other))
+        let with_a_file =
+            settled.iter().filter(|other| is_file(other)).find_map(|other| table_conflict(&plugin, other));
+        let conflict = match (is_file(&plugin), with_a_file) {
+            (true, conflict) => conflict,
+            (false, Some(reason)) => {
+                set_aside(&plugin, reason, running.is_empty());
+                desired.remove(&name);
+                continue;
+            }
+            (false, None) => settled.iter().find_map(|other| table_conflict(&plugin, other)),
         };
         match conflict {
             None => {
